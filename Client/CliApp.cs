@@ -1,0 +1,32 @@
+using System.CommandLine;
+using Ingest.Client.Commands;
+
+namespace Ingest.Client;
+
+/// <summary>The whole command tree, declared in one place.</summary>
+public static class CliApp
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        await using var context = new ClientContext(stdout, stderr);
+        var root = new RootCommand("ingest: submit and follow imports into PostgreSQL (INGEST_DB names the database)")
+        {
+            SubmitCommand.Build(context),
+            StatusCommand.Build(context),
+            ListCommand.Build(context),
+            ControlCommand.Build(context, "pause", "Stop claiming an import's units; units in flight finish", (s, id, ct) => s.PauseAsync(id, ct)),
+            ControlCommand.Build(context, "resume", "Resume a paused import", (s, id, ct) => s.ResumeAsync(id, ct)),
+            ControlCommand.Build(context, "cancel", "Cancel an import; units in flight are rolled back", (s, id, ct) => s.CancelAsync(id, ct)),
+            NodesCommand.Build(context),
+        };
+
+        var result = root.Parse(args);
+        if (result.Errors.Count > 0)
+        {
+            foreach (var error in result.Errors) await stderr.WriteLineAsync(error.Message);
+            await stderr.WriteLineAsync("run 'ingest --help' for usage");
+            return ExitCodes.Usage;
+        }
+        return await result.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken);
+    }
+}

@@ -1,0 +1,58 @@
+using Ingest.Cluster;
+using Npgsql;
+using Spectre.Console;
+
+namespace Ingest.Client;
+
+/// <summary>
+/// What every command needs: the database (from <c>INGEST_DB</c>), stdout for results and
+/// stderr for progress and messages, so that <c>--json</c> output stays parseable.
+/// </summary>
+public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsyncDisposable
+{
+    private NpgsqlDataSource? _dataSource;
+
+    public TextWriter Out { get; } = stdout;
+
+    public TextWriter Error { get; } = stderr;
+
+    /// <summary>Spectre console writing to stderr (tables for humans, progress).</summary>
+    public IAnsiConsole ErrorConsole { get; } = Create(stderr, ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected);
+
+    /// <summary>Spectre console writing to stdout.</summary>
+    public IAnsiConsole OutConsole { get; } = Create(stdout, ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected);
+
+    /// <summary>Whether progress can be drawn live (stderr is a terminal).</summary>
+    public bool Interactive => ReferenceEquals(Error, Console.Error) && !Console.IsErrorRedirected;
+
+    public NpgsqlDataSource DataSource => _dataSource ??= Open();
+
+    public ImportStore Store => new(DataSource);
+
+    // Colours only on a terminal: redirected output stays plain text.
+    private static IAnsiConsole Create(TextWriter writer, bool terminal) => AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(writer),
+        Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+        ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        Interactive = terminal ? InteractionSupport.Detect : InteractionSupport.No,
+    });
+
+    private static NpgsqlDataSource Open()
+    {
+        var cs = Environment.GetEnvironmentVariable("INGEST_DB");
+        if (string.IsNullOrWhiteSpace(cs))
+            throw new UsageException("INGEST_DB is not set: give it an Npgsql connection string, e.g. 'Host=127.0.0.1;Port=5432;Username=postgres;Database=ingest'");
+        var builder = new NpgsqlDataSourceBuilder(cs);
+        builder.ConnectionStringBuilder.ApplicationName ??= "ingest-client";
+        return builder.Build();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_dataSource is not null) await _dataSource.DisposeAsync();
+    }
+}
+
+/// <summary>A usage problem: printed as is, exit 64.</summary>
+public sealed class UsageException(string message) : Exception(message);

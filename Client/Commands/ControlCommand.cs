@@ -1,0 +1,32 @@
+using System.CommandLine;
+using Ingest.Cluster;
+
+namespace Ingest.Client.Commands;
+
+/// <summary><c>ingest pause|resume|cancel ID</c>: change an import's state.</summary>
+public static class ControlCommand
+{
+    public static Command Build(ClientContext context, string verb, string description, Func<ImportStore, long, CancellationToken, Task<ChangeResult>> change)
+    {
+        var id = new Argument<long>("id") { Description = "The import's id" };
+        var command = new Command(verb, description) { id };
+        command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
+        {
+            var importId = result.GetValue(id);
+            var outcome = await change(context.Store, importId, ct);
+            if (outcome.State is null)
+            {
+                await context.Error.WriteLineAsync($"no import with id {importId} (see 'ingest list')");
+                return ExitCodes.NotFound;
+            }
+            if (!outcome.Applied)
+            {
+                await context.Error.WriteLineAsync($"import {importId} is {outcome.State}: cannot {verb} it");
+                return ExitCodes.Usage;
+            }
+            await context.Out.WriteLineAsync($"import {importId} {outcome.State}");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,39 @@
+using System.CommandLine;
+using Ingest.Client.Output;
+using Spectre.Console;
+
+namespace Ingest.Client.Commands;
+
+/// <summary><c>ingest status [ID] [--json]</c>: one import's totals, or the cluster at a glance.</summary>
+public static class StatusCommand
+{
+    public static Command Build(ClientContext context)
+    {
+        var id = new Argument<long?>("id") { Description = "The import's id; omit for a cluster summary", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print JSON on stdout" };
+        var command = new Command("status", "Show an import's progress, or the cluster's") { id, json };
+        command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
+        {
+            if (result.GetValue(id) is not { } importId)
+            {
+                var cluster = await context.Store.GetClusterStatusAsync(ct);
+                if (result.GetValue(json)) { Json.Write(context.Out, cluster); return ExitCodes.Ok; }
+                context.OutConsole.MarkupLine($"[bold]{cluster.LiveNodes.Count}[/] live nodes, {cluster.LiveNodes.Sum(n => n.UnitsInFlight)} units in flight");
+                foreach (var (state, count) in cluster.ImportsByState.OrderBy(kv => kv.Key))
+                    context.OutConsole.MarkupLine($"  {StatusView.StateMarkup(state)}: {count}");
+                return ExitCodes.Ok;
+            }
+
+            var status = await context.Store.GetStatusAsync(importId, ct);
+            if (status is null)
+            {
+                await context.Error.WriteLineAsync($"no import with id {importId} (see 'ingest list')");
+                return ExitCodes.NotFound;
+            }
+            if (result.GetValue(json)) Json.Write(context.Out, status);
+            else StatusView.Render(context.OutConsole, status);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,15 @@
+namespace Ingest.Client;
+
+/// <summary>The console's exit codes (sysexits.h where one fits).</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>The import ended failed, cancelled, or with failed units.</summary>
+    public const int ImportNotCompleted = 1;
+    /// <summary>Bad usage or an invalid spec; nothing was stored.</summary>
+    public const int Usage = 64;
+    /// <summary>No such import.</summary>
+    public const int NotFound = 66;
+    /// <summary>The database could not be reached.</summary>
+    public const int Unavailable = 69;
+}

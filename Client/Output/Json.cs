@@ -1,0 +1,10 @@
+using System.Text.Json;
+using Ingest.Contracts;
+
+namespace Ingest.Client.Output;
+
+public static class Json
+{
+    public static void Write<T>(TextWriter writer, T value) =>
+        writer.WriteLine(JsonSerializer.Serialize(value, ImportSpecJson.Options));
+}

@@ -1,0 +1,62 @@
+using Ingest.Contracts;
+using Spectre.Console;
+
+namespace Ingest.Client.Output;
+
+/// <summary>Renders an import's status for people.</summary>
+public static class StatusView
+{
+    public static void Render(IAnsiConsole console, ImportStatus s)
+    {
+        var table = new Table().Border(TableBorder.Rounded).Title($"[bold]import {s.Id}[/] {Markup.Escape(s.Name)}");
+        table.AddColumn("").AddColumn(new TableColumn("").RightAligned());
+        table.HideHeaders();
+        table.AddRow("state", StateMarkup(s.State));
+        table.AddRow("units", $"{s.Units.Done} done, {s.Units.Failed} failed, {s.Units.Running} running, {s.Units.Pending} pending of {s.Units.Total}"
+            + (s.Units.Cancelled > 0 ? $", {s.Units.Cancelled} cancelled" : ""));
+        table.AddRow("rows read", $"{s.Rows.Read:N0}");
+        table.AddRow("inserted", $"{s.Rows.Inserted:N0}");
+        table.AddRow("updated", $"{s.Rows.Updated:N0}");
+        table.AddRow("unchanged", $"{s.Rows.Unchanged:N0}");
+        table.AddRow("rejected", s.Rows.Rejected > 0 ? $"[yellow]{s.Rows.Rejected:N0}[/] (see ingest.rejects)" : "0");
+        table.AddRow("bytes read", $"{Bytes(s.BytesRead)} of {Bytes(s.BytesTotal)}");
+        table.AddRow("rate", $"{s.RowsPerSecond:N0} rows/s");
+        if (!ImportState.IsFinal(s.State) && s.EtaSeconds is { } eta) table.AddRow("eta", Duration(eta));
+        table.AddRow("submitted", $"{s.SubmittedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
+        if (s.StartedAt is { } started)
+            table.AddRow("duration", Duration(((s.FinishedAt ?? DateTimeOffset.UtcNow) - started).TotalSeconds));
+        if (s.Error is not null) table.AddRow("error", $"[red]{Markup.Escape(s.Error)}[/]");
+        console.Write(table);
+
+        if (s.FailedUnits.Count == 0) return;
+        var failed = new Table().Border(TableBorder.Simple).Title("[red]failed units[/]");
+        failed.AddColumn("unit").AddColumn("file").AddColumn("attempts").AddColumn("error");
+        foreach (var u in s.FailedUnits)
+            failed.AddRow(u.UnitNo.ToString(), Markup.Escape(u.Key), u.Attempts.ToString(), Markup.Escape(u.Error ?? ""));
+        console.Write(failed);
+    }
+
+    /// <summary>One plain line, for logs and non-terminals.</summary>
+    public static string Line(ImportStatus s) =>
+        $"import {s.Id} {s.State}: units {s.Units.Done + s.Units.Failed}/{s.Units.Total} ({s.Units.Failed} failed, {s.Units.Running} running), " +
+        $"rows {s.Rows.Read} read, {s.RowsPerSecond:F0} rows/s" + (s.EtaSeconds is { } eta && !ImportState.IsFinal(s.State) ? $", eta {Duration(eta)}" : "");
+
+    public static string StateMarkup(string state) => state switch
+    {
+        ImportState.Completed => "[green]completed[/]",
+        ImportState.CompletedWithErrors => "[yellow]completed_with_errors[/]",
+        ImportState.Failed or ImportState.Cancelled => $"[red]{state}[/]",
+        _ => $"[blue]{state}[/]",
+    };
+
+    public static string Duration(double seconds) =>
+        seconds < 60 ? $"{seconds:F1}s" : TimeSpan.FromSeconds(Math.Round(seconds)).ToString(seconds < 3600 ? @"m\m\ ss\s" : @"h\h\ mm\m");
+
+    private static string Bytes(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => $"{bytes / 1024.0:F1} KiB",
+        < 1024L * 1024 * 1024 => $"{bytes / (1024.0 * 1024):F1} MiB",
+        _ => $"{bytes / (1024.0 * 1024 * 1024):F2} GiB",
+    };
+}

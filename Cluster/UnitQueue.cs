@@ -1,0 +1,80 @@
+using Npgsql;
+
+namespace Ingest.Cluster;
+
+/// <summary>
+/// Claims units for a node. Claimable: pending units past their backoff, and running units whose
+/// lease expired (their node died), in imports that are <c>running</c> and below their cluster-wide
+/// parallelism. Claims of one import are serialised by a transaction-scoped advisory lock, so two
+/// nodes cannot both take the last free parallelism slot; rows are picked with SKIP LOCKED.
+/// </summary>
+public sealed class UnitQueue(NpgsqlDataSource dataSource, ClusterOptions options)
+{
+    private const int ClaimLockClass = 0x1A6E57;
+
+    public async Task<UnitClaim?> TryClaimAsync(Guid nodeId, CancellationToken cancellationToken = default)
+    {
+        var candidates = new List<long>();
+        await using (var cmd = dataSource.CreateCommand(
+            """
+            SELECT i.id FROM ingest.imports i
+            WHERE i.state = 'running' AND EXISTS (
+              SELECT 1 FROM ingest.units u
+              WHERE u.import_id = i.id
+                AND ((u.state = 'pending' AND u.not_before <= now()) OR (u.state = 'running' AND u.lease_until < now())))
+            ORDER BY i.id
+            """))
+        await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
+            while (await r.ReadAsync(cancellationToken)) candidates.Add(r.GetInt64(0));
+
+        foreach (var importId in candidates)
+            if (await TryClaimFromAsync(importId, nodeId, cancellationToken) is { } claim)
+                return claim;
+        return null;
+    }
+
+    private async Task<UnitClaim?> TryClaimFromAsync(long importId, Guid nodeId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var lockImport = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({ClaimLockClass}, $1::int)", connection))
+        {
+            lockImport.Parameters.AddWithValue(importId);
+            await lockImport.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await using var cmd = new NpgsqlCommand(
+            """
+            WITH imp AS (
+              SELECT i.parallelism, i.max_attempts FROM ingest.imports i WHERE i.id = $1 AND i.state = 'running'
+            ), busy AS (
+              SELECT count(*) AS n FROM ingest.units WHERE import_id = $1 AND state = 'running' AND lease_until >= now()
+            ), pick AS (
+              SELECT u.unit_no FROM ingest.units u
+              WHERE u.import_id = $1
+                AND ((u.state = 'pending' AND u.not_before <= now()) OR (u.state = 'running' AND u.lease_until < now()))
+                AND u.attempts < (SELECT max_attempts FROM imp)
+                AND (SELECT n FROM busy) < (SELECT parallelism FROM imp)
+              ORDER BY u.unit_no
+              LIMIT 1
+              FOR UPDATE OF u SKIP LOCKED
+            )
+            UPDATE ingest.units u
+            SET state = 'running', attempts = u.attempts + 1, lease_token = u.lease_token + 1,
+                node_id = $2, lease_until = now() + $3, started_at = now()
+            FROM pick
+            WHERE u.import_id = $1 AND u.unit_no = pick.unit_no
+            RETURNING u.unit_no, u.key, u.attempts, (SELECT max_attempts FROM imp), u.lease_token
+            """, connection);
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(nodeId);
+        cmd.Parameters.AddWithValue(options.LeaseDuration);
+        UnitClaim? claim = null;
+        await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            if (await r.ReadAsync(cancellationToken))
+                claim = new UnitClaim(importId, r.GetInt32(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4));
+        }
+        await tx.CommitAsync(cancellationToken);
+        return claim;
+    }
+}

@@ -1,0 +1,194 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+
+namespace Ingest.Engine.Json;
+
+/// <summary>
+/// Streams the records of one JSON file: the elements of an array found at a dotted path, of a
+/// top-level array, or the values of an NDJSON file. Memory stays bounded by the largest record,
+/// whatever the file's size: the stream is read in blocks through <see cref="Utf8JsonReader"/>,
+/// and only one complete record at a time is materialised.
+/// </summary>
+public sealed class JsonRecordReader
+{
+    private const int InitialBufferSize = 64 * 1024;
+    private const int MaxRecordBytes = 256 * 1024 * 1024;
+
+    private enum Phase { Container, Properties, Records, Trailing }
+
+    private readonly string _name;
+    private readonly string[] _path;
+    private readonly bool _ndjson;
+
+    private Phase _phase;
+    private int _segment;
+    private JsonReaderState _state;
+
+    /// <param name="name">The file's name, for error messages.</param>
+    /// <param name="recordsPath">Dotted path to the records array; null for a top-level array or NDJSON.</param>
+    /// <param name="ndjson">Whether the file holds one JSON value per line.</param>
+    public JsonRecordReader(string name, string? recordsPath, bool ndjson)
+    {
+        _name = name;
+        _path = recordsPath is null || ndjson ? [] : recordsPath.Split('.');
+        _ndjson = ndjson;
+        _phase = ndjson ? Phase.Records : Phase.Container;
+        _state = new JsonReaderState(new JsonReaderOptions { AllowMultipleValues = ndjson, CommentHandling = JsonCommentHandling.Skip });
+    }
+
+    /// <summary>Total bytes read from the stream so far.</summary>
+    public long BytesRead { get; private set; }
+
+    /// <summary>
+    /// Yields each record. The element is valid until the enumeration moves on.
+    /// </summary>
+    /// <exception cref="SourceDataException">The file is not valid JSON, or has no records array at the path.</exception>
+    public async IAsyncEnumerable<JsonElement> ReadAsync(Stream stream, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
+        var records = new List<JsonDocument>();
+        try
+        {
+            int start = 0, end = 0;
+            long bufferOffset = 0; // absolute position of buffer[0] in the file
+            var final = false;
+            while (true)
+            {
+                if (!final)
+                {
+                    if (start > 0)
+                    {
+                        Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                        bufferOffset += start;
+                        end -= start;
+                        start = 0;
+                    }
+                    if (end == buffer.Length)
+                    {
+                        // One value is larger than the buffer: grow it.
+                        if (buffer.Length >= MaxRecordBytes)
+                            throw new SourceDataException($"{_name}: a record at byte {bufferOffset} is larger than {MaxRecordBytes / (1024 * 1024)} MiB");
+                        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        Buffer.BlockCopy(buffer, 0, bigger, 0, end);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
+                    }
+                    var n = await stream.ReadAsync(buffer.AsMemory(end), cancellationToken);
+                    BytesRead += n;
+                    end += n;
+                    final = n == 0;
+                }
+
+                var consumed = Parse(buffer.AsSpan(start, end - start), final, bufferOffset + start, records);
+                start += consumed;
+                foreach (var record in records)
+                {
+                    using (record)
+                        yield return record.RootElement;
+                }
+                records.Clear();
+
+                if (final)
+                {
+                    if (_phase is Phase.Container or Phase.Properties)
+                        throw new SourceDataException($"{_name}: no records array at '{string.Join('.', _path)}'");
+                    yield break;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var r in records) r.Dispose();
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    // Consumes as many complete tokens/records as the block holds; returns the bytes consumed.
+    private int Parse(ReadOnlySpan<byte> block, bool final, long blockOffset, List<JsonDocument> records)
+    {
+        var reader = new Utf8JsonReader(block, final, _state);
+        try
+        {
+            while (true)
+            {
+                var before = reader;
+                if (!reader.Read())
+                {
+                    if (final && _phase == Phase.Container)
+                        throw new SourceDataException($"{_name}: file is empty, expected {Expected()}");
+                    reader = before;
+                    break;
+                }
+                if (!Step(ref reader, records))
+                {
+                    reader = before;
+                    break;
+                }
+            }
+            _state = reader.CurrentState;
+            return (int)reader.BytesConsumed;
+        }
+        catch (JsonException e)
+        {
+            throw new SourceDataException(
+                $"{_name}: invalid JSON at byte {blockOffset + reader.BytesConsumed} (line {e.LineNumber + 1}, position {e.BytePositionInLine + 1}): {FirstSentence(e.Message)}", e);
+        }
+    }
+
+    // Handles the token just read; false when the value it starts is not complete in this block.
+    private bool Step(ref Utf8JsonReader reader, List<JsonDocument> records)
+    {
+        switch (_phase)
+        {
+            case Phase.Container:
+                if (_segment < _path.Length)
+                {
+                    if (reader.TokenType != JsonTokenType.StartObject)
+                        throw new SourceDataException($"{_name}: expected an object holding '{_path[_segment]}', found {reader.TokenType}");
+                    _phase = Phase.Properties;
+                }
+                else
+                {
+                    if (reader.TokenType != JsonTokenType.StartArray)
+                        throw new SourceDataException($"{_name}: expected {Expected()}, found {reader.TokenType}");
+                    _phase = Phase.Records;
+                }
+                return true;
+
+            case Phase.Properties:
+                if (reader.TokenType == JsonTokenType.EndObject)
+                    throw new SourceDataException($"{_name}: no records array at '{string.Join('.', _path)}'");
+                if (reader.ValueTextEquals(_path[_segment]))
+                {
+                    _segment++;
+                    _phase = Phase.Container;
+                    return true;
+                }
+                return reader.Read() && reader.TrySkip();
+
+            case Phase.Records:
+                if (reader.TokenType == JsonTokenType.EndArray && !_ndjson)
+                {
+                    _phase = Phase.Trailing;
+                    return true;
+                }
+                var value = reader;
+                if (!reader.TrySkip()) return false;
+                records.Add(JsonDocument.ParseValue(ref value));
+                return true;
+
+            default:
+                // After the records: read the rest only to report a malformed file.
+                return reader.TrySkip();
+        }
+    }
+
+    private string Expected() => _path.Length == 0 ? "a top-level JSON array of records" : $"an array of records at '{string.Join('.', _path)}'";
+
+    private static string FirstSentence(string message)
+    {
+        var i = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        return i > 0 ? message[..i].TrimEnd() : message;
+    }
+}

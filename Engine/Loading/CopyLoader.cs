@@ -1,0 +1,135 @@
+using Npgsql;
+
+namespace Ingest.Engine.Loading;
+
+/// <summary>
+/// Writes one batch of rows to the target table by binary COPY, on a connection whose
+/// transaction the caller owns (so the caller can commit the batch together with its own state).
+/// <para>
+/// Plain inserts COPY straight into the target. Upserts COPY into a temporary staging table, then
+/// merge with one <c>INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE row differs</c>: the last
+/// occurrence of a key in the batch wins, rows are written in key order (so concurrent batches
+/// with overlapping keys lock in the same order), and identical rows are not rewritten.
+/// </para>
+/// A small state machine: Writing → Completed, or Disposed without completing, in which case
+/// the COPY is cancelled and the caller's transaction must be rolled back.
+/// </summary>
+public sealed class CopyLoader : IAsyncDisposable
+{
+    private const string StagingTable = "pg_temp.ingest_stage";
+
+    private enum State { Writing, Completed, Disposed }
+
+    private readonly NpgsqlConnection _connection;
+    private readonly TargetTable _table;
+    private readonly NpgsqlBinaryImporter _importer;
+    private State _state;
+    private long _rows;
+
+    private CopyLoader(NpgsqlConnection connection, TargetTable table, NpgsqlBinaryImporter importer)
+    {
+        _connection = connection;
+        _table = table;
+        _importer = importer;
+    }
+
+    /// <summary>Starts a batch: creates the staging table when upserting, and opens the COPY.</summary>
+    public static async Task<CopyLoader> BeginAsync(NpgsqlConnection connection, TargetTable table, CancellationToken cancellationToken = default)
+    {
+        var columns = string.Join(", ", table.QuotedColumns);
+        string copy;
+        if (table.IsKeyed)
+        {
+            // LIKE copies the target's column types, so staging converts exactly as the target would.
+            await using (var create = new NpgsqlCommand(
+                $"""
+                CREATE TEMP TABLE ingest_stage ON COMMIT DROP AS SELECT {columns} FROM {table.QualifiedName} WITH NO DATA;
+                ALTER TABLE {StagingTable} ADD COLUMN ingest_ord bigint;
+                """, connection))
+                await create.ExecuteNonQueryAsync(cancellationToken);
+            copy = $"COPY {StagingTable} ({columns}, ingest_ord) FROM STDIN (FORMAT BINARY)";
+        }
+        else
+        {
+            copy = $"COPY {table.QualifiedName} ({columns}) FROM STDIN (FORMAT BINARY)";
+        }
+        var importer = await connection.BeginBinaryImportAsync(copy, cancellationToken);
+        return new CopyLoader(connection, table, importer);
+    }
+
+    /// <summary>Writes one row; values in spec column order, as produced by the record mapper.</summary>
+    public async Task WriteAsync(object?[] row, CancellationToken cancellationToken = default)
+    {
+        Guard(State.Writing);
+        await _importer.StartRowAsync(cancellationToken);
+        var types = _table.DbTypes;
+        for (var i = 0; i < types.Count; i++)
+        {
+            if (row[i] is { } value) await _importer.WriteAsync(value, types[i], cancellationToken);
+            else await _importer.WriteNullAsync(cancellationToken);
+        }
+        if (_table.IsKeyed) await _importer.WriteAsync(_rows, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
+        _rows++;
+    }
+
+    /// <summary>Finishes the COPY and, for upserts, merges staging into the target.</summary>
+    public async Task<LoadCounts> CompleteAsync(CancellationToken cancellationToken = default)
+    {
+        Guard(State.Writing);
+        await _importer.CompleteAsync(cancellationToken);
+        await _importer.DisposeAsync();
+        _state = State.Completed;
+        if (!_table.IsKeyed) return new LoadCounts(_rows, 0, 0);
+        if (_rows == 0) return default;
+
+        await using var merge = new NpgsqlCommand(MergeSql(_table), _connection);
+        await using var reader = await merge.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var inserted = reader.GetInt64(0);
+        var updated = reader.GetInt64(1);
+        return new LoadCounts(inserted, updated, _rows - inserted - updated);
+    }
+
+    private static string MergeSql(TargetTable table)
+    {
+        var columns = string.Join(", ", table.QuotedColumns);
+        var key = string.Join(", ", table.QuotedKey);
+        var nonKey = table.QuotedColumns.Except(table.QuotedKey).ToArray();
+        var onConflict = nonKey.Length == 0
+            ? "DO NOTHING"
+            : $"""
+              DO UPDATE SET {string.Join(", ", nonKey.Select(c => $"{c} = EXCLUDED.{c}"))}
+              WHERE ({string.Join(", ", nonKey.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", nonKey.Select(c => "EXCLUDED." + c))})
+              """;
+        // xmax = 0 on a returned row means it was inserted; otherwise an existing row was updated.
+        // Rows the WHERE leaves alone are not returned: they are the unchanged ones.
+        return $"""
+            WITH up AS (
+              INSERT INTO {table.QualifiedName} AS t ({columns})
+              SELECT {columns} FROM (
+                SELECT DISTINCT ON ({key}) {columns} FROM {StagingTable} ORDER BY {key}, ingest_ord DESC
+              ) last ORDER BY {key}
+              ON CONFLICT ({key}) {onConflict}
+              RETURNING (t.xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+            """;
+    }
+
+    private void Guard(State expected)
+    {
+        if (_state != expected)
+            throw new InvalidOperationException($"the batch is {_state.ToString().ToLowerInvariant()}, expected {expected.ToString().ToLowerInvariant()}");
+    }
+
+    /// <summary>Cancels the COPY if the batch was not completed; the caller's transaction must then roll back.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_state == State.Writing)
+        {
+            try { await _importer.DisposeAsync(); }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or OperationCanceledException) { /* the transaction is rolled back anyway */ }
+        }
+        _state = State.Disposed;
+    }
+}

@@ -1,0 +1,50 @@
+using Ingest.Contracts;
+using Ingest.Engine.Json;
+using Ingest.Engine.Loading;
+using Ingest.Engine.Mapping;
+using Ingest.Engine.Sources;
+using Npgsql;
+
+namespace Ingest.Engine;
+
+/// <summary>
+/// Loads one unit (one file) into the target table: source yields records → mapper yields rows
+/// → loader writes the batch. Runs on the caller's connection and transaction, so the caller
+/// commits the rows together with whatever else belongs to the unit.
+/// </summary>
+public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTable table)
+{
+    private const int MaxRawRejectChars = 64 * 1024;
+
+    private readonly RecordMapper _mapper = new(table.Spec.Columns, table.Spec.Key);
+
+    public static UnitLoader For(ImportSpec spec) =>
+        new(SourceFactory.Create(spec.Source), spec.Source, new TargetTable(spec.Target));
+
+    public ISource Source => source;
+
+    public TargetTable Table => table;
+
+    public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, string key, CancellationToken cancellationToken = default)
+    {
+        var rejects = new List<RejectedRecord>();
+        var row = new object?[_mapper.Width];
+        var reader = new JsonRecordReader(key, sourceSpec.Records, SourceFactory.IsNdjson(key));
+        long index = 0;
+
+        await using var stream = await source.OpenAsync(key, cancellationToken);
+        await using var loader = await CopyLoader.BeginAsync(connection, table, cancellationToken);
+        await foreach (var record in reader.ReadAsync(stream, cancellationToken))
+        {
+            if (_mapper.TryMap(record, row, out var reject))
+                await loader.WriteAsync(row, cancellationToken);
+            else
+                rejects.Add(new RejectedRecord(index, reject!.Column, reject.Reason, Truncate(record.GetRawText())));
+            index++;
+        }
+        var counts = await loader.CompleteAsync(cancellationToken);
+        return new UnitLoadResult(index, counts, rejects, reader.BytesRead);
+    }
+
+    private static string Truncate(string raw) => raw.Length <= MaxRawRejectChars ? raw : raw[..MaxRawRejectChars];
+}

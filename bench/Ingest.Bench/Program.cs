@@ -1,0 +1,18 @@
+using Ingest.Bench;
+
+// Usage:
+//   Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE]   writes RAWG-like pages (and a spec for them)
+//   Ingest.Bench run [--files N] [--per-file M]                  the ingest vs plain COPY benchmark (INGEST_DB)
+switch (args.FirstOrDefault())
+{
+    case "generate" when args.Length >= 4:
+        RawgSample.Write(args[1], int.Parse(args[2]), int.Parse(args[3]));
+        if (args.Length >= 6) File.WriteAllText(args[4], RawgSample.Spec("rawg-games", Path.GetFullPath(args[1]), args[5]));
+        Console.Error.WriteLine($"wrote {args[2]} files of {args[3]} games to {args[1]}");
+        return 0;
+    case "run":
+        return await Benchmark.RunAsync(args[1..]);
+    default:
+        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--nodes K]");
+        return 64;
+}

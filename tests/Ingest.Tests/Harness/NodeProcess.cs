@@ -1,0 +1,71 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Ingest.Tests.Harness;
+
+/// <summary>A real <c>ingest-node</c> process; killed with SIGKILL or stopped with SIGTERM like in production.</summary>
+public sealed partial class NodeProcess : IAsyncDisposable
+{
+    private const int SigTerm = 15;
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    private NodeProcess(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public int Pid => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string Output => string.Join(Environment.NewLine, _lines);
+
+    /// <summary>
+    /// Starts a node. Leases are short (3 s, heartbeat 0.5 s) so the failover tests run in seconds;
+    /// production defaults are 6 s and 1 s.
+    /// </summary>
+    public static NodeProcess Start(string connectionString, int slots = 2, IDictionary<string, string>? env = null)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(RepoPaths.NodeDll);
+        psi.Environment["INGEST_DB"] = connectionString;
+        psi.Environment["INGEST_NODE_SLOTS"] = slots.ToString();
+        psi.Environment["INGEST_LEASE_SECONDS"] = "3";
+        psi.Environment["INGEST_HEARTBEAT_SECONDS"] = "0.5";
+        psi.Environment["DOTNET_TieredPGO"] = "0";
+        if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        return new NodeProcess(Process.Start(psi)!);
+    }
+
+    /// <summary>SIGKILL: no chance to release anything.</summary>
+    public void Kill() => _process.Kill();
+
+    /// <summary>SIGTERM: the node stops claiming, abandons its units and releases their leases.</summary>
+    public void Terminate()
+    {
+        if (Kill(_process.Id, SigTerm) != 0) throw new InvalidOperationException($"kill({_process.Id}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited) _process.Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}

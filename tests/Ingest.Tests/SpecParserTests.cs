@@ -1,0 +1,106 @@
+using Ingest.Contracts;
+using Xunit;
+
+namespace Ingest.Tests;
+
+public class SpecParserTests
+{
+    private const string Valid = """
+        {
+          "name": "rawg-games",
+          "source": { "kind": "files", "path": "/data/rawg", "pattern": "*.json", "records": "results" },
+          "target": {
+            "table": "games", "schema": "public", "key": ["id"], "create": true,
+            "columns": {
+              "id":       { "path": "id",               "type": "bigint" },
+              "name":     { "path": "name",             "type": "text" },
+              "released": { "path": "released",         "type": "date" },
+              "rating":   { "path": "rating",           "type": "double" },
+              "esrb":     { "path": "esrb_rating.name", "type": "text" },
+              "raw":      { "path": "$",                "type": "jsonb" }
+            }
+          },
+          "parallelism": 4,
+          "retry": { "attempts": 3, "backoffSeconds": 1 }
+        }
+        """;
+
+    [Fact]
+    public void Parses_the_documented_spec()
+    {
+        var spec = ImportSpecParser.ParseJson(Valid);
+
+        Assert.Equal("rawg-games", spec.Name);
+        Assert.Equal(SourceKind.Files, spec.Source.Kind);
+        Assert.Equal("results", spec.Source.Records);
+        Assert.Equal(["id"], spec.Target.Key);
+        Assert.Equal(["id", "name", "released", "rating", "esrb", "raw"], spec.Target.Columns.Select(c => c.Name));
+        Assert.Equal(ColumnType.Jsonb, spec.Target.Columns[^1].Type);
+        Assert.Equal(4, spec.Parallelism);
+        Assert.Equal(new RetrySpec(3, 1), spec.Retry);
+    }
+
+    [Fact]
+    public void Yaml_gives_the_same_spec_as_json()
+    {
+        const string yaml = """
+            name: rawg-games
+            source: { kind: s3, bucket: dumps, prefix: rawg/, pattern: "*.json" }
+            target:
+              table: games
+              key: [id]
+              columns:
+                id: { path: id, type: bigint }
+                name: { path: name, type: text }
+            """;
+        var spec = ImportSpecParser.ParseYaml(yaml);
+
+        Assert.Equal(SourceKind.S3, spec.Source.Kind);
+        Assert.Equal("dumps", spec.Source.Bucket);
+        Assert.Equal("rawg/", spec.Source.Prefix);
+        Assert.Equal(ColumnType.Bigint, spec.Target.Columns[0].Type);
+        Assert.Equal("public", spec.Target.Schema);
+    }
+
+    [Fact]
+    public void Every_problem_is_named_at_once()
+    {
+        const string bad = """
+            {
+              "source": { "kind": "ftp" },
+              "target": {
+                "table": "games; drop table x",
+                "key": ["missing"],
+                "columns": { "id": { "path": "id", "type": "integer128" }, "ok": { "type": "text" } }
+              },
+              "parallelism": 0,
+              "colour": "blue"
+            }
+            """;
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(bad));
+        var all = string.Join("\n", e.Problems);
+
+        Assert.Contains("name", all);
+        Assert.Contains("ftp", all);
+        Assert.Contains("games; drop table x", all);
+        Assert.Contains("integer128", all);
+        Assert.Contains("missing", all);
+        Assert.Contains("target.columns.ok.path", all);
+        Assert.Contains("parallelism", all);
+        Assert.Contains("colour", all);
+        Assert.True(e.Problems.Count >= 8, all);
+    }
+
+    [Theory]
+    [InlineData("""{ "name": "x", "source": { "kind": "files" }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } } }""", "source.path")]
+    [InlineData("""{ "name": "x", "source": { "kind": "s3", "prefix": "p" }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } } }""", "source.bucket")]
+    [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d" }, "target": { "table": "t" } }""", "target.columns")]
+    [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d" }, "target": { "table": "t", "columns": { "A\"b": { "path": "a", "type": "text" } } } }""", "A\"b")]
+    [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d" }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } }, "retry": { "attempts": 0 } }""", "retry.attempts")]
+    [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d" }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } }""", "JSON")]
+    public void Names_the_offending_field(string json, string expected)
+    {
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(json));
+        Assert.Contains(e.Problems, p => p.Contains(expected));
+    }
+}

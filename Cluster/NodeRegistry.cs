@@ -25,16 +25,16 @@ public sealed class NodeRegistry(NpgsqlDataSource dataSource, ClusterOptions opt
     /// </summary>
     public async Task<HashSet<(long ImportId, int UnitNo, long LeaseToken)>> HeartbeatAsync(CancellationToken cancellationToken = default)
     {
+        // The units' result comes first: Npgsql positions the reader on the first command that returns rows.
         await using var batch = dataSource.CreateBatch();
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE ingest.nodes SET heartbeat_at = now() WHERE id = $1") { Parameters = { new() { Value = nodeId } } });
         batch.BatchCommands.Add(new NpgsqlBatchCommand(
             "UPDATE ingest.units SET lease_until = now() + $2 WHERE node_id = $1 AND state = 'running' RETURNING import_id, unit_no, lease_token")
         {
             Parameters = { new() { Value = nodeId }, new() { Value = options.LeaseDuration } },
         });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE ingest.nodes SET heartbeat_at = now() WHERE id = $1") { Parameters = { new() { Value = nodeId } } });
         var held = new HashSet<(long, int, long)>();
         await using var r = await batch.ExecuteReaderAsync(cancellationToken);
-        await r.NextResultAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken)) held.Add((r.GetInt64(0), r.GetInt32(1), r.GetInt64(2)));
         return held;
     }

@@ -68,7 +68,7 @@ public sealed class PostgresServer : IAsyncDisposable
     [
         "-D", DataDir, "-l", Path.Combine(_dir, "server.log"), "-w", "-t", "60",
         "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={_dir} -c fsync=off -c synchronous_commit=off " +
-              "-c full_page_writes=off -c max_connections=500 -c shared_buffers=64MB",
+              "-c full_page_writes=off -c max_connections=500 -c shared_buffers=64MB -c client_connection_check_interval=1000",
         action, .. extra,
     ], asPostgres: true);
 

@@ -1,0 +1,121 @@
+using Ingest.Contracts;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>Pause, resume and cancel while nodes are working, and the retry policy.</summary>
+public class ControlTests
+{
+    private static Task<long> CountAsync(TestDatabase db, long id, string state) =>
+        db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = '{state}'");
+
+    [Fact]
+    public async Task Pause_lets_in_flight_units_finish_and_claims_nothing_more_until_resume()
+    {
+        using var data = new TempFolder().WithPages(files: 8, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.5);
+        db.StartNode();
+        var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1));
+        await Poll.UntilAsync(async () => await CountAsync(db, id, "done") >= 1, TimeSpan.FromSeconds(30), "a first unit done");
+
+        Assert.True((await db.Store.PauseAsync(id)).Applied);
+
+        await Poll.UntilAsync(async () => await CountAsync(db, id, "running") == 0, TimeSpan.FromSeconds(10), "the in-flight unit to finish");
+        var done = await CountAsync(db, id, "done");
+        Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state IN ('failed','cancelled')"));
+        // Absence of claims can only be observed over time: several claim polls (250 ms) pass here.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.Equal(ImportState.Paused, (await db.StatusAsync(id)).State);
+        Assert.Equal(done, await CountAsync(db, id, "done"));
+        Assert.Equal(0, await CountAsync(db, id, "running"));
+        Assert.True(done < 8);
+
+        Assert.True((await db.Store.ResumeAsync(id)).Applied);
+        await SlowTarget.SetDelayAsync(db, 0);
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(80, status.Rows.Inserted);
+    }
+
+    [Fact]
+    public async Task Cancel_abandons_in_flight_units_and_keeps_exactly_what_was_committed()
+    {
+        using var data = new TempFolder().WithPages(files: 12, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.3);
+        db.StartNode();
+        var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 2));
+        await Poll.UntilAsync(async () => await CountAsync(db, id, "done") >= 2, TimeSpan.FromSeconds(30), "two units done");
+        await SlowTarget.SetDelayAsync(db, 30);
+        await Poll.UntilAsync(async () => await CountAsync(db, id, "running") == 2, TimeSpan.FromSeconds(30), "two units in flight");
+
+        Assert.True((await db.Store.CancelAsync(id)).Applied);
+
+        var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(10), ImportState.Cancelled);
+        Assert.Equal(0, status.Units.Running + status.Units.Pending);
+        Assert.True(status.Units.Cancelled >= 2);
+        // The abandoned units rolled back: the backends sleeping in them are gone within a few seconds.
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%ingest_stage%' AND state = 'active'") == 0,
+            TimeSpan.FromSeconds(10), "the abandoned units' statements to end");
+        Assert.Equal(status.Rows.Inserted, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.Equal(status.Units.Done * 10, status.Rows.Inserted);
+        Assert.False((await db.Store.ResumeAsync(id)).Applied);
+    }
+
+    [Fact]
+    public async Task A_failing_unit_is_retried_with_backoff_and_succeeds()
+    {
+        using var data = new TempFolder().WithPages(files: 1, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await db.ExecuteAsync("""
+            CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text);
+            CREATE SEQUENCE test_failures;
+            CREATE FUNCTION test_flaky() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN IF nextval('test_failures') <= 2 THEN RAISE EXCEPTION 'flaky target, call %', currval('test_failures'); END IF; RETURN NULL; END $$;
+            CREATE TRIGGER test_flaky BEFORE INSERT ON games FOR EACH STATEMENT EXECUTE FUNCTION test_flaky();
+            """);
+        db.StartNode();
+
+        var id = await db.SubmitAsync(Specs.Files(data.Path, attempts: 3, backoff: 0.5));
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(10, status.Rows.Inserted);
+        Assert.Equal(3, await db.ScalarAsync<long>($"SELECT attempts FROM ingest.units WHERE import_id = {id}"));
+        // Exponential backoff: 0.5 s before the second attempt, 1 s before the third.
+        var waits = await db.ScalarAsync<string>($"""
+            WITH r AS (SELECT at FROM ingest.events WHERE import_id = {id} AND kind = 'unit_retry' ORDER BY id)
+            SELECT (extract(epoch FROM (SELECT max(at) FROM r) - (SELECT min(at) FROM r)) >= 0.45)::text || ','
+                || (extract(epoch FROM (SELECT finished_at FROM ingest.units WHERE import_id = {id}) - (SELECT max(at) FROM r)) >= 0.95)::text
+                || ',' || (SELECT count(*) FROM r)
+            """);
+        Assert.Equal("true,true,2", waits);
+    }
+
+    [Fact]
+    public async Task A_unit_that_fails_every_attempt_ends_failed_with_its_error_and_the_others_complete()
+    {
+        using var data = new TempFolder().WithPages(files: 3, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await db.ExecuteAsync("""
+            CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text);
+            CREATE FUNCTION test_broken() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN IF NEW.id = 25 THEN RAISE EXCEPTION 'game 25 is cursed'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER test_broken BEFORE INSERT ON games FOR EACH ROW EXECUTE FUNCTION test_broken();
+            """);
+        db.StartNode();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, attempts: 3, backoff: 0.1)));
+
+        Assert.Equal(ImportState.CompletedWithErrors, status.State);
+        var failed = Assert.Single(status.FailedUnits);
+        Assert.Equal(3, failed.Attempts);
+        Assert.Contains("game 25 is cursed", failed.Error);
+        Assert.Contains("page-00003.json", failed.Key);
+        Assert.Equal(20, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+}

@@ -1,0 +1,210 @@
+using Ingest.Contracts;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>What lands in the target table and in the counters, with real nodes on a real PostgreSQL.</summary>
+public class LoadingTests
+{
+    [Fact]
+    public async Task Upserts_then_an_identical_reload_changes_nothing_and_a_changed_file_updates_only_its_rows()
+    {
+        using var data = new TempFolder().WithPages(files: 6, perFile: 50);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+        db.StartNode();
+
+        var first = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+        Assert.Equal(ImportState.Completed, first.State);
+        Assert.Equal(new RowCounts(300, 300, 0, 0, 0), first.Rows);
+        Assert.Equal(new UnitCounts(6, 6, 0, 0, 0, 0), first.Units);
+        Assert.True(first.BytesRead > 0 && first.BytesRead == first.BytesTotal);
+        Assert.NotNull(first.StartedAt);
+        Assert.NotNull(first.FinishedAt);
+        Assert.Equal(300, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM games"));
+        Assert.Equal("Teen", await db.ScalarAsync<string>("SELECT esrb FROM games WHERE esrb = 'Teen' LIMIT 1"));
+        var versions = await db.ScalarAsync<string>("SELECT string_agg(xmin::text, ',' ORDER BY id) FROM games");
+
+        var again = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+        Assert.Equal(ImportState.Completed, again.State);
+        Assert.Equal(new RowCounts(300, 0, 0, 300, 0), again.Rows);
+        Assert.Equal(versions, await db.ScalarAsync<string>("SELECT string_agg(xmin::text, ',' ORDER BY id) FROM games"));
+
+        var page = Path.Combine(data.Path, "page-00002.json");
+        File.WriteAllText(page, File.ReadAllText(page).Replace("\"name\":\"Game 5", "\"name\":\"Renamed 5"));
+        var changed = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+        var renamed = await db.ScalarAsync<long>("SELECT count(*) FROM games WHERE name LIKE 'Renamed%'");
+        Assert.True(renamed > 0);
+        Assert.Equal(new RowCounts(300, 0, renamed, 300 - renamed, 0), changed.Rows);
+    }
+
+    [Fact]
+    public async Task The_same_key_twice_in_one_file_keeps_the_last_occurrence()
+    {
+        using var data = new TempFolder();
+        data.Write("dups.json", """
+            {"results": [
+              {"id": 1, "name": "first"}, {"id": 2, "name": "two"}, {"id": 1, "name": "second"},
+              {"id": 3, "name": "three"}, {"id": 1, "name": "last"}
+            ]}
+            """);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(5, 3, 0, 2, 0), status.Rows);
+        Assert.Equal("last", await db.ScalarAsync<string>("SELECT name FROM games WHERE id = 1"));
+        Assert.Equal(3, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+
+    [Fact]
+    public async Task The_same_keys_in_many_files_loaded_at_once_by_several_nodes_give_exact_counts_and_no_errors()
+    {
+        const int files = 16, keys = 300;
+        using var data = new TempFolder();
+        for (var f = 0; f < files; f++)
+        {
+            // Half the files list the keys backwards: opposite lock orders are what deadlock a naive loader.
+            var ids = f % 2 == 0 ? Enumerable.Range(1, keys) : Enumerable.Range(1, keys).Reverse();
+            data.Write($"f{f:D2}.json", "{\"results\": [" + string.Join(",", ids.Select(i => $"{{\"id\": {i}, \"name\": \"game {i}\"}}")) + "]}");
+        }
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode(slots: 4);
+        db.StartNode(slots: 4);
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, parallelism: 8)));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Empty(status.FailedUnits);
+        Assert.Equal(new RowCounts(files * keys, keys, 0, (files - 1) * keys, 0), status.Rows);
+        Assert.Equal(keys, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+
+    [Fact]
+    public async Task A_value_that_does_not_convert_rejects_only_its_record_and_keeps_it_in_ingest_rejects()
+    {
+        using var data = new TempFolder();
+        data.Write("mixed.json", """
+            {"results": [
+              {"id": 1, "name": "ok", "released": "2020-01-01"},
+              {"id": 2, "name": "bad date", "released": "not a date"},
+              {"id": 3, "name": "ok", "rating": 4.5},
+              {"id": "x", "name": "bad id"},
+              {"id": 5, "name": "ok"}
+            ]}
+            """);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+
+        var id = await db.SubmitAsync(Specs.Files(data.Path));
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(5, 3, 0, 0, 2), status.Rows);
+        Assert.Equal("1,3,5", await db.ScalarAsync<string>("SELECT string_agg(id::text, ',' ORDER BY id) FROM games"));
+        Assert.Equal(
+            $"{id}|0|1|released|not a date|{id}|0|3|id|bad id",
+            await db.ScalarAsync<string>("""
+                SELECT string_agg(concat_ws('|', import_id, unit_no, record_index, column_name,
+                       CASE WHEN reason LIKE '%not a date%' THEN 'not a date' WHEN raw LIKE '%bad id%' THEN 'bad id' END), '|' ORDER BY record_index)
+                FROM ingest.rejects
+                """));
+    }
+
+    [Fact]
+    public async Task A_malformed_file_fails_its_unit_with_file_and_offset_while_the_others_complete()
+    {
+        using var data = new TempFolder().WithPages(files: 3, perFile: 40);
+        data.Write("page-00002.json", "{\"results\": [{\"id\": 41}, {\"id\": 42,]}");
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+
+        Assert.Equal(ImportState.CompletedWithErrors, status.State);
+        Assert.Equal(new UnitCounts(3, 2, 1, 0, 0, 0), status.Units);
+        var failed = Assert.Single(status.FailedUnits);
+        Assert.EndsWith("page-00002.json", failed.Key);
+        Assert.Contains("page-00002.json", failed.Error);
+        Assert.Contains("byte 35", failed.Error);
+        Assert.Contains("line 1", failed.Error);
+        Assert.Equal(80, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+
+    [Fact]
+    public async Task A_plain_insert_loads_every_record_exactly_once()
+    {
+        using var data = new TempFolder().WithPages(files: 8, perFile: 25);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+        db.StartNode();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, keyed: false)));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(200, 200, 0, 0, 0), status.Rows);
+        Assert.Equal(200, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.Equal(200, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM games"));
+    }
+
+    [Fact]
+    public async Task Ndjson_and_top_level_arrays_need_no_records_path()
+    {
+        using var data = new TempFolder();
+        data.Write("a.ndjson", "{\"id\": 1, \"name\": \"one\"}\n{\"id\": 2, \"name\": \"two\"}\n");
+        data.Write("b.json", "[{\"id\": 3, \"name\": \"three\"}]");
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, pattern: "*", records: null)));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal("one,two,three", await db.ScalarAsync<string>("SELECT string_agg(name, ',' ORDER BY id) FROM games"));
+    }
+
+    [Fact]
+    public async Task A_missing_folder_fails_the_import_with_a_clear_message()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files("/nonexistent/rawg")));
+
+        Assert.Equal(ImportState.Failed, status.State);
+        Assert.Contains("'/nonexistent/rawg' does not exist", status.Error);
+        Assert.Equal(0, status.Units.Total);
+    }
+
+    [Fact]
+    public async Task A_folder_without_matching_files_fails_the_import()
+    {
+        using var data = new TempFolder();
+        data.Write("notes.txt", "hello");
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+
+        Assert.Equal(ImportState.Failed, status.State);
+        Assert.Contains("no files match '*.json'", status.Error);
+    }
+
+    [Fact]
+    public async Task An_existing_table_that_does_not_match_fails_before_anything_loads()
+    {
+        using var data = new TempFolder().WithPages(files: 2, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await db.ExecuteAsync("CREATE TABLE games (id bigint PRIMARY KEY, name integer, released date, rating double precision)");
+        db.StartNode();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, create: false)));
+
+        Assert.Equal(ImportState.Failed, status.State);
+        Assert.Contains("name", status.Error);
+        Assert.Contains("esrb", status.Error);
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+}

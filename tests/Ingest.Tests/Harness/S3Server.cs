@@ -47,7 +47,8 @@ public sealed class S3Server : IAsyncDisposable
         var dir = Directory.CreateTempSubdirectory("ingest-s3-").FullName;
         var port = ExternalCommand.FreePort();
         var psi = new System.Diagnostics.ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { script, "-d", dir, "-a", "127.0.0.1", "-p", port.ToString(), "--silent" }) psi.ArgumentList.Add(a);
+        // s3rver ciphers its ListObjectsV2 continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider.
+        foreach (var a in new[] { "--openssl-legacy-provider", script, "-d", dir, "-a", "127.0.0.1", "-p", port.ToString(), "--silent" }) psi.ArgumentList.Add(a);
         var process = System.Diagnostics.Process.Start(psi)!;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

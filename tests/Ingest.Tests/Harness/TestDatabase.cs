@@ -65,7 +65,7 @@ public sealed class TestDatabase : IAsyncDisposable
         string[] wanted = states.Length > 0 ? states
             : [ImportState.Completed, ImportState.CompletedWithErrors, ImportState.Failed, ImportState.Cancelled];
         return Poll.UntilAsync(() => StatusAsync(id), s => wanted.Contains(s.State), timeout ?? TimeSpan.FromSeconds(90),
-            $"import {id} to become {string.Join('/', wanted)}; node output:\n{string.Join("\n----\n", _nodes.Select(n => n.Output))}");
+            () => $"import {id} to become {string.Join('/', wanted)}; node output:\n{string.Join("\n----\n", _nodes.Select(n => n.Output))}");
     }
 
     public async ValueTask DisposeAsync()

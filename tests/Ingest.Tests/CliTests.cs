@@ -1,0 +1,152 @@
+using System.Text.Json;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>The console client's contract: exit codes, JSON shapes, stdout kept parseable.</summary>
+public class CliTests
+{
+    private static JsonElement Parse(CliResult result)
+    {
+        try { return JsonDocument.Parse(result.Stdout).RootElement; }
+        catch (JsonException e) { throw new Xunit.Sdk.XunitException($"stdout is not one JSON value ({e.Message}):\n{result}"); }
+    }
+
+    private static void AssertStatusShape(JsonElement status)
+    {
+        foreach (var field in new[] { "id", "name", "state", "units", "rows", "startedAt", "finishedAt" })
+            Assert.True(status.TryGetProperty(field, out _), $"status has no '{field}': {status}");
+        foreach (var field in new[] { "total", "done", "failed", "running", "pending" })
+            Assert.Equal(JsonValueKind.Number, status.GetProperty("units").GetProperty(field).ValueKind);
+        foreach (var field in new[] { "read", "inserted", "updated", "unchanged", "rejected" })
+            Assert.Equal(JsonValueKind.Number, status.GetProperty("rows").GetProperty(field).ValueKind);
+    }
+
+    [Fact]
+    public async Task An_invalid_spec_exits_64_naming_every_problem_and_stores_nothing()
+    {
+        using var data = new TempFolder();
+        var spec = data.Write("bad.json", """
+            { "name": "bad", "source": { "kind": "ftp" },
+              "target": { "table": "bad table", "columns": { "id": { "path": "id", "type": "uuid128" } } } }
+            """);
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+
+        var result = await CliProcess.RunAsync(db.ConnectionString, "submit", spec);
+
+        Assert.Equal(64, result.ExitCode);
+        Assert.Contains("ftp", result.Stderr);
+        Assert.Contains("bad table", result.Stderr);
+        Assert.Contains("uuid128", result.Stderr);
+        Assert.Equal("", result.Stdout);
+        Assert.False(await db.ScalarAsync<bool>("SELECT to_regclass('ingest.imports') IS NOT NULL"));
+    }
+
+    [Theory]
+    [InlineData("frobnicate")]
+    [InlineData("submit")]
+    [InlineData("status", "not-a-number")]
+    public async Task Usage_errors_exit_64(params string[] args)
+    {
+        var result = await CliProcess.RunAsync("Host=127.0.0.1", args);
+
+        Assert.Equal(64, result.ExitCode);
+        Assert.NotEqual("", result.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task Without_INGEST_DB_the_client_says_what_to_set()
+    {
+        var result = await CliProcess.RunAsync(null, "list");
+
+        Assert.Equal(64, result.ExitCode);
+        Assert.Contains("INGEST_DB", result.Stderr);
+    }
+
+    [Fact]
+    public async Task An_unreachable_database_exits_69()
+    {
+        var result = await CliProcess.RunAsync($"Host=127.0.0.1;Port={ExternalCommand.FreePort()};Username=postgres;Timeout=3", "list");
+
+        Assert.Equal(69, result.ExitCode);
+        Assert.Contains("127.0.0.1", result.Stderr);
+    }
+
+    [Fact]
+    public async Task Submit_wait_json_prints_the_final_status_and_the_other_commands_report_it()
+    {
+        using var data = new TempFolder().WithPages(files: 3, perFile: 20);
+        var spec = data.Write("games.spec.json", Specs.Files(data.Path, pattern: "page-*.json", name: "cli-games"));
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        var node = db.StartNode();
+
+        var submitted = await CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--wait", "--json");
+
+        Assert.True(submitted.ExitCode == 0, submitted.ToString());
+        var final = Parse(submitted);
+        AssertStatusShape(final);
+        Assert.Equal("completed", final.GetProperty("state").GetString());
+        Assert.Equal("cli-games", final.GetProperty("name").GetString());
+        Assert.Equal(3, final.GetProperty("units").GetProperty("done").GetInt32());
+        Assert.Equal(60, final.GetProperty("rows").GetProperty("inserted").GetInt64());
+        Assert.NotEqual(JsonValueKind.Null, final.GetProperty("finishedAt").ValueKind);
+        Assert.Contains("import 1", submitted.Stderr);
+        var id = final.GetProperty("id").GetInt64();
+
+        var status = await CliProcess.RunAsync(db.ConnectionString, "status", id.ToString(), "--json");
+        Assert.Equal(0, status.ExitCode);
+        AssertStatusShape(Parse(status));
+        Assert.Equal(final.GetProperty("rows").ToString(), Parse(status).GetProperty("rows").ToString());
+
+        var text = await CliProcess.RunAsync(db.ConnectionString, "status", id.ToString());
+        Assert.Equal(0, text.ExitCode);
+        Assert.Contains("completed", text.Stdout);
+        Assert.Contains("60", text.Stdout);
+
+        var list = Parse(await CliProcess.RunAsync(db.ConnectionString, "list", "--state", "completed", "--json"));
+        Assert.Equal(id, Assert.Single(list.EnumerateArray()).GetProperty("id").GetInt64());
+        Assert.Empty(Parse(await CliProcess.RunAsync(db.ConnectionString, "list", "--state", "running", "--json")).EnumerateArray());
+
+        var nodes = Parse(await CliProcess.RunAsync(db.ConnectionString, "nodes", "--json"));
+        var info = Assert.Single(nodes.EnumerateArray());
+        Assert.Equal(node.Pid, info.GetProperty("pid").GetInt32());
+        foreach (var field in new[] { "id", "host", "startedAt", "heartbeatAt", "unitsInFlight" })
+            Assert.True(info.TryGetProperty(field, out _), $"node has no '{field}': {info}");
+
+        var cluster = await CliProcess.RunAsync(db.ConnectionString, "status");
+        Assert.Equal(0, cluster.ExitCode);
+        Assert.Contains("1 live node", cluster.Stdout);
+        Assert.Contains("completed", cluster.Stdout);
+
+        var missing = await CliProcess.RunAsync(db.ConnectionString, "status", "999", "--json");
+        Assert.Equal(66, missing.ExitCode);
+    }
+
+    [Fact]
+    public async Task Submit_wait_exits_1_when_the_import_ends_with_errors_and_plain_submit_prints_the_id()
+    {
+        using var data = new TempFolder().WithPages(files: 2, perFile: 5);
+        data.Write("page-00003.json", "{\"results\": [ oops ]}");
+        var spec = data.Write("spec.json", Specs.Files(data.Path, pattern: "page-*.json"));
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+
+        var plain = await CliProcess.RunAsync(db.ConnectionString, "submit", spec);
+        Assert.Equal(0, plain.ExitCode);
+        Assert.Equal("1", plain.Stdout.Trim());
+        var pending = Parse(await CliProcess.RunAsync(db.ConnectionString, "status", "1", "--json"));
+        Assert.Equal("pending", pending.GetProperty("state").GetString());
+
+        Assert.Equal(0, (await CliProcess.RunAsync(db.ConnectionString, "pause", "1")).ExitCode);
+        Assert.Equal(0, (await CliProcess.RunAsync(db.ConnectionString, "cancel", "1")).ExitCode);
+        Assert.Equal(64, (await CliProcess.RunAsync(db.ConnectionString, "resume", "1")).ExitCode);
+        Assert.Equal(66, (await CliProcess.RunAsync(db.ConnectionString, "pause", "42")).ExitCode);
+
+        db.StartNode();
+        var waited = await CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--wait");
+
+        Assert.Equal(1, waited.ExitCode);
+        Assert.Contains("completed_with_errors", waited.Stdout);
+        Assert.Contains("page-00003.json", waited.Stdout);
+    }
+}

@@ -1,0 +1,56 @@
+using Ingest.Contracts;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>The cluster rides out a PostgreSQL restart, and a whole-cluster restart resumes where it was.</summary>
+public class RestartTests
+{
+    [Fact]
+    public async Task Nodes_reconnect_after_postgresql_restarts_and_the_import_completes_exactly()
+    {
+        // Its own server: a restart would cut every other test's sessions.
+        await using var server = await PostgresServer.StartAsync();
+        using var data = new TempFolder().WithPages(files: 16, perFile: 50);
+        await using var db = await TestDatabase.CreateAsync(server);
+        await SlowTarget.CreateAsync(db, seconds: 0.4);
+        db.StartNode();
+        db.StartNode();
+        var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 4, attempts: 5, backoff: 0.2));
+        await Poll.UntilAsync(async () => (await db.StatusAsync(id)).Units is { Done: >= 2, Running: > 0 }, TimeSpan.FromSeconds(30), "units done and in flight");
+
+        await server.RestartAsync();
+        db.DataSource.Clear(); // the test's own pooled sessions were cut too
+
+        var status = await db.WaitForAsync(id);
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(800, 800, 0, 0, 0), status.Rows);
+        Assert.Equal(800, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.All(db.Nodes, n => Assert.False(n.HasExited, n.Output));
+    }
+
+    [Fact]
+    public async Task After_every_node_is_killed_new_nodes_continue_the_unfinished_import()
+    {
+        using var data = new TempFolder().WithPages(files: 10, perFile: 20);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.4);
+        var a = db.StartNode();
+        var b = db.StartNode();
+        var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 2));
+        await Poll.UntilAsync(async () => (await db.StatusAsync(id)).Units.Done >= 2, TimeSpan.FromSeconds(30), "two units done");
+        a.Kill();
+        b.Kill();
+        var before = await db.StatusAsync(id);
+        Assert.Equal(ImportState.Running, before.State);
+        Assert.True(before.Units.Done < 10);
+
+        db.StartNode();
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(200, 200, 0, 0, 0), status.Rows);
+        Assert.Equal(200, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+}

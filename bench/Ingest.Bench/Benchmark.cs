@@ -1,1 +1,156 @@
-namespace Ingest.Bench; public static class Benchmark { public static Task<int> RunAsync(string[] a) => Task.FromResult(0); }
+using System.Diagnostics;
+using Ingest.Cluster;
+using Ingest.Contracts;
+using Ingest.Engine.Json;
+using Ingest.Engine.Loading;
+using Ingest.Engine.Mapping;
+using Npgsql;
+
+namespace Ingest.Bench;
+
+/// <summary>
+/// Loads N generated RAWG-like files with real node processes and compares the rate with one plain
+/// binary COPY of the same rows into the same (emptied) table, in one run. Then loads many one-record
+/// files to measure how fast units complete, which is what a hot counter row would limit.
+/// </summary>
+public static class Benchmark
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var files = Option(args, "--files", 200);
+        var perFile = Option(args, "--per-file", 500);
+        var nodes = Option(args, "--nodes", 2);
+        var tinyUnits = Option(args, "--tiny-units", 2000);
+        var cs = Environment.GetEnvironmentVariable("INGEST_DB");
+        if (string.IsNullOrEmpty(cs))
+        {
+            Console.Error.WriteLine("INGEST_DB is not set (bin/bench sets it to a database on the local PostgreSQL)");
+            return 64;
+        }
+
+        var work = Directory.CreateTempSubdirectory("ingest-bench-").FullName;
+        try
+        {
+            await using var db = NpgsqlDataSource.Create(cs);
+            await SchemaMigrator.MigrateAsync(db);
+            var pages = Path.Combine(work, "rawg");
+            RawgSample.Write(pages, files, perFile);
+            var spec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-games", pages, "games", parallelism: nodes * Environment.ProcessorCount));
+            var bytes = Directory.GetFiles(pages).Sum(f => new FileInfo(f).Length);
+            Console.WriteLine($"data: {files} files × {perFile} records = {files * perFile:N0} rows, {bytes / 1048576.0:F1} MiB of JSON; {nodes} nodes × {2 * Environment.ProcessorCount} slots; {Environment.ProcessorCount} cores");
+
+            var copy = await PlainCopyAsync(db, spec, pages);
+            Console.WriteLine($"plain binary COPY : {copy.Rows:N0} rows in {copy.Seconds:F2} s = {copy.Rows / copy.Seconds,10:N0} rows/s (rows parsed beforehand, one COPY)");
+
+            var ingest = await IngestAsync(db, cs, spec, nodes);
+            Console.WriteLine($"ingest            : {ingest.Rows:N0} rows in {ingest.Seconds:F2} s = {ingest.Rows / ingest.Seconds,10:N0} rows/s (parse + stage + upsert, {files} units)");
+            Console.WriteLine($"ratio ingest/COPY : {ingest.Rows / ingest.Seconds / (copy.Rows / copy.Seconds):F2}");
+            Console.WriteLine($"peak RSS per node : {string.Join(", ", ingest.PeakRssMiB.Select(m => $"{m:F0} MiB"))}");
+
+            var tinyPages = Path.Combine(work, "tiny");
+            RawgSample.Write(tinyPages, tinyUnits, 1);
+            var tinySpec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-tiny", tinyPages, "games_tiny", parallelism: nodes * 2 * Environment.ProcessorCount));
+            var tiny = await IngestAsync(db, cs, tinySpec, nodes);
+            Console.WriteLine($"tiny units        : {tinyUnits:N0} one-record units in {tiny.Seconds:F2} s = {tinyUnits / tiny.Seconds:N0} units/s completed");
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static async Task<(long Rows, double Seconds)> PlainCopyAsync(NpgsqlDataSource db, ImportSpec spec, string pages)
+    {
+        var mapper = new RecordMapper(spec.Target.Columns, spec.Target.Key);
+        var rows = new List<object?[]>();
+        foreach (var file in Directory.GetFiles(pages).Order())
+        {
+            await using var stream = File.OpenRead(file);
+            await foreach (var record in new JsonRecordReader(file, spec.Source.Records, ndjson: false).ReadAsync(stream))
+            {
+                var row = new object?[mapper.Width];
+                if (mapper.TryMap(record, row, out _)) rows.Add(row);
+            }
+        }
+
+        var table = new TargetTable(spec.Target);
+        await using var connection = await db.OpenConnectionAsync();
+        await using (var tx = await connection.BeginTransactionAsync())
+        {
+            await table.EnsureAsync(connection);
+            await tx.CommitAsync();
+        }
+        await using (var truncate = new NpgsqlCommand($"TRUNCATE {table.QualifiedName}", connection)) await truncate.ExecuteNonQueryAsync();
+
+        var clock = Stopwatch.StartNew();
+        await using (var importer = await connection.BeginBinaryImportAsync($"COPY {table.QualifiedName} ({string.Join(", ", table.QuotedColumns)}) FROM STDIN (FORMAT BINARY)"))
+        {
+            foreach (var row in rows)
+            {
+                await importer.StartRowAsync();
+                for (var i = 0; i < row.Length; i++)
+                {
+                    if (row[i] is { } value) await importer.WriteAsync(value, table.DbTypes[i]);
+                    else await importer.WriteNullAsync();
+                }
+            }
+            await importer.CompleteAsync();
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        await using (var truncate = new NpgsqlCommand($"TRUNCATE {table.QualifiedName}", connection)) await truncate.ExecuteNonQueryAsync();
+        return (rows.Count, seconds);
+    }
+
+    private static async Task<(long Rows, double Seconds, double[] PeakRssMiB)> IngestAsync(NpgsqlDataSource db, string cs, ImportSpec spec, int nodeCount)
+    {
+        var processes = Enumerable.Range(0, nodeCount).Select(_ => StartNode(cs)).ToList();
+        try
+        {
+            var store = new ImportStore(db);
+            var id = await store.SubmitAsync(spec);
+            ImportStatus status;
+            while (!ImportState.IsFinal((status = (await store.GetStatusAsync(id))!).State)) await Task.Delay(100);
+            if (status.State != ImportState.Completed) throw new InvalidOperationException($"import ended {status.State}: {status.Error} {status.FailedUnits.FirstOrDefault()?.Error}");
+            var rss = processes.Select(PeakRssMiB).ToArray();
+            return (status.Rows.Read, (status.FinishedAt!.Value - status.StartedAt!.Value).TotalSeconds, rss);
+        }
+        finally
+        {
+            foreach (var p in processes)
+            {
+                p.Kill();
+                await p.WaitForExitAsync();
+            }
+        }
+    }
+
+    private static Process StartNode(string cs)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(RepoRoot(), "Node", "bin", "Release", "net10.0", "Ingest.Node.dll"));
+        psi.Environment["INGEST_DB"] = cs;
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        return process;
+    }
+
+    // VmHWM: the process's peak resident set.
+    private static double PeakRssMiB(Process process) =>
+        File.ReadLines($"/proc/{process.Id}/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
+            .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0).FirstOrDefault();
+
+    private static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Ingest.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Ingest.sln not found");
+    }
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
+    }
+}

@@ -24,6 +24,7 @@ public sealed class IngestNode : IAsyncDisposable
     private readonly ImportPlanner _planner;
     private readonly ImportFinalizer _finalizer;
     private readonly ConcurrentDictionary<(long ImportId, int UnitNo), InFlight> _inFlight = new();
+    private readonly SemaphoreSlim _wake = new(0, 1);
 
     private sealed record InFlight(UnitClaim Claim, CancellationTokenSource Abandon, DateTimeOffset ClaimedAt);
 
@@ -70,7 +71,9 @@ public sealed class IngestNode : IAsyncDisposable
                 if (claim is null)
                 {
                     slots.Release();
-                    await Task.Delay(_options.PollInterval, stoppingToken);
+                    // Nothing claimable (or the import is at its parallelism): poll again later, or
+                    // at once when one of our units ends and frees capacity.
+                    await _wake.WaitAsync(_options.PollInterval, stoppingToken);
                     continue;
                 }
                 units.RemoveAll(t => t.IsCompleted);
@@ -117,7 +120,14 @@ public sealed class IngestNode : IAsyncDisposable
         {
             _inFlight.TryRemove(key, out _);
             slots.Release();
+            Wake();
         }
+    }
+
+    private void Wake()
+    {
+        try { _wake.Release(); }
+        catch (SemaphoreFullException) { } // already signalled
     }
 
     private async Task HeartbeatAsync(CancellationToken cancellationToken)
@@ -137,7 +147,7 @@ public sealed class IngestNode : IAsyncDisposable
 
     private async Task MaintainAsync(CancellationToken cancellationToken)
     {
-        while (await _planner.PlanNextAsync(cancellationToken)) { }
+        while (await _planner.PlanNextAsync(cancellationToken)) Wake();
         var poisoned = await _finalizer.FailExhaustedAsync(cancellationToken);
         if (poisoned > 0) _logger.LogWarning("{Count} units failed: their nodes died on every attempt", poisoned);
         foreach (var (id, state) in await _finalizer.FinalizeAsync(null, cancellationToken))

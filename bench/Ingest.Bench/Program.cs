@@ -10,6 +10,8 @@ switch (args.FirstOrDefault())
         if (args.Length >= 6) File.WriteAllText(args[4], RawgSample.Spec("rawg-games", Path.GetFullPath(args[1]), args[5]));
         Console.Error.WriteLine($"wrote {args[2]} files of {args[3]} games to {args[1]}");
         return 0;
+    case "parse" when args.Length >= 2:
+        return await Benchmark.ParseOnlyAsync(args[1]);
     case "run":
         return await Benchmark.RunAsync(args[1..]);
     default:

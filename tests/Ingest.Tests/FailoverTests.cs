@@ -108,7 +108,8 @@ public class FailoverTests(ITestOutputHelper output)
 
         for (var attempt = 1; attempt <= 2; attempt++)
         {
-            var node = db.StartNode();
+            // One slot: when the poison unit runs, it is the only unit this node can lose.
+            var node = db.StartNode(slots: 1);
             await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
                     $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND unit_no = 1 AND state = 'running' AND attempts = {attempt}") == 1,
                 TimeSpan.FromSeconds(30), $"attempt {attempt} of the poison unit");

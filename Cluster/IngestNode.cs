@@ -35,6 +35,9 @@ public sealed class IngestNode : IAsyncDisposable
         _logger = loggerFactory.CreateLogger("Ingest.Node");
         var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
         builder.ConnectionStringBuilder.ApplicationName ??= "ingest-node";
+        // Keep session state across pooled uses: the staging tables are created once per session.
+        // Nothing else is left in a session (locks are transaction-scoped, no SET is issued).
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
         _dataSource = builder.Build();
         Id = Guid.NewGuid();
         _registry = new NodeRegistry(_dataSource, options, Id);

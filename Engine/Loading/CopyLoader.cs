@@ -16,8 +16,6 @@ namespace Ingest.Engine.Loading;
 /// </summary>
 public sealed class CopyLoader : IAsyncDisposable
 {
-    private const string StagingTable = "pg_temp.ingest_stage";
-
     private enum State { Writing, Completed, Disposed }
 
     private readonly NpgsqlConnection _connection;
@@ -40,14 +38,16 @@ public sealed class CopyLoader : IAsyncDisposable
         string copy;
         if (table.IsKeyed)
         {
-            // LIKE copies the target's column types, so staging converts exactly as the target would.
+            // The staging table takes the target's column types, so it converts exactly as the target would.
+            // It lives as long as the session and empties at each commit: creating and dropping one per
+            // unit costs catalog writes on every unit.
             await using (var create = new NpgsqlCommand(
                 $"""
-                CREATE TEMP TABLE ingest_stage ON COMMIT DROP AS SELECT {columns} FROM {table.QualifiedName} WITH NO DATA;
-                ALTER TABLE {StagingTable} ADD COLUMN ingest_ord bigint;
+                CREATE TEMP TABLE IF NOT EXISTS {table.StagingName} ON COMMIT DELETE ROWS
+                AS SELECT {columns}, NULL::bigint AS ingest_ord FROM {table.QualifiedName} WITH NO DATA
                 """, connection))
                 await create.ExecuteNonQueryAsync(cancellationToken);
-            copy = $"COPY {StagingTable} ({columns}, ingest_ord) FROM STDIN (FORMAT BINARY)";
+            copy = $"COPY pg_temp.{table.StagingName} ({columns}, ingest_ord) FROM STDIN (FORMAT BINARY)";
         }
         else
         {
@@ -107,7 +107,7 @@ public sealed class CopyLoader : IAsyncDisposable
             WITH up AS (
               INSERT INTO {table.QualifiedName} AS t ({columns})
               SELECT {columns} FROM (
-                SELECT DISTINCT ON ({key}) {columns} FROM {StagingTable} ORDER BY {key}, ingest_ord DESC
+                SELECT DISTINCT ON ({key}) {columns} FROM pg_temp.{table.StagingName} ORDER BY {key}, ingest_ord DESC
               ) last ORDER BY {key}
               ON CONFLICT ({key}) {onConflict}
               RETURNING (t.xmax = 0) AS inserted

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using Ingest.Contracts;
 using Npgsql;
 using NpgsqlTypes;
@@ -17,6 +19,8 @@ public sealed class TargetTable
         QuotedColumns = spec.Columns.Select(c => SqlIdentifier.Quote(c.Name)).ToArray();
         QuotedKey = spec.Key.Select(SqlIdentifier.Quote).ToArray();
         DbTypes = spec.Columns.Select(c => ToDbType(c.Type)).ToArray();
+        var shape = string.Join("\n", [QualifiedName, .. spec.Columns.Select(c => $"{c.Name} {c.Type}")]);
+        StagingName = "ingest_stage_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(shape)))[..16];
     }
 
     public TargetSpec Spec { get; }
@@ -31,6 +35,9 @@ public sealed class TargetTable
     public IReadOnlyList<NpgsqlDbType> DbTypes { get; }
 
     public bool IsKeyed => QuotedKey.Count > 0;
+
+    /// <summary>The session's temporary staging table for this target and column set (a safe identifier).</summary>
+    public string StagingName { get; }
 
     /// <summary>
     /// Creates the table when the spec asks for it and it is absent; then checks that its columns

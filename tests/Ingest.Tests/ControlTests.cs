@@ -71,13 +71,9 @@ public class ControlTests
     {
         using var data = new TempFolder().WithPages(files: 1, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
-        await db.ExecuteAsync("""
-            CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text);
-            CREATE SEQUENCE test_failures;
-            CREATE FUNCTION test_flaky() RETURNS trigger LANGUAGE plpgsql AS $$
-              BEGIN IF nextval('test_failures') <= 2 THEN RAISE EXCEPTION 'flaky target, call %', currval('test_failures'); END IF; RETURN NULL; END $$;
-            CREATE TRIGGER test_flaky BEFORE INSERT ON games FOR EACH STATEMENT EXECUTE FUNCTION test_flaky();
-            """);
+        await db.ExecuteAsync("CREATE SEQUENCE test_failures");
+        await SlowTarget.CreateWithTriggerAsync(db,
+            "IF nextval('test_failures') <= 2 THEN RAISE EXCEPTION 'flaky target, call %', currval('test_failures'); END IF;", forEachRow: false);
         db.StartNode();
 
         var id = await db.SubmitAsync(Specs.Files(data.Path, attempts: 3, backoff: 0.5));
@@ -101,12 +97,7 @@ public class ControlTests
     {
         using var data = new TempFolder().WithPages(files: 3, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
-        await db.ExecuteAsync("""
-            CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text);
-            CREATE FUNCTION test_broken() RETURNS trigger LANGUAGE plpgsql AS $$
-              BEGIN IF NEW.id = 25 THEN RAISE EXCEPTION 'game 25 is cursed'; END IF; RETURN NEW; END $$;
-            CREATE TRIGGER test_broken BEFORE INSERT ON games FOR EACH ROW EXECUTE FUNCTION test_broken();
-            """);
+        await SlowTarget.CreateWithTriggerAsync(db, "IF NEW.id = 25 THEN RAISE EXCEPTION 'game 25 is cursed'; END IF;", forEachRow: true);
         db.StartNode();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, attempts: 3, backoff: 0.1)));

@@ -98,12 +98,7 @@ public class FailoverTests(ITestOutputHelper output)
     {
         using var data = new TempFolder().WithPages(files: 3, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
-        await db.ExecuteAsync("""
-            CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text);
-            CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-              BEGIN IF NEW.id = 15 THEN PERFORM pg_sleep(3600); END IF; RETURN NEW; END $$;
-            CREATE TRIGGER test_poison BEFORE INSERT ON games FOR EACH ROW EXECUTE FUNCTION test_poison();
-            """);
+        await SlowTarget.CreateWithTriggerAsync(db, "IF NEW.id = 15 THEN PERFORM pg_sleep(3600); END IF;", forEachRow: true);
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 3, attempts: 2));
 
         for (var attempt = 1; attempt <= 2; attempt++)

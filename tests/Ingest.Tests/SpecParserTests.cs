@@ -5,25 +5,8 @@ namespace Ingest.Tests;
 
 public class SpecParserTests
 {
-    private const string Valid = """
-        {
-          "name": "rawg-games",
-          "source": { "kind": "files", "path": "/data/rawg", "pattern": "*.json", "records": "results" },
-          "target": {
-            "table": "games", "schema": "public", "key": ["id"], "create": true,
-            "columns": {
-              "id":       { "path": "id",               "type": "bigint" },
-              "name":     { "path": "name",             "type": "text" },
-              "released": { "path": "released",         "type": "date" },
-              "rating":   { "path": "rating",           "type": "double" },
-              "esrb":     { "path": "esrb_rating.name", "type": "text" },
-              "raw":      { "path": "$",                "type": "jsonb" }
-            }
-          },
-          "parallelism": 4,
-          "retry": { "attempts": 3, "backoffSeconds": 1 }
-        }
-        """;
+    // The spec of the issue, as the sample generator writes it.
+    private static readonly string Valid = Ingest.Bench.RawgSample.Spec("rawg-games", "/data/rawg", "games");
 
     [Fact]
     public void Parses_the_documented_spec()

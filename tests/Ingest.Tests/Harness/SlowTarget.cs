@@ -1,22 +1,24 @@
 namespace Ingest.Tests.Harness;
 
 /// <summary>
-/// Makes units take a controllable time without touching the product: the target table gets a
-/// statement trigger that sleeps for the seconds held in <c>test_delay</c>, which a test can change.
+/// Makes the target misbehave without touching the product: the games table gets a trigger that
+/// sleeps, fails or hangs. <see cref="CreateAsync"/> sleeps for the seconds held in
+/// <c>test_delay</c>, which a test can change while nodes work.
 /// </summary>
 public static class SlowTarget
 {
-    public static async Task CreateAsync(TestDatabase db, double seconds, string table = "games")
+    public static async Task CreateAsync(TestDatabase db, double seconds)
     {
-        await db.ExecuteAsync($"""
-            CREATE TABLE {table} (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text);
-            CREATE TABLE test_delay (seconds double precision NOT NULL);
-            INSERT INTO test_delay VALUES ({seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)});
-            CREATE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
-              BEGIN PERFORM pg_sleep((SELECT seconds FROM test_delay)); RETURN NULL; END $$;
-            CREATE TRIGGER test_slow BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION test_slow();
-            """);
+        await db.ExecuteAsync($"CREATE TABLE test_delay (seconds double precision NOT NULL); INSERT INTO test_delay VALUES ({seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
+        await CreateWithTriggerAsync(db, "PERFORM pg_sleep((SELECT seconds FROM test_delay));", forEachRow: false);
     }
+
+    /// <summary>Creates the games table with a BEFORE INSERT trigger running <paramref name="body"/> (plpgsql; NEW is the row when per row).</summary>
+    public static Task CreateWithTriggerAsync(TestDatabase db, string body, bool forEachRow) => db.ExecuteAsync($"""
+        CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text);
+        CREATE FUNCTION test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} RETURN {(forEachRow ? "NEW" : "NULL")}; END $$;
+        CREATE TRIGGER test_trigger BEFORE INSERT ON games FOR EACH {(forEachRow ? "ROW" : "STATEMENT")} EXECUTE FUNCTION test_trigger();
+        """);
 
     public static Task SetDelayAsync(TestDatabase db, double seconds) =>
         db.ExecuteAsync($"UPDATE test_delay SET seconds = {seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}");

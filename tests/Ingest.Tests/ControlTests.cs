@@ -67,6 +67,49 @@ public class ControlTests
     }
 
     [Fact]
+    public async Task Parallelism_caps_the_units_in_flight_across_the_cluster_and_slots_cap_each_node()
+    {
+        using var data = new TempFolder().WithPages(files: 12, perFile: 5);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.3);
+        var single = db.StartNode(slots: 1);
+        db.StartNode(slots: 4);
+        db.StartNode(slots: 4);
+        var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 3));
+
+        int most = 0, mostOnSingle = 0;
+        ImportStatus status;
+        while (!ImportState.IsFinal((status = await db.StatusAsync(id)).State))
+        {
+            most = Math.Max(most, (int)await CountAsync(db, id, "running"));
+            mostOnSingle = Math.Max(mostOnSingle, await db.ScalarAsync<int>($"""
+                SELECT count(*) FROM ingest.units u JOIN ingest.nodes n ON n.id = u.node_id
+                WHERE u.import_id = {id} AND u.state = 'running' AND n.pid = {single.Pid}
+                """));
+        }
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(3, most);
+        Assert.True(mostOnSingle <= 1, $"the one-slot node held {mostOnSingle} units at once");
+    }
+
+    [Fact]
+    public async Task Nodes_starting_together_plan_a_pending_import_once()
+    {
+        using var data = new TempFolder().WithPages(files: 9, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        var id = await db.SubmitAsync(Specs.Files(data.Path));
+        for (var i = 0; i < 3; i++) db.StartNode();
+
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new UnitCounts(9, 9, 0, 0, 0, 0), status.Units);
+        Assert.Equal(1, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id = {id} AND kind = 'planned'"));
+        Assert.Equal(90, status.Rows.Inserted);
+    }
+
+    [Fact]
     public async Task A_failing_unit_is_retried_with_backoff_and_succeeds()
     {
         using var data = new TempFolder().WithPages(files: 1, perFile: 10);

@@ -50,12 +50,15 @@ public class LoadingTests
             ]}
             """);
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
+        var node = db.StartNode();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
 
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(new RowCounts(5, 3, 0, 2, 0), status.Rows);
+        // One log line per unit start and end.
+        Assert.Contains("unit 1/0 start: dups.json (attempt 1/3)", node.Output);
+        Assert.Contains("unit 1/0 end: done", node.Output);
         Assert.Equal("last", await db.ScalarAsync<string>("SELECT name FROM games WHERE id = 1"));
         Assert.Equal(3, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
     }

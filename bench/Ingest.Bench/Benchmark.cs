@@ -23,6 +23,7 @@ public static class Benchmark
         var tinyUnits = Option(args, "--tiny-units", 2000);
         var parallelism = Option(args, "--parallelism", nodes * 2 * Environment.ProcessorCount);
         var runs = Option(args, "--runs", 3);
+        var keyed = !args.Contains("--plain-insert");
         var cs = Environment.GetEnvironmentVariable("INGEST_DB");
         if (string.IsNullOrEmpty(cs))
         {
@@ -39,7 +40,7 @@ public static class Benchmark
             RawgSample.Write(pages, files, perFile);
             var spec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-games", pages, "games", parallelism));
             var bytes = Directory.GetFiles(pages).Sum(f => new FileInfo(f).Length);
-            Console.WriteLine($"data: {files} files × {perFile} records = {files * perFile:N0} rows, {bytes / 1048576.0:F1} MiB of JSON; {nodes} nodes × {2 * Environment.ProcessorCount} slots, parallelism {parallelism}; {Environment.ProcessorCount} cores");
+            Console.WriteLine($"data: {files} files × {perFile} records = {files * perFile:N0} rows, {bytes / 1048576.0:F1} MiB of JSON; {nodes} nodes × {2 * Environment.ProcessorCount} slots, parallelism {parallelism}; {Environment.ProcessorCount} cores; {(keyed ? "upsert on id" : "plain insert")}");
 
             var parse = Stopwatch.StartNew();
             var rows = await ReadRowsAsync(spec, pages);
@@ -58,7 +59,7 @@ public static class Benchmark
                 var ratios = new List<double>();
                 for (var run = 1; run <= runs; run++)
                 {
-                    var runSpec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-games", pages, $"games_{run}", parallelism));
+                    var runSpec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-games", pages, $"games_{run}", parallelism, keyed));
                     var copy = await PlainCopyAsync(db, runSpec, rows);
                     var cpuBefore = processes.Sum(p => { p.Refresh(); return p.TotalProcessorTime.TotalSeconds; });
                     var ingest = await IngestAsync(db, runSpec);

@@ -13,12 +13,13 @@ public static class RawgSample
     private static readonly string[] Genres = ["Action", "Indie", "Adventure", "RPG", "Strategy", "Shooter", "Casual", "Puzzle"];
 
     /// <summary>The spec that loads what <see cref="Write"/> produces.</summary>
-    public static string Spec(string name, string folder, string table, int parallelism = 4) => $$"""
+    /// <param name="keyed">Upsert on <c>id</c>; false: plain insert.</param>
+    public static string Spec(string name, string folder, string table, int parallelism = 4, bool keyed = true) => $$"""
         {
           "name": "{{name}}",
           "source": { "kind": "files", "path": {{JsonSerializer.Serialize(folder)}}, "pattern": "*.json", "records": "results" },
           "target": {
-            "table": "{{table}}", "schema": "public", "key": ["id"], "create": true,
+            "table": "{{table}}", "schema": "public", {{(keyed ? "\"key\": [\"id\"], " : "")}}"create": true,
             "columns": {
               "id":       { "path": "id",               "type": "bigint" },
               "name":     { "path": "name",             "type": "text" },

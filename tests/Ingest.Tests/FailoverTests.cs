@@ -94,6 +94,40 @@ public class FailoverTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_frozen_node_whose_lease_was_taken_over_cannot_commit_when_it_wakes()
+    {
+        using var data = new TempFolder().WithPages(files: 2, perFile: 25);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 4);
+        var frozen = db.StartNode(slots: 1);
+        // Plain insert: a second commit of the same unit would show as duplicate rows.
+        var id = await db.SubmitAsync(Specs.Files(data.Path, keyed: false, parallelism: 1));
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"""
+            SELECT count(*) FROM ingest.units u JOIN ingest.nodes n ON n.id = u.node_id
+            WHERE u.import_id = {id} AND u.unit_no = 0 AND u.state = 'running' AND n.pid = {frozen.Pid}
+            """) == 1, TimeSpan.FromSeconds(30), "unit 0 in flight on the first node");
+
+        frozen.Freeze();
+        var other = db.StartNode();
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"""
+            SELECT count(*) FROM ingest.units u JOIN ingest.nodes n ON n.id = u.node_id
+            WHERE u.import_id = {id} AND u.unit_no = 0 AND n.pid = {other.Pid}
+            """) == 1, TimeSpan.FromSeconds(15), "the other node to take unit 0 over");
+        await SlowTarget.SetDelayAsync(db, 0);
+        var status = await db.WaitForAsync(id);
+        frozen.Thaw();
+        await Poll.UntilAsync(() => Task.FromResult(frozen.Output.Contains("unit 1/0 end")), TimeSpan.FromSeconds(30), "the thawed node to end its stale unit");
+
+        Assert.Equal(ImportState.Completed, status.State);
+        output.WriteLine(frozen.Output);
+        Assert.Contains("rolled back", frozen.Output);
+        Assert.DoesNotContain("unit 1/0 end: done", frozen.Output);
+        Assert.Equal(50, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.Equal(50, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM games"));
+        Assert.Equal(new RowCounts(50, 50, 0, 0, 0), (await db.StatusAsync(id)).Rows);
+    }
+
+    [Fact]
     public async Task A_unit_that_kills_its_node_every_time_ends_failed_after_its_attempts()
     {
         using var data = new TempFolder().WithPages(files: 3, perFile: 10);

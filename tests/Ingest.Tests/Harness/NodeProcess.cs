@@ -8,6 +8,8 @@ namespace Ingest.Tests.Harness;
 public sealed partial class NodeProcess : IAsyncDisposable
 {
     private const int SigTerm = 15;
+    private const int SigCont = 18;
+    private const int SigStop = 19;
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _lines = new();
 
@@ -47,9 +49,17 @@ public sealed partial class NodeProcess : IAsyncDisposable
     public void Kill() => _process.Kill();
 
     /// <summary>SIGTERM: the node stops claiming, abandons its units and releases their leases.</summary>
-    public void Terminate()
+    public void Terminate() => Signal(SigTerm);
+
+    /// <summary>SIGSTOP: the node freezes (as in a long GC pause or a VM stall) without its connections closing.</summary>
+    public void Freeze() => Signal(SigStop);
+
+    /// <summary>SIGCONT: a frozen node carries on where it was.</summary>
+    public void Thaw() => Signal(SigCont);
+
+    private void Signal(int signal)
     {
-        if (Kill(_process.Id, SigTerm) != 0) throw new InvalidOperationException($"kill({_process.Id}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
+        if (Kill(_process.Id, signal) != 0) throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)

@@ -41,7 +41,7 @@ public sealed class S3FileSource(IAmazonS3 s3, string bucket, string prefix, str
             {
                 response = await s3.ListObjectsV2Async(request, cancellationToken);
                 foreach (var o in response.S3Objects ?? [])
-                    if (FileSystemName.MatchesSimpleExpression(pattern, o.Key[prefix.Length..]))
+                    if (FileSystemName.MatchesSimpleExpression(pattern, o.Key.AsSpan(prefix.Length)))
                         objects.Add(new SourceObject(o.Key, o.Size ?? 0));
                 request.ContinuationToken = response.NextContinuationToken;
             } while (response.IsTruncated == true);

@@ -47,7 +47,7 @@ public static class UnitOutcome
         cmd.Parameters.AddWithValue(result.Counts.Inserted);
         cmd.Parameters.AddWithValue(result.Counts.Updated);
         cmd.Parameters.AddWithValue(result.Counts.Unchanged);
-        cmd.Parameters.AddWithValue((long)result.Rejects.Count);
+        cmd.Parameters.AddWithValue(result.Rejected);
         cmd.Parameters.AddWithValue(result.BytesRead);
         return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
     }

@@ -37,12 +37,12 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger logger)
             }
             IngestMetrics.UnitsCompleted.Add(1);
             IngestMetrics.RowsRead.Add(result!.RowsRead);
-            IngestMetrics.RowsRejected.Add(result.Rejects.Count);
+            IngestMetrics.RowsRejected.Add(result.Rejected);
             IngestMetrics.BytesRead.Add(result.BytesRead);
             IngestMetrics.UnitDuration.Record(seconds);
             logger.LogInformation(
                 "unit {ImportId}/{UnitNo} end: done in {Seconds:F2}s, read {Read}, inserted {Inserted}, updated {Updated}, unchanged {Unchanged}, rejected {Rejected}",
-                claim.ImportId, claim.UnitNo, seconds, result.RowsRead, result.Counts.Inserted, result.Counts.Updated, result.Counts.Unchanged, result.Rejects.Count);
+                claim.ImportId, claim.UnitNo, seconds, result.RowsRead, result.Counts.Inserted, result.Counts.Updated, result.Counts.Unchanged, result.Rejected);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -14,7 +14,10 @@ namespace Ingest.Engine;
 /// </summary>
 public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTable table)
 {
-    private const int MaxRawRejectChars = 64 * 1024;
+    /// <summary>Rejected records kept per unit; the rest are counted. Rejects wait in memory until the unit commits.</summary>
+    public const int MaxKeptRejects = 10_000;
+
+    private const int MaxRawRejectChars = 16 * 1024;
 
     private readonly RecordMapper _mapper = new(table.Spec.Columns, table.Spec.Key);
 
@@ -30,7 +33,7 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         var rejects = new List<RejectedRecord>();
         var row = new object?[_mapper.Width];
         var reader = new JsonRecordReader(key, sourceSpec.Records, SourceFactory.IsNdjson(key));
-        long index = 0;
+        long index = 0, rejected = 0;
 
         await using var stream = await source.OpenAsync(key, cancellationToken);
         await using var loader = await CopyLoader.BeginAsync(connection, table, cancellationToken);
@@ -38,12 +41,14 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         {
             if (_mapper.TryMap(record, row, out var reject))
                 await loader.WriteAsync(row, cancellationToken);
-            else
+            else if (rejected++ < MaxKeptRejects)
                 rejects.Add(new RejectedRecord(index, reject!.Column, reject.Reason, Truncate(record.GetRawText())));
             index++;
         }
         var counts = await loader.CompleteAsync(cancellationToken);
-        return new UnitLoadResult(index, counts, rejects, reader.BytesRead);
+        if (rejected > MaxKeptRejects)
+            rejects.Add(new RejectedRecord(index, null, $"{rejected - MaxKeptRejects} more rejected records in this unit were counted, not kept", ""));
+        return new UnitLoadResult(index, counts, rejected, rejects, reader.BytesRead);
     }
 
     private static string Truncate(string raw) => raw.Length <= MaxRawRejectChars ? raw : raw[..MaxRawRejectChars];

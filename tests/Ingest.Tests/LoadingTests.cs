@@ -118,6 +118,26 @@ public class LoadingTests
     }
 
     [Fact]
+    public async Task Rejects_beyond_the_kept_limit_are_counted_and_summarised_so_memory_stays_bounded()
+    {
+        const int bad = Ingest.Engine.UnitLoader.MaxKeptRejects + 5;
+        using var data = new TempFolder();
+        data.Write("bad.json", "{\"results\": [{\"id\": 1, \"name\": \"good\"}, "
+            + string.Join(",", Enumerable.Range(0, bad).Select(i => $"{{\"id\": \"x{i}\"}}")) + "]}");
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode();
+
+        var id = await db.SubmitAsync(Specs.Files(data.Path));
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(bad + 1, 1, 0, 0, bad), status.Rows);
+        Assert.Equal(Ingest.Engine.UnitLoader.MaxKeptRejects + 1, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.rejects"));
+        Assert.Equal("5 more rejected records in this unit were counted, not kept",
+            await db.ScalarAsync<string>("SELECT reason FROM ingest.rejects WHERE column_name IS NULL"));
+    }
+
+    [Fact]
     public async Task A_malformed_file_fails_its_unit_with_file_and_offset_while_the_others_complete()
     {
         using var data = new TempFolder().WithPages(files: 3, perFile: 40);

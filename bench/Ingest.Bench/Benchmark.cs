@@ -24,6 +24,7 @@ public static class Benchmark
         var parallelism = Option(args, "--parallelism", nodes * 2 * Environment.ProcessorCount);
         var runs = Option(args, "--runs", 3);
         var keyed = !args.Contains("--plain-insert");
+        var bigRecords = Option(args, "--big-records", 400_000);
         var cs = Environment.GetEnvironmentVariable("INGEST_DB");
         if (string.IsNullOrEmpty(cs))
         {
@@ -75,6 +76,13 @@ public static class Benchmark
                 var tiny = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-tiny", tinyPages, "games_tiny", parallelism)));
                 Console.WriteLine($"tiny units        : {tinyUnits:N0} one-record units in {tiny.Seconds:F2} s = {tinyUnits / tiny.Seconds,10:N0} units/s completed");
                 Console.WriteLine($"peak RSS per node : {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
+
+                // One big file is one unit: memory must not grow with it (the reader streams).
+                var bigPages = Path.Combine(work, "big");
+                RawgSample.Write(bigPages, 1, bigRecords);
+                var bigMiB = new FileInfo(Directory.GetFiles(bigPages)[0]).Length / 1048576.0;
+                var big = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-big", bigPages, "games_big", parallelism, keyed)));
+                Console.WriteLine($"one {bigMiB:F0} MiB file : {big.Rows:N0} rows in {big.Seconds:F2} s; peak RSS per node now {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
                 return 0;
             }
             finally

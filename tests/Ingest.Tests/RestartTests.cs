@@ -31,6 +31,28 @@ public class RestartTests
     }
 
     [Fact]
+    public async Task A_node_started_before_postgresql_says_it_waits_then_migrates_and_loads()
+    {
+        var port = ExternalCommand.FreePort();
+        await using var node = NodeProcess.Start($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Timeout=5");
+        await Poll.UntilAsync(() => Task.FromResult(node.Output.Contains("cannot reach the database yet")), TimeSpan.FromSeconds(30), "the node to say it waits");
+
+        await using var server = await PostgresServer.StartAsync(port);
+        await using var db = TestDatabase.Existing(server, "postgres");
+        await Poll.UntilAsync(async () =>
+        {
+            try { return await db.ScalarAsync<long>("SELECT count(*) FROM ingest.nodes") == 1; }
+            catch (Npgsql.PostgresException) { return false; } // not migrated yet
+        }, TimeSpan.FromSeconds(30), () => $"the node to register; output:\n{node.Output}");
+        using var data = new TempFolder().WithPages(files: 2, perFile: 10);
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(20, status.Rows.Inserted);
+        Assert.False(node.HasExited);
+    }
+
+    [Fact]
     public async Task After_every_node_is_killed_new_nodes_continue_the_unfinished_import()
     {
         using var data = new TempFolder().WithPages(files: 10, perFile: 20);

@@ -20,4 +20,7 @@ public static class Poll
 
     public static Task UntilAsync(Func<Task<bool>> probe, TimeSpan timeout, string what) =>
         UntilAsync(probe, static v => v, timeout, what);
+
+    public static Task UntilAsync(Func<Task<bool>> probe, TimeSpan timeout, Func<string> what) =>
+        UntilAsync(probe, static v => v, timeout, what);
 }

@@ -30,14 +30,14 @@ public sealed class PostgresServer : IAsyncDisposable
     public string ConnectionString(string database) =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Timeout=15;Maximum Pool Size=30";
 
-    public static async Task<PostgresServer> StartAsync()
+    public static async Task<PostgresServer> StartAsync(int? port = null)
     {
         var bin = FindBinaries();
         var dir = Directory.CreateTempSubdirectory("ingest-pg-").FullName;
         if (ExternalCommand.IsRoot) await ExternalCommand.RunCheckedAsync("chown", ["postgres:postgres", dir]);
         await ExternalCommand.RunCheckedAsync(Path.Combine(bin, "initdb"),
             ["-D", Path.Combine(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"], asPostgres: true);
-        var server = new PostgresServer(bin, dir, ExternalCommand.FreePort());
+        var server = new PostgresServer(bin, dir, port ?? ExternalCommand.FreePort());
         await server.PgCtlAsync("start");
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         return server;

@@ -27,6 +27,9 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public IReadOnlyList<NodeProcess> Nodes => _nodes;
 
+    /// <summary>A database that <paramref name="server"/> already has (e.g. <c>postgres</c>).</summary>
+    public static TestDatabase Existing(PostgresServer server, string database) => new(server, server.ConnectionString(database));
+
     public static async Task<TestDatabase> CreateAsync(PostgresServer? server = null, bool migrate = true)
     {
         server ??= await PostgresServer.SharedAsync();

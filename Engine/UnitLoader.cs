@@ -21,6 +21,9 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
 
     private readonly RecordMapper _mapper = new(table.Spec.Columns, table.Spec.Key);
 
+    // Whether upserts of this import still try the direct COPY (cleared at the first conflict).
+    private volatile bool _tryDirect = true;
+
     public static UnitLoader For(ImportSpec spec) =>
         new(SourceFactory.Create(spec.Source), spec.Source, new TargetTable(spec.Target));
 
@@ -28,7 +31,40 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
 
     public TargetTable Table => table;
 
+    /// <summary>
+    /// Loads the unit on the caller's connection, inside the caller's transaction. An upsert is first
+    /// tried as a plain COPY into the target under a savepoint: while none of its keys exist yet (a
+    /// first load) that is as fast as COPY gets. A key that exists, in the table or twice in the file,
+    /// rolls back to the savepoint and the unit goes through staging and merge; after that, the
+    /// import's later units go there directly.
+    /// </summary>
     public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, string key, CancellationToken cancellationToken = default)
+    {
+        if (!table.IsKeyed || !_tryDirect)
+            return await LoadOnceAsync(connection, key, direct: !table.IsKeyed, cancellationToken);
+
+        await ExecuteAsync(connection, "SAVEPOINT ingest_direct", cancellationToken);
+        try
+        {
+            var result = await LoadOnceAsync(connection, key, direct: true, cancellationToken);
+            await ExecuteAsync(connection, "RELEASE SAVEPOINT ingest_direct", cancellationToken);
+            return result;
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected)
+        {
+            _tryDirect = false;
+            await ExecuteAsync(connection, "ROLLBACK TO SAVEPOINT ingest_direct", cancellationToken);
+            return await LoadOnceAsync(connection, key, direct: false, cancellationToken);
+        }
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, string key, bool direct, CancellationToken cancellationToken)
     {
         var rejects = new List<RejectedRecord>();
         var row = new object?[_mapper.Width];
@@ -36,7 +72,7 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         long index = 0, rejected = 0;
 
         await using var stream = await source.OpenAsync(key, cancellationToken);
-        await using var loader = await CopyLoader.BeginAsync(connection, table, cancellationToken);
+        await using var loader = await CopyLoader.BeginAsync(connection, table, direct, cancellationToken);
         await foreach (var record in reader.ReadAsync(stream, cancellationToken))
         {
             if (_mapper.TryMap(record, row, out var reject))

@@ -6,7 +6,7 @@ namespace Ingest.Engine.Loading;
 /// Writes one batch of rows to the target table by binary COPY, on a connection whose
 /// transaction the caller owns (so the caller can commit the batch together with its own state).
 /// <para>
-/// Plain inserts COPY straight into the target. Upserts COPY into a temporary staging table, then
+/// Plain inserts, and upserts tried optimistically, COPY straight into the target. Staged upserts COPY into a temporary staging table, then
 /// merge with one <c>INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE row differs</c>: the last
 /// occurrence of a key in the batch wins, rows are written in key order (so concurrent batches
 /// with overlapping keys lock in the same order), and identical rows are not rewritten.
@@ -21,22 +21,28 @@ public sealed class CopyLoader : IAsyncDisposable
     private readonly NpgsqlConnection _connection;
     private readonly TargetTable _table;
     private readonly NpgsqlBinaryImporter _importer;
+    private readonly bool _staged;
     private State _state;
     private long _rows;
 
-    private CopyLoader(NpgsqlConnection connection, TargetTable table, NpgsqlBinaryImporter importer)
+    private CopyLoader(NpgsqlConnection connection, TargetTable table, NpgsqlBinaryImporter importer, bool staged)
     {
         _connection = connection;
         _table = table;
         _importer = importer;
+        _staged = staged;
     }
 
-    /// <summary>Starts a batch: creates the staging table when upserting, and opens the COPY.</summary>
-    public static async Task<CopyLoader> BeginAsync(NpgsqlConnection connection, TargetTable table, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts a batch: opens a COPY into the target when <paramref name="direct"/> or not keyed,
+    /// else creates the staging table and opens a COPY into it.
+    /// </summary>
+    public static async Task<CopyLoader> BeginAsync(NpgsqlConnection connection, TargetTable table, bool direct, CancellationToken cancellationToken = default)
     {
         var columns = string.Join(", ", table.QuotedColumns);
+        var staged = table.IsKeyed && !direct;
         string copy;
-        if (table.IsKeyed)
+        if (staged)
         {
             // The staging table takes the target's column types, so it converts exactly as the target would.
             // It lives as long as the session and empties at each commit: creating and dropping one per
@@ -54,7 +60,7 @@ public sealed class CopyLoader : IAsyncDisposable
             copy = $"COPY {table.QualifiedName} ({columns}) FROM STDIN (FORMAT BINARY)";
         }
         var importer = await connection.BeginBinaryImportAsync(copy, cancellationToken);
-        return new CopyLoader(connection, table, importer);
+        return new CopyLoader(connection, table, importer, staged);
     }
 
     /// <summary>Writes one row; values in spec column order, as produced by the record mapper.</summary>
@@ -68,18 +74,18 @@ public sealed class CopyLoader : IAsyncDisposable
             if (row[i] is { } value) await _importer.WriteAsync(value, types[i], cancellationToken);
             else await _importer.WriteNullAsync(cancellationToken);
         }
-        if (_table.IsKeyed) await _importer.WriteAsync(_rows, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
+        if (_staged) await _importer.WriteAsync(_rows, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
         _rows++;
     }
 
-    /// <summary>Finishes the COPY and, for upserts, merges staging into the target.</summary>
+    /// <summary>Finishes the COPY and, when staged, merges staging into the target. A direct COPY inserted every row.</summary>
     public async Task<LoadCounts> CompleteAsync(CancellationToken cancellationToken = default)
     {
         Guard(State.Writing);
         await _importer.CompleteAsync(cancellationToken);
         await _importer.DisposeAsync();
         _state = State.Completed;
-        if (!_table.IsKeyed) return new LoadCounts(_rows, 0, 0);
+        if (!_staged) return new LoadCounts(_rows, 0, 0);
         if (_rows == 0) return default;
 
         await using var merge = new NpgsqlCommand(MergeSql(_table), _connection);

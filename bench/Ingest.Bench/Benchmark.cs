@@ -71,6 +71,10 @@ public static class Benchmark
                 }
                 Console.WriteLine($"ratio ingest/COPY : {ratios.Order().ElementAt(ratios.Count / 2):F2} (median of {runs})");
 
+                // The same rows again: every key exists, so each unit goes through staging and merge.
+                var reload = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-reload", pages, $"games_{runs}", parallelism, keyed)));
+                Console.WriteLine($"re-load, unchanged: {reload.Rows:N0} rows in {reload.Seconds:F2} s = {reload.Rows / reload.Seconds,10:N0} rows/s");
+
                 var tinyPages = Path.Combine(work, "tiny");
                 RawgSample.Write(tinyPages, tinyUnits, 1);
                 var tiny = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-tiny", tinyPages, "games_tiny", parallelism)));

@@ -40,6 +40,8 @@ public sealed class IngestNode : IAsyncDisposable
         // Keep session state across pooled uses: the staging tables are created once per session.
         // Nothing else is left in a session (locks are transaction-scoped, no SET is issued).
         builder.ConnectionStringBuilder.NoResetOnClose = true;
+        // Every unit runs the same dozen statements: prepare them once per session.
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0) builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
         _dataSource = builder.Build();
         Id = Guid.NewGuid();
         _registry = new NodeRegistry(_dataSource, options, Id);

@@ -37,7 +37,10 @@ public sealed class UnitQueue(NpgsqlDataSource dataSource, ClusterOptions option
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var lockImport = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({ClaimLockClass}, $1::int)", connection))
+        // A claim need not survive a server crash: a lost claim leaves the unit claimable, and the
+        // node's completion is then fenced off. So it does not wait for its WAL to reach disk.
+        await using (var lockImport = new NpgsqlCommand(
+            $"SELECT pg_advisory_xact_lock({ClaimLockClass}, $1::int), set_config('synchronous_commit', 'off', true)", connection))
         {
             lockImport.Parameters.AddWithValue(importId);
             await lockImport.ExecuteNonQueryAsync(cancellationToken);

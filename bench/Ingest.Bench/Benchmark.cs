@@ -22,7 +22,7 @@ public static class Benchmark
         var nodes = Option(args, "--nodes", 2);
         var tinyUnits = Option(args, "--tiny-units", 2000);
         var parallelism = Option(args, "--parallelism", nodes * 2 * Environment.ProcessorCount);
-        var runs = Option(args, "--runs", 3);
+        var runs = Option(args, "--runs", 5);
         var keyed = !args.Contains("--plain-insert");
         var bigRecords = Option(args, "--big-records", 400_000);
         var cs = Environment.GetEnvironmentVariable("INGEST_DB");

@@ -1,11 +1,15 @@
 using Ingest.Cluster;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 
-var builder = Host.CreateApplicationBuilder(args);
+// No configuration file is read by the node (it is configured by INGEST_* variables): do not watch for one.
+var settings = new HostApplicationBuilderSettings { Args = args, Configuration = new ConfigurationManager() };
+settings.Configuration["hostBuilder:reloadConfigOnChange"] = "false";
+var builder = Host.CreateApplicationBuilder(settings);
 builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole(o =>
 {

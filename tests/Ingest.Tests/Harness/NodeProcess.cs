@@ -12,10 +12,12 @@ public sealed partial class NodeProcess : IAsyncDisposable
     private const int SigStop = 19;
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _lines = new();
+    private readonly IDisposable _watchdog;
 
     private NodeProcess(Process process)
     {
         _process = process;
+        _watchdog = Watchdog.Register($"kill -9 {process.Id}");
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
         _process.BeginOutputReadLine();
@@ -74,6 +76,7 @@ public sealed partial class NodeProcess : IAsyncDisposable
         if (!_process.HasExited) _process.Kill();
         await _process.WaitForExitAsync();
         _process.Dispose();
+        _watchdog.Dispose();
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -12,6 +12,7 @@ public sealed class PostgresServer : IAsyncDisposable
     private static int _databases;
     private readonly string _bin;
     private readonly string _dir;
+    private IDisposable? _watchdog;
 
     private PostgresServer(string bin, string dir, int port)
     {
@@ -38,6 +39,8 @@ public sealed class PostgresServer : IAsyncDisposable
         await ExternalCommand.RunCheckedAsync(Path.Combine(bin, "initdb"),
             ["-D", Path.Combine(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"], asPostgres: true);
         var server = new PostgresServer(bin, dir, port ?? ExternalCommand.FreePort());
+        var pgCtl = (ExternalCommand.IsRoot ? "runuser -u postgres -- " : "") + $"'{Path.Combine(bin, "pg_ctl")}'";
+        server._watchdog = Watchdog.Register($"{pgCtl} -D '{server.DataDir}' stop -m immediate -w; rm -rf '{dir}'");
         await server.PgCtlAsync("start");
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         return server;
@@ -62,6 +65,7 @@ public sealed class PostgresServer : IAsyncDisposable
         if (!Directory.Exists(DataDir)) return;
         await ExternalCommand.RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", DataDir, "stop", "-m", "immediate", "-w"], asPostgres: true);
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        _watchdog?.Dispose();
     }
 
     private Task PgCtlAsync(string action, params string[] extra) => ExternalCommand.RunCheckedAsync(Path.Combine(_bin, "pg_ctl"),

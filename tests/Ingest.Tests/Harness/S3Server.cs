@@ -12,6 +12,7 @@ public sealed class S3Server : IAsyncDisposable
     private static readonly Lazy<Task<S3Server>> SharedServer = new(StartAsync);
     private readonly System.Diagnostics.Process _process;
     private readonly string _dir;
+    private IDisposable? _watchdog;
 
     private S3Server(System.Diagnostics.Process process, string dir, int port)
     {
@@ -52,7 +53,7 @@ public sealed class S3Server : IAsyncDisposable
         var process = System.Diagnostics.Process.Start(psi)!;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new S3Server(process, dir, port);
+        var server = new S3Server(process, dir, port) { _watchdog = Watchdog.Register($"kill {process.Id}; rm -rf '{dir}'") };
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         using var client = server.CreateClient();
         await Poll.UntilAsync(async () =>
@@ -67,6 +68,7 @@ public sealed class S3Server : IAsyncDisposable
     {
         if (!_process.HasExited) _process.Kill(true);
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        _watchdog?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Npgsql;
-using Polly;
-using Polly.Retry;
 
 namespace Ingest.Cluster;
 
@@ -56,20 +54,7 @@ public sealed class IngestNode : IAsyncDisposable
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         // A node may start before its database: wait for it, saying so, until stopped.
-        var startup = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<Exception>(TransientErrors.IsTransient),
-            MaxRetryAttempts = int.MaxValue,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = TimeSpan.FromMilliseconds(500),
-            MaxDelay = TimeSpan.FromSeconds(5),
-            OnRetry = args =>
-            {
-                _logger.LogWarning("cannot reach the database yet ({Error}); retrying in {Delay:F1}s", args.Outcome.Exception?.Message, args.RetryDelay.TotalSeconds);
-                return default;
-            },
-        }).Build();
+        var startup = TransientErrors.UntilReachable(_logger);
         await startup.ExecuteAsync(async ct => await SchemaMigrator.MigrateAsync(_dataSource, ct), stoppingToken);
         await startup.ExecuteAsync(async ct => await _registry.RegisterAsync(ct), stoppingToken);
         _logger.LogInformation("node {NodeId} started on {Host} (pid {Pid}): {Slots} slots, lease {Lease}s",

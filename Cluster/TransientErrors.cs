@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Polly;
 using Polly.Retry;
@@ -30,6 +31,27 @@ public static class TransientErrors
             UseJitter = true,
             Delay = TimeSpan.FromMilliseconds(200),
             MaxDelay = TimeSpan.FromSeconds(5),
+        })
+        .Build();
+
+    /// <summary>
+    /// Retries transient errors until cancelled, 0.5–5 s apart, logging each retry: for a node
+    /// that may start before its database.
+    /// </summary>
+    public static ResiliencePipeline UntilReachable(ILogger logger) => new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+            MaxRetryAttempts = int.MaxValue,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(500),
+            MaxDelay = TimeSpan.FromSeconds(5),
+            OnRetry = args =>
+            {
+                logger.LogWarning("cannot reach the database yet ({Error}); retrying in {Delay:F1}s", args.Outcome.Exception?.Message, args.RetryDelay.TotalSeconds);
+                return default;
+            },
         })
         .Build();
 }

@@ -40,13 +40,13 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
     /// </summary>
     public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, string key, CancellationToken cancellationToken = default)
     {
-        if (!table.IsKeyed || !_tryDirect)
-            return await LoadOnceAsync(connection, key, direct: !table.IsKeyed, cancellationToken);
+        if (!table.IsKeyed) return await LoadOnceAsync(connection, key, staged: false, cancellationToken);
+        if (!_tryDirect) return await LoadOnceAsync(connection, key, staged: true, cancellationToken);
 
         await ExecuteAsync(connection, "SAVEPOINT ingest_direct", cancellationToken);
         try
         {
-            var result = await LoadOnceAsync(connection, key, direct: true, cancellationToken);
+            var result = await LoadOnceAsync(connection, key, staged: false, cancellationToken);
             await ExecuteAsync(connection, "RELEASE SAVEPOINT ingest_direct", cancellationToken);
             return result;
         }
@@ -54,7 +54,7 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         {
             _tryDirect = false;
             await ExecuteAsync(connection, "ROLLBACK TO SAVEPOINT ingest_direct", cancellationToken);
-            return await LoadOnceAsync(connection, key, direct: false, cancellationToken);
+            return await LoadOnceAsync(connection, key, staged: true, cancellationToken);
         }
     }
 
@@ -64,7 +64,7 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, string key, bool direct, CancellationToken cancellationToken)
+    private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, string key, bool staged, CancellationToken cancellationToken)
     {
         var rejects = new List<RejectedRecord>();
         var row = new object?[_mapper.Width];
@@ -72,7 +72,7 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         long index = 0, rejected = 0;
 
         await using var stream = await source.OpenAsync(key, cancellationToken);
-        await using var loader = await CopyLoader.BeginAsync(connection, table, direct, cancellationToken);
+        await using var loader = await CopyLoader.BeginAsync(connection, table, staged, cancellationToken);
         await foreach (var record in reader.ReadAsync(stream, cancellationToken))
         {
             if (_mapper.TryMap(record, row, out var reject))

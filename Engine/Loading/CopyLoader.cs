@@ -34,13 +34,13 @@ public sealed class CopyLoader : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts a batch: opens a COPY into the target when <paramref name="direct"/> or not keyed,
-    /// else creates the staging table and opens a COPY into it.
+    /// Starts a batch: opens a COPY straight into the target, or, when <paramref name="staged"/>
+    /// (upserts only), creates the staging table and opens a COPY into it.
     /// </summary>
-    public static async Task<CopyLoader> BeginAsync(NpgsqlConnection connection, TargetTable table, bool direct, CancellationToken cancellationToken = default)
+    public static async Task<CopyLoader> BeginAsync(NpgsqlConnection connection, TargetTable table, bool staged, CancellationToken cancellationToken = default)
     {
+        if (staged && !table.IsKeyed) throw new ArgumentException("only an upsert (a keyed target) can be staged", nameof(staged));
         var columns = string.Join(", ", table.QuotedColumns);
-        var staged = table.IsKeyed && !direct;
         string copy;
         if (staged)
         {

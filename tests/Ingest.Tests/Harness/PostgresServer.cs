@@ -62,9 +62,11 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!Directory.Exists(DataDir)) return;
-        await ExternalCommand.RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", DataDir, "stop", "-m", "immediate", "-w"], asPostgres: true);
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        if (Directory.Exists(DataDir))
+        {
+            await ExternalCommand.RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", DataDir, "stop", "-m", "immediate", "-w"], asPostgres: true);
+            try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        }
         _watchdog?.Dispose();
     }
 

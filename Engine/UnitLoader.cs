@@ -3,6 +3,7 @@ using Ingest.Engine.Json;
 using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
 using Ingest.Engine.Sources;
+using System.Text;
 using Npgsql;
 
 namespace Ingest.Engine;
@@ -67,7 +68,7 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
     private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, string key, bool staged, CancellationToken cancellationToken)
     {
         var rejects = new List<RejectedRecord>();
-        var row = new object?[_mapper.Width];
+        var row = _mapper.CreateRow();
         var reader = new JsonRecordReader(key, sourceSpec.Records, SourceFactory.IsNdjson(key));
         long index = 0, rejected = 0;
 
@@ -75,10 +76,10 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         await using var loader = await CopyLoader.BeginAsync(connection, table, staged, cancellationToken);
         await foreach (var record in reader.ReadAsync(stream, cancellationToken))
         {
-            if (_mapper.TryMap(record, row, out var reject))
+            if (_mapper.TryMap(record.Span, row, out var reject))
                 await loader.WriteAsync(row, cancellationToken);
             else if (rejected++ < MaxKeptRejects)
-                rejects.Add(new RejectedRecord(index, reject!.Column, reject.Reason, Truncate(record.GetRawText())));
+                rejects.Add(new RejectedRecord(index, reject!.Column, reject.Reason, Truncate(record.Span)));
             index++;
         }
         var counts = await loader.CompleteAsync(cancellationToken);
@@ -87,5 +88,10 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         return new UnitLoadResult(index, counts, rejected, rejects, reader.BytesRead);
     }
 
-    private static string Truncate(string raw) => raw.Length <= MaxRawRejectChars ? raw : raw[..MaxRawRejectChars];
+    private static string Truncate(ReadOnlySpan<byte> raw)
+    {
+        // A UTF-8 character is at most 4 bytes: decode no more than the kept characters can need.
+        var text = Encoding.UTF8.GetString(raw[..Math.Min(raw.Length, 4 * MaxRawRejectChars)]);
+        return text.Length <= MaxRawRejectChars ? text : text[..MaxRawRejectChars];
+    }
 }

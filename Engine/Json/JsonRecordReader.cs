@@ -8,7 +8,7 @@ namespace Ingest.Engine.Json;
 /// Streams the records of one JSON file: the elements of an array found at a dotted path, of a
 /// top-level array, or the values of an NDJSON file. Memory stays bounded by the largest record,
 /// whatever the file's size: the stream is read in blocks through <see cref="Utf8JsonReader"/>,
-/// and only one complete record at a time is materialised.
+/// and each record is handed out as its own UTF-8 bytes, in place in the block buffer.
 /// </summary>
 public sealed class JsonRecordReader
 {
@@ -41,13 +41,13 @@ public sealed class JsonRecordReader
     public long BytesRead { get; private set; }
 
     /// <summary>
-    /// Yields each record. The element is valid until the enumeration moves on.
+    /// Yields each record's JSON text (validated). The bytes are valid until the enumeration moves on.
     /// </summary>
     /// <exception cref="SourceDataException">The file is not valid JSON, or has no records array at the path.</exception>
-    public async IAsyncEnumerable<JsonElement> ReadAsync(Stream stream, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<ReadOnlyMemory<byte>> ReadAsync(Stream stream, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(InitialBufferSize);
-        var records = new List<JsonDocument>();
+        var records = new List<(int Start, int Length)>(); // in the block last parsed
         try
         {
             int start = 0, end = 0;
@@ -80,13 +80,10 @@ public sealed class JsonRecordReader
                     final = n == 0;
                 }
 
-                var consumed = Parse(buffer.AsSpan(start, end - start), final, bufferOffset + start, records);
-                start += consumed;
-                foreach (var record in records)
-                {
-                    using (record)
-                        yield return record.RootElement;
-                }
+                var block = start;
+                start += Parse(buffer.AsSpan(block, end - block), final, bufferOffset + block, records);
+                foreach (var (recordStart, length) in records)
+                    yield return buffer.AsMemory(block + recordStart, length);
                 records.Clear();
 
                 if (final)
@@ -99,13 +96,12 @@ public sealed class JsonRecordReader
         }
         finally
         {
-            foreach (var r in records) r.Dispose();
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
     // Consumes as many complete tokens/records as the block holds; returns the bytes consumed.
-    private int Parse(ReadOnlySpan<byte> block, bool final, long blockOffset, List<JsonDocument> records)
+    private int Parse(ReadOnlySpan<byte> block, bool final, long blockOffset, List<(int, int)> records)
     {
         var reader = new Utf8JsonReader(block, final, _state);
         try
@@ -137,7 +133,7 @@ public sealed class JsonRecordReader
     }
 
     // Handles the token just read; false when the value it starts is not complete in this block.
-    private bool Step(ref Utf8JsonReader reader, List<JsonDocument> records)
+    private bool Step(ref Utf8JsonReader reader, List<(int, int)> records)
     {
         switch (_phase)
         {
@@ -173,9 +169,9 @@ public sealed class JsonRecordReader
                     _phase = Phase.Trailing;
                     return true;
                 }
-                var value = reader;
+                var recordStart = (int)reader.TokenStartIndex;
                 if (!reader.TrySkip()) return false;
-                records.Add(JsonDocument.ParseValue(ref value));
+                records.Add((recordStart, (int)reader.BytesConsumed - recordStart));
                 return true;
 
             default:

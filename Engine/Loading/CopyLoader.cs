@@ -1,4 +1,7 @@
+using Ingest.Contracts;
+using Ingest.Engine.Mapping;
 using Npgsql;
+using NpgsqlTypes;
 
 namespace Ingest.Engine.Loading;
 
@@ -63,18 +66,34 @@ public sealed class CopyLoader : IAsyncDisposable
         return new CopyLoader(connection, table, importer, staged);
     }
 
-    /// <summary>Writes one row; values in spec column order, as produced by the record mapper.</summary>
-    public async Task WriteAsync(object?[] row, CancellationToken cancellationToken = default)
+    /// <summary>Writes one row, as the record mapper produced it. Values are written unboxed; text and jsonb as their UTF-8 bytes.</summary>
+    public async Task WriteAsync(MappedRow row, CancellationToken cancellationToken = default)
     {
         Guard(State.Writing);
         await _importer.StartRowAsync(cancellationToken);
-        var types = _table.DbTypes;
-        for (var i = 0; i < types.Count; i++)
+        for (var i = 0; i < row.Width; i++)
         {
-            if (row[i] is { } value) await _importer.WriteAsync(value, types[i], cancellationToken);
-            else await _importer.WriteNullAsync(cancellationToken);
+            if (row.IsNull(i))
+            {
+                await _importer.WriteNullAsync(cancellationToken);
+                continue;
+            }
+            var type = _table.DbTypes[i];
+            var write = row.Types[i] switch
+            {
+                ColumnType.Text or ColumnType.Jsonb => _importer.WriteAsync(row.GetBytes(i), type, cancellationToken),
+                ColumnType.Bigint => _importer.WriteAsync(row.GetInt64(i), type, cancellationToken),
+                ColumnType.Int => _importer.WriteAsync((int)row.GetInt64(i), type, cancellationToken),
+                ColumnType.Double => _importer.WriteAsync(row.GetDouble(i), type, cancellationToken),
+                ColumnType.Numeric => _importer.WriteAsync(row.GetDecimal(i), type, cancellationToken),
+                ColumnType.Boolean => _importer.WriteAsync(row.GetBoolean(i), type, cancellationToken),
+                ColumnType.Date => _importer.WriteAsync(row.GetDate(i), type, cancellationToken),
+                ColumnType.Timestamptz => _importer.WriteAsync(row.GetTimestamp(i), type, cancellationToken),
+                _ => throw new InvalidOperationException($"unknown column type {row.Types[i]}"),
+            };
+            await write;
         }
-        if (_staged) await _importer.WriteAsync(_rows, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
+        if (_staged) await _importer.WriteAsync(_rows, NpgsqlDbType.Bigint, cancellationToken);
         _rows++;
     }
 

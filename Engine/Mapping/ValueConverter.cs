@@ -1,120 +1,209 @@
 using System.Globalization;
+using System.Numerics;
+using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Ingest.Contracts;
 
 namespace Ingest.Engine.Mapping;
 
-/// <summary>Converts one JSON value to the CLR value Npgsql writes for a column type.</summary>
-public static class ValueConverter
+/// <summary>
+/// Converts one JSON value, read in place from the record's bytes, into a column of a
+/// <see cref="MappedRow"/>: no string or box is allocated for the values that convert.
+/// </summary>
+internal static class ValueConverter
 {
     private static readonly string[] DateFormats = ["yyyy-MM-dd", "yyyy-M-d", "yyyyMMdd"];
 
-    /// <summary>Converts <paramref name="value"/>, or returns the reason it does not convert.</summary>
-    public static bool TryConvert(JsonElement value, ColumnType type, out object? result, out string? reason)
+    /// <summary>Longer strings are not worth decoding on the stack; they are rare for the types that parse them.</summary>
+    private const int StackChars = 128;
+
+    /// <summary>
+    /// Converts the value that starts with token <paramref name="kind"/>. For a scalar,
+    /// <paramref name="token"/> is on it; for an object or array it has moved past it, and only
+    /// <paramref name="raw"/> (the value's JSON text) is used.
+    /// </summary>
+    public static bool TryConvert(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, ColumnType type, MappedRow row, int column, out string? reason)
     {
-        reason = null;
-        result = type switch
+        reason = type switch
         {
-            ColumnType.Text => Text(value, ref reason),
-            ColumnType.Bigint => Integer(value, long.MinValue, long.MaxValue, ref reason),
-            ColumnType.Int => Integer(value, int.MinValue, int.MaxValue, ref reason) is long l ? (int)l : null,
-            ColumnType.Double => Double(value, ref reason),
-            ColumnType.Numeric => Numeric(value, ref reason),
-            ColumnType.Boolean => Boolean(value, ref reason),
-            ColumnType.Date => Date(value, ref reason),
-            ColumnType.Timestamptz => Timestamp(value, ref reason),
-            ColumnType.Jsonb => Json(value, ref reason),
+            ColumnType.Text => Text(ref token, kind, raw, row, column),
+            ColumnType.Bigint => Integer(ref token, kind, raw, long.MinValue, long.MaxValue, row, column),
+            ColumnType.Int => Integer(ref token, kind, raw, int.MinValue, int.MaxValue, row, column),
+            ColumnType.Double => Double(ref token, kind, raw, row, column),
+            ColumnType.Numeric => Numeric(ref token, kind, raw, row, column),
+            ColumnType.Boolean => Boolean(ref token, kind, raw, row, column),
+            ColumnType.Date => Date(ref token, kind, raw, row, column),
+            ColumnType.Timestamptz => Timestamp(ref token, kind, raw, row, column),
+            ColumnType.Jsonb => Json(raw, row, column),
             _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
         };
         return reason is null;
     }
 
-    private static object? Text(JsonElement v, ref string? reason)
+    private static string? Text(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
     {
-        var s = v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText();
-        if (s.Contains('\0')) reason = "text contains a NUL character, which PostgreSQL cannot store";
-        return s;
+        if (kind != JsonTokenType.String)
+        {
+            // Numbers, booleans, objects and arrays keep their JSON text.
+            if (!Utf8.IsValid(raw)) return "value is not valid UTF-8";
+            row.SetBytes(column, raw);
+            return null;
+        }
+        var value = row.ReserveBytes(token.ValueSpan.Length);
+        var length = token.ValueIsEscaped ? token.CopyString(value) : Copy(token.ValueSpan, value);
+        value = value[..length];
+        if (value.Contains((byte)0)) return "text contains a NUL character, which PostgreSQL cannot store";
+        if (!Utf8.IsValid(value)) return "text is not valid UTF-8";
+        row.CommitBytes(column, length);
+        return null;
     }
 
-    private static object? Integer(JsonElement v, long min, long max, ref string? reason)
+    private static int Copy(ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        source.CopyTo(destination);
+        return source.Length;
+    }
+
+    private static string? Integer(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, long min, long max, MappedRow row, int column)
     {
         long l;
-        if (v.ValueKind == JsonValueKind.Number)
+        if (kind == JsonTokenType.Number)
         {
-            if (!v.TryGetInt64(out l))
+            if (!token.TryGetInt64(out l))
             {
-                if (v.TryGetDecimal(out var d) && decimal.Truncate(d) == d && d >= min && d <= max) return (long)d;
-                reason = $"{v.GetRawText()} is not a whole number in range";
+                if (!token.TryGetDecimal(out var d) || decimal.Truncate(d) != d || d < min || d > max)
+                    return $"{Show(raw)} is not a whole number in range";
+                l = (long)d;
+            }
+        }
+        else if (kind != JsonTokenType.String || !TryParseNumber(in token, kind, NumberStyles.Integer, out l))
+        {
+            return $"{Show(raw)} is not a whole number";
+        }
+        if (l < min || l > max) return $"{l} is out of range";
+        row.SetInteger(column, l);
+        return null;
+    }
+
+    private static string? Double(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    {
+        if (!TryParseNumber<double>(in token, kind, NumberStyles.Float, out var d) || !double.IsFinite(d)) return $"{Show(raw)} is not a number";
+        row.SetDouble(column, d);
+        return null;
+    }
+
+    private static string? Numeric(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    {
+        if (!TryParseNumber<decimal>(in token, kind, NumberStyles.Float, out var d)) return $"{Show(raw)} is not a decimal number (or out of range)";
+        row.SetDecimal(column, d);
+        return null;
+    }
+
+    // A JSON number, or a string holding one.
+    private static bool TryParseNumber<T>(in Utf8JsonReader token, JsonTokenType kind, NumberStyles style, out T value) where T : INumberBase<T>
+    {
+        if (kind == JsonTokenType.Number) return T.TryParse(token.ValueSpan, style, CultureInfo.InvariantCulture, out value!);
+        if (kind == JsonTokenType.String) return T.TryParse(Chars(in token, stackalloc char[StackChars]), style, CultureInfo.InvariantCulture, out value!);
+        value = T.Zero;
+        return false;
+    }
+
+    private static string? Boolean(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    {
+        bool b;
+        switch (kind)
+        {
+            case JsonTokenType.True: b = true; break;
+            case JsonTokenType.False: b = false; break;
+            case JsonTokenType.String when bool.TryParse(Chars(in token, stackalloc char[StackChars]), out b): break;
+            default: return $"{Show(raw)} is not a boolean";
+        }
+        row.SetInteger(column, b ? 1 : 0);
+        return null;
+    }
+
+    private static string? Date(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    {
+        if (kind == JsonTokenType.String)
+        {
+            if (!token.ValueIsEscaped && TryParseIsoDate(token.ValueSpan, out var date))
+            {
+                row.SetInteger(column, date.DayNumber);
+                return null;
+            }
+            var s = Chars(in token, stackalloc char[StackChars]);
+            if (DateOnly.TryParseExact(s, DateFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out date))
+            {
+                row.SetInteger(column, date.DayNumber);
+                return null;
+            }
+            if (DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
+            {
+                row.SetInteger(column, DateOnly.FromDateTime(dto.UtcDateTime).DayNumber);
                 return null;
             }
         }
-        else if (v.ValueKind != JsonValueKind.String || !long.TryParse(v.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out l))
+        return $"{Show(raw)} is not a date (expected ISO 8601, e.g. 2013-09-17)";
+    }
+
+    // yyyy-MM-dd, the form nearly every API uses: parsed without decoding to chars.
+    private static bool TryParseIsoDate(ReadOnlySpan<byte> s, out DateOnly date)
+    {
+        date = default;
+        if (s.Length != 10 || s[4] != '-' || s[7] != '-') return false;
+        if (!TryDigits(s[..4], out var year) || !TryDigits(s[5..7], out var month) || !TryDigits(s[8..], out var day)) return false;
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month)) return false;
+        date = new DateOnly(year, month, day);
+        return true;
+    }
+
+    private static bool TryDigits(ReadOnlySpan<byte> s, out int value)
+    {
+        value = 0;
+        foreach (var b in s)
         {
-            reason = $"{Show(v)} is not a whole number";
+            if (b is < (byte)'0' or > (byte)'9') return false;
+            value = value * 10 + (b - '0');
+        }
+        return true;
+    }
+
+    private static string? Timestamp(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    {
+        if (kind == JsonTokenType.String &&
+            DateTimeOffset.TryParse(Chars(in token, stackalloc char[StackChars]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
+        {
+            row.SetInteger(column, dto.UtcTicks);
             return null;
         }
-        if (l < min || l > max) { reason = $"{l} is out of range"; return null; }
-        return l;
+        return $"{Show(raw)} is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00Z)";
     }
 
-    private static object? Double(JsonElement v, ref string? reason)
+    private static string? Json(ReadOnlySpan<byte> raw, MappedRow row, int column)
     {
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d)) return d;
-        if (v.ValueKind == JsonValueKind.String && double.TryParse(v.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out d)) return d;
-        reason = $"{Show(v)} is not a number";
+        if (raw.IndexOf("\\u0000"u8) >= 0) return "JSON contains \\u0000, which PostgreSQL jsonb cannot store";
+        if (!Utf8.IsValid(raw)) return "JSON is not valid UTF-8";
+        row.SetBytes(column, raw);
         return null;
     }
 
-    private static object? Numeric(JsonElement v, ref string? reason)
+    // The string token's text, unescaped; on the stack when short. Invalid UTF-8 gives no characters (so no parse succeeds).
+    private static ReadOnlySpan<char> Chars(in Utf8JsonReader token, Span<char> scratch)
     {
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetDecimal(out var d)) return d;
-        if (v.ValueKind == JsonValueKind.String && decimal.TryParse(v.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out d)) return d;
-        reason = $"{Show(v)} is not a decimal number (or out of range)";
-        return null;
-    }
-
-    private static object? Boolean(JsonElement v, ref string? reason)
-    {
-        switch (v.ValueKind)
+        try
         {
-            case JsonValueKind.True: return true;
-            case JsonValueKind.False: return false;
-            case JsonValueKind.String when bool.TryParse(v.GetString(), out var b): return b;
-            default: reason = $"{Show(v)} is not a boolean"; return null;
+            return token.ValueSpan.Length <= scratch.Length ? scratch[..token.CopyString(scratch)] : token.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return default;
         }
     }
 
-    private static object? Date(JsonElement v, ref string? reason)
+    private static string Show(ReadOnlySpan<byte> raw)
     {
-        if (v.ValueKind == JsonValueKind.String)
-        {
-            var s = v.GetString()!;
-            if (DateOnly.TryParseExact(s, DateFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out var date)) return date;
-            if (DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto)) return DateOnly.FromDateTime(dto.UtcDateTime);
-        }
-        reason = $"{Show(v)} is not a date (expected ISO 8601, e.g. 2013-09-17)";
-        return null;
-    }
-
-    private static object? Timestamp(JsonElement v, ref string? reason)
-    {
-        if (v.ValueKind == JsonValueKind.String &&
-            DateTimeOffset.TryParse(v.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
-            return dto.UtcDateTime;
-        reason = $"{Show(v)} is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00Z)";
-        return null;
-    }
-
-    private static object? Json(JsonElement v, ref string? reason)
-    {
-        var raw = v.GetRawText();
-        if (raw.Contains("\\u0000", StringComparison.Ordinal)) reason = "JSON contains \\u0000, which PostgreSQL jsonb cannot store";
-        return raw;
-    }
-
-    private static string Show(JsonElement v)
-    {
-        var raw = v.GetRawText();
-        return raw.Length > 60 ? raw[..57] + "..." : raw;
+        var text = Encoding.UTF8.GetString(raw[..Math.Min(raw.Length, 240)]);
+        return text.Length > 60 ? text[..57] + "..." : text;
     }
 }

@@ -117,23 +117,21 @@ public static class Benchmark
         return 0;
     }
 
-    private static async Task<List<object?[]>> ReadRowsAsync(ImportSpec spec, string pages)
+    private static async Task<List<MappedRow>> ReadRowsAsync(ImportSpec spec, string pages)
     {
         var mapper = new RecordMapper(spec.Target.Columns, spec.Target.Key);
-        var rows = new List<object?[]>();
+        var rows = new List<MappedRow>();
+        var row = mapper.CreateRow();
         foreach (var file in Directory.GetFiles(pages).Order())
         {
             await using var stream = File.OpenRead(file);
             await foreach (var record in new JsonRecordReader(file, spec.Source.Records, ndjson: false).ReadAsync(stream))
-            {
-                var row = new object?[mapper.Width];
-                if (mapper.TryMap(record, row, out _)) rows.Add(row);
-            }
+                if (mapper.TryMap(record.Span, row, out _)) rows.Add(row.Clone());
         }
         return rows;
     }
 
-    private static async Task<(long Rows, double Seconds)> PlainCopyAsync(NpgsqlDataSource db, ImportSpec spec, List<object?[]> rows)
+    private static async Task<(long Rows, double Seconds)> PlainCopyAsync(NpgsqlDataSource db, ImportSpec spec, List<MappedRow> rows)
     {
         var table = new TargetTable(spec.Target);
         await using var connection = await db.OpenConnectionAsync();

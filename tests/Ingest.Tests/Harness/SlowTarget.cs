@@ -15,7 +15,7 @@ public static class SlowTarget
 
     /// <summary>Creates the games table with a BEFORE INSERT trigger running <paramref name="body"/> (plpgsql; NEW is the row when per row).</summary>
     public static Task CreateWithTriggerAsync(TestDatabase db, string body, bool forEachRow) => db.ExecuteAsync($"""
-        CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text);
+        CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text, raw jsonb);
         CREATE FUNCTION test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} RETURN {(forEachRow ? "NEW" : "NULL")}; END $$;
         CREATE TRIGGER test_trigger BEFORE INSERT ON games FOR EACH {(forEachRow ? "ROW" : "STATEMENT")} EXECUTE FUNCTION test_trigger();
         """);

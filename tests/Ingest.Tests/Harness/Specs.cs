@@ -10,7 +10,8 @@ public static class Specs
         "name":     { "path": "name",             "type": "text" },
         "released": { "path": "released",         "type": "date" },
         "rating":   { "path": "rating",           "type": "double" },
-        "esrb":     { "path": "esrb_rating.name", "type": "text" }
+        "esrb":     { "path": "esrb_rating.name", "type": "text" },
+        "raw":      { "path": "$",                "type": "jsonb" }
         """;
 
     public static string Files(string folder, string table = "games", bool keyed = true, int parallelism = 4, int attempts = 3,

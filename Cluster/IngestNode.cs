@@ -111,7 +111,8 @@ public sealed class IngestNode : IAsyncDisposable
         _inFlight[key] = new InFlight(claim, abandon, DateTimeOffset.UtcNow);
         try
         {
-            await _runner.RunAsync(claim, abandon.Token);
+            // Only the import's last units can end it; the others skip the check.
+            if (!await _runner.RunAsync(claim, abandon.Token)) return;
             foreach (var (id, state) in await _finalizer.FinalizeAsync(claim.ImportId, stoppingToken))
             {
                 _runner.Forget(id);

@@ -9,10 +9,12 @@ public static class UnitOutcome
 {
     /// <summary>
     /// Inside the unit's own transaction (the one that loaded its rows): stores its rejects and marks
-    /// it <c>done</c> with its counts. Returns false when the claim was fenced off (the unit was taken
+    /// it <c>done</c> with its counts. Returns null when the claim was fenced off (the unit was taken
     /// over or cancelled): the caller must then roll back, so the rows are not loaded twice.
+    /// Otherwise returns whether other units of the import are still pending (so this one was not
+    /// among the last, and need not try to end the import).
     /// </summary>
-    public static async Task<bool> CompleteAsync(NpgsqlConnection connection, UnitClaim claim, UnitLoadResult result, CancellationToken cancellationToken = default)
+    public static async Task<bool?> CompleteAsync(NpgsqlConnection connection, UnitClaim claim, UnitLoadResult result, CancellationToken cancellationToken = default)
     {
         if (result.Rejects.Count > 0)
         {
@@ -39,6 +41,7 @@ public static class UnitOutcome
             SET state = 'done', error = NULL, lease_until = NULL, finished_at = now(),
                 rows_read = $4, rows_inserted = $5, rows_updated = $6, rows_unchanged = $7, rows_rejected = $8, bytes_read = $9
             WHERE import_id = $1 AND unit_no = $2 AND lease_token = $3 AND state = 'running'
+            RETURNING EXISTS (SELECT 1 FROM ingest.units p WHERE p.import_id = $1 AND p.state = 'pending')
             """, connection);
         cmd.Parameters.AddWithValue(claim.ImportId);
         cmd.Parameters.AddWithValue(claim.UnitNo);
@@ -49,7 +52,7 @@ public static class UnitOutcome
         cmd.Parameters.AddWithValue(result.Counts.Unchanged);
         cmd.Parameters.AddWithValue(result.Rejected);
         cmd.Parameters.AddWithValue(result.BytesRead);
-        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+        return (bool?)await cmd.ExecuteScalarAsync(cancellationToken);
     }
 
     /// <summary>

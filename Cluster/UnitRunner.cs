@@ -17,8 +17,12 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger logger)
 {
     private readonly ConcurrentDictionary<long, Task<UnitLoader>> _loaders = new();
 
-    /// <summary>Runs the claim until it commits, fails, or <paramref name="cancellationToken"/> abandons it (rolled back).</summary>
-    public async Task RunAsync(UnitClaim claim, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the claim until it commits, fails, or <paramref name="cancellationToken"/> abandons it (rolled back).
+    /// Returns false when the unit committed while others of its import were still pending: then it
+    /// cannot have been the import's last, and the import need not be checked for its end.
+    /// </summary>
+    public async Task<bool> RunAsync(UnitClaim claim, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         logger.LogInformation("unit {ImportId}/{UnitNo} start: {Key} (attempt {Attempt}/{MaxAttempts})",
@@ -26,14 +30,14 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger logger)
         try
         {
             var loader = await GetLoaderAsync(claim.ImportId);
-            var (committed, result) = await TransientErrors.Pipeline.ExecuteAsync(
+            var (morePending, result) = await TransientErrors.Pipeline.ExecuteAsync(
                 async ct => await LoadAndCompleteAsync(loader, claim, ct), cancellationToken);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            if (!committed)
+            if (morePending is null)
             {
                 logger.LogWarning("unit {ImportId}/{UnitNo} end: lease lost (taken over or cancelled), rolled back after {Seconds:F1}s",
                     claim.ImportId, claim.UnitNo, seconds);
-                return;
+                return true;
             }
             IngestMetrics.UnitsCompleted.Add(1);
             IngestMetrics.RowsRead.Add(result!.RowsRead);
@@ -43,6 +47,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger logger)
             logger.LogInformation(
                 "unit {ImportId}/{UnitNo} end: done in {Seconds:F2}s, read {Read}, inserted {Inserted}, updated {Updated}, unchanged {Unchanged}, rejected {Rejected}",
                 claim.ImportId, claim.UnitNo, seconds, result.RowsRead, result.Counts.Inserted, result.Counts.Updated, result.Counts.Unchanged, result.Rejected);
+            return !morePending.Value;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -58,22 +63,37 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger logger)
                 async ct => await UnitOutcome.FailAsync(dataSource, claim, error, terminal, ct), cancellationToken);
             logger.LogWarning("unit {ImportId}/{UnitNo} end: attempt {Attempt}/{MaxAttempts} failed ({State}): {Error}",
                 claim.ImportId, claim.UnitNo, claim.Attempt, claim.MaxAttempts, state ?? "lease lost", error);
+            return true;
         }
     }
 
-    private async Task<(bool Committed, UnitLoadResult? Result)> LoadAndCompleteAsync(UnitLoader loader, UnitClaim claim, CancellationToken cancellationToken)
+    // Returns null when fenced off (rolled back), else whether other units of the import are still pending.
+    private async Task<(bool? MorePending, UnitLoadResult? Result)> LoadAndCompleteAsync(UnitLoader loader, UnitClaim claim, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await LoadAndCompleteOnceAsync(loader, claim, cancellationToken);
+        }
+        catch (DirectCopyConflictException)
+        {
+            // Rolled back; the loader now stages this import's units.
+            return await LoadAndCompleteOnceAsync(loader, claim, cancellationToken);
+        }
+    }
+
+    private async Task<(bool? MorePending, UnitLoadResult? Result)> LoadAndCompleteOnceAsync(UnitLoader loader, UnitClaim claim, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
         var result = await loader.LoadAsync(connection, claim.Key, cancellationToken);
-        if (!await UnitOutcome.CompleteAsync(connection, claim, result, cancellationToken))
+        if (await UnitOutcome.CompleteAsync(connection, claim, result, cancellationToken) is not { } morePending)
         {
             await tx.RollbackAsync(CancellationToken.None);
-            return (false, null);
+            return (null, null);
         }
         // Past the fence the unit is ours: commit even if the node is stopping.
         await tx.CommitAsync(CancellationToken.None);
-        return (true, result);
+        return (morePending, result);
     }
 
     private async Task<UnitLoader> GetLoaderAsync(long importId)

@@ -34,35 +34,24 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
 
     /// <summary>
     /// Loads the unit on the caller's connection, inside the caller's transaction. An upsert is first
-    /// tried as a plain COPY into the target under a savepoint: while none of its keys exist yet (a
-    /// first load) that is as fast as COPY gets. A key that exists, in the table or twice in the file,
-    /// rolls back to the savepoint and the unit goes through staging and merge; after that, the
-    /// import's later units go there directly.
+    /// tried as a plain COPY into the target: while none of its keys exist yet (a first load) that is
+    /// as fast as COPY gets. A key that exists, in the table or twice in the file, throws
+    /// <see cref="DirectCopyConflictException"/>: the caller rolls back and loads the unit again, and
+    /// from then on this import's units go through staging and merge.
     /// </summary>
     public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, string key, CancellationToken cancellationToken = default)
     {
         if (!table.IsKeyed) return await LoadOnceAsync(connection, key, staged: false, cancellationToken);
         if (!_tryDirect) return await LoadOnceAsync(connection, key, staged: true, cancellationToken);
-
-        await ExecuteAsync(connection, "SAVEPOINT ingest_direct", cancellationToken);
         try
         {
-            var result = await LoadOnceAsync(connection, key, staged: false, cancellationToken);
-            await ExecuteAsync(connection, "RELEASE SAVEPOINT ingest_direct", cancellationToken);
-            return result;
+            return await LoadOnceAsync(connection, key, staged: false, cancellationToken);
         }
         catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected)
         {
             _tryDirect = false;
-            await ExecuteAsync(connection, "ROLLBACK TO SAVEPOINT ingest_direct", cancellationToken);
-            return await LoadOnceAsync(connection, key, staged: true, cancellationToken);
+            throw new DirectCopyConflictException(key, e);
         }
-    }
-
-    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
-    {
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, string key, bool staged, CancellationToken cancellationToken)

@@ -54,20 +54,29 @@ public static class Benchmark
                 var warmPages = Path.Combine(work, "warm");
                 RawgSample.Write(warmPages, 100, perFile);
                 for (var i = 0; i < 3; i++)
+                {
                     await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-warm-up", warmPages, $"games_warm_{i}", parallelism)));
+                    await DropAsync(db, $"games_warm_{i}");
+                }
 
                 // COPY and ingest alternate, each into the same empty table, so machine noise hits both alike.
                 var ratios = new List<double>();
                 for (var run = 1; run <= runs; run++)
                 {
                     var runSpec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-games", pages, $"games_{run}", parallelism, keyed));
+                    await QuiesceAsync(db);
+                    var before = CpuClock.Read(processes);
                     var copy = await PlainCopyAsync(db, runSpec, rows);
-                    var cpuBefore = processes.Sum(p => { p.Refresh(); return p.TotalProcessorTime.TotalSeconds; });
+                    var copyCpu = CpuClock.Read(processes) - before;
+                    await QuiesceAsync(db);
+                    before = CpuClock.Read(processes);
                     var ingest = await IngestAsync(db, runSpec);
-                    var cpu = processes.Sum(p => { p.Refresh(); return p.TotalProcessorTime.TotalSeconds; }) - cpuBefore;
+                    var ingestCpu = CpuClock.Read(processes) - before;
                     var ratio = ingest.Rows / ingest.Seconds / (copy.Rows / copy.Seconds);
                     ratios.Add(ratio);
-                    Console.WriteLine($"run {run}: plain binary COPY {copy.Rows / copy.Seconds,9:N0} rows/s ({copy.Seconds:F2} s) | ingest {ingest.Rows / ingest.Seconds,9:N0} rows/s ({ingest.Seconds:F2} s, node CPU {cpu:F2} s) | ratio {ratio:F2}");
+                    Console.WriteLine($"run {run}: plain binary COPY {copy.Rows / copy.Seconds,9:N0} rows/s ({copy.Seconds:F2} s; CPU {copyCpu}) | " +
+                        $"ingest {ingest.Rows / ingest.Seconds,9:N0} rows/s ({ingest.Seconds:F2} s; CPU {ingestCpu}) | ratio {ratio:F2}");
+                    if (run < runs) await DropAsync(db, $"games_{run}"); // the last one is re-loaded below
                 }
                 Console.WriteLine($"ratio ingest/COPY : {ratios.Order().ElementAt(ratios.Count / 2):F2} (median of {runs})");
 
@@ -152,6 +161,21 @@ public static class Benchmark
         var seconds = clock.Elapsed.TotalSeconds;
         await using (var truncate = new NpgsqlCommand($"TRUNCATE {table.QualifiedName}", connection)) await truncate.ExecuteNonQueryAsync();
         return (rows.Count, seconds);
+    }
+
+    // Tables left behind would be vacuumed and analysed by autovacuum during a later measurement.
+    private static async Task DropAsync(NpgsqlDataSource db, string table)
+    {
+        await using var drop = db.CreateCommand($"DROP TABLE {SqlIdentifier.Quote(table)}");
+        await drop.ExecuteNonQueryAsync();
+    }
+
+    // Each measurement starts from a fresh checkpoint, so neither pays for WAL the other wrote.
+    private static async Task QuiesceAsync(NpgsqlDataSource db)
+    {
+        await using var checkpoint = db.CreateCommand("CHECKPOINT");
+        try { await checkpoint.ExecuteNonQueryAsync(); }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege) { } // not a superuser: measure as is
     }
 
     private static async Task<(long Rows, double Seconds)> IngestAsync(NpgsqlDataSource db, ImportSpec spec)

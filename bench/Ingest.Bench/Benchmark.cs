@@ -64,11 +64,11 @@ public static class Benchmark
                 for (var run = 1; run <= runs; run++)
                 {
                     var runSpec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-games", pages, $"games_{run}", parallelism, keyed));
-                    await QuiesceAsync(db);
+                    await QuiesceAsync(db, processes);
                     var before = CpuClock.Read(processes);
                     var copy = await PlainCopyAsync(db, runSpec, rows);
                     var copyCpu = CpuClock.Read(processes) - before;
-                    await QuiesceAsync(db);
+                    await QuiesceAsync(db, processes);
                     before = CpuClock.Read(processes);
                     var ingest = await IngestAsync(db, runSpec);
                     var ingestCpu = CpuClock.Read(processes) - before;
@@ -163,6 +163,21 @@ public static class Benchmark
         return (rows.Count, seconds);
     }
 
+    // After a load the nodes' JIT may still compile hot methods again, optimised, in the background:
+    // wait for that to end (no node uses CPU for half a second), or it lands in the next measurement.
+    private static async Task NodesIdleAsync(IReadOnlyList<Process> nodes)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var before = CpuClock.Read(nodes).Nodes;
+        while (DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(500);
+            var now = CpuClock.Read(nodes).Nodes;
+            if (now - before < 0.02) return;
+            before = now;
+        }
+    }
+
     // Tables left behind would be vacuumed and analysed by autovacuum during a later measurement.
     private static async Task DropAsync(NpgsqlDataSource db, string table)
     {
@@ -170,9 +185,11 @@ public static class Benchmark
         await drop.ExecuteNonQueryAsync();
     }
 
-    // Each measurement starts from a fresh checkpoint, so neither pays for WAL the other wrote.
-    private static async Task QuiesceAsync(NpgsqlDataSource db)
+    // Each measurement starts with idle nodes and from a fresh checkpoint, so neither pays for the
+    // other's background work or WAL.
+    private static async Task QuiesceAsync(NpgsqlDataSource db, IReadOnlyList<Process> nodes)
     {
+        await NodesIdleAsync(nodes);
         await using var checkpoint = db.CreateCommand("CHECKPOINT");
         try { await checkpoint.ExecuteNonQueryAsync(); }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege) { } // not a superuser: measure as is

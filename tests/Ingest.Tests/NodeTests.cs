@@ -1,3 +1,5 @@
+using System.Text;
+using Ingest.Contracts;
 using Ingest.Tests.Harness;
 using Xunit;
 
@@ -19,5 +21,30 @@ public class NodeTests
 
         Assert.NotEmpty(handles);
         Assert.DoesNotContain(handles, h => h.Contains("inotify", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_node_exports_its_metrics_by_otlp_when_an_endpoint_is_set()
+    {
+        using var receiver = new OtlpReceiver();
+        using var data = new TempFolder().WithPages(files: 3, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode(env: new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+        });
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+        Assert.Equal(ImportState.Completed, status.State);
+
+        // Protobuf keeps strings as UTF-8: the instrument names are readable in the payload.
+        static bool Has(byte[] export, string name) => Encoding.UTF8.GetString(export).Contains(name, StringComparison.Ordinal);
+        await Poll.UntilAsync(() => Task.FromResult(receiver.MetricExports.Any(e => Has(e, "ingest.units.completed"))),
+            TimeSpan.FromSeconds(30), () => $"an OTLP export with ingest.units.completed ({receiver.MetricExports.Count} exports so far)");
+        var export = receiver.MetricExports.Last(e => Has(e, "ingest.units.completed"));
+        Assert.True(Has(export, "ingest.rows.read"));
+        Assert.True(Has(export, "ingest.unit.duration"));
     }
 }

@@ -14,12 +14,12 @@ public sealed partial class ImportStore(NpgsqlDataSource dataSource)
     public async Task<long> SubmitAsync(ImportSpec spec, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            """
+            $"""
             WITH i AS (
               INSERT INTO ingest.imports (name, spec, parallelism, max_attempts, backoff_seconds)
               VALUES ($1, $2::jsonb, $3, $4, $5) RETURNING id)
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'submitted', $1 FROM i
-            RETURNING import_id
+            RETURNING import_id, {WakeUpChannel.NotifySql}
             """);
         cmd.Parameters.AddWithValue(spec.Name);
         cmd.Parameters.AddWithValue(ImportSpecJson.Serialize(spec));
@@ -65,6 +65,8 @@ public sealed partial class ImportStore(NpgsqlDataSource dataSource)
         var state = (string?)await cmd.ExecuteScalarAsync(cancellationToken);
         if (state is not null)
             await Events.WriteAsync(connection, id, null, null, eventKind, null, cancellationToken);
+        if (state is "pending" or "running")
+            await WakeUpChannel.NotifyAsync(connection, cancellationToken); // resumed: nodes claim or plan it now
         await tx.CommitAsync(cancellationToken);
         if (state is not null) return new ChangeResult(true, state);
 

@@ -13,8 +13,6 @@ namespace Ingest.Cluster;
 /// </summary>
 public sealed class IngestNode : IAsyncDisposable
 {
-    private static readonly TimeSpan MaintenanceInterval = TimeSpan.FromSeconds(1);
-
     private readonly ClusterOptions _options;
     private readonly ILogger _logger;
     private readonly NpgsqlDataSource _dataSource;
@@ -25,6 +23,7 @@ public sealed class IngestNode : IAsyncDisposable
     private readonly ImportFinalizer _finalizer;
     private readonly ConcurrentDictionary<(long ImportId, int UnitNo), InFlight> _inFlight = new();
     private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly SemaphoreSlim _maintainNow = new(0, 1);
 
     private sealed record InFlight(UnitClaim Claim, CancellationTokenSource Abandon, DateTimeOffset ClaimedAt);
 
@@ -61,7 +60,9 @@ public sealed class IngestNode : IAsyncDisposable
             Id, Environment.MachineName, Environment.ProcessId, _options.Slots, _options.LeaseDuration.TotalSeconds);
 
         var heartbeat = EveryAsync(_options.HeartbeatInterval, HeartbeatAsync, "heartbeat", stoppingToken);
-        var maintenance = EveryAsync(MaintenanceInterval, MaintainAsync, "maintenance", stoppingToken);
+        var maintenance = EveryAsync(_options.MaintenanceInterval, MaintainAsync, "maintenance", stoppingToken, _maintainNow);
+        // A submitted or resumed import is planned at once, not at the next maintenance round.
+        var listen = WakeUpChannel.ListenAsync(_options.ConnectionString, () => Signal(_maintainNow), _logger, stoppingToken);
         var units = new List<Task>();
         using var slots = new SemaphoreSlim(_options.Slots);
         try
@@ -90,7 +91,7 @@ public sealed class IngestNode : IAsyncDisposable
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
 
         _logger.LogInformation("node {NodeId} stopping: abandoning {Count} units", Id, _inFlight.Count);
-        await Task.WhenAll(units.Append(heartbeat).Append(maintenance));
+        await Task.WhenAll(units.Append(heartbeat).Append(maintenance).Append(listen));
         using var releaseTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try
         {
@@ -132,9 +133,11 @@ public sealed class IngestNode : IAsyncDisposable
         }
     }
 
-    private void Wake()
+    private void Wake() => Signal(_wake);
+
+    private static void Signal(SemaphoreSlim signal)
     {
-        try { _wake.Release(); }
+        try { signal.Release(); }
         catch (SemaphoreFullException) { } // already signalled
     }
 
@@ -165,19 +168,21 @@ public sealed class IngestNode : IAsyncDisposable
         }
     }
 
-    private async Task EveryAsync(TimeSpan interval, Func<CancellationToken, Task> action, string name, CancellationToken stoppingToken)
+    // Runs the action every interval, or sooner when woken.
+    private async Task EveryAsync(TimeSpan interval, Func<CancellationToken, Task> action, string name, CancellationToken stoppingToken, SemaphoreSlim? wake = null)
     {
-        using var timer = new PeriodicTimer(interval);
         try
         {
-            do
+            while (true)
             {
                 try { await action(stoppingToken); }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {
                     _logger.LogWarning("{Loop} failed, will retry: {Error}", name, e.Message);
                 }
-            } while (await timer.WaitForNextTickAsync(stoppingToken));
+                if (wake is null) await Task.Delay(interval, stoppingToken);
+                else await wake.WaitAsync(interval, stoppingToken);
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
     }

@@ -47,4 +47,29 @@ public class NodeTests
         Assert.True(Has(export, "ingest.rows.read"));
         Assert.True(Has(export, "ingest.unit.duration"));
     }
+
+    [Fact]
+    public async Task A_submitted_or_resumed_import_wakes_the_nodes_at_once()
+    {
+        // With a maintenance round every 10 minutes, only the notification can get the import
+        // planned, and resumed, within the test's time.
+        using var data = new TempFolder().WithPages(files: 2, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        var node = db.StartNode(env: new Dictionary<string, string> { ["INGEST_MAINTENANCE_SECONDS"] = "600" });
+        await Poll.UntilAsync(() => Task.FromResult(node.Output.Contains(" started on ")), TimeSpan.FromSeconds(30), () => $"node start; output:\n{node.Output}");
+
+        var first = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)), TimeSpan.FromSeconds(30));
+        Assert.Equal(ImportState.Completed, first.State);
+
+        // Paused before any node could plan it: only the resume's notification plans it.
+        node.Freeze();
+        var id = await db.SubmitAsync(Specs.Files(data.Path, table: "games_again"));
+        await db.Store.PauseAsync(id);
+        node.Thaw();
+        Assert.Equal(ImportState.Paused, (await db.StatusAsync(id)).State);
+        await db.Store.ResumeAsync(id);
+        var again = await db.WaitForAsync(id, TimeSpan.FromSeconds(30));
+        Assert.Equal(ImportState.Completed, again.State);
+        Assert.Equal(20, await db.ScalarAsync<long>("SELECT count(*) FROM games_again"));
+    }
 }

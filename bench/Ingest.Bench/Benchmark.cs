@@ -85,8 +85,11 @@ public static class Benchmark
 
                 var tinyPages = Path.Combine(work, "tiny");
                 RawgSample.Write(tinyPages, tinyUnits, 1);
+                await QuiesceAsync(db, processes);
+                var tinyBefore = CpuClock.Read(processes);
                 var tiny = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-tiny", tinyPages, "games_tiny", parallelism)));
-                Console.WriteLine($"tiny units        : {tinyUnits:N0} one-record units in {tiny.Seconds:F2} s = {tinyUnits / tiny.Seconds,10:N0} units/s completed");
+                var tinyCpu = CpuClock.Read(processes) - tinyBefore;
+                Console.WriteLine($"tiny units        : {tinyUnits:N0} one-record units in {tiny.Seconds:F2} s = {tinyUnits / tiny.Seconds,10:N0} units/s completed; CPU {tinyCpu}");
                 Console.WriteLine($"peak RSS per node : {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
 
                 // One big file is one unit: memory must not grow with it (the reader streams).

@@ -81,7 +81,9 @@ public sealed class CopyLoader : IAsyncDisposable
             var type = _table.DbTypes[i];
             var write = row.Types[i] switch
             {
-                ColumnType.Text or ColumnType.Jsonb => _importer.WriteAsync(row.GetBytes(i), type, cancellationToken),
+                // As a byte[]: Npgsql writes ReadOnlyMemory<byte> through a streaming converter that
+                // cost the COPY writer about a fifth more CPU than the copy does (measured).
+                ColumnType.Text or ColumnType.Jsonb => _importer.WriteAsync(row.GetBytes(i).ToArray(), type, cancellationToken),
                 ColumnType.Bigint => _importer.WriteAsync(row.GetInt64(i), type, cancellationToken),
                 ColumnType.Int => _importer.WriteAsync((int)row.GetInt64(i), type, cancellationToken),
                 ColumnType.Double => _importer.WriteAsync(row.GetDouble(i), type, cancellationToken),

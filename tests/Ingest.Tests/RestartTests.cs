@@ -28,6 +28,9 @@ public class RestartTests
         Assert.Equal(new RowCounts(800, 800, 0, 0, 0), status.Rows);
         Assert.Equal(800, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         Assert.All(db.Nodes, n => Assert.False(n.HasExited, n.Output));
+        // Their wake-up channel reconnected too.
+        await Poll.UntilAsync(() => Task.FromResult(db.Nodes.All(n => n.Output.Contains("listening for new work again"))),
+            TimeSpan.FromSeconds(15), () => "both nodes to listen again; output:\n" + string.Join("\n", db.Nodes.Select(n => n.Output)));
     }
 
     [Fact]

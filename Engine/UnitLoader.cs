@@ -1,9 +1,9 @@
+using System.Text;
 using Ingest.Contracts;
 using Ingest.Engine.Json;
 using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
 using Ingest.Engine.Sources;
-using System.Text;
 using Npgsql;
 
 namespace Ingest.Engine;

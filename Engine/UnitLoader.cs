@@ -22,7 +22,7 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
 
     private readonly RecordMapper _mapper = new(table.Spec.Columns, table.Spec.Key);
 
-    // Whether upserts of this import still try the direct COPY (cleared at the first conflict).
+    // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit of only new keys.
     private volatile bool _tryDirect = true;
 
     public static UnitLoader For(ImportSpec spec) =>
@@ -37,12 +37,18 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
     /// tried as a plain COPY into the target: while none of its keys exist yet (a first load) that is
     /// as fast as COPY gets. A key that exists, in the table or twice in the file, throws
     /// <see cref="DirectCopyConflictException"/>: the caller rolls back and loads the unit again, and
-    /// from then on this import's units go through staging and merge.
+    /// this import's units go through staging and merge until one of them finds only new keys.
     /// </summary>
     public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, string key, CancellationToken cancellationToken = default)
     {
         if (!table.IsKeyed) return await LoadOnceAsync(connection, key, staged: false, cancellationToken);
-        if (!_tryDirect) return await LoadOnceAsync(connection, key, staged: true, cancellationToken);
+        if (!_tryDirect)
+        {
+            var staged = await LoadOnceAsync(connection, key, staged: true, cancellationToken);
+            // Every key was new: this looks like a first load again (one file had a duplicate, say).
+            if (staged.Counts is { Updated: 0, Unchanged: 0, Inserted: > 0 }) _tryDirect = true;
+            return staged;
+        }
         try
         {
             return await LoadOnceAsync(connection, key, staged: false, cancellationToken);

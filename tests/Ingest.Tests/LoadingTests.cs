@@ -71,6 +71,29 @@ public class LoadingTests
     }
 
     [Fact]
+    public async Task After_a_conflict_an_upsert_stages_until_a_unit_finds_only_new_keys_then_copies_directly_again()
+    {
+        // Files run one at a time, in name order. Ids are listed backwards: a direct COPY stores rows
+        // in file order, staging and merge in key order, so the physical order tells which path ran.
+        static string Page(params int[] ids) => $$"""{"results": [{{string.Join(",", ids.Select(i => $$"""{"id": {{i}}, "name": "g{{i}}"}"""))}}]}""";
+        using var data = new TempFolder();
+        data.Write("a.json", Page(3, 2, 3));                                   // a duplicate: conflict, staged
+        data.Write("b.json", Page(Enumerable.Range(10, 10).Reverse().ToArray()));  // staged, only new keys
+        data.Write("c.json", Page(Enumerable.Range(20, 10).Reverse().ToArray()));  // direct again
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartNode(slots: 1);
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1)));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(23, 22, 0, 1, 0), status.Rows);
+        Assert.Equal(string.Join(",", Enumerable.Range(10, 10)),
+            await db.ScalarAsync<string>("SELECT string_agg(id::text, ',' ORDER BY ctid) FROM games WHERE id BETWEEN 10 AND 19"));
+        Assert.Equal(string.Join(",", Enumerable.Range(20, 10).Reverse()),
+            await db.ScalarAsync<string>("SELECT string_agg(id::text, ',' ORDER BY ctid) FROM games WHERE id BETWEEN 20 AND 29"));
+    }
+
+    [Fact]
     public async Task The_same_keys_in_many_files_loaded_at_once_by_several_nodes_give_exact_counts_and_no_errors()
     {
         const int files = 16, keys = 300;

@@ -12,15 +12,15 @@ public static class WakeUpChannel
 {
     private const string Channel = "ingest_wake";
 
+    /// <summary>The SQL expression that notifies, for statements that do it themselves.</summary>
+    public const string NotifySql = $"pg_notify('{Channel}', '')";
+
     /// <summary>Notifies every listening node when the caller's transaction commits.</summary>
     public static async Task NotifyAsync(NpgsqlConnection connection, CancellationToken cancellationToken = default)
     {
-        await using var cmd = new NpgsqlCommand($"SELECT pg_notify('{Channel}', '')", connection);
+        await using var cmd = new NpgsqlCommand($"SELECT {NotifySql}", connection);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    /// <summary>The SQL expression that notifies, for statements that do it themselves.</summary>
-    public const string NotifySql = $"pg_notify('{Channel}', '')";
 
     /// <summary>
     /// Listens until stopped, on a connection of its own (outside the pool, which would otherwise

@@ -35,9 +35,6 @@ public sealed class RecordMapper
         }
     }
 
-    /// <summary>The number of values in a row.</summary>
-    public int Width => _columns.Length;
-
     /// <summary>A row buffer for this mapper's columns, to be reused record after record.</summary>
     public MappedRow CreateRow() => new(_columns.Select(c => c.Type).ToArray());
 

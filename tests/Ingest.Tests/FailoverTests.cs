@@ -108,7 +108,7 @@ public class FailoverTests(ITestOutputHelper output)
             WHERE u.import_id = {id} AND u.unit_no = 0 AND u.state = 'running' AND n.pid = {frozen.Pid}
             """) == 1, TimeSpan.FromSeconds(30), "unit 0 in flight on the first node");
 
-        frozen.Freeze();
+        await frozen.FreezeAsync();
         var other = db.StartNode();
         await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"""
             SELECT count(*) FROM ingest.units u JOIN ingest.nodes n ON n.id = u.node_id

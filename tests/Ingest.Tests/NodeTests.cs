@@ -62,7 +62,7 @@ public class NodeTests
         Assert.Equal(ImportState.Completed, first.State);
 
         // Paused before any node could plan it: only the resume's notification plans it.
-        node.Freeze();
+        await node.FreezeAsync();
         var id = await db.SubmitAsync(Specs.Files(data.Path, table: "games_again"));
         await db.Store.PauseAsync(id);
         node.Thaw();

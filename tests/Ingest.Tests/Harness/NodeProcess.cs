@@ -53,8 +53,26 @@ public sealed partial class NodeProcess : IAsyncDisposable
     /// <summary>SIGTERM: the node stops claiming, abandons its units and releases their leases.</summary>
     public void Terminate() => Signal(SigTerm);
 
-    /// <summary>SIGSTOP: the node freezes (as in a long GC pause or a VM stall) without its connections closing.</summary>
-    public void Freeze() => Signal(SigStop);
+    /// <summary>
+    /// SIGSTOP: the node freezes (as in a long GC pause or a VM stall) without its connections
+    /// closing. Returns once every thread has stopped: the signal itself takes effect later.
+    /// </summary>
+    public async Task FreezeAsync()
+    {
+        Signal(SigStop);
+        await Poll.UntilAsync(() => Task.FromResult(AllThreadsStopped()), TimeSpan.FromSeconds(10), $"node {Pid} to stop");
+    }
+
+    // /proc/PID/task/TID/stat: "tid (comm) S ..."; T is stopped by a signal.
+    private bool AllThreadsStopped() => Directory.GetDirectories($"/proc/{Pid}/task").All(task =>
+    {
+        try
+        {
+            var stat = File.ReadAllText(Path.Combine(task, "stat"));
+            return stat[stat.LastIndexOf(')')..].StartsWith(") T", StringComparison.Ordinal);
+        }
+        catch (IOException) { return true; } // the thread ended
+    });
 
     /// <summary>SIGCONT: a frozen node carries on where it was.</summary>
     public void Thaw() => Signal(SigCont);

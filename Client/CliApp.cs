@@ -14,9 +14,9 @@ public static class CliApp
             SubmitCommand.Build(context),
             StatusCommand.Build(context),
             ListCommand.Build(context),
-            ControlCommand.Build(context, "pause", "Stop claiming an import's units; units in flight finish", (s, id, ct) => s.PauseAsync(id, ct)),
-            ControlCommand.Build(context, "resume", "Resume a paused import", (s, id, ct) => s.ResumeAsync(id, ct)),
-            ControlCommand.Build(context, "cancel", "Cancel an import; units in flight are rolled back", (s, id, ct) => s.CancelAsync(id, ct)),
+            ControlCommand.Build(context, "pause", "Pause an import: no new unit starts; units in flight finish", (c, id, ct) => c.PauseAsync(id, ct)),
+            ControlCommand.Build(context, "resume", "Resume a paused import", (c, id, ct) => c.ResumeAsync(id, ct)),
+            ControlCommand.Build(context, "cancel", "Cancel an import; units in flight are rolled back", (c, id, ct) => c.CancelAsync(id, ct)),
             NodesCommand.Build(context),
         };
 

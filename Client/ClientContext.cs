@@ -1,16 +1,18 @@
-using Ingest.Cluster;
+using Ingest.Grains;
 using Npgsql;
 using Spectre.Console;
 
 namespace Ingest.Client;
 
 /// <summary>
-/// What every command needs: the database (from <c>INGEST_DB</c>), stdout for results and
-/// stderr for progress and messages, so that <c>--json</c> output stays parseable.
+/// What every command needs: the database (from <c>INGEST_DB</c>), the cluster (its id from
+/// <c>INGEST_CLUSTER_ID</c>, default <c>ingest</c>), stdout for results and stderr for progress and
+/// messages, so that <c>--json</c> output stays parseable.
 /// </summary>
 public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsyncDisposable
 {
     private NpgsqlDataSource? _dataSource;
+    private Task<(ClusterConnection? Connection, string? Problem)>? _cluster;
 
     public TextWriter Out { get; } = stdout;
 
@@ -25,9 +27,26 @@ public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsync
     /// <summary>Whether progress can be drawn live (stderr is a terminal).</summary>
     public bool Interactive => ReferenceEquals(Error, Console.Error) && !Console.IsErrorRedirected;
 
+    public string ClusterId { get; } = Environment.GetEnvironmentVariable("INGEST_CLUSTER_ID") is { Length: > 0 } id ? id : "ingest";
+
     public NpgsqlDataSource DataSource => _dataSource ??= Open();
 
-    public ImportStore Store => new(DataSource);
+    public ImportCatalog Catalog => new(DataSource);
+
+    public ImportControl Control => new(Catalog, ConnectAsync);
+
+    /// <summary>The cluster, connected once on first use; null (said on stderr) when no silo answers.</summary>
+    public async Task<IClusterClient?> ConnectAsync(CancellationToken cancellationToken)
+    {
+        _cluster ??= ClusterConnection.TryConnectAsync(ConnectionString, ClusterId, cancellationToken);
+        var (connection, problem) = await _cluster;
+        if (connection is null) await Error.WriteLineAsync($"no silo is reachable ({problem}); the change is stored and a silo takes it when one starts");
+        return connection?.Client;
+    }
+
+    private static string ConnectionString => Environment.GetEnvironmentVariable("INGEST_DB") is { Length: > 0 } cs && !string.IsNullOrWhiteSpace(cs)
+        ? cs
+        : throw new UsageException("INGEST_DB is not set: give it an Npgsql connection string, e.g. 'Host=127.0.0.1;Port=5432;Username=postgres;Database=ingest'");
 
     // Colours only on a terminal: redirected output stays plain text.
     private static IAnsiConsole Create(TextWriter writer, bool terminal) => AnsiConsole.Create(new AnsiConsoleSettings
@@ -40,16 +59,14 @@ public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsync
 
     private static NpgsqlDataSource Open()
     {
-        var cs = Environment.GetEnvironmentVariable("INGEST_DB");
-        if (string.IsNullOrWhiteSpace(cs))
-            throw new UsageException("INGEST_DB is not set: give it an Npgsql connection string, e.g. 'Host=127.0.0.1;Port=5432;Username=postgres;Database=ingest'");
-        var builder = new NpgsqlDataSourceBuilder(cs);
+        var builder = new NpgsqlDataSourceBuilder(ConnectionString);
         builder.ConnectionStringBuilder.ApplicationName ??= "ingest-client";
         return builder.Build();
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (_cluster is { IsCompletedSuccessfully: true, Result.Connection: { } connection }) await connection.DisposeAsync();
         if (_dataSource is not null) await _dataSource.DisposeAsync();
     }
 }

@@ -1,3 +1,20 @@
 using Ingest.Client;
+using Ingest.Grains;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+// With an OTLP endpoint (the standard OTEL_* variables), the submit span, root of the import's
+// trace, is exported; disposing the provider flushes it before the process ends.
+using var tracing = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
+    ? Sdk.CreateTracerProviderBuilder()
+        .ConfigureResource(r =>
+        {
+            if (Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is not { Length: > 0 }) r.AddService("ingest-client");
+        })
+        .AddSource(IngestTracing.SourceName, "Microsoft.Orleans.Application")
+        .AddOtlpExporter()
+        .Build()
+    : null;
 
 return await CliApp.RunAsync(args, Console.Out, Console.Error);

@@ -1,5 +1,5 @@
 using System.Text;
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 using Ingest.Engine.Json;
 using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;

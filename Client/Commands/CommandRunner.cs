@@ -1,4 +1,4 @@
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 using Npgsql;
 
 namespace Ingest.Client.Commands;

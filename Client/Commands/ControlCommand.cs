@@ -1,19 +1,19 @@
 using System.CommandLine;
-using Ingest.Cluster;
+using Ingest.GrainInterfaces;
 
 namespace Ingest.Client.Commands;
 
 /// <summary><c>ingest pause|resume|cancel ID</c>: change an import's state.</summary>
 public static class ControlCommand
 {
-    public static Command Build(ClientContext context, string verb, string description, Func<ImportStore, long, CancellationToken, Task<ChangeResult>> change)
+    public static Command Build(ClientContext context, string verb, string description, Func<ImportControl, long, CancellationToken, Task<ChangeResult>> change)
     {
         var id = new Argument<long>("id") { Description = "The import's id" };
         var command = new Command(verb, description) { id };
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
             var importId = result.GetValue(id);
-            var outcome = await change(context.Store, importId, ct);
+            var outcome = await change(context.Control, importId, ct);
             if (outcome.State is null)
             {
                 await context.Error.WriteLineAsync($"no import with id {importId} (see 'ingest list')");

@@ -4,26 +4,33 @@ using Spectre.Console;
 
 namespace Ingest.Client.Commands;
 
-/// <summary><c>ingest nodes [--json]</c>: the nodes that have not stopped cleanly, live or not.</summary>
+/// <summary><c>ingest nodes [--all] [--json]</c>: the cluster's silos, from Orleans' membership table.</summary>
 public static class NodesCommand
 {
     public static Command Build(ClientContext context)
     {
+        var all = new Option<bool>("--all") { Description = "Include dead silos" };
         var json = new Option<bool>("--json") { Description = "Print JSON on stdout" };
-        var command = new Command("nodes", "List nodes: id, host, pid, started, last heartbeat, units in flight") { json };
+        var command = new Command("nodes", "List silos: address, name, host, pid, status, started, last I-am-alive, units in flight") { all, json };
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
-            var nodes = await context.Store.ListNodesAsync(cancellationToken: ct);
-            if (result.GetValue(json)) { Json.Write(context.Out, nodes); return ExitCodes.Ok; }
+            var silos = await context.Catalog.ListSilosAsync(context.ClusterId, result.GetValue(all), ct);
+            if (result.GetValue(json)) { Json.Write(context.Out, silos); return ExitCodes.Ok; }
             var table = new Table().Border(TableBorder.Simple);
-            table.AddColumns("id", "host", "pid", "slots", "started", "last heartbeat", "live", "units in flight");
-            foreach (var n in nodes)
-                table.AddRow(n.Id.ToString(), Markup.Escape(n.Host), n.Pid.ToString(), n.Slots.ToString(),
-                    $"{n.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}", $"{n.HeartbeatAt.ToLocalTime():HH:mm:ss}",
-                    n.Live ? "[green]yes[/]" : "[red]no[/]", n.UnitsInFlight.ToString());
+            table.AddColumns("address", "name", "host", "pid", "status", "started", "last alive", "units in flight");
+            foreach (var s in silos)
+                table.AddRow(s.Address, Markup.Escape(s.Name), Markup.Escape(s.Host), s.Pid?.ToString() ?? "", StatusMarkup(s.Status),
+                    $"{s.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}", $"{s.IAmAliveAt.ToLocalTime():HH:mm:ss}", s.UnitsInFlight.ToString());
             context.OutConsole.Write(table);
             return ExitCodes.Ok;
         }));
         return command;
     }
+
+    private static string StatusMarkup(string status) => status switch
+    {
+        "active" => "[green]active[/]",
+        "dead" => "[red]dead[/]",
+        _ => $"[yellow]{status}[/]",
+    };
 }

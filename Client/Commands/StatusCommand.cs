@@ -16,15 +16,15 @@ public static class StatusCommand
         {
             if (result.GetValue(id) is not { } importId)
             {
-                var cluster = await context.Store.GetClusterStatusAsync(ct);
+                var cluster = await context.Catalog.GetClusterStatusAsync(context.ClusterId, ct);
                 if (result.GetValue(json)) { Json.Write(context.Out, cluster); return ExitCodes.Ok; }
-                context.OutConsole.MarkupLine($"[bold]{cluster.LiveNodes.Count}[/] live nodes, {cluster.LiveNodes.Sum(n => n.UnitsInFlight)} units in flight");
+                context.OutConsole.MarkupLine($"[bold]{cluster.LiveSilos.Count}[/] live silos, {cluster.LiveSilos.Sum(n => n.UnitsInFlight)} units in flight");
                 foreach (var (state, count) in cluster.ImportsByState.OrderBy(kv => kv.Key))
                     context.OutConsole.MarkupLine($"  {StatusView.StateMarkup(state)}: {count}");
                 return ExitCodes.Ok;
             }
 
-            var status = await context.Store.GetStatusAsync(importId, ct);
+            var status = await context.Catalog.GetStatusAsync(importId, ct);
             if (status is null)
             {
                 await context.Error.WriteLineAsync($"no import with id {importId} (see 'ingest list')");

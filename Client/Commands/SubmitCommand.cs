@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Ingest.Client.Output;
-using Ingest.Cluster;
-using Ingest.Contracts;
+using Ingest.Grains;
+using Ingest.GrainInterfaces;
 
 namespace Ingest.Client.Commands;
 
@@ -19,7 +19,7 @@ public static class SubmitCommand
             var file = result.GetValue(spec)!;
             var parsed = ImportSpecParser.ParseFile(file.FullName);
             await TransientErrors.Pipeline.ExecuteAsync(async t => await SchemaMigrator.MigrateAsync(context.DataSource, t), ct);
-            var id = await context.Store.SubmitAsync(parsed, ct);
+            var (id, _) = await context.Control.SubmitAsync(parsed, ct);
 
             if (!result.GetValue(wait))
             {

@@ -1,5 +1,5 @@
-using Ingest.Cluster;
-using Ingest.Contracts;
+using Ingest.Grains;
+using Ingest.GrainInterfaces;
 using Spectre.Console;
 
 namespace Ingest.Client.Output;
@@ -15,7 +15,7 @@ public sealed class ImportWatcher(ClientContext context)
 
     public async Task<ImportStatus> WatchAsync(long id, CancellationToken cancellationToken)
     {
-        var store = context.Store;
+        var store = context.Catalog;
         if (!context.Interactive) return await WatchPlainAsync(store, id, cancellationToken);
 
         ImportStatus status = (await store.GetStatusAsync(id, cancellationToken))!;
@@ -38,7 +38,7 @@ public sealed class ImportWatcher(ClientContext context)
         return status;
     }
 
-    private async Task<ImportStatus> WatchPlainAsync(ImportStore store, long id, CancellationToken cancellationToken)
+    private async Task<ImportStatus> WatchPlainAsync(ImportCatalog store, long id, CancellationToken cancellationToken)
     {
         var lastLine = DateTimeOffset.MinValue;
         while (true)

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 
 namespace Ingest.Client.Output;
 

@@ -1,4 +1,4 @@
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 using Spectre.Console;
 
 namespace Ingest.Client.Output;

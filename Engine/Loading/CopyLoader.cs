@@ -1,4 +1,4 @@
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 using Ingest.Engine.Mapping;
 using Npgsql;
 using NpgsqlTypes;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -92,7 +92,7 @@ public sealed class TargetTable
     {
         var columns = Spec.Columns.Select((c, i) => $"{QuotedColumns[i]} {c.Type.ToSql()}");
         var key = IsKeyed ? $", PRIMARY KEY ({string.Join(", ", QuotedKey)})" : "";
-        // Two nodes planning imports into the same new table must not race on CREATE.
+        // Two silos planning imports into the same new table must not race on CREATE.
         await using var cmd = new NpgsqlCommand(
             $"""
             SELECT pg_advisory_xact_lock(hashtext({Literal(QualifiedName)}));

@@ -1,5 +1,5 @@
 using System.Text;
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Mapping;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Mapping;
 

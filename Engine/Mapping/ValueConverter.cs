@@ -3,7 +3,7 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Mapping;
 

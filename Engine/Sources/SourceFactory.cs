@@ -1,5 +1,5 @@
 using Amazon.S3;
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Sources;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
-using Ingest.Cluster;
-using Ingest.Contracts;
+using Ingest.Client;
+using Ingest.Grains;
+using Ingest.GrainInterfaces;
 using Ingest.Engine.Json;
 using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
@@ -197,10 +198,18 @@ public static class Benchmark
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege) { } // not a superuser: measure as is
     }
 
+    private static ClusterConnection? _cluster;
+
+    // Submits through the cluster, as the console does; the first call waits for a silo's gateway.
     private static async Task<(long Rows, double Seconds)> IngestAsync(NpgsqlDataSource db, ImportSpec spec)
     {
-        var store = new ImportStore(db);
-        var id = await store.SubmitAsync(spec);
+        var store = new ImportCatalog(db);
+        while (_cluster is null)
+        {
+            (_cluster, _) = await ClusterConnection.TryConnectAsync(db.ConnectionString, "ingest");
+            if (_cluster is null) await Task.Delay(500);
+        }
+        var (id, _) = await new ImportControl(store, _ => Task.FromResult<IClusterClient?>(_cluster.Client)).SubmitAsync(spec);
         ImportStatus status;
         while (!ImportState.IsFinal((status = (await store.GetStatusAsync(id))!).State)) await Task.Delay(100);
         if (status.State != ImportState.Completed)
@@ -211,7 +220,7 @@ public static class Benchmark
     private static Process StartNode(string cs)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(RepoRoot(), "Node", "bin", "Release", "net10.0", "Ingest.Node.dll"));
+        psi.ArgumentList.Add(Path.Combine(RepoRoot(), "Silo", "bin", "Release", "net10.0", "Ingest.Silo.dll"));
         psi.Environment["INGEST_DB"] = cs;
         var process = Process.Start(psi)!;
         process.OutputDataReceived += (_, _) => { };
@@ -227,8 +236,8 @@ public static class Benchmark
     private static string RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Ingest.sln"))) return dir.FullName;
-        throw new InvalidOperationException("Ingest.sln not found");
+            if (File.Exists(Path.Combine(dir.FullName, "OrleansIngest.sln"))) return dir.FullName;
+        throw new InvalidOperationException("OrleansIngest.sln not found");
     }
 
     private static int Option(string[] args, string name, int fallback)

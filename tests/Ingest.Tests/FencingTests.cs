@@ -1,4 +1,4 @@
-using Ingest.Cluster;
+using Ingest.Grains;
 using Ingest.Tests.Harness;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;

@@ -1,5 +1,5 @@
 using Amazon.S3.Model;
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 using Ingest.Tests.Harness;
 using Xunit;
 

@@ -1,4 +1,4 @@
-using Ingest.Contracts;
+using Ingest.GrainInterfaces;
 using Xunit;
 
 namespace Ingest.Tests;

@@ -8,7 +8,7 @@ public static class RepoPaths
     /// <summary>The test output folder: the node and the client are built next to the tests.</summary>
     public static string Bin { get; } = AppContext.BaseDirectory;
 
-    public static string NodeDll => Path.Combine(Bin, "Ingest.Node.dll");
+    public static string NodeDll => Path.Combine(Bin, "Ingest.Silo.dll");
 
     public static string ClientDll => Path.Combine(Bin, "Ingest.Client.dll");
 

@@ -1,5 +1,5 @@
-using Ingest.Cluster;
-using Ingest.Contracts;
+using Ingest.Grains;
+using Ingest.GrainInterfaces;
 using Npgsql;
 
 namespace Ingest.Tests.Harness;

@@ -1,0 +1,41 @@
+using System.Diagnostics;
+using Ingest.GrainInterfaces;
+using Ingest.Grains;
+
+namespace Ingest.Client;
+
+/// <summary>
+/// What a user does to imports: submit, pause, resume, cancel. Each goes to the import's grain
+/// through the cluster. With no silo running, the change is made in the catalog directly, which
+/// is all a grain does first too: the import's grain reads it when a silo starts.
+/// </summary>
+public sealed class ImportControl(ImportCatalog catalog, Func<CancellationToken, Task<IClusterClient?>> cluster)
+{
+    /// <summary>Stores the import and wakes its grain; returns its id and whether a silo took it at once.</summary>
+    public async Task<(long Id, bool Started)> SubmitAsync(ImportSpec spec, CancellationToken cancellationToken = default)
+    {
+        // The root span of the import's one trace; without a tracer the import still gets a trace id of its own.
+        using var span = IngestTracing.Source.StartActivity(IngestTracing.SpanPrefix + "submit", ActivityKind.Producer);
+        var id = await catalog.SubmitAsync(spec, span?.Id ?? IngestTracing.NewTraceParent(), cancellationToken);
+        span?.SetTag("ingest.import_id", id);
+        if (await cluster(cancellationToken) is not { } client) return (id, false);
+        await client.GetGrain<IImportGrain>(id).WakeAsync();
+        return (id, true);
+    }
+
+    public Task<ChangeResult> PauseAsync(long id, CancellationToken cancellationToken = default) =>
+        ChangeAsync(g => g.PauseAsync(), () => catalog.PauseAsync(id, cancellationToken), id, cancellationToken);
+
+    public Task<ChangeResult> ResumeAsync(long id, CancellationToken cancellationToken = default) =>
+        ChangeAsync(g => g.ResumeAsync(), () => catalog.ResumeAsync(id, cancellationToken), id, cancellationToken);
+
+    public Task<ChangeResult> CancelAsync(long id, CancellationToken cancellationToken = default) =>
+        ChangeAsync(g => g.CancelAsync(), () => catalog.CancelAsync(id, cancellationToken), id, cancellationToken);
+
+    private async Task<ChangeResult> ChangeAsync(Func<IImportGrain, Task<ChangeResult>> viaGrain, Func<Task<ChangeResult>> direct, long id, CancellationToken cancellationToken)
+    {
+        // An id that names no import activates no grain.
+        if (await catalog.GetImportAsync(id, cancellationToken) is null) return new ChangeResult(false, null);
+        return await cluster(cancellationToken) is { } client ? await viaGrain(client.GetGrain<IImportGrain>(id)) : await direct();
+    }
+}

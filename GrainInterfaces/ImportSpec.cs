@@ -1,0 +1,17 @@
+namespace Ingest.GrainInterfaces;
+
+/// <summary>
+/// What a user submits: where the records are, where they go, and how the import behaves.
+/// Parsed and validated by <see cref="ImportSpecParser"/>; immutable afterwards.
+/// </summary>
+/// <param name="Name">A human-readable name for the import (shown by <c>list</c> and <c>status</c>).</param>
+/// <param name="Source">Where the records are read from.</param>
+/// <param name="Target">The table the records are loaded into, and how fields map to columns.</param>
+/// <param name="Parallelism">The most units of this import in flight at once across the whole cluster.</param>
+/// <param name="Retry">How often a failing unit is attempted, and how long to wait between attempts.</param>
+public sealed record ImportSpec(
+    string Name,
+    SourceSpec Source,
+    TargetSpec Target,
+    int Parallelism,
+    RetrySpec Retry);

@@ -1,0 +1,233 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Ingest.GrainInterfaces;
+
+/// <summary>
+/// Reads an import spec from JSON or YAML and validates all of it, so that a user learns every
+/// problem at once. Strings are kept as written: <c>${ENV_VAR}</c> references are resolved by the
+/// silos when they run, so secrets are never stored.
+/// </summary>
+public static class ImportSpecParser
+{
+    /// <summary>Parses the spec file at <paramref name="path"/> (YAML when it ends in .yaml/.yml).</summary>
+    public static ImportSpec ParseFile(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SpecException([$"cannot read spec file '{path}': {e.Message}"]);
+        }
+        var yaml = path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);
+        return yaml ? ParseYaml(text) : ParseJson(text);
+    }
+
+    /// <summary>Parses a JSON spec.</summary>
+    public static ImportSpec ParseJson(string json)
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new SpecException([$"spec is not valid JSON: {e.Message}"]); }
+        return FromNode(node);
+    }
+
+    /// <summary>Parses a YAML spec.</summary>
+    public static ImportSpec ParseYaml(string yaml)
+    {
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(yaml)); }
+        catch (YamlException e) { throw new SpecException([$"spec is not valid YAML: {e.Message}"]); }
+        return FromNode(stream.Documents.Count == 0 ? null : ToJson(stream.Documents[0].RootNode));
+    }
+
+    /// <summary>Validates a parsed JSON tree into a spec.</summary>
+    public static ImportSpec FromNode(JsonNode? root)
+    {
+        var p = new List<string>();
+        if (root is not JsonObject o)
+            throw new SpecException(["spec must be an object with name, source and target"]);
+
+        var name = RequiredString(o, "name", "name", p) ?? "";
+        var source = ReadSource(o["source"], p);
+        var target = ReadTarget(o["target"], p);
+        var parallelism = OptionalInt(o, "parallelism", "parallelism", 4, p);
+        if (parallelism < 1) p.Add("parallelism: must be at least 1");
+
+        var retry = RetrySpec.Default;
+        if (o["retry"] is { } r)
+        {
+            if (r is JsonObject ro)
+            {
+                retry = new RetrySpec(
+                    OptionalInt(ro, "attempts", "retry.attempts", RetrySpec.Default.Attempts, p),
+                    OptionalDouble(ro, "backoffSeconds", "retry.backoffSeconds", RetrySpec.Default.BackoffSeconds, p));
+                if (retry.Attempts < 1) p.Add("retry.attempts: must be at least 1");
+                if (retry.BackoffSeconds < 0) p.Add("retry.backoffSeconds: must not be negative");
+                Unknown(ro, "retry", p, "attempts", "backoffSeconds");
+            }
+            else p.Add("retry: must be an object with attempts and backoffSeconds");
+        }
+        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry");
+
+        if (p.Count > 0) throw new SpecException(p);
+        return new ImportSpec(name, source!, target!, parallelism, retry);
+    }
+
+    private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
+    {
+        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files' or 's3'"); return null; }
+        var kindText = RequiredString(s, "kind", "source.kind", p);
+        SourceKind? kind = kindText switch
+        {
+            null => null,
+            "files" => SourceKind.Files,
+            "s3" => SourceKind.S3,
+            _ => null,
+        };
+        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files' or 's3')");
+
+        string? path = null, bucket = null, prefix = null;
+        if (kind == SourceKind.Files)
+        {
+            path = RequiredString(s, "path", "source.path", p);
+            Unknown(s, "source", p, "kind", "path", "pattern", "records");
+        }
+        else if (kind == SourceKind.S3)
+        {
+            bucket = RequiredString(s, "bucket", "source.bucket", p);
+            prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
+            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records");
+        }
+        var pattern = OptionalString(s, "pattern", "source.pattern", p) ?? "*.json";
+        var records = OptionalString(s, "records", "source.records", p);
+        if (records is not null && !IsDottedPath(records)) p.Add($"source.records: '{records}' is not a dotted path like 'results' or 'data.items'");
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records);
+    }
+
+    private static TargetSpec? ReadTarget(JsonNode? node, List<string> p)
+    {
+        if (node is not JsonObject t) { p.Add("target: required, an object with table and columns"); return null; }
+        var table = RequiredString(t, "table", "target.table", p);
+        if (table is not null && !SqlIdentifier.IsValid(table)) p.Add($"target.table: '{table}' is not a valid identifier (letters, digits, _; at most 63)");
+        var schema = OptionalString(t, "schema", "target.schema", p) ?? "public";
+        if (!SqlIdentifier.IsValid(schema)) p.Add($"target.schema: '{schema}' is not a valid identifier (letters, digits, _; at most 63)");
+        var create = t["create"] switch
+        {
+            null => false,
+            JsonValue v when v.TryGetValue(out bool b) => b,
+            _ => Problem(p, "target.create: must be true or false", false),
+        };
+
+        var columns = new List<ColumnSpec>();
+        if (t["columns"] is JsonObject cols && cols.Count > 0)
+        {
+            foreach (var (colName, colNode) in cols)
+            {
+                var where = $"target.columns.{colName}";
+                if (!SqlIdentifier.IsValid(colName)) p.Add($"{where}: '{colName}' is not a valid identifier (letters, digits, _; at most 63)");
+                if (colNode is not JsonObject c) { p.Add($"{where}: must be an object with path and type"); continue; }
+                var path = RequiredString(c, "path", where + ".path", p);
+                if (path is not null && path != "$" && !IsDottedPath(path)) p.Add($"{where}.path: '{path}' is not a dotted path like 'a.b' or '$'");
+                var typeName = RequiredString(c, "type", where + ".type", p);
+                ColumnType type = default;
+                if (typeName is not null && !ColumnTypeNames.SpecNames.TryGetValue(typeName, out type))
+                    p.Add($"{where}.type: unknown type '{typeName}' (expected one of text, bigint, int, double, numeric, boolean, date, timestamptz, jsonb)");
+                Unknown(c, where, p, "path", "type");
+                if (path is not null) columns.Add(new ColumnSpec(colName, path, type));
+            }
+        }
+        else p.Add("target.columns: required, an object mapping each column to {path, type}");
+
+        var key = new List<string>();
+        switch (t["key"])
+        {
+            case null: break;
+            case JsonArray arr:
+                foreach (var k in arr)
+                {
+                    if (k is JsonValue kv && kv.TryGetValue(out string? ks))
+                    {
+                        if (cols_Contains(t, ks)) key.Add(ks);
+                        else p.Add($"target.key: '{ks}' is not one of target.columns");
+                    }
+                    else p.Add("target.key: must be a list of column names");
+                }
+                break;
+            case JsonValue v when v.TryGetValue(out string? single):
+                if (cols_Contains(t, single)) key.Add(single);
+                else p.Add($"target.key: '{single}' is not one of target.columns");
+                break;
+            default: p.Add("target.key: must be a list of column names"); break;
+        }
+        if (key.Distinct(StringComparer.Ordinal).Count() != key.Count) p.Add("target.key: names a column twice");
+        Unknown(t, "target", p, "table", "schema", "key", "create", "columns");
+        return table is null ? null : new TargetSpec(schema, table, key, create, columns);
+
+        static bool cols_Contains(JsonObject t, string name) => t["columns"] is JsonObject c && c.ContainsKey(name);
+    }
+
+    private static bool IsDottedPath(string path) =>
+        path.Length > 0 && path.Split('.').All(s => s.Length > 0);
+
+    private static T Problem<T>(List<string> p, string message, T value) { p.Add(message); return value; }
+
+    private static void Unknown(JsonObject o, string where, List<string> p, params string[] known)
+    {
+        foreach (var (name, _) in o)
+            if (!known.Contains(name, StringComparer.Ordinal))
+                p.Add($"{(where.Length == 0 ? name : where + "." + name)}: unknown field (expected one of {string.Join(", ", known)})");
+    }
+
+    private static string? RequiredString(JsonObject o, string name, string where, List<string> p)
+    {
+        var s = OptionalString(o, name, where, p);
+        if (s is null && !o.ContainsKey(name)) p.Add($"{where}: required");
+        else if (s is { Length: 0 }) { p.Add($"{where}: must not be empty"); return null; }
+        return s;
+    }
+
+    private static string? OptionalString(JsonObject o, string name, string where, List<string> p) => o[name] switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue(out string? s) => s,
+        _ => Problem<string?>(p, $"{where}: must be a string", null),
+    };
+
+    private static int OptionalInt(JsonObject o, string name, string where, int fallback, List<string> p) => o[name] switch
+    {
+        null => fallback,
+        JsonValue v when v.TryGetValue(out int i) => i,
+        JsonValue v when v.TryGetValue(out double d) && d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue => (int)d,
+        _ => Problem(p, $"{where}: must be a whole number", fallback),
+    };
+
+    private static double OptionalDouble(JsonObject o, string name, string where, double fallback, List<string> p) => o[name] switch
+    {
+        null => fallback,
+        JsonValue v when v.TryGetValue(out double d) => d,
+        _ => Problem(p, $"{where}: must be a number", fallback),
+    };
+
+    // YAML scalars carry no type; plain (unquoted) ones that read as numbers, booleans or null become those.
+    private static JsonNode? ToJson(YamlNode node) => node switch
+    {
+        YamlMappingNode m => new JsonObject(m.Children.Select(kv =>
+            KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", ToJson(kv.Value)))),
+        YamlSequenceNode s => new JsonArray(s.Children.Select(ToJson).ToArray()),
+        YamlScalarNode { Style: ScalarStyle.Plain, Value: var v } => v switch
+        {
+            null or "" or "~" or "null" => null,
+            "true" or "True" => JsonValue.Create(true),
+            "false" or "False" => JsonValue.Create(false),
+            _ when long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) => JsonValue.Create(l),
+            _ when double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => JsonValue.Create(d),
+            _ => JsonValue.Create(v),
+        },
+        YamlScalarNode sc => JsonValue.Create(sc.Value ?? ""),
+        _ => null,
+    };
+}

@@ -1,0 +1,51 @@
+namespace Ingest.GrainInterfaces;
+
+/// <summary>
+/// An import's progress and totals, as <c>ingest status ID --json</c> prints it.
+/// Totals are summed from the import's units at the time of the query.
+/// </summary>
+/// <param name="Id">The import's id.</param>
+/// <param name="Name">The spec's name.</param>
+/// <param name="State">One of <see cref="ImportState"/>.</param>
+/// <param name="Units">Units by state.</param>
+/// <param name="Rows">Rows by outcome.</param>
+/// <param name="BytesRead">Bytes read from the source by done units.</param>
+/// <param name="BytesTotal">Bytes of all units, as listed at planning.</param>
+/// <param name="RowsPerSecond">Rows read per second since the import started.</param>
+/// <param name="EtaSeconds">Estimated seconds to completion, from the byte rate; null when unknown.</param>
+/// <param name="Error">Why the import failed, when it did.</param>
+/// <param name="SubmittedAt">When it was submitted.</param>
+/// <param name="StartedAt">When it was planned and started running.</param>
+/// <param name="FinishedAt">When it reached a final state.</param>
+/// <param name="FailedUnits">The failed units with their errors (at most 100).</param>
+/// <param name="TraceId">The id of the import's trace (W3C), to look it up in a tracing backend such as Jaeger.</param>
+public sealed record ImportStatus(
+    long Id,
+    string Name,
+    string State,
+    UnitCounts Units,
+    RowCounts Rows,
+    long BytesRead,
+    long BytesTotal,
+    double RowsPerSecond,
+    double? EtaSeconds,
+    string? Error,
+    DateTimeOffset SubmittedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? FinishedAt,
+    IReadOnlyList<FailedUnit> FailedUnits,
+    string? TraceId);
+
+/// <summary>An import's units by state.</summary>
+public sealed record UnitCounts(int Total, int Done, int Failed, int Running, int Pending, int Cancelled);
+
+/// <summary>An import's rows by outcome.</summary>
+/// <param name="Read">Records read from the source.</param>
+/// <param name="Inserted">Rows inserted into the target.</param>
+/// <param name="Updated">Existing rows whose values changed.</param>
+/// <param name="Unchanged">Rows already present with identical values, and duplicates of a key within a unit.</param>
+/// <param name="Rejected">Records not loaded because a value did not convert (see <c>ingest.rejects</c>).</param>
+public sealed record RowCounts(long Read, long Inserted, long Updated, long Unchanged, long Rejected);
+
+/// <summary>A unit that ended failed, with the reason.</summary>
+public sealed record FailedUnit(int UnitNo, string Key, int Attempts, string? Error);

@@ -1,0 +1,29 @@
+namespace Ingest.GrainInterfaces;
+
+/// <summary>Where the records of an import come from. One file or object is one unit of work.</summary>
+/// <param name="Kind">The kind of source.</param>
+/// <param name="Path">For <see cref="SourceKind.Files"/>: the folder holding the files.</param>
+/// <param name="Bucket">For <see cref="SourceKind.S3"/>: the bucket.</param>
+/// <param name="Prefix">For <see cref="SourceKind.S3"/>: the key prefix to list under (empty: the whole bucket).</param>
+/// <param name="Pattern">A glob (<c>*</c>, <c>?</c>) matched against the file name, or the key after the prefix.</param>
+/// <param name="Records">
+/// A dotted path to the array of records inside each file. Absent: the file is a top-level JSON array,
+/// or newline-delimited JSON when its name ends in <c>.jsonl</c> or <c>.ndjson</c>.
+/// </param>
+public sealed record SourceSpec(
+    SourceKind Kind,
+    string? Path,
+    string? Bucket,
+    string? Prefix,
+    string Pattern,
+    string? Records);
+
+/// <summary>The kinds of source an import can read.</summary>
+public enum SourceKind
+{
+    /// <summary>Files in a local folder, selected by a glob.</summary>
+    Files,
+
+    /// <summary>Objects in an S3 bucket, selected by prefix and glob.</summary>
+    S3,
+}

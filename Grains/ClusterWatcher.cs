@@ -1,0 +1,96 @@
+using Ingest.GrainInterfaces;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Ingest.Grains;
+
+/// <summary>
+/// Brings imports back with nobody calling them. Every silo runs one: when the cluster starts (a
+/// cold start after every silo was lost included) it wakes every unfinished import; when
+/// membership declares silos dead it tells every unfinished import, whose grain hands the lost
+/// units out again (and is itself reactivated elsewhere if it lived on a lost silo); and every
+/// <see cref="IngestSiloOptions.SweepInterval"/> it wakes them all as a backstop. Several silos
+/// doing the same is harmless: the calls are idempotent.
+/// </summary>
+public sealed class ClusterWatcher(
+    IClusterMembershipService membership,
+    IGrainFactory grains,
+    ImportCatalog catalog,
+    IOptions<IngestSiloOptions> options,
+    ILogger<ClusterWatcher> logger) : ILifecycleParticipant<ISiloLifecycle>
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _watching = Task.CompletedTask;
+
+    public void Participate(ISiloLifecycle lifecycle) =>
+        lifecycle.Subscribe(nameof(ClusterWatcher), ServiceLifecycleStage.Active, StartAsync, StopAsync);
+
+    private Task StartAsync(CancellationToken cancellationToken)
+    {
+        _watching = Task.WhenAll(Task.Run(() => WatchMembershipAsync(_stopping.Token)), Task.Run(() => SweepAsync(_stopping.Token)));
+        return Task.CompletedTask;
+    }
+
+    private async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        try { await _watching.WaitAsync(cancellationToken); }
+        catch (OperationCanceledException) { }
+    }
+
+    private async Task WatchMembershipAsync(CancellationToken cancellationToken)
+    {
+        var dead = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead).Select(m => m.SiloAddress).ToHashSet();
+        try
+        {
+            await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(cancellationToken))
+            {
+                var lost = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead && dead.Add(m.SiloAddress))
+                    .Select(m => SiloNames.Of(m.SiloAddress)).ToArray();
+                if (lost.Length == 0) continue;
+                logger.LogInformation("silos declared dead: {Silos}; their units are handed out again", string.Join(", ", lost));
+                await WakeAllAsync(grain => grain.SilosLostAsync(lost), cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
+    }
+
+    private async Task SweepAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            // First at once: the startup wake-up of a cluster that was down.
+            do await WakeAllAsync(grain => grain.WakeAsync(), cancellationToken);
+            while (await Delay(options.Value.SweepInterval, cancellationToken));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
+    }
+
+    private static async Task<bool> Delay(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        await Task.Delay(interval, cancellationToken);
+        return true;
+    }
+
+    private async Task WakeAllAsync(Func<IImportGrain, Task> wake, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<long> imports;
+        try
+        {
+            imports = await TransientErrors.Pipeline.ExecuteAsync(async ct => await catalog.GetUnfinishedImportsAsync(ct), cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("cannot list unfinished imports ({Error}); trying again at the next sweep", e.Message);
+            return;
+        }
+        await Task.WhenAll(imports.Select(async id =>
+        {
+            try { await TransientErrors.Delivery.ExecuteAsync(async _ => await wake(grains.GetGrain<IImportGrain>(id)), cancellationToken); }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("import {ImportId} could not be woken ({Error}); trying again at the next sweep", id, e.Message);
+            }
+        }));
+    }
+}

@@ -1,0 +1,144 @@
+using Ingest.GrainInterfaces;
+using Npgsql;
+
+namespace Ingest.Grains;
+
+public sealed partial class ImportCatalog
+{
+
+    /// <summary>An import's totals, summed from its units now; null when there is no such import.</summary>
+    public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        // One snapshot for the import row and its unit sums.
+        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        await using var cmd = new NpgsqlCommand(
+            """
+            SELECT i.name, i.state, i.error, i.submitted_at, i.started_at, i.finished_at,
+                   count(u.unit_no)::int,
+                   count(*) FILTER (WHERE u.state = 'done')::int,
+                   count(*) FILTER (WHERE u.state = 'failed')::int,
+                   count(*) FILTER (WHERE u.state = 'running')::int,
+                   count(*) FILTER (WHERE u.state = 'pending')::int,
+                   count(*) FILTER (WHERE u.state = 'cancelled')::int,
+                   coalesce(sum(u.rows_read), 0)::bigint, coalesce(sum(u.rows_inserted), 0)::bigint,
+                   coalesce(sum(u.rows_updated), 0)::bigint, coalesce(sum(u.rows_unchanged), 0)::bigint,
+                   coalesce(sum(u.rows_rejected), 0)::bigint,
+                   coalesce(sum(u.bytes_read), 0)::bigint, coalesce(sum(u.size_bytes), 0)::bigint,
+                   coalesce(sum(u.size_bytes) FILTER (WHERE u.state IN ('done', 'failed')), 0)::bigint,
+                   extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
+                   i.trace_parent
+            FROM ingest.imports i LEFT JOIN ingest.units u ON u.import_id = i.id
+            WHERE i.id = $1
+            GROUP BY i.id
+            """, connection);
+        cmd.Parameters.AddWithValue(id);
+        ImportStatus status;
+        await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await r.ReadAsync(cancellationToken)) return null;
+            var state = r.GetString(1);
+            var units = new UnitCounts(r.GetInt32(6), r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11));
+            var rows = new RowCounts(r.GetInt64(12), r.GetInt64(13), r.GetInt64(14), r.GetInt64(15), r.GetInt64(16));
+            var (bytesRead, bytesTotal, bytesEnded) = (r.GetInt64(17), r.GetInt64(18), r.GetInt64(19));
+            var elapsed = r.IsDBNull(20) ? 0 : r.GetDouble(20);
+            double? eta = null;
+            if (ImportState.IsFinal(state)) eta = 0;
+            else if (bytesEnded > 0 && elapsed > 0) eta = elapsed * (bytesTotal - bytesEnded) / bytesEnded;
+            status = new ImportStatus(
+                id, r.GetString(0), state, units, rows, bytesRead, bytesTotal,
+                elapsed > 0 ? rows.Read / elapsed : 0, eta,
+                r.IsDBNull(2) ? null : r.GetString(2),
+                r.GetFieldValue<DateTimeOffset>(3),
+                r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
+                r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
+                [],
+                IngestTracing.TraceIdOf(r.IsDBNull(21) ? null : r.GetString(21)));
+        }
+        if (status.Units.Failed == 0) return status;
+
+        await using var failed = new NpgsqlCommand(
+            "SELECT unit_no, key, attempts, error FROM ingest.units WHERE import_id = $1 AND state = 'failed' ORDER BY unit_no LIMIT 100", connection);
+        failed.Parameters.AddWithValue(id);
+        var list = new List<FailedUnit>();
+        await using (var r = await failed.ExecuteReaderAsync(cancellationToken))
+            while (await r.ReadAsync(cancellationToken))
+                list.Add(new FailedUnit(r.GetInt32(0), r.GetString(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
+        return status with { FailedUnits = list };
+    }
+
+    /// <summary>Imports, newest first, optionally in one state.</summary>
+    public async Task<IReadOnlyList<ImportSummary>> ListAsync(string? state = null, int limit = 100, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            SELECT i.id, i.name, i.state,
+                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id)::int,
+                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'done')::int,
+                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'failed')::int,
+                   i.submitted_at, i.finished_at
+            FROM ingest.imports i
+            WHERE $1::text IS NULL OR i.state = $1
+            ORDER BY i.id DESC LIMIT $2
+            """);
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)state ?? DBNull.Value);
+        cmd.Parameters.AddWithValue(limit);
+        var list = new List<ImportSummary>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            list.Add(new ImportSummary(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5),
+                r.GetFieldValue<DateTimeOffset>(6), r.IsDBNull(7) ? null : r.GetFieldValue<DateTimeOffset>(7)));
+        return list;
+    }
+
+    /// <summary>
+    /// Silos from Orleans' membership table of cluster <paramref name="clusterId"/>, newest first, with
+    /// how many units each has claimed. Dead silos only with <paramref name="includeDead"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<SiloInfo>> ListSilosAsync(string clusterId, bool includeDead = false, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            $"""
+            SELECT {SiloNames.Sql("m")}, m.siloname, m.hostname, m.status, m.starttime, m.iamalivetime,
+                   (SELECT count(*) FROM ingest.units u WHERE u.silo = {SiloNames.Sql("m")} AND u.state = 'running')::int
+            FROM orleansmembershiptable m
+            WHERE m.deploymentid = $1 AND ($2 OR m.status <> 6)
+            ORDER BY m.starttime DESC, m.generation DESC
+            LIMIT 500
+            """);
+        cmd.Parameters.AddWithValue(clusterId);
+        cmd.Parameters.AddWithValue(includeDead);
+        var list = new List<SiloInfo>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            var name = r.GetString(1);
+            // Silo names end in their process id (see the silo host).
+            int? pid = int.TryParse(name.AsSpan(name.LastIndexOf('-') + 1), out var p) ? p : null;
+            list.Add(new SiloInfo(r.GetString(0), name, r.GetString(2), pid, StatusName(r.GetInt32(3)),
+                r.GetFieldValue<DateTimeOffset>(4), r.GetFieldValue<DateTimeOffset>(5), r.GetInt32(6)));
+        }
+        return list;
+    }
+
+    // Orleans' SiloStatus: 1 created, 2 joining, 3 active, 4 shutting down, 5 stopping, 6 dead.
+    private static string StatusName(int status) => status switch
+    {
+        1 or 2 => "joining",
+        3 => "active",
+        4 or 5 => "shutting down",
+        6 => "dead",
+        _ => "unknown",
+    };
+
+    /// <summary>Live silos and imports by state.</summary>
+    public async Task<ClusterStatus> GetClusterStatusAsync(string clusterId, CancellationToken cancellationToken = default)
+    {
+        var silos = await ListSilosAsync(clusterId, cancellationToken: cancellationToken);
+        await using var cmd = dataSource.CreateCommand("SELECT state, count(*)::int FROM ingest.imports GROUP BY state");
+        var byState = new Dictionary<string, int>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken)) byState[r.GetString(0)] = r.GetInt32(1);
+        return new ClusterStatus(silos, byState);
+    }
+}

@@ -1,0 +1,176 @@
+using Ingest.GrainInterfaces;
+using Npgsql;
+
+namespace Ingest.Grains;
+
+/// <summary>
+/// Imports as durable state in <c>ingest.imports</c> and <c>ingest.units</c>: what users do to them
+/// (submit, pause, resume, cancel), how import grains read and end them, and what status shows.
+/// Each change is one guarded UPDATE, so the state machine holds whoever calls it and however often.
+/// </summary>
+public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
+{
+    /// <summary>An import as its grain needs it.</summary>
+    public sealed record ImportRow(string State, int Parallelism, string? TraceParent);
+
+    /// <summary>A unit that has not ended: its state, the silo and dispatch of its claim, and its backoff.</summary>
+    public sealed record OpenUnit(int UnitNo, string State, string? Silo, string? Dispatch, DateTimeOffset NotBefore);
+
+    /// <summary>
+    /// Stores a validated spec as a <c>pending</c> import and returns its id. Its import grain plans
+    /// it; <paramref name="traceParent"/> is the submit's trace context, which its spans join.
+    /// </summary>
+    public async Task<long> SubmitAsync(ImportSpec spec, string traceParent, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            WITH i AS (
+              INSERT INTO ingest.imports (name, spec, parallelism, max_attempts, backoff_seconds, trace_parent)
+              VALUES ($1, $2::jsonb, $3, $4, $5, $6) RETURNING id)
+            INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'submitted', $1 FROM i
+            RETURNING import_id
+            """);
+        cmd.Parameters.AddWithValue(spec.Name);
+        cmd.Parameters.AddWithValue(ImportSpecJson.Serialize(spec));
+        cmd.Parameters.AddWithValue(spec.Parallelism);
+        cmd.Parameters.AddWithValue(spec.Retry.Attempts);
+        cmd.Parameters.AddWithValue(spec.Retry.BackoffSeconds);
+        cmd.Parameters.AddWithValue(traceParent);
+        return (long)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>No new unit starts; units in flight finish.</summary>
+    public Task<ChangeResult> PauseAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "paused",
+        "UPDATE ingest.imports SET state = 'paused' WHERE id = $1 AND state IN ('pending', 'running') RETURNING state",
+        cancellationToken);
+
+    /// <summary>Units start again (or planning, if it was paused before planning).</summary>
+    public Task<ChangeResult> ResumeAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "resumed",
+        """
+        UPDATE ingest.imports SET state = CASE WHEN started_at IS NULL THEN 'pending' ELSE 'running' END
+        WHERE id = $1 AND state = 'paused' RETURNING state
+        """, cancellationToken);
+
+    /// <summary>
+    /// Cancels the import: its units end <c>cancelled</c>, so attempts in flight are fenced off
+    /// (their completion cannot commit) even before they are told to roll back.
+    /// </summary>
+    public Task<ChangeResult> CancelAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "cancelled",
+        """
+        WITH i AS (
+          UPDATE ingest.imports SET state = 'cancelled', finished_at = now()
+          WHERE id = $1 AND state IN ('pending', 'running', 'paused') RETURNING id, state),
+        u AS (
+          UPDATE ingest.units SET state = 'cancelled', finished_at = now()
+          WHERE import_id IN (SELECT id FROM i) AND state IN ('pending', 'running'))
+        SELECT state FROM i
+        """, cancellationToken);
+
+    private async Task<ChangeResult> ChangeAsync(long id, string eventKind, string sql, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        cmd.Parameters.AddWithValue(id);
+        var state = (string?)await cmd.ExecuteScalarAsync(cancellationToken);
+        if (state is not null)
+            await Events.WriteAsync(connection, id, null, null, eventKind, null, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        if (state is not null) return new ChangeResult(true, state);
+
+        await using var current = dataSource.CreateCommand("SELECT state FROM ingest.imports WHERE id = $1");
+        current.Parameters.AddWithValue(id);
+        return new ChangeResult(false, (string?)await current.ExecuteScalarAsync(cancellationToken));
+    }
+
+    /// <summary>
+    /// Ends a running import whose units have all ended: <c>completed</c>, or
+    /// <c>completed_with_errors</c> when some failed. Returns the final state, or null when units
+    /// are still open (or the import is not running).
+    /// </summary>
+    public async Task<string?> FinalizeAsync(long id, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            WITH ended AS (
+              UPDATE ingest.imports i
+              SET state = CASE WHEN EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'failed')
+                               THEN 'completed_with_errors' ELSE 'completed' END,
+                  finished_at = now()
+              WHERE i.id = $1 AND i.state = 'running'
+                AND NOT EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state IN ('pending', 'running'))
+              RETURNING i.id, i.state)
+            INSERT INTO ingest.events (import_id, kind) SELECT id, state FROM ended
+            RETURNING kind
+            """);
+        cmd.Parameters.AddWithValue(id);
+        return (string?)await cmd.ExecuteScalarAsync(cancellationToken);
+    }
+
+    /// <summary>Fails an import that could not be planned, with the reason; nothing of it loads.</summary>
+    public async Task FailAsync(long id, string error, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            WITH failed AS (
+              UPDATE ingest.imports SET state = 'failed', error = $2, finished_at = now()
+              WHERE id = $1 AND state = 'pending' RETURNING id)
+            INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'failed', $2 FROM failed
+            """);
+        cmd.Parameters.AddWithValue(id);
+        cmd.Parameters.AddWithValue(error);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Shows why planning is being retried (status shows it meanwhile); null clears it.</summary>
+    public async Task SetErrorAsync(long id, string? error, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand("UPDATE ingest.imports SET error = $2 WHERE id = $1 AND state IN ('pending', 'paused')");
+        cmd.Parameters.AddWithValue(id);
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)error ?? DBNull.Value);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>The import as its grain needs it; null when there is no such import.</summary>
+    public async Task<ImportRow?> GetImportAsync(long id, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT state, parallelism, trace_parent FROM ingest.imports WHERE id = $1");
+        cmd.Parameters.AddWithValue(id);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        return await r.ReadAsync(cancellationToken) ? new ImportRow(r.GetString(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2)) : null;
+    }
+
+    /// <summary>
+    /// The import's units that have not ended. With <paramref name="runningOnly"/>, only those
+    /// claimed, plus any of <paramref name="also"/> (a grain checking the units it handed out).
+    /// </summary>
+    public async Task<IReadOnlyList<OpenUnit>> GetOpenUnitsAsync(long id, bool runningOnly = false, int[]? also = null, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            SELECT unit_no, state, silo, dispatch, greatest(not_before, now()) FROM ingest.units
+            WHERE import_id = $1 AND state IN ('pending', 'running')
+              AND (NOT $2 OR state = 'running' OR unit_no = ANY($3))
+            ORDER BY unit_no
+            """);
+        cmd.Parameters.AddWithValue(id);
+        cmd.Parameters.AddWithValue(runningOnly);
+        cmd.Parameters.AddWithValue(also ?? []);
+        var units = new List<OpenUnit>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            units.Add(new OpenUnit(r.GetInt32(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
+                r.GetFieldValue<DateTimeOffset>(4)));
+        return units;
+    }
+
+    /// <summary>Imports that have not ended (pending, running, paused).</summary>
+    public async Task<IReadOnlyList<long>> GetUnfinishedImportsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT id FROM ingest.imports WHERE state IN ('pending', 'running', 'paused') ORDER BY id");
+        var ids = new List<long>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken)) ids.Add(r.GetInt64(0));
+        return ids;
+    }
+}

@@ -1,0 +1,58 @@
+using Ingest.Engine.Loading;
+using Ingest.Engine.Sources;
+using Ingest.GrainInterfaces;
+using Npgsql;
+
+namespace Ingest.Grains;
+
+/// <summary>
+/// Turns a <c>pending</c> import into units: lists its source, checks (or creates) its target
+/// table, and stores one unit per file, all in the transaction that moves it to <c>running</c>. An
+/// attempt that dies while planning leaves nothing behind, and the next one plans it afresh.
+/// </summary>
+public sealed class ImportPlanner(NpgsqlDataSource dataSource)
+{
+    /// <summary>
+    /// Plans the import if it is still pending; returns the number of units, or null when there was
+    /// nothing to plan (planned already, paused, cancelled). Bad input throws
+    /// <see cref="Engine.SourceDataException"/> or <see cref="TargetTableException"/>; anything else is
+    /// worth trying again.
+    /// </summary>
+    public async Task<int?> PlanAsync(long importId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        ImportSpec spec;
+        // The row lock keeps two activations of the grain (briefly possible after a failure) from both planning.
+        await using (var pick = new NpgsqlCommand("SELECT spec::text FROM ingest.imports WHERE id = $1 AND state = 'pending' FOR UPDATE", connection))
+        {
+            pick.Parameters.AddWithValue(importId);
+            if (await pick.ExecuteScalarAsync(cancellationToken) is not string json) return null;
+            spec = ImportSpecJson.Deserialize(json);
+        }
+
+        var objects = await SourceFactory.Create(spec.Source).ListAsync(cancellationToken);
+        await new TargetTable(spec.Target).EnsureAsync(connection, cancellationToken);
+
+        await using (var units = new NpgsqlCommand(
+            """
+            INSERT INTO ingest.units (import_id, unit_no, key, size_bytes)
+            SELECT $1, t.ord - 1, t.key, t.size FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(key, size, ord)
+            ON CONFLICT DO NOTHING
+            """, connection))
+        {
+            units.Parameters.AddWithValue(importId);
+            units.Parameters.AddWithValue(objects.Select(o => o.Key).ToArray());
+            units.Parameters.AddWithValue(objects.Select(o => o.Size).ToArray());
+            await units.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await using (var start = new NpgsqlCommand("UPDATE ingest.imports SET state = 'running', started_at = now(), error = NULL WHERE id = $1", connection))
+        {
+            start.Parameters.AddWithValue(importId);
+            await start.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await Events.WriteAsync(connection, importId, null, null, "planned", $"{objects.Count} units", cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return objects.Count;
+    }
+}

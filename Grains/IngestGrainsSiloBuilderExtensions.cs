@@ -1,0 +1,26 @@
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Ingest.Grains;
+
+public static class IngestGrainsSiloBuilderExtensions
+{
+    /// <summary>
+    /// Registers the import and unit grains' services on a silo: options, the catalog, the planner,
+    /// the unit runner, the silo's slots (which hand units back when the silo stops) and the
+    /// cluster watcher. <paramref name="dataSource"/> is the cluster's database.
+    /// </summary>
+    public static ISiloBuilder AddIngestGrains(this ISiloBuilder silo, NpgsqlDataSource dataSource, Action<IngestSiloOptions> configure)
+    {
+        silo.Services.Configure(configure);
+        silo.Services.AddSingleton(dataSource);
+        silo.Services.AddSingleton<ImportCatalog>();
+        silo.Services.AddSingleton<ImportPlanner>();
+        silo.Services.AddSingleton<UnitRunner>();
+        silo.Services.AddSingleton<SiloSlots>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloSlots>());
+        silo.Services.AddSingleton<ClusterWatcher>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ClusterWatcher>());
+        return silo;
+    }
+}

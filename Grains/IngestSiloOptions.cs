@@ -1,0 +1,35 @@
+namespace Ingest.Grains;
+
+/// <summary>How the grains of one silo behave. Read from <c>INGEST_*</c> variables by the silo host.</summary>
+public sealed class IngestSiloOptions
+{
+    /// <summary>Npgsql connection string of the cluster's database (state, and the default target). From <c>INGEST_DB</c>.</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Units this silo loads at once; more wait for a slot. Default: two per core. From <c>INGEST_SILO_SLOTS</c>.</summary>
+    public int Slots { get; set; } = 2 * Environment.ProcessorCount;
+
+    /// <summary>
+    /// How often an active import grain compares its units with the database (a unit report lost
+    /// with a silo, say). Default: 10 seconds. From <c>INGEST_RECONCILE_SECONDS</c>.
+    /// </summary>
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Period of the reminder that reactivates an unfinished import if nothing else does (the
+    /// backstop behind membership watching and the startup task). Default: 1 minute. From <c>INGEST_REMINDER_SECONDS</c>.
+    /// </summary>
+    public TimeSpan ReminderPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How often each silo wakes every unfinished import (an import stored while its wake-up call
+    /// was lost, say). Default: 30 seconds. From <c>INGEST_SWEEP_SECONDS</c>.
+    /// </summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Attempts at planning an import that meets transient errors (S3 500s, say) before it fails. Default: 5. From <c>INGEST_PLAN_ATTEMPTS</c>.</summary>
+    public int PlanAttempts { get; set; } = 5;
+
+    /// <summary>Wait before the second planning attempt, doubled before each later one. Default: 1 second. From <c>INGEST_PLAN_BACKOFF_SECONDS</c>.</summary>
+    public TimeSpan PlanBackoff { get; set; } = TimeSpan.FromSeconds(1);
+}

@@ -1,0 +1,13 @@
+namespace Ingest.Grains;
+
+/// <summary>
+/// How a silo is named in our tables: <c>ip:port@generation</c>, the same text SQL builds from
+/// Orleans' membership table (<c>address || ':' || port || '@' || generation</c>).
+/// </summary>
+public static class SiloNames
+{
+    public static string Of(SiloAddress silo) => $"{silo.Endpoint.Address}:{silo.Endpoint.Port}@{silo.Generation}";
+
+    /// <summary>The SQL expression for a row of <c>OrleansMembershipTable</c> aliased <paramref name="alias"/>.</summary>
+    public static string Sql(string alias) => $"{alias}.address || ':' || {alias}.port || '@' || {alias}.generation";
+}

@@ -1,0 +1,14 @@
+namespace Ingest.Grains;
+
+/// <summary>
+/// One attempt's hold on a unit. <see cref="Token"/> fences it: every claim of the unit bumps the
+/// token, and the unit's completion (or failure, or hand-back) commits only while the token is
+/// still this one, so an older attempt that wakes up late commits nothing.
+/// </summary>
+/// <param name="ImportId">The unit's import.</param>
+/// <param name="UnitNo">The unit's number within the import.</param>
+/// <param name="Key">The file or object the unit loads.</param>
+/// <param name="Attempt">Which attempt this is (1-based; counted at claim).</param>
+/// <param name="MaxAttempts">The import's attempt limit.</param>
+/// <param name="Token">The fencing token of this claim.</param>
+public sealed record UnitClaim(long ImportId, int UnitNo, string Key, int Attempt, int MaxAttempts, long Token);

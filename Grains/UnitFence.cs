@@ -1,0 +1,178 @@
+using Ingest.Engine;
+using Ingest.GrainInterfaces;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Ingest.Grains;
+
+/// <summary>
+/// The SQL of a unit's attempts: the claim that counts an attempt and bumps the fencing token,
+/// and every way an attempt ends (done, failed, handed back), each fenced by the claim's token.
+/// </summary>
+public static class UnitFence
+{
+    /// <summary>What a claim found.</summary>
+    public sealed record ClaimResult(UnitClaim? Claim, UnitEnd? NotClaimed, string? Error);
+
+    /// <summary>
+    /// Claims a unit for an attempt on <paramref name="silo"/>: attempts + 1, token + 1, in a commit
+    /// of its own (so a unit that kills its silo every time still uses up its attempts). A unit
+    /// still <c>running</c> had an attempt die with its silo; on its last attempt it fails instead
+    /// (a poison unit). Nothing is claimed when the unit already ended or its import is not running.
+    /// </summary>
+    public static async Task<ClaimResult> ClaimAsync(NpgsqlDataSource dataSource, long importId, int unitNo, string silo, string dispatch, CancellationToken cancellationToken = default)
+    {
+        // The claim need not survive a server crash: a lost claim leaves the unit to be claimed
+        // again, and this attempt's completion is then fenced off. So it does not wait for its WAL.
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
+        var claim = new NpgsqlBatchCommand(
+            """
+            WITH cur AS (
+              SELECT u.import_id, u.unit_no, u.state = 'running' AND u.attempts >= i.max_attempts AS poisoned, i.max_attempts
+              FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id
+              WHERE u.import_id = $1 AND u.unit_no = $2 AND u.state IN ('pending', 'running') AND i.state = 'running'
+              FOR UPDATE OF u
+            ), claimed AS (
+              UPDATE ingest.units u
+              SET state = CASE WHEN cur.poisoned THEN 'failed' ELSE 'running' END,
+                  attempts = CASE WHEN cur.poisoned THEN u.attempts ELSE u.attempts + 1 END,
+                  lease_token = u.lease_token + 1, silo = $3, dispatch = $4, started_at = now(),
+                  finished_at = CASE WHEN cur.poisoned THEN now() END,
+                  error = CASE WHEN cur.poisoned
+                          THEN 'the silo loading this unit stopped responding on each of its ' || u.attempts
+                               || ' attempts (poison unit?)' || coalesce('; last error: ' || u.error, '')
+                          ELSE u.error END
+              FROM cur
+              WHERE u.import_id = cur.import_id AND u.unit_no = cur.unit_no
+              RETURNING u.state, u.key, u.attempts, cur.max_attempts, u.lease_token, u.error
+            ), logged AS (
+              INSERT INTO ingest.events (import_id, unit_no, silo, kind, message)
+              SELECT $1, $2, $3, 'unit_failed', error FROM claimed WHERE state = 'failed'
+            )
+            SELECT * FROM claimed
+            """);
+        claim.Parameters.AddWithValue(importId);
+        claim.Parameters.AddWithValue(unitNo);
+        claim.Parameters.AddWithValue(silo);
+        claim.Parameters.AddWithValue(dispatch);
+        batch.BatchCommands.Add(claim);
+        await using (var r = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            await r.NextResultAsync(cancellationToken); // past set_config's row
+            if (await r.ReadAsync(cancellationToken))
+            {
+                return r.GetString(0) == UnitState.Failed
+                    ? new ClaimResult(null, UnitEnd.Failed, r.GetString(5))
+                    : new ClaimResult(new UnitClaim(importId, unitNo, r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4)), null, null);
+            }
+        }
+
+        // Nothing claimed: the unit ended (another attempt finished it, or a cancel), or the import is paused.
+        await using var why = dataSource.CreateCommand(
+            "SELECT u.state IN ('pending', 'running') FROM ingest.units u WHERE u.import_id = $1 AND u.unit_no = $2");
+        why.Parameters.AddWithValue(importId);
+        why.Parameters.AddWithValue(unitNo);
+        var open = (bool?)await why.ExecuteScalarAsync(cancellationToken) ?? false;
+        return new ClaimResult(null, open ? UnitEnd.ImportNotRunning : UnitEnd.Superseded, null);
+    }
+
+    /// <summary>
+    /// Inside the unit's own transaction (the one that loaded its rows): stores its rejects and marks
+    /// it <c>done</c> with its counts. Returns false when the claim was fenced off (another attempt
+    /// took the unit, or the import was cancelled): the caller must then roll back, so the rows are
+    /// not loaded twice.
+    /// </summary>
+    public static async Task<bool> CompleteAsync(NpgsqlConnection connection, UnitClaim claim, UnitLoadResult result, CancellationToken cancellationToken = default)
+    {
+        if (result.Rejects.Count > 0)
+        {
+            await using var copy = await connection.BeginBinaryImportAsync(
+                "COPY ingest.rejects (import_id, unit_no, record_index, column_name, reason, raw) FROM STDIN (FORMAT BINARY)", cancellationToken);
+            foreach (var reject in result.Rejects)
+            {
+                await copy.StartRowAsync(cancellationToken);
+                await copy.WriteAsync(claim.ImportId, NpgsqlDbType.Bigint, cancellationToken);
+                await copy.WriteAsync(claim.UnitNo, NpgsqlDbType.Integer, cancellationToken);
+                await copy.WriteAsync(reject.RecordIndex, NpgsqlDbType.Bigint, cancellationToken);
+                if (reject.Column is null) await copy.WriteNullAsync(cancellationToken);
+                else await copy.WriteAsync(reject.Column, NpgsqlDbType.Text, cancellationToken);
+                await copy.WriteAsync(reject.Reason, NpgsqlDbType.Text, cancellationToken);
+                await copy.WriteAsync(reject.Raw, NpgsqlDbType.Text, cancellationToken);
+            }
+            await copy.CompleteAsync(cancellationToken);
+        }
+
+        // Last statement before COMMIT: the unit row stays locked for as short a time as possible.
+        await using var cmd = new NpgsqlCommand(
+            """
+            UPDATE ingest.units
+            SET state = 'done', error = NULL, finished_at = now(),
+                rows_read = $4, rows_inserted = $5, rows_updated = $6, rows_unchanged = $7, rows_rejected = $8, bytes_read = $9
+            WHERE import_id = $1 AND unit_no = $2 AND lease_token = $3 AND state = 'running'
+            """, connection);
+        cmd.Parameters.AddWithValue(claim.ImportId);
+        cmd.Parameters.AddWithValue(claim.UnitNo);
+        cmd.Parameters.AddWithValue(claim.Token);
+        cmd.Parameters.AddWithValue(result.RowsRead);
+        cmd.Parameters.AddWithValue(result.Counts.Inserted);
+        cmd.Parameters.AddWithValue(result.Counts.Updated);
+        cmd.Parameters.AddWithValue(result.Counts.Unchanged);
+        cmd.Parameters.AddWithValue(result.Rejected);
+        cmd.Parameters.AddWithValue(result.BytesRead);
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>
+    /// Records a failed attempt: back to <c>pending</c> after an exponential backoff while attempts
+    /// remain, else (or when <paramref name="terminal"/>) <c>failed</c> with the error kept.
+    /// Returns how the attempt ended (<see cref="UnitEnd.Superseded"/> when fenced off) and, for a
+    /// retry, when the next attempt may start.
+    /// </summary>
+    public static async Task<(UnitEnd End, DateTimeOffset? NotBefore)> FailAsync(NpgsqlDataSource dataSource, UnitClaim claim, string error, bool terminal, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            WITH failed AS (
+              UPDATE ingest.units u
+              SET state = CASE WHEN $4 OR u.attempts >= i.max_attempts THEN 'failed' ELSE 'pending' END,
+                  not_before = now() + make_interval(secs => i.backoff_seconds * power(2, u.attempts - 1)),
+                  finished_at = CASE WHEN $4 OR u.attempts >= i.max_attempts THEN now() END,
+                  error = $5, silo = NULL, dispatch = NULL
+              FROM ingest.imports i
+              WHERE i.id = u.import_id AND u.import_id = $1 AND u.unit_no = $2 AND u.lease_token = $3 AND u.state = 'running'
+              RETURNING u.state, u.not_before
+            ), logged AS (
+              INSERT INTO ingest.events (import_id, unit_no, kind, message)
+              SELECT $1, $2, CASE WHEN state = 'failed' THEN 'unit_failed' ELSE 'unit_retry' END, $6 FROM failed
+            )
+            SELECT state, not_before FROM failed
+            """);
+        cmd.Parameters.AddWithValue(claim.ImportId);
+        cmd.Parameters.AddWithValue(claim.UnitNo);
+        cmd.Parameters.AddWithValue(claim.Token);
+        cmd.Parameters.AddWithValue(terminal);
+        cmd.Parameters.AddWithValue(error);
+        cmd.Parameters.AddWithValue($"attempt {claim.Attempt}/{claim.MaxAttempts}: {error}");
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken)) return (UnitEnd.Superseded, null);
+        return r.GetString(0) == UnitState.Failed ? (UnitEnd.Failed, null) : (UnitEnd.RetryLater, r.GetFieldValue<DateTimeOffset>(1));
+    }
+
+    /// <summary>
+    /// Hands a unit back from a silo that is stopping: <c>pending</c> again at once, and the attempt
+    /// does not count, since the unit did not fail. Returns false when fenced off.
+    /// </summary>
+    public static async Task<bool> HandBackAsync(NpgsqlDataSource dataSource, UnitClaim claim, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            UPDATE ingest.units SET state = 'pending', attempts = attempts - 1, silo = NULL, dispatch = NULL, not_before = '-infinity'
+            WHERE import_id = $1 AND unit_no = $2 AND lease_token = $3 AND state = 'running'
+            """);
+        cmd.Parameters.AddWithValue(claim.ImportId);
+        cmd.Parameters.AddWithValue(claim.UnitNo);
+        cmd.Parameters.AddWithValue(claim.Token);
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+}

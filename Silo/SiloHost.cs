@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Sockets;
+using Ingest.Grains;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Orleans.Configuration;
+
+namespace Ingest.Silo;
+
+/// <summary>Builds the host of one silo from its settings.</summary>
+public static class SiloHost
+{
+    private const string AdoNetInvariant = "Npgsql";
+
+    /// <summary>The cluster database as the grains use it.</summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.ConnectionStringBuilder.ApplicationName ??= "ingest-silo";
+        // Keep session state across pooled uses: the staging tables are created once per session.
+        // Nothing else is left in a session (locks are transaction-scoped, no SET is issued).
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
+        // Every unit runs the same few statements: prepare them once per session.
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0) builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
+        return builder.Build();
+    }
+
+    public static void ConfigureLogging(ILoggingBuilder logging)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        logging.AddFilter("Orleans", LogLevel.Warning);
+        logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error); // start-up notes about server GC
+        logging.AddFilter("Orleans.Hosting.ReminderOptionsValidator", LogLevel.Error);
+        logging.AddFilter("Polly", LogLevel.Warning); // Orleans' placement logs every attempt
+    }
+
+    public static IHost Build(SiloSettings settings, NpgsqlDataSource dataSource, RejoinRequest rejoin)
+    {
+        // The silo reads INGEST_* and OTEL_* variables, no configuration file, so it takes none of the
+        // host's defaults: they watch the working directory recursively for appsettings changes, and
+        // with a busy directory below it (a local PostgreSQL's data, say) that inotify traffic was a
+        // tenth of the process's CPU.
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddEnvironmentVariables();
+        ConfigureLogging(builder.Logging);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Services.AddSingleton(rejoin);
+
+        var name = $"{settings.Name}-{Environment.ProcessId}";
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ClusterId));
+            silo.Configure<SiloOptions>(o => o.SiloName = name);
+            silo.ConfigureEndpoints(settings.AdvertisedAddress, PortOrFree(settings.SiloPort), PortOrFree(settings.GatewayPort), listenOnAnyHostAddress: true);
+            silo.UseAdoNetClustering(o => (o.Invariant, o.ConnectionString) = (AdoNetInvariant, settings.ConnectionString));
+            silo.AddAdoNetGrainStorage("imports", o => (o.Invariant, o.ConnectionString) = (AdoNetInvariant, settings.ConnectionString));
+            silo.UseAdoNetReminderService(o => (o.Invariant, o.ConnectionString) = (AdoNetInvariant, settings.ConnectionString));
+            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1));
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                // Fast, safe failure detection: a killed silo refuses connections at once and is
+                // declared dead in about a second; a frozen one after its probes time out.
+                o.ProbeTimeout = settings.ProbeTimeout;
+                o.MaxProbeTimeout = settings.MaxProbeTimeout;
+                o.NumMissedProbesLimit = settings.MissedProbesLimit;
+                o.NumVotesForDeathDeclaration = settings.DeathVotes;
+                o.EnableConnectionLivenessCheck = settings.ConnectionLivenessCheck;
+                o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(10);
+                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(2);
+                o.NumMissedTableIAmAliveLimit = 2;
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+                // Dead silos' rows are pruned instead of piling up across restarts.
+                o.DefunctSiloExpiration = settings.DefunctSiloExpiration;
+                o.DefunctSiloCleanupPeriod = settings.DefunctSiloExpiration < TimeSpan.FromMinutes(10) ? settings.DefunctSiloExpiration : TimeSpan.FromMinutes(10);
+            });
+            silo.AddActivityPropagation();
+            silo.AddIngestGrains(dataSource, o =>
+            {
+                o.ConnectionString = settings.Grains.ConnectionString;
+                o.Slots = settings.Grains.Slots;
+                o.ReconcileInterval = settings.Grains.ReconcileInterval;
+                o.ReminderPeriod = settings.Grains.ReminderPeriod;
+                o.SweepInterval = settings.Grains.SweepInterval;
+                o.PlanAttempts = settings.Grains.PlanAttempts;
+                o.PlanBackoff = settings.Grains.PlanBackoff;
+            });
+            silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());
+        });
+        AddTelemetry(builder, name);
+        return builder.Build();
+    }
+
+    // Traces and metrics by OTLP when an endpoint is configured, through the standard OTEL_* variables.
+    private static void AddTelemetry(HostApplicationBuilder builder, string siloName)
+    {
+        if (Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is not { Length: > 0 }) return;
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r =>
+            {
+                if (Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is not { Length: > 0 }) r.AddService("ingest-silo", serviceInstanceId: siloName);
+            })
+            .WithTracing(t => t
+                .SetSampler(new IngestSampler())
+                .AddSource(IngestTracing.SourceName, "Microsoft.Orleans.Application", "System.Net.Http")
+                .AddNpgsql())
+            .WithMetrics(m => m.AddMeter(IngestMetrics.MeterName))
+            .UseOtlpExporter();
+    }
+
+    private static int PortOrFree(int port)
+    {
+        if (port != 0) return port;
+        // Orleans advertises its ports in the membership table, so they are chosen before it binds them.
+        using var listener = new TcpListener(IPAddress.Any, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -10,7 +10,7 @@ test:
 	bin/test
 
 build:
-	dotnet build Ingest.sln -c Release -nologo
+	dotnet build OrleansIngest.sln -c Release -nologo
 
 bench:
 	bin/bench

@@ -27,6 +27,15 @@ public sealed class ClusterConnection : IAsyncDisposable
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId));
             client.UseAdoNetClustering(o => (o.Invariant, o.ConnectionString) = ("Npgsql", connectionString));
             client.AddActivityPropagation();
+            // Orleans' default retries a refused gateway for about three minutes; the gateways of killed
+            // silos stay listed until a live silo declares them dead. Try briefly, then say so.
+            var retries = 0;
+            client.UseConnectionRetryFilter(async (_, ct) =>
+            {
+                if (++retries > 3) return false;
+                await Task.Delay(TimeSpan.FromMilliseconds(300), ct);
+                return true;
+            });
         });
         var host = builder.Build();
         try

@@ -10,7 +10,10 @@ namespace Ingest.Grains;
 /// back from them. The database is the truth: an activation rebuilds its queue from the import's
 /// open units, so one started after a crash, on any silo, carries on. Units claimed by silos that
 /// died are handed out again; their attempts were counted at claim, and their rows never committed.
+/// An ended import's grain is left to idle collection (deactivating it from within its own
+/// activation would reject the call that activated it).
 /// </summary>
+[CollectionAgeLimit(Minutes = 2)]
 public sealed class ImportGrain(
     ImportCatalog catalog,
     ImportPlanner planner,
@@ -28,7 +31,19 @@ public sealed class ImportGrain(
         public string? Silo { get; set; }
     }
 
-    private readonly PriorityQueue<int, DateTimeOffset> _queue = new();
+    // Ready units first (by backoff time), and among them those whose attempt was cut short (a lost
+    // silo, a hand-back), so that a failover resumes what was in flight before starting new units.
+    private readonly record struct Turn(DateTimeOffset NotBefore, bool Resumed, int UnitNo) : IComparable<Turn>
+    {
+        public int CompareTo(Turn other)
+        {
+            var byTime = NotBefore.CompareTo(other.NotBefore);
+            if (byTime != 0) return byTime;
+            return Resumed != other.Resumed ? (Resumed ? -1 : 1) : UnitNo.CompareTo(other.UnitNo);
+        }
+    }
+
+    private readonly PriorityQueue<int, Turn> _queue = new();
     private readonly HashSet<int> _queued = [];
     private readonly Dictionary<int, Dispatch> _inFlight = [];
     private ImportCatalog.ImportRow? _import;
@@ -104,8 +119,12 @@ public sealed class ImportGrain(
             case UnitEnd.RetryLater:
                 Enqueue(report.UnitNo, report.NotBefore ?? DateTimeOffset.UtcNow);
                 break;
-            case UnitEnd.HandedBack or UnitEnd.ImportNotRunning:
-                Enqueue(report.UnitNo, DateTimeOffset.UtcNow);
+            case UnitEnd.HandedBack:
+                // A moment's grace, so that placement learns its silo is leaving.
+                Enqueue(report.UnitNo, DateTimeOffset.UtcNow.AddMilliseconds(250), resumed: true);
+                break;
+            case UnitEnd.ImportNotRunning:
+                Enqueue(report.UnitNo, DateTimeOffset.UtcNow, resumed: true);
                 break;
         }
         Pump();
@@ -117,11 +136,7 @@ public sealed class ImportGrain(
     private async Task ReconcileAsync(IReadOnlyCollection<string> lostSilos, bool fullReload)
     {
         _import = await catalog.GetImportAsync(Id);
-        if (_import is null)
-        {
-            DeactivateOnIdle();
-            return;
-        }
+        if (_import is null) return;
         if (ImportState.IsFinal(_import.State))
         {
             await StopAsync();
@@ -148,12 +163,12 @@ public sealed class ImportGrain(
             {
                 if (!lost) continue;
                 _inFlight.Remove(unit.UnitNo);
-                Enqueue(unit.UnitNo, DateTimeOffset.UtcNow);
+                Enqueue(unit.UnitNo, DateTimeOffset.UtcNow, resumed: true);
             }
             else if (unit.State == UnitState.Running)
             {
                 // Claimed by an attempt this activation did not hand out (the previous activation did).
-                if (lost || unit.Dispatch is null) Enqueue(unit.UnitNo, DateTimeOffset.UtcNow);
+                if (lost || unit.Dispatch is null) Enqueue(unit.UnitNo, DateTimeOffset.UtcNow, resumed: true);
                 else _inFlight[unit.UnitNo] = new Dispatch(unit.Dispatch) { Silo = unit.Silo };
             }
             else
@@ -172,9 +187,10 @@ public sealed class ImportGrain(
         .Select(m => SiloNames.Of(m.SiloAddress))
         .ToHashSet();
 
-    private void Enqueue(int unitNo, DateTimeOffset notBefore)
+    private void Enqueue(int unitNo, DateTimeOffset notBefore, bool resumed = false)
     {
-        if (_queued.Add(unitNo)) _queue.Enqueue(unitNo, notBefore);
+        if (notBefore <= DateTimeOffset.UtcNow) notBefore = DateTimeOffset.MinValue;
+        if (_queued.Add(unitNo)) _queue.Enqueue(unitNo, new Turn(notBefore, resumed, unitNo));
     }
 
     // Hands out ready units while the import is running and below its parallelism.
@@ -182,11 +198,11 @@ public sealed class ImportGrain(
     {
         if (_import is not { State: ImportState.Running }) return;
         var now = DateTimeOffset.UtcNow;
-        while (_inFlight.Count < _import.Parallelism && _queue.TryPeek(out var unitNo, out var notBefore))
+        while (_inFlight.Count < _import.Parallelism && _queue.TryPeek(out var unitNo, out var turn))
         {
-            if (notBefore > now)
+            if (turn.NotBefore > now)
             {
-                WakeAt(notBefore);
+                WakeAt(turn.NotBefore);
                 return;
             }
             _queue.Dequeue();
@@ -210,7 +226,7 @@ public sealed class ImportGrain(
             if (_inFlight.TryGetValue(unitNo, out var current) && current == dispatch)
             {
                 _inFlight.Remove(unitNo);
-                Enqueue(unitNo, DateTimeOffset.UtcNow.AddSeconds(1));
+                Enqueue(unitNo, DateTimeOffset.UtcNow.AddSeconds(1), resumed: true);
                 Pump();
             }
         }
@@ -317,7 +333,7 @@ public sealed class ImportGrain(
             options.Value.ReconcileInterval, options.Value.ReconcileInterval);
     }
 
-    // The import ended: nothing more to do until someone asks.
+    // The import ended: nothing more to do.
     private async Task StopAsync()
     {
         _reconcileTimer?.Dispose();
@@ -329,6 +345,5 @@ public sealed class ImportGrain(
         _inFlight.Clear();
         if (await this.GetReminder(Backstop) is { } reminder) await this.UnregisterReminder(reminder);
         _reminder = false;
-        DeactivateOnIdle();
     }
 }

@@ -61,8 +61,9 @@ public sealed class SiloSlots(IOptions<IngestSiloOptions> options, ILogger<SiloS
     }
 
     public void Participate(ISiloLifecycle lifecycle) =>
-        // Stops first (stages stop in reverse), while grains can still report back.
-        lifecycle.Subscribe(nameof(SiloSlots), ServiceLifecycleStage.Active, _ => Task.CompletedTask, HandBackAsync);
+        // Stops with the membership agent's stage, which marks this silo shutting down (so units handed
+        // back are placed on other silos), and before the stage that deactivates grains (so they can still report).
+        lifecycle.Subscribe(nameof(SiloSlots), ServiceLifecycleStage.BecomeActive, _ => Task.CompletedTask, HandBackAsync);
 
     private async Task HandBackAsync(CancellationToken cancellationToken)
     {

@@ -79,7 +79,8 @@ public class CliTests
         using var data = new TempFolder().WithPages(files: 3, perFile: 20);
         var spec = data.Write("games.spec.json", Specs.Files(data.Path, pattern: "page-*.json", name: "cli-games"));
         await using var db = await TestDatabase.CreateAsync(migrate: false);
-        var node = db.StartNode();
+        var node = db.StartSilo();
+        await node.StartedAsync();
 
         var submitted = await CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--wait", "--json");
 
@@ -111,12 +112,15 @@ public class CliTests
         var nodes = Parse(await CliProcess.RunAsync(db.ConnectionString, "nodes", "--json"));
         var info = Assert.Single(nodes.EnumerateArray());
         Assert.Equal(node.Pid, info.GetProperty("pid").GetInt32());
-        foreach (var field in new[] { "id", "host", "startedAt", "heartbeatAt", "unitsInFlight" })
-            Assert.True(info.TryGetProperty(field, out _), $"node has no '{field}': {info}");
+        Assert.Equal(node.Address, info.GetProperty("address").GetString());
+        Assert.Equal("active", info.GetProperty("status").GetString());
+        foreach (var field in new[] { "name", "host", "startedAt", "iAmAliveAt", "unitsInFlight" })
+            Assert.True(info.TryGetProperty(field, out _), $"silo has no '{field}': {info}");
+        Assert.Equal(32, final.GetProperty("traceId").GetString()!.Length);
 
         var cluster = await CliProcess.RunAsync(db.ConnectionString, "status");
         Assert.Equal(0, cluster.ExitCode);
-        Assert.Contains("1 live node", cluster.Stdout);
+        Assert.Contains("1 live silo", cluster.Stdout);
         Assert.Contains("completed", cluster.Stdout);
 
         var missing = await CliProcess.RunAsync(db.ConnectionString, "status", "999", "--json");
@@ -131,9 +135,11 @@ public class CliTests
         var spec = data.Write("spec.json", Specs.Files(data.Path, pattern: "page-*.json"));
         await using var db = await TestDatabase.CreateAsync(migrate: false);
 
+        // No silo is running: the import is stored as pending, and the first silo to start takes it.
         var plain = await CliProcess.RunAsync(db.ConnectionString, "submit", spec);
         Assert.Equal(0, plain.ExitCode);
         Assert.Equal("1", plain.Stdout.Trim());
+        Assert.Contains("no silo is reachable", plain.Stderr);
         var pending = Parse(await CliProcess.RunAsync(db.ConnectionString, "status", "1", "--json"));
         Assert.Equal("pending", pending.GetProperty("state").GetString());
 
@@ -142,7 +148,7 @@ public class CliTests
         Assert.Equal(64, (await CliProcess.RunAsync(db.ConnectionString, "resume", "1")).ExitCode);
         Assert.Equal(66, (await CliProcess.RunAsync(db.ConnectionString, "pause", "42")).ExitCode);
 
-        db.StartNode();
+        await db.StartSilo().StartedAsync();
         var waited = await CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--wait");
 
         Assert.Equal(1, waited.ExitCode);

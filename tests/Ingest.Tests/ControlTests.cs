@@ -4,35 +4,32 @@ using Xunit;
 
 namespace Ingest.Tests;
 
-/// <summary>Pause, resume and cancel while nodes are working, and the retry policy.</summary>
+/// <summary>Pause, resume and cancel while silos are working, and the retry policy.</summary>
 public class ControlTests
 {
-    private static Task<long> CountAsync(TestDatabase db, long id, string state) =>
-        db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = '{state}'");
-
     [Fact]
-    public async Task Pause_lets_in_flight_units_finish_and_claims_nothing_more_until_resume()
+    public async Task Pause_lets_in_flight_units_finish_and_starts_nothing_more_until_resume()
     {
         using var data = new TempFolder().WithPages(files: 8, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.5);
-        db.StartNode();
+        db.StartSilo();
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1));
-        await Poll.UntilAsync(async () => await CountAsync(db, id, "done") >= 1, TimeSpan.FromSeconds(30), "a first unit done");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "done") >= 1, TimeSpan.FromSeconds(30), "a first unit done");
 
-        Assert.True((await db.Store.PauseAsync(id)).Applied);
+        Assert.True((await db.Control.PauseAsync(id)).Applied);
 
-        await Poll.UntilAsync(async () => await CountAsync(db, id, "running") == 0, TimeSpan.FromSeconds(10), "the in-flight unit to finish");
-        var done = await CountAsync(db, id, "done");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running") == 0, TimeSpan.FromSeconds(10), "the in-flight unit to finish");
+        var done = await db.UnitsAsync(id, "done");
         Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state IN ('failed','cancelled')"));
-        // Absence of claims can only be observed over time: several claim polls (250 ms) pass here.
+        // Absence of new units can only be observed over time.
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         Assert.Equal(ImportState.Paused, (await db.StatusAsync(id)).State);
-        Assert.Equal(done, await CountAsync(db, id, "done"));
-        Assert.Equal(0, await CountAsync(db, id, "running"));
+        Assert.Equal(done, await db.UnitsAsync(id, "done"));
+        Assert.Equal(0, await db.UnitsAsync(id, "running"));
         Assert.True(done < 8);
 
-        Assert.True((await db.Store.ResumeAsync(id)).Applied);
+        Assert.True((await db.Control.ResumeAsync(id)).Applied);
         await SlowTarget.SetDelayAsync(db, 0);
         var status = await db.WaitForAsync(id);
 
@@ -46,13 +43,13 @@ public class ControlTests
         using var data = new TempFolder().WithPages(files: 12, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.3);
-        db.StartNode();
+        db.StartSilo();
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 2));
-        await Poll.UntilAsync(async () => await CountAsync(db, id, "done") >= 2, TimeSpan.FromSeconds(30), "two units done");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "done") >= 2, TimeSpan.FromSeconds(30), "two units done");
         await SlowTarget.SetDelayAsync(db, 30);
-        await Poll.UntilAsync(async () => await CountAsync(db, id, "running") == 2, TimeSpan.FromSeconds(30), "two units in flight");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running") == 2, TimeSpan.FromSeconds(30), "two units in flight");
 
-        Assert.True((await db.Store.CancelAsync(id)).Applied);
+        Assert.True((await db.Control.CancelAsync(id)).Applied);
 
         var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(10), ImportState.Cancelled);
         Assert.Equal(0, status.Units.Running + status.Units.Pending);
@@ -63,43 +60,41 @@ public class ControlTests
             TimeSpan.FromSeconds(10), "the abandoned units' statements to end");
         Assert.Equal(status.Rows.Inserted, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         Assert.Equal(status.Units.Done * 10, status.Rows.Inserted);
-        Assert.False((await db.Store.ResumeAsync(id)).Applied);
+        Assert.False((await db.Control.ResumeAsync(id)).Applied);
     }
 
     [Fact]
-    public async Task Parallelism_caps_the_units_in_flight_across_the_cluster_and_slots_cap_each_node()
+    public async Task Parallelism_caps_the_units_in_flight_across_the_cluster_and_slots_cap_each_silo()
     {
         using var data = new TempFolder().WithPages(files: 12, perFile: 5);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.3);
-        var single = db.StartNode(slots: 1);
-        db.StartNode(slots: 4);
-        db.StartNode(slots: 4);
+        var single = db.StartSilo(slots: 1);
+        db.StartSilo(slots: 4);
+        db.StartSilo(slots: 4);
+        foreach (var silo in db.Silos) await silo.StartedAsync();
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 3));
 
         int most = 0, mostOnSingle = 0;
         ImportStatus status;
         while (!ImportState.IsFinal((status = await db.StatusAsync(id)).State))
         {
-            most = Math.Max(most, (int)await CountAsync(db, id, "running"));
-            mostOnSingle = Math.Max(mostOnSingle, await db.ScalarAsync<int>($"""
-                SELECT count(*) FROM ingest.units u JOIN ingest.nodes n ON n.id = u.node_id
-                WHERE u.import_id = {id} AND u.state = 'running' AND n.pid = {single.Pid}
-                """));
+            most = Math.Max(most, (int)await db.UnitsAsync(id, "running"));
+            mostOnSingle = Math.Max(mostOnSingle, (int)await db.UnitsAsync(id, "running", single));
         }
 
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(3, most);
-        Assert.True(mostOnSingle <= 1, $"the one-slot node held {mostOnSingle} units at once");
+        Assert.True(mostOnSingle <= 1, $"the one-slot silo held {mostOnSingle} units at once");
     }
 
     [Fact]
-    public async Task Nodes_starting_together_plan_a_pending_import_once()
+    public async Task Silos_starting_together_plan_an_import_stored_while_none_ran_once()
     {
         using var data = new TempFolder().WithPages(files: 9, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
-        var id = await db.SubmitAsync(Specs.Files(data.Path));
-        for (var i = 0; i < 3; i++) db.StartNode();
+        var id = await db.StoreAsync(Specs.Files(data.Path));
+        for (var i = 0; i < 3; i++) db.StartSilo();
 
         var status = await db.WaitForAsync(id);
 
@@ -117,7 +112,7 @@ public class ControlTests
         await db.ExecuteAsync("CREATE SEQUENCE test_failures");
         await SlowTarget.CreateWithTriggerAsync(db,
             "IF nextval('test_failures') <= 2 THEN RAISE EXCEPTION 'flaky target, call %', currval('test_failures'); END IF;", forEachRow: false);
-        db.StartNode();
+        db.StartSilo();
 
         var id = await db.SubmitAsync(Specs.Files(data.Path, attempts: 3, backoff: 0.5));
         var status = await db.WaitForAsync(id);
@@ -141,7 +136,7 @@ public class ControlTests
         using var data = new TempFolder().WithPages(files: 3, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateWithTriggerAsync(db, "IF NEW.id = 25 THEN RAISE EXCEPTION 'game 25 is cursed'; END IF;", forEachRow: true);
-        db.StartNode();
+        db.StartSilo();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, attempts: 3, backoff: 0.1)));
 

@@ -1,41 +1,67 @@
+using Ingest.Engine;
+using Ingest.GrainInterfaces;
 using Ingest.Grains;
 using Ingest.Tests.Harness;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
 namespace Ingest.Tests;
 
-/// <summary>The lease token fences completion: a claim that was taken over commits nothing.</summary>
+/// <summary>The attempt token fences completion: an attempt whose unit was claimed again commits nothing.</summary>
 public class FencingTests
 {
     [Fact]
-    public async Task A_claim_whose_lease_was_taken_over_commits_no_row_and_the_new_claim_commits_once()
+    public async Task An_attempt_whose_unit_was_claimed_again_commits_no_row_and_the_new_attempt_commits_once()
     {
         using var data = new TempFolder().WithPages(files: 1, perFile: 20);
         await using var db = await TestDatabase.CreateAsync();
         // Plain insert: a second commit of the unit would show as duplicate rows.
-        var id = await db.SubmitAsync(Specs.Files(data.Path, keyed: false));
-        var queue = new UnitQueue(db.DataSource, new ClusterOptions { ConnectionString = db.ConnectionString, LeaseDuration = TimeSpan.FromMinutes(5) });
-        Assert.True(await new ImportPlanner(db.DataSource, NullLogger.Instance).PlanNextAsync());
+        var id = await db.StoreAsync(Specs.Files(data.Path, keyed: false));
+        Assert.Equal(1, await new ImportPlanner(db.DataSource).PlanAsync(id));
+        var spec = ImportSpecJson.Deserialize(await db.ScalarAsync<string>($"SELECT spec::text FROM ingest.imports WHERE id = {id}"));
 
-        var stale = await queue.TryClaimAsync(Guid.NewGuid());
-        // The first claimant stalls past its lease (a long pause, a partition): another node takes over.
-        await db.ExecuteAsync($"UPDATE ingest.units SET lease_until = now() - interval '1 second' WHERE import_id = {id}");
-        var current = await queue.TryClaimAsync(Guid.NewGuid());
-        Assert.NotNull(stale);
-        Assert.NotNull(current);
-        Assert.Equal(stale.UnitNo, current.UnitNo);
-        Assert.Equal(stale.LeaseToken + 1, current.LeaseToken);
+        var stale = (await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:1@1", "stale")).Claim!;
+        // The first attempt's silo stalls (a long pause, a partition) and is declared dead: another attempt claims the unit.
+        var current = (await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:2@2", "current")).Claim!;
+        Assert.Equal(stale.Token + 1, current.Token);
+        Assert.Equal(2, current.Attempt);
 
-        var runner = new UnitRunner(db.DataSource, NullLogger.Instance);
-        await runner.RunAsync(stale, CancellationToken.None);
-
+        Assert.False(await LoadAndCompleteAsync(db, spec, stale));
         Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         Assert.Equal("running", await db.ScalarAsync<string>($"SELECT state FROM ingest.units WHERE import_id = {id}"));
 
-        await runner.RunAsync(current, CancellationToken.None);
-
+        Assert.True(await LoadAndCompleteAsync(db, spec, current));
         Assert.Equal(20, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         Assert.Equal("done|20|2", await db.ScalarAsync<string>($"SELECT state || '|' || rows_inserted || '|' || attempts FROM ingest.units WHERE import_id = {id}"));
+        // Nor can the stale attempt fail or hand back the unit any more.
+        Assert.Equal(UnitEnd.Superseded, (await UnitFence.FailAsync(db.DataSource, stale, "late", terminal: false)).End);
+        Assert.False(await UnitFence.HandBackAsync(db.DataSource, stale));
+    }
+
+    [Fact]
+    public async Task A_unit_whose_attempts_all_died_with_their_silo_fails_at_its_next_claim()
+    {
+        using var data = new TempFolder().WithPages(files: 1, perFile: 5);
+        await using var db = await TestDatabase.CreateAsync();
+        var id = await db.StoreAsync(Specs.Files(data.Path, attempts: 2));
+        await new ImportPlanner(db.DataSource).PlanAsync(id);
+
+        Assert.NotNull((await UnitFence.ClaimAsync(db.DataSource, id, 0, "s1", "a")).Claim);
+        Assert.NotNull((await UnitFence.ClaimAsync(db.DataSource, id, 0, "s2", "b")).Claim);
+        var third = await UnitFence.ClaimAsync(db.DataSource, id, 0, "s3", "c");
+
+        Assert.Null(third.Claim);
+        Assert.Equal(UnitEnd.Failed, third.NotClaimed);
+        Assert.Contains("stopped responding on each of its 2 attempts", third.Error);
+        Assert.Equal("failed|2", await db.ScalarAsync<string>($"SELECT state || '|' || attempts FROM ingest.units WHERE import_id = {id}"));
+    }
+
+    private static async Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, UnitClaim claim)
+    {
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        await using var tx = await connection.BeginTransactionAsync();
+        var result = await UnitLoader.For(spec).LoadAsync(connection, claim.Key);
+        if (!await UnitFence.CompleteAsync(connection, claim, result)) return false;
+        await tx.CommitAsync();
+        return true;
     }
 }

@@ -12,8 +12,8 @@ public class LoadingTests
     {
         using var data = new TempFolder().WithPages(files: 6, perFile: 50);
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
-        db.StartNode();
+        db.StartSilo();
+        db.StartSilo();
 
         var first = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
         Assert.Equal(ImportState.Completed, first.State);
@@ -57,7 +57,7 @@ public class LoadingTests
             ]}
             """);
         await using var db = await TestDatabase.CreateAsync();
-        var node = db.StartNode();
+        var node = db.StartSilo();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
 
@@ -81,7 +81,7 @@ public class LoadingTests
         data.Write("b.json", Page(Enumerable.Range(10, 10).Reverse().ToArray()));  // staged, only new keys
         data.Write("c.json", Page(Enumerable.Range(20, 10).Reverse().ToArray()));  // direct again
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode(slots: 1);
+        db.StartSilo(slots: 1);
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1)));
 
@@ -105,8 +105,8 @@ public class LoadingTests
             data.Write($"f{f:D2}.json", "{\"results\": [" + string.Join(",", ids.Select(i => $"{{\"id\": {i}, \"name\": \"game {i}\"}}")) + "]}");
         }
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode(slots: 4);
-        db.StartNode(slots: 4);
+        db.StartSilo(slots: 4);
+        db.StartSilo(slots: 4);
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, parallelism: 8)));
 
@@ -130,7 +130,7 @@ public class LoadingTests
             ]}
             """);
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
+        db.StartSilo();
 
         var id = await db.SubmitAsync(Specs.Files(data.Path));
         var status = await db.WaitForAsync(id);
@@ -155,7 +155,7 @@ public class LoadingTests
         data.Write("bad.json", "{\"results\": [{\"id\": 1, \"name\": \"good\"}, "
             + string.Join(",", Enumerable.Range(0, bad).Select(i => $"{{\"id\": \"x{i}\"}}")) + "]}");
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
+        db.StartSilo();
 
         var id = await db.SubmitAsync(Specs.Files(data.Path));
         var status = await db.WaitForAsync(id);
@@ -173,7 +173,7 @@ public class LoadingTests
         using var data = new TempFolder().WithPages(files: 3, perFile: 40);
         data.Write("page-00002.json", "{\"results\": [{\"id\": 41}, {\"id\": 42,]}");
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
+        db.StartSilo();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
 
@@ -192,8 +192,8 @@ public class LoadingTests
     {
         using var data = new TempFolder().WithPages(files: 8, perFile: 25);
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
-        db.StartNode();
+        db.StartSilo();
+        db.StartSilo();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, keyed: false)));
 
@@ -210,7 +210,7 @@ public class LoadingTests
         data.Write("a.ndjson", "{\"id\": 1, \"name\": \"one\"}\n{\"id\": 2, \"name\": \"two\"}\n");
         data.Write("b.json", "[{\"id\": 3, \"name\": \"three\"}]");
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
+        db.StartSilo();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, pattern: "*", records: null)));
 
@@ -222,7 +222,7 @@ public class LoadingTests
     public async Task A_missing_folder_fails_the_import_with_a_clear_message()
     {
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
+        db.StartSilo();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files("/nonexistent/rawg")));
 
@@ -237,7 +237,7 @@ public class LoadingTests
         using var data = new TempFolder();
         data.Write("notes.txt", "hello");
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode();
+        db.StartSilo();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
 
@@ -251,7 +251,7 @@ public class LoadingTests
         using var data = new TempFolder().WithPages(files: 2, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await db.ExecuteAsync("CREATE TABLE games (id bigint PRIMARY KEY, name integer, released date, rating double precision)");
-        db.StartNode();
+        db.StartSilo();
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, create: false)));
 

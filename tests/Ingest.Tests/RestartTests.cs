@@ -8,15 +8,15 @@ namespace Ingest.Tests;
 public class RestartTests
 {
     [Fact]
-    public async Task Nodes_reconnect_after_postgresql_restarts_and_the_import_completes_exactly()
+    public async Task Silos_ride_out_a_postgresql_restart_and_the_import_completes_exactly()
     {
         // Its own server: a restart would cut every other test's sessions.
         await using var server = await PostgresServer.StartAsync();
         using var data = new TempFolder().WithPages(files: 16, perFile: 50);
         await using var db = await TestDatabase.CreateAsync(server);
         await SlowTarget.CreateAsync(db, seconds: 0.4);
-        db.StartNode();
-        db.StartNode();
+        db.StartSilo();
+        db.StartSilo();
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 4, attempts: 5, backoff: 0.2));
         await Poll.UntilAsync(async () => (await db.StatusAsync(id)).Units is { Done: >= 2, Running: > 0 }, TimeSpan.FromSeconds(30), "units done and in flight");
 
@@ -27,26 +27,22 @@ public class RestartTests
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(new RowCounts(800, 800, 0, 0, 0), status.Rows);
         Assert.Equal(800, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
-        Assert.All(db.Nodes, n => Assert.False(n.HasExited, n.Output));
-        // Their wake-up channel reconnected too.
-        await Poll.UntilAsync(() => Task.FromResult(db.Nodes.All(n => n.Output.Contains("listening for new work again"))),
-            TimeSpan.FromSeconds(15), () => "both nodes to listen again; output:\n" + string.Join("\n", db.Nodes.Select(n => n.Output)));
+        Assert.All(db.Silos, n => Assert.False(n.HasExited, n.Output));
+        // Both are still members of the cluster.
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>("SELECT count(*) FROM orleansmembershiptable WHERE status = 3") >= 2,
+            TimeSpan.FromSeconds(30), () => "both silos active; output:\n" + db.SiloOutput);
     }
 
     [Fact]
-    public async Task A_node_started_before_postgresql_says_it_waits_then_migrates_and_loads()
+    public async Task A_silo_started_before_postgresql_says_it_waits_then_migrates_joins_and_loads()
     {
         var port = ExternalCommand.FreePort();
-        await using var node = NodeProcess.Start($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Timeout=5");
-        await Poll.UntilAsync(() => Task.FromResult(node.Output.Contains("cannot reach the database yet")), TimeSpan.FromSeconds(30), "the node to say it waits");
+        await using var node = SiloProcess.Start($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Timeout=5");
+        await Poll.UntilAsync(() => Task.FromResult(node.Output.Contains("cannot reach the database yet")), TimeSpan.FromSeconds(30), "the silo to say it waits");
 
         await using var server = await PostgresServer.StartAsync(port);
         await using var db = TestDatabase.Existing(server, "postgres");
-        await Poll.UntilAsync(async () =>
-        {
-            try { return await db.ScalarAsync<long>("SELECT count(*) FROM ingest.nodes") == 1; }
-            catch (Npgsql.PostgresException) { return false; } // not migrated yet
-        }, TimeSpan.FromSeconds(30), () => $"the node to register; output:\n{node.Output}");
+        await node.StartedAsync();
         using var data = new TempFolder().WithPages(files: 2, perFile: 10);
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
 
@@ -56,13 +52,13 @@ public class RestartTests
     }
 
     [Fact]
-    public async Task After_every_node_is_killed_new_nodes_continue_the_unfinished_import()
+    public async Task After_every_silo_is_killed_a_new_silo_continues_the_unfinished_import_with_no_client_action()
     {
         using var data = new TempFolder().WithPages(files: 10, perFile: 20);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.4);
-        var a = db.StartNode();
-        var b = db.StartNode();
+        var a = db.StartSilo();
+        var b = db.StartSilo();
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 2));
         await Poll.UntilAsync(async () => (await db.StatusAsync(id)).Units.Done >= 2, TimeSpan.FromSeconds(30), "two units done");
         a.Kill();
@@ -71,7 +67,7 @@ public class RestartTests
         Assert.Equal(ImportState.Running, before.State);
         Assert.True(before.Units.Done < 10);
 
-        db.StartNode();
+        db.StartSilo();
         var status = await db.WaitForAsync(id);
 
         Assert.Equal(ImportState.Completed, status.State);

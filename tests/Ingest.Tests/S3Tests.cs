@@ -20,8 +20,8 @@ public class S3Tests
         await s3.PutAsync(client, "big-dump", "rawg/README.txt", "not a page");
         await s3.PutAsync(client, "big-dump", "other/page-99999.json", """{"results": [{"id": 99999}]}""");
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode(slots: 4, env: s3.Environment);
-        db.StartNode(slots: 4, env: s3.Environment);
+        db.StartSilo(slots: 4, env: s3.Environment);
+        db.StartSilo(slots: 4, env: s3.Environment);
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.S3("big-dump", "rawg/", parallelism: 8)), TimeSpan.FromMinutes(3));
 
@@ -36,7 +36,7 @@ public class S3Tests
     {
         var s3 = await S3Server.SharedAsync();
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode(env: s3.Environment);
+        db.StartSilo(env: s3.Environment);
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.S3("no-such-bucket", "rawg/")));
 
@@ -52,7 +52,7 @@ public class S3Tests
         await client.PutBucketAsync(new PutBucketRequest { BucketName = "empty-prefix" });
         await s3.PutAsync(client, "empty-prefix", "rawg/notes.txt", "x");
         await using var db = await TestDatabase.CreateAsync();
-        db.StartNode(env: s3.Environment);
+        db.StartSilo(env: s3.Environment);
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.S3("empty-prefix", "rawg/")));
 

@@ -1,20 +1,27 @@
-using Ingest.Grains;
+using Ingest.Client;
 using Ingest.GrainInterfaces;
+using Ingest.Grains;
 using Npgsql;
 
 namespace Ingest.Tests.Harness;
 
-/// <summary>One test's own database (state schema and target tables), plus the nodes the test starts on it.</summary>
+/// <summary>
+/// One test's own database (catalog, Orleans' tables and target tables), the silos the test starts
+/// on it, and an Orleans client of their cluster: imports are submitted and controlled through
+/// their grains, as the console does.
+/// </summary>
 public sealed class TestDatabase : IAsyncDisposable
 {
-    private readonly List<NodeProcess> _nodes = [];
+    private readonly List<SiloProcess> _silos = [];
+    private ClusterConnection? _cluster;
 
     private TestDatabase(PostgresServer server, string connectionString)
     {
         Server = server;
         ConnectionString = connectionString;
         DataSource = NpgsqlDataSource.Create(connectionString);
-        Store = new ImportStore(DataSource);
+        Catalog = new ImportCatalog(DataSource);
+        Control = new ImportControl(Catalog, ConnectAsync);
     }
 
     public PostgresServer Server { get; }
@@ -23,9 +30,12 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public NpgsqlDataSource DataSource { get; }
 
-    public ImportStore Store { get; }
+    public ImportCatalog Catalog { get; }
 
-    public IReadOnlyList<NodeProcess> Nodes => _nodes;
+    /// <summary>Submit, pause, resume and cancel through the import grains.</summary>
+    public ImportControl Control { get; }
+
+    public IReadOnlyList<SiloProcess> Silos => _silos;
 
     /// <summary>A database that <paramref name="server"/> already has (e.g. <c>postgres</c>).</summary>
     public static TestDatabase Existing(PostgresServer server, string database) => new(server, server.ConnectionString(database));
@@ -38,14 +48,31 @@ public sealed class TestDatabase : IAsyncDisposable
         return db;
     }
 
-    public NodeProcess StartNode(int slots = 2, IDictionary<string, string>? env = null)
+    public SiloProcess StartSilo(int slots = 2, IDictionary<string, string>? env = null)
     {
-        var node = NodeProcess.Start(ConnectionString, slots, env);
-        _nodes.Add(node);
-        return node;
+        var silo = SiloProcess.Start(ConnectionString, slots, env);
+        _silos.Add(silo);
+        return silo;
     }
 
-    public Task<long> SubmitAsync(string specJson) => Store.SubmitAsync(ImportSpecParser.ParseJson(specJson));
+    // The cluster client, connected on first use once a silo's gateway answers.
+    private async Task<IClusterClient?> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (_cluster is null)
+        {
+            (_cluster, var problem) = await ClusterConnection.TryConnectAsync(ConnectionString, "ingest", cancellationToken);
+            if (_cluster is not null) break;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"no silo's gateway answered within 60 s ({problem}); silo output:\n{SiloOutput}");
+            await Task.Delay(200, cancellationToken);
+        }
+        return _cluster.Client;
+    }
+
+    public async Task<long> SubmitAsync(string specJson) => (await Control.SubmitAsync(ImportSpecParser.ParseJson(specJson))).Id;
+
+    /// <summary>Stores an import without telling any silo, as a submit does when none is running: a silo that starts takes it.</summary>
+    public Task<long> StoreAsync(string specJson) => Catalog.SubmitAsync(ImportSpecParser.ParseJson(specJson), IngestTracing.NewTraceParent());
 
     public async Task<T> ScalarAsync<T>(string sql)
     {
@@ -60,7 +87,13 @@ public sealed class TestDatabase : IAsyncDisposable
         await cmd.ExecuteNonQueryAsync();
     }
 
-    public async Task<ImportStatus> StatusAsync(long id) => await Store.GetStatusAsync(id) ?? throw new InvalidOperationException($"import {id} not found");
+    public async Task<ImportStatus> StatusAsync(long id) => await Catalog.GetStatusAsync(id) ?? throw new InvalidOperationException($"import {id} not found");
+
+    /// <summary>How many units of the import are in <paramref name="state"/>, optionally only those claimed by <paramref name="silo"/>.</summary>
+    public Task<long> UnitsAsync(long id, string state, SiloProcess? silo = null) => ScalarAsync<long>(
+        $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = '{state}'" + (silo is null ? "" : $" AND silo = '{silo.Address}'"));
+
+    public string SiloOutput => string.Join("\n----\n", _silos.Select(n => $"silo {n.Pid}:\n{n.Output}"));
 
     /// <summary>Polls until the import reaches a final state (or the one given) and returns its status.</summary>
     public Task<ImportStatus> WaitForAsync(long id, TimeSpan? timeout = null, params string[] states)
@@ -68,12 +101,13 @@ public sealed class TestDatabase : IAsyncDisposable
         string[] wanted = states.Length > 0 ? states
             : [ImportState.Completed, ImportState.CompletedWithErrors, ImportState.Failed, ImportState.Cancelled];
         return Poll.UntilAsync(() => StatusAsync(id), s => wanted.Contains(s.State), timeout ?? TimeSpan.FromSeconds(90),
-            () => $"import {id} to become {string.Join('/', wanted)}; node output:\n{string.Join("\n----\n", _nodes.Select(n => n.Output))}");
+            () => $"import {id} to become {string.Join('/', wanted)}; silo output:\n{SiloOutput}");
     }
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in _nodes) await node.DisposeAsync();
+        if (_cluster is not null) await _cluster.DisposeAsync();
+        foreach (var silo in _silos) await silo.DisposeAsync();
         await DataSource.DisposeAsync();
     }
 }

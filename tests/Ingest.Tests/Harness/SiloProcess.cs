@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 
 namespace Ingest.Tests.Harness;
 
-/// <summary>A real <c>ingest-node</c> process; killed with SIGKILL or stopped with SIGTERM like in production.</summary>
-public sealed partial class NodeProcess : IAsyncDisposable
+/// <summary>A real <c>ingest-silo</c> process; killed with SIGKILL, stopped with SIGTERM, frozen with SIGSTOP, as in production.</summary>
+public sealed partial class SiloProcess : IAsyncDisposable
 {
     private const int SigTerm = 15;
     private const int SigCont = 18;
@@ -14,7 +15,7 @@ public sealed partial class NodeProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _lines = new();
     private readonly IDisposable _watchdog;
 
-    private NodeProcess(Process process)
+    private SiloProcess(Process process)
     {
         _process = process;
         _watchdog = Watchdog.Register($"kill -9 {process.Id}");
@@ -30,37 +31,45 @@ public sealed partial class NodeProcess : IAsyncDisposable
 
     public string Output => string.Join(Environment.NewLine, _lines);
 
-    /// <summary>
-    /// Starts a node. Leases are short (3 s, heartbeat 0.5 s) so the failover tests run in seconds;
-    /// production defaults are 6 s and 1 s.
-    /// </summary>
-    public static NodeProcess Start(string connectionString, int slots = 2, IDictionary<string, string>? env = null)
+    /// <summary>The silo's address as the database names it (<c>ip:port@generation</c>), once it has started; the latest if it rejoined.</summary>
+    public string? Address => _lines.Select(l => Started().Match(l)).LastOrDefault(m => m.Success)?.Groups[1].Value;
+
+    [GeneratedRegex(@"silo \S+ (\S+:\d+@\d+) started on ")]
+    private static partial Regex Started();
+
+    /// <summary>Starts a silo with <paramref name="slots"/> unit slots; <paramref name="env"/> adds or overrides variables.</summary>
+    public static SiloProcess Start(string connectionString, int slots = 2, IDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(RepoPaths.NodeDll);
+        psi.ArgumentList.Add(RepoPaths.SiloDll);
         psi.Environment["INGEST_DB"] = connectionString;
-        psi.Environment["INGEST_NODE_SLOTS"] = slots.ToString();
-        psi.Environment["INGEST_LEASE_SECONDS"] = "3";
-        psi.Environment["INGEST_HEARTBEAT_SECONDS"] = "0.5";
+        psi.Environment["INGEST_SILO_SLOTS"] = slots.ToString();
         psi.Environment["DOTNET_TieredPGO"] = "0";
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
-        return new NodeProcess(Process.Start(psi)!);
+        return new SiloProcess(Process.Start(psi)!);
     }
 
-    /// <summary>SIGKILL: no chance to release anything.</summary>
+    /// <summary>Waits until the silo has joined the cluster (it logs its address).</summary>
+    public async Task<string> StartedAsync(TimeSpan? timeout = null)
+    {
+        await Poll.UntilAsync(() => Task.FromResult(Address is not null || HasExited), timeout ?? TimeSpan.FromSeconds(60), () => $"silo {Pid} to start; output:\n{Output}");
+        return Address ?? throw new InvalidOperationException($"silo {Pid} exited before it started:\n{Output}");
+    }
+
+    /// <summary>SIGKILL: no chance to hand anything back.</summary>
     public void Kill() => _process.Kill();
 
-    /// <summary>SIGTERM: the node stops claiming, abandons its units and releases their leases.</summary>
+    /// <summary>SIGTERM: the silo hands its units back and leaves the cluster.</summary>
     public void Terminate() => Signal(SigTerm);
 
     /// <summary>
-    /// SIGSTOP: the node freezes (as in a long GC pause or a VM stall) without its connections
+    /// SIGSTOP: the silo freezes (as in a long GC pause or a VM stall) without its connections
     /// closing. Returns once every thread has stopped: the signal itself takes effect later.
     /// </summary>
     public async Task FreezeAsync()
     {
         Signal(SigStop);
-        await Poll.UntilAsync(() => Task.FromResult(AllThreadsStopped()), TimeSpan.FromSeconds(10), $"node {Pid} to stop");
+        await Poll.UntilAsync(() => Task.FromResult(AllThreadsStopped()), TimeSpan.FromSeconds(10), $"silo {Pid} to stop");
     }
 
     // /proc/PID/task/TID/stat: "tid (comm) S ..."; T is stopped by a signal.
@@ -74,7 +83,7 @@ public sealed partial class NodeProcess : IAsyncDisposable
         catch (IOException) { return true; } // the thread ended
     });
 
-    /// <summary>SIGCONT: a frozen node carries on where it was.</summary>
+    /// <summary>SIGCONT: a frozen silo carries on where it was.</summary>
     public void Thaw() => Signal(SigCont);
 
     private void Signal(int signal)

@@ -1,0 +1,96 @@
+using System.Text;
+using System.Text.Json;
+using Ingest.GrainInterfaces;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>The silo process itself, apart from what it loads: configuration, files, telemetry.</summary>
+public class SiloTests
+{
+    [Fact]
+    public async Task A_running_silo_watches_no_files()
+    {
+        // The host's defaults watch the working directory recursively for appsettings changes; under
+        // a busy directory that costs real CPU. The silo is configured by variables only.
+        await using var db = await TestDatabase.CreateAsync();
+        var silo = db.StartSilo();
+        await silo.StartedAsync();
+
+        var handles = new DirectoryInfo($"/proc/{silo.Pid}/fd").GetFiles().Select(f => f.LinkTarget ?? "").ToList();
+
+        Assert.NotEmpty(handles);
+        Assert.DoesNotContain(handles, h => h.Contains("inotify", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("INGEST_SILO_SLOTS", "many")]
+    [InlineData("INGEST_PROBE_TIMEOUT_SECONDS", "1s")]
+    [InlineData("INGEST_SILO_PORT", "70000")]
+    public async Task A_setting_that_does_not_parse_stops_the_silo_at_start_naming_it(string variable, string value)
+    {
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        var silo = db.StartSilo(env: new Dictionary<string, string> { [variable] = value });
+
+        Assert.Equal(64, await silo.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains($"{variable}='{value}'", silo.Output);
+    }
+
+    [Fact]
+    public async Task A_silo_exports_its_metrics_by_otlp_when_an_endpoint_is_set()
+    {
+        using var receiver = new OtlpReceiver();
+        using var data = new TempFolder().WithPages(files: 3, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo(env: new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+        });
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+        Assert.Equal(ImportState.Completed, status.State);
+
+        // Protobuf keeps strings as UTF-8: the instrument names are readable in the payload.
+        static bool Has(byte[] export, string name) => Encoding.UTF8.GetString(export).Contains(name, StringComparison.Ordinal);
+        await Poll.UntilAsync(() => Task.FromResult(receiver.MetricExports.Any(e => Has(e, "ingest.units.completed"))),
+            TimeSpan.FromSeconds(30), () => $"an OTLP export with ingest.units.completed ({receiver.MetricExports.Count} exports so far)");
+        var export = receiver.MetricExports.Last(e => Has(e, "ingest.units.completed"));
+        Assert.True(Has(export, "ingest.rows.read"));
+        Assert.True(Has(export, "ingest.unit.duration"));
+    }
+
+    [Fact]
+    public async Task One_import_is_one_trace_across_the_client_and_both_silos()
+    {
+        using var receiver = new OtlpReceiver();
+        using var data = new TempFolder().WithPages(files: 12, perFile: 5);
+        var spec = data.Write("spec.json", Specs.Files(data.Path, pattern: "page-*.json", parallelism: 4));
+        await using var db = await TestDatabase.CreateAsync();
+        Dictionary<string, string> Otel(string service) => new()
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_SERVICE_NAME"] = service,
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        };
+        foreach (var silo in new[] { db.StartSilo(env: Otel("test-silo-a")), db.StartSilo(env: Otel("test-silo-b")) }) await silo.StartedAsync();
+
+        var submitted = await CliProcess.RunAsync(db.ConnectionString, Otel("test-client"), "submit", spec, "--wait", "--json");
+
+        Assert.True(submitted.ExitCode == 0, submitted.ToString());
+        var traceId = JsonDocument.Parse(submitted.Stdout).RootElement.GetProperty("traceId").GetString()!;
+        Assert.Matches("^[0-9a-f]{32}$", traceId);
+        // OTLP carries the trace id as 16 raw bytes; each export comes from one process, named in its resource.
+        var id = Convert.FromHexString(traceId);
+        static bool Contains(byte[] haystack, ReadOnlySpan<byte> needle) => haystack.AsSpan().IndexOf(needle) >= 0;
+        string[] services = ["test-client", "test-silo-a", "test-silo-b"];
+        await Poll.UntilAsync(() => Task.FromResult(services.All(s => receiver.TraceExports.Any(e => Contains(e, id) && Contains(e, Encoding.UTF8.GetBytes(s))))),
+            TimeSpan.FromSeconds(30), () => $"spans of trace {traceId} from {string.Join(", ", services)} ({receiver.TraceExports.Count} exports so far)");
+        // Npgsql's statements of the units are in it too, and the silos' own chatter is not exported.
+        Assert.Contains(receiver.TraceExports, e => Contains(e, id) && Contains(e, "ingest.units"u8));
+        Assert.DoesNotContain(receiver.TraceExports, e => Contains(e, "OrleansMembershipTable"u8) || Contains(e, "update_i_am_alive_time"u8));
+    }
+}

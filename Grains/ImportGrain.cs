@@ -157,9 +157,10 @@ public sealed class ImportGrain(
         var live = LiveSilos();
         foreach (var unit in units)
         {
-            var silo = unit.Silo ?? (_inFlight.TryGetValue(unit.UnitNo, out var d) ? d.Silo : null);
+            // The silo of the attempt in flight: the database's row may still name an older attempt's.
+            var silo = _inFlight.TryGetValue(unit.UnitNo, out var d) && unit.Dispatch != d.Key ? d.Silo : unit.Silo;
             var lost = silo is not null && (lostSilos.Contains(silo) || !live.Contains(silo));
-            if (_inFlight.ContainsKey(unit.UnitNo))
+            if (d is not null)
             {
                 if (!lost) continue;
                 _inFlight.Remove(unit.UnitNo);

@@ -1,5 +1,5 @@
 # Two commands on a fresh Debian 12 machine with the .NET 10 SDK:
-#   make demo   local PostgreSQL + sample data + two nodes + an import with live progress
+#   make demo   local PostgreSQL + sample data + two silos + an import with live progress
 #   make test   everything the tests need, then the whole suite
 .PHONY: demo test build bench clean
 

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using Ingest.Grains;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -12,6 +14,7 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 
 namespace Ingest.Silo;
 
@@ -55,7 +58,10 @@ public static class SiloHost
         // host's defaults: they watch the working directory recursively for appsettings changes, and
         // with a busy directory below it (a local PostgreSQL's data, say) that inotify traffic was a
         // tenth of the process's CPU.
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        // With a dashboard the host is a minimal web application; otherwise no web server at all.
+        IHostApplicationBuilder builder = settings.DashboardPort is null
+            ? Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true })
+            : WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Configuration.AddEnvironmentVariables();
         ConfigureLogging(builder.Logging);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
@@ -100,13 +106,21 @@ public static class SiloHost
                 o.PlanBackoff = settings.Grains.PlanBackoff;
             });
             silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());
+            if (settings.DashboardPort is not null) silo.AddDashboard();
         });
         AddTelemetry(builder, name);
-        return builder.Build();
+        if (builder is not WebApplicationBuilder web) return ((HostApplicationBuilder)builder).Build();
+
+        web.WebHost.UseKestrelCore().ConfigureKestrel(k => k.ListenAnyIP(settings.DashboardPort!.Value));
+        web.Services.AddRouting();
+        var app = web.Build();
+        app.UseRouting();
+        app.MapOrleansDashboard();
+        return app;
     }
 
     // Traces and metrics by OTLP when an endpoint is configured, through the standard OTEL_* variables.
-    private static void AddTelemetry(HostApplicationBuilder builder, string siloName)
+    private static void AddTelemetry(IHostApplicationBuilder builder, string siloName)
     {
         if (Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is not { Length: > 0 }) return;
         builder.Services.AddOpenTelemetry()

@@ -20,7 +20,7 @@ public static class Benchmark
     {
         var files = Option(args, "--files", 200);
         var perFile = Option(args, "--per-file", 500);
-        var nodes = Option(args, "--nodes", 2);
+        var nodes = Option(args, "--silos", 2);
         var tinyUnits = Option(args, "--tiny-units", 2000);
         var parallelism = Option(args, "--parallelism", nodes * 2 * Environment.ProcessorCount);
         var runs = Option(args, "--runs", 5);

@@ -38,6 +38,23 @@ public class SiloTests
     }
 
     [Fact]
+    public async Task A_silo_serves_the_orleans_dashboard_when_a_port_is_set()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var port = ExternalCommand.FreePort();
+        var silo = db.StartSilo(env: new Dictionary<string, string> { ["INGEST_DASHBOARD_PORT"] = port.ToString() });
+        var address = await silo.StartedAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
+        var page = await http.GetAsync("/");
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        // The dashboard gathers the cluster's silos in the background.
+        await Poll.UntilAsync(async () => JsonDocument.Parse(await http.GetStringAsync("/DashboardCounters")).RootElement
+                .GetProperty("hosts").EnumerateArray().Any(h => h.GetProperty("siloAddress").GetString() == address),
+            TimeSpan.FromSeconds(30), $"silo {address} in the dashboard's counters");
+    }
+
+    [Fact]
     public async Task A_silo_exports_its_metrics_by_otlp_when_an_endpoint_is_set()
     {
         using var receiver = new OtlpReceiver();

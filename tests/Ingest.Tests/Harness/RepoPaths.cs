@@ -5,12 +5,17 @@ public static class RepoPaths
 {
     public static string Root { get; } = FindRoot();
 
-    /// <summary>The test output folder: the silo and the client are built next to the tests.</summary>
-    public static string Bin { get; } = AppContext.BaseDirectory;
+    // The tests' own output is .../tests/Ingest.Tests/bin/CONFIGURATION/TFM/: the programs are run from
+    // their own output folders, built with the same configuration, each with its own runtime config
+    // (the silo's includes ASP.NET Core for the dashboard, the client's does not).
+    private static readonly DirectoryInfo TestBin = new(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
 
-    public static string SiloDll => Path.Combine(Bin, "Ingest.Silo.dll");
+    public static string SiloDll => Program("Silo", "Ingest.Silo.dll");
 
-    public static string ClientDll => Path.Combine(Bin, "Ingest.Client.dll");
+    public static string ClientDll => Program("Client", "Ingest.Client.dll");
+
+    private static string Program(string project, string dll) =>
+        Path.Combine(Root, project, "bin", TestBin.Parent!.Name, TestBin.Name, dll);
 
     private static string FindRoot()
     {

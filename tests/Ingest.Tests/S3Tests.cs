@@ -59,4 +59,31 @@ public class S3Tests
         Assert.Equal(ImportState.Failed, status.State);
         Assert.Contains("no objects match '*.json' under s3://empty-prefix/rawg/", status.Error);
     }
+
+    [Fact]
+    public async Task A_storage_that_cannot_be_reached_is_retried_a_bounded_number_of_times_showing_its_error_then_fails_the_import()
+    {
+        var s3 = await S3Server.SharedAsync();
+        await using var db = await TestDatabase.CreateAsync();
+        var env = new Dictionary<string, string>(s3.Environment)
+        {
+            // Nothing listens there: every listing fails, which retrying could have fixed.
+            ["AWS_ENDPOINT_URL_S3"] = $"http://127.0.0.1:{ExternalCommand.FreePort()}",
+            ["AWS_MAX_ATTEMPTS"] = "1",
+            ["INGEST_PLAN_ATTEMPTS"] = "3",
+            ["INGEST_PLAN_BACKOFF_SECONDS"] = "1",
+        };
+        db.StartSilo(env: env);
+        var id = await db.SubmitAsync(Specs.S3("rawg", "rawg/"));
+
+        // Meanwhile status shows why it waits.
+        var retrying = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Error is not null || ImportState.IsFinal(s.State), TimeSpan.FromSeconds(60), "the planning error to show");
+        Assert.Equal(ImportState.Pending, retrying.State);
+        Assert.Contains("planning attempt 1/3 failed, retrying", retrying.Error);
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Failed, status.State);
+        Assert.Contains("planning failed 3 times; last error:", status.Error);
+        Assert.Equal(0, status.Units.Total);
+    }
 }

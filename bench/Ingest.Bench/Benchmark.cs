@@ -42,7 +42,7 @@ public static class Benchmark
             RawgSample.Write(pages, files, perFile);
             var spec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-games", pages, "games", parallelism));
             var bytes = Directory.GetFiles(pages).Sum(f => new FileInfo(f).Length);
-            Console.WriteLine($"data: {files} files × {perFile} records = {files * perFile:N0} rows, {bytes / 1048576.0:F1} MiB of JSON; {nodes} nodes × {2 * Environment.ProcessorCount} slots, parallelism {parallelism}; {Environment.ProcessorCount} cores; {(keyed ? "upsert on id" : "plain insert")}");
+            Console.WriteLine($"data: {files} files × {perFile} records = {files * perFile:N0} rows, {bytes / 1048576.0:F1} MiB of JSON; {nodes} silos × {2 * Environment.ProcessorCount} slots, parallelism {parallelism}; {Environment.ProcessorCount} cores; {(keyed ? "upsert on id" : "plain insert")}");
 
             var parse = Stopwatch.StartNew();
             var rows = await ReadRowsAsync(spec, pages);
@@ -91,14 +91,14 @@ public static class Benchmark
                 var tiny = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-tiny", tinyPages, "games_tiny", parallelism)));
                 var tinyCpu = CpuClock.Read(processes) - tinyBefore;
                 Console.WriteLine($"tiny units        : {tinyUnits:N0} one-record units in {tiny.Seconds:F2} s = {tinyUnits / tiny.Seconds,10:N0} units/s completed; CPU {tinyCpu}");
-                Console.WriteLine($"peak RSS per node : {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
+                Console.WriteLine($"peak RSS per silo : {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
 
                 // One big file is one unit: memory must not grow with it (the reader streams).
                 var bigPages = Path.Combine(work, "big");
                 RawgSample.Write(bigPages, 1, bigRecords);
                 var bigMiB = new FileInfo(Directory.GetFiles(bigPages)[0]).Length / 1048576.0;
                 var big = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-big", bigPages, "games_big", parallelism, keyed)));
-                Console.WriteLine($"one {bigMiB:F0} MiB file : {big.Rows:N0} rows in {big.Seconds:F2} s; peak RSS per node now {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
+                Console.WriteLine($"one {bigMiB:F0} MiB file : {big.Rows:N0} rows in {big.Seconds:F2} s; peak RSS per silo now {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
                 return 0;
             }
             finally

@@ -48,7 +48,9 @@ public class FailoverTests(ITestOutputHelper output)
                     TimeSpan.FromSeconds(10), () => $"units {held} of the killed silo to be taken over; silo output:\n{db.SiloOutput}");
                 output.WriteLine($"  taken over {(DateTime.UtcNow - killedAt).TotalSeconds:F1} s after SIGKILL");
             }
-            db.StartSilo();
+            // The replacement joins before the next kill: a silo killed while others are still joining
+            // waits for them to become active before it can be voted dead (a known, slower case).
+            await db.StartSilo().StartedAsync();
         }
 
         var status = await db.WaitForAsync(id);

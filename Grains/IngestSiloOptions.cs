@@ -3,9 +3,6 @@ namespace Ingest.Grains;
 /// <summary>How the grains of one silo behave. Read from <c>INGEST_*</c> variables by the silo host.</summary>
 public sealed class IngestSiloOptions
 {
-    /// <summary>Npgsql connection string of the cluster's database (state, and the default target). From <c>INGEST_DB</c>.</summary>
-    public string ConnectionString { get; set; } = "";
-
     /// <summary>Units this silo loads at once; more wait for a slot. Default: two per core. From <c>INGEST_SILO_SLOTS</c>.</summary>
     public int Slots { get; set; } = 2 * Environment.ProcessorCount;
 

@@ -97,7 +97,6 @@ public static class SiloHost
             silo.AddActivityPropagation();
             silo.AddIngestGrains(dataSource, o =>
             {
-                o.ConnectionString = settings.Grains.ConnectionString;
                 o.Slots = settings.Grains.Slots;
                 o.ReconcileInterval = settings.Grains.ReconcileInterval;
                 o.ReminderPeriod = settings.Grains.ReminderPeriod;

@@ -67,7 +67,6 @@ public sealed class SiloSettings
         var defaults = new IngestSiloOptions();
         var grains = new IngestSiloOptions
         {
-            ConnectionString = cs ?? "",
             Slots = env.Int("INGEST_SILO_SLOTS", defaults.Slots, min: 1),
             ReconcileInterval = env.Seconds("INGEST_RECONCILE_SECONDS", defaults.ReconcileInterval),
             ReminderPeriod = env.Seconds("INGEST_REMINDER_SECONDS", defaults.ReminderPeriod),

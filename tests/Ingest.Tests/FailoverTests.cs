@@ -16,7 +16,8 @@ public class FailoverTests(ITestOutputHelper output)
         const int files = 40, perFile = 100, kills = 3;
         using var data = new TempFolder().WithPages(files, perFile);
         await using var db = await TestDatabase.CreateAsync();
-        await SlowTarget.CreateAsync(db, seconds: 1);
+        // Long enough for three kills, each followed by a replacement silo joining.
+        await SlowTarget.CreateAsync(db, seconds: 2);
         for (var i = 0; i < 3; i++) db.StartSilo();
         var id = await db.SubmitAsync(Specs.Files(data.Path, keyed: keyed, parallelism: 4));
         var random = new Random(keyed ? 1 : 2);

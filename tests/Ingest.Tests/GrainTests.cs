@@ -1,0 +1,135 @@
+using Ingest.GrainInterfaces;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>
+/// The grains' logic in an in-process cluster (Orleans TestingHost) on a real PostgreSQL: fan-out,
+/// the parallelism cap, each silo's slots, retries, pause/resume/cancel, and an import grain
+/// brought back on the surviving silo after its silo is killed, with nobody calling it.
+/// </summary>
+public class GrainTests
+{
+    [Fact]
+    public async Task An_import_fans_its_units_out_over_both_silos_and_loads_every_row_once()
+    {
+        using var data = new TempFolder().WithPages(files: 16, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await using var cluster = await InProcessCluster.StartAsync(db);
+
+        var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 4)));
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new UnitCounts(16, 16, 0, 0, 0, 0), status.Units);
+        Assert.Equal("160,160", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+        var silos = cluster.Cluster.Silos.Select(InProcessCluster.NameOf).ToHashSet();
+        var used = await db.ScalarAsync<string>($"SELECT string_agg(DISTINCT silo, ' ') FROM ingest.units WHERE import_id = {id}");
+        Assert.True(silos.SetEquals(used.Split(' ')), $"units ran on {used}; silos are {string.Join(' ', silos)}");
+    }
+
+    [Theory]
+    [InlineData(3, 4, 3)] // the import's parallelism is the cap
+    [InlineData(8, 1, 2)] // each silo's one slot is the cap
+    public async Task Units_in_flight_never_exceed_the_parallelism_nor_any_silos_slots(int parallelism, int slots, int expectedMost)
+    {
+        using var data = new TempFolder().WithPages(files: 12, perFile: 5);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.3);
+        await using var cluster = await InProcessCluster.StartAsync(db, slots: slots);
+        var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, parallelism: parallelism)));
+
+        int most = 0, mostOnOneSilo = 0;
+        ImportStatus status;
+        while (!ImportState.IsFinal((status = await db.StatusAsync(id)).State))
+        {
+            most = Math.Max(most, (int)await db.UnitsAsync(id, UnitState.Running));
+            mostOnOneSilo = Math.Max(mostOnOneSilo, (int)await db.ScalarAsync<long>(
+                $"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo) s"));
+        }
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(expectedMost, most);
+        Assert.True(mostOnOneSilo <= slots, $"one silo held {mostOnOneSilo} units at once with {slots} slots");
+    }
+
+    [Fact]
+    public async Task A_failing_unit_is_retried_and_its_attempts_are_counted()
+    {
+        using var data = new TempFolder().WithPages(files: 1, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await db.ExecuteAsync("CREATE SEQUENCE test_failures");
+        await SlowTarget.CreateWithTriggerAsync(db,
+            "IF nextval('test_failures') <= 2 THEN RAISE EXCEPTION 'flaky target, call %', currval('test_failures'); END IF;", forEachRow: false);
+        await using var cluster = await InProcessCluster.StartAsync(db);
+
+        var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, attempts: 3, backoff: 0.1)));
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(10, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.Equal(3, await db.ScalarAsync<long>($"SELECT attempts FROM ingest.units WHERE import_id = {id}"));
+        Assert.Equal(2, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id = {id} AND kind = 'unit_retry'"));
+    }
+
+    [Fact]
+    public async Task Pause_stops_new_units_resume_finishes_the_import_and_cancel_rolls_back_the_units_in_flight()
+    {
+        using var data = new TempFolder().WithPages(files: 10, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.3);
+        await using var cluster = await InProcessCluster.StartAsync(db);
+        var (paused, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
+        await Poll.UntilAsync(async () => await db.UnitsAsync(paused, UnitState.Done) >= 1, TimeSpan.FromSeconds(30), "a first unit done");
+
+        Assert.True((await cluster.Control.PauseAsync(paused)).Applied);
+        await Poll.UntilAsync(async () => await db.UnitsAsync(paused, UnitState.Running) == 0, TimeSpan.FromSeconds(10), "the units in flight to finish");
+        var done = await db.UnitsAsync(paused, UnitState.Done);
+        // That nothing starts while paused can only be observed over time.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Equal(done, await db.UnitsAsync(paused, UnitState.Done));
+        Assert.Equal(ImportState.Paused, (await db.StatusAsync(paused)).State);
+
+        Assert.True((await cluster.Control.ResumeAsync(paused)).Applied);
+        var resumed = await db.WaitForAsync(paused);
+        Assert.Equal(ImportState.Completed, resumed.State);
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+
+        await db.ExecuteAsync("TRUNCATE games");
+        await SlowTarget.SetDelayAsync(db, 30);
+        var (cancelled, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
+        await Poll.UntilAsync(async () => await db.UnitsAsync(cancelled, UnitState.Running) == 2, TimeSpan.FromSeconds(30), "two units in flight");
+
+        Assert.True((await cluster.Control.CancelAsync(cancelled)).Applied);
+        var status = await db.WaitForAsync(cancelled, TimeSpan.FromSeconds(10), ImportState.Cancelled);
+        Assert.Equal(10, status.Units.Cancelled);
+        // The attempts in flight were told to roll back: their sleeping statements end now, not in 30 s.
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_sleep%' AND state = 'active'") == 0,
+            TimeSpan.FromSeconds(10), "the abandoned attempts to roll back");
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+
+    [Fact]
+    public async Task An_import_grain_whose_silo_is_killed_comes_back_on_the_survivor_and_completes_with_every_row_once()
+    {
+        using var data = new TempFolder().WithPages(files: 16, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.2);
+        await using var cluster = await InProcessCluster.StartAsync(db);
+        var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, UnitState.Done) >= 2, TimeSpan.FromSeconds(30), "two units done");
+        var host = cluster.HostOfImport(id) ?? throw new InvalidOperationException("the import grain is not active");
+
+        await cluster.Cluster.KillSiloAsync(host);
+
+        // Nobody calls the grain: the survivor's membership watcher brings it back.
+        var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(60));
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal("160,160", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+        Assert.Equal(160, status.Rows.Inserted);
+        var survivor = Assert.Single(cluster.Cluster.Silos);
+        Assert.Equal(survivor, cluster.HostOfImport(id));
+    }
+}

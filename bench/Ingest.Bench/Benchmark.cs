@@ -26,6 +26,7 @@ public static class Benchmark
         var runs = Option(args, "--runs", 5);
         var keyed = !args.Contains("--plain-insert");
         var bigRecords = Option(args, "--big-records", 400_000);
+        var coldRows = Option(args, "--cold-rows", 1_000_000);
         var cs = Environment.GetEnvironmentVariable("INGEST_DB");
         if (string.IsNullOrEmpty(cs))
         {
@@ -48,7 +49,7 @@ public static class Benchmark
             var rows = await ReadRowsAsync(spec, pages);
             Console.WriteLine($"read + map only   : {rows.Count:N0} rows in {parse.Elapsed.TotalSeconds:F2} s = {rows.Count / parse.Elapsed.TotalSeconds,10:N0} rows/s (one thread, no database, cold)");
 
-            var processes = Enumerable.Range(0, nodes).Select(_ => StartNode(cs)).ToList();
+            var processes = Enumerable.Range(0, nodes).Select(_ => StartSilo(cs)).ToList();
             try
             {
                 // Nodes are long-lived: measure them warm, as they run in production. The JIT optimises
@@ -88,9 +89,13 @@ public static class Benchmark
                 RawgSample.Write(tinyPages, tinyUnits, 1);
                 await QuiesceAsync(db, processes);
                 var tinyBefore = CpuClock.Read(processes);
-                var tiny = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-tiny", tinyPages, "games_tiny", parallelism)));
+                var tinySpec = ImportSpecParser.ParseJson(RawgSample.Spec("bench-tiny", tinyPages, "games_tiny", parallelism));
+                var tiny = await IngestAsync(db, tinySpec);
                 var tinyCpu = CpuClock.Read(processes) - tinyBefore;
                 Console.WriteLine($"tiny units        : {tinyUnits:N0} one-record units in {tiny.Seconds:F2} s = {tinyUnits / tiny.Seconds,10:N0} units/s completed; CPU {tinyCpu}");
+                await QuiesceAsync(db, processes);
+                var tps = await PgbenchBaseline.RunAsync(db, cs, tinySpec, tiny.Id, work);
+                Console.WriteLine($"tiny units / pgbench: {tinyUnits / tiny.Seconds / tps:F2} (pgbench, 8 clients, one upsert + one fenced unit update per transaction: {tps:N0} tx/s)");
                 Console.WriteLine($"peak RSS per silo : {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
 
                 // One big file is one unit: memory must not grow with it (the reader streams).
@@ -99,7 +104,6 @@ public static class Benchmark
                 var bigMiB = new FileInfo(Directory.GetFiles(bigPages)[0]).Length / 1048576.0;
                 var big = await IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.Spec("bench-big", bigPages, "games_big", parallelism, keyed)));
                 Console.WriteLine($"one {bigMiB:F0} MiB file : {big.Rows:N0} rows in {big.Seconds:F2} s; peak RSS per silo now {string.Join(", ", processes.Select(p => $"{PeakRssMiB(p):F0} MiB"))}");
-                return 0;
             }
             finally
             {
@@ -109,6 +113,8 @@ public static class Benchmark
                     await p.WaitForExitAsync();
                 }
             }
+            if (coldRows > 0) await ColdStart.RunAsync(db, cs, work, coldRows, parallelism);
+            return 0;
         }
         finally
         {
@@ -193,6 +199,11 @@ public static class Benchmark
     private static async Task QuiesceAsync(NpgsqlDataSource db, IReadOnlyList<Process> nodes)
     {
         await NodesIdleAsync(nodes);
+        await CheckpointAsync(db);
+    }
+
+    public static async Task CheckpointAsync(NpgsqlDataSource db)
+    {
         await using var checkpoint = db.CreateCommand("CHECKPOINT");
         try { await checkpoint.ExecuteNonQueryAsync(); }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege) { } // not a superuser: measure as is
@@ -201,7 +212,7 @@ public static class Benchmark
     private static ClusterConnection? _cluster;
 
     // Submits through the cluster, as the console does; the first call waits for a silo's gateway.
-    private static async Task<(long Rows, double Seconds)> IngestAsync(NpgsqlDataSource db, ImportSpec spec)
+    private static async Task<(long Id, long Rows, double Seconds)> IngestAsync(NpgsqlDataSource db, ImportSpec spec)
     {
         var store = new ImportCatalog(db);
         while (_cluster is null)
@@ -214,10 +225,10 @@ public static class Benchmark
         while (!ImportState.IsFinal((status = (await store.GetStatusAsync(id))!).State)) await Task.Delay(100);
         if (status.State != ImportState.Completed)
             throw new InvalidOperationException($"import ended {status.State}: {status.Error} {status.FailedUnits.FirstOrDefault()?.Error}");
-        return (status.Rows.Read, (status.FinishedAt!.Value - status.StartedAt!.Value).TotalSeconds);
+        return (id, status.Rows.Read, (status.FinishedAt!.Value - status.StartedAt!.Value).TotalSeconds);
     }
 
-    private static Process StartNode(string cs)
+    public static Process StartSilo(string cs)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(RepoRoot(), "Silo", "bin", "Release", "net10.0", "Ingest.Silo.dll"));
@@ -233,7 +244,7 @@ public static class Benchmark
         File.ReadLines($"/proc/{process.Id}/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
             .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0).FirstOrDefault();
 
-    private static string RepoRoot()
+    public static string RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "OrleansIngest.sln"))) return dir.FullName;

@@ -1,6 +1,7 @@
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace Ingest.Grains;
 
@@ -9,14 +10,17 @@ namespace Ingest.Grains;
 /// cold start after every silo was lost included) it wakes every unfinished import; when
 /// membership declares silos dead it tells every unfinished import, whose grain hands the lost
 /// units out again (and is itself reactivated elsewhere if it lived on a lost silo); and every
-/// <see cref="IngestSiloOptions.SweepInterval"/> it wakes them all as a backstop. Several silos
-/// doing the same is harmless: the calls are idempotent.
+/// <see cref="IngestSiloOptions.SweepInterval"/> it wakes them all as a backstop, and prunes the
+/// rows of silos dead for longer than <see cref="IngestSiloOptions.DefunctSiloExpiration"/> (Orleans'
+/// own cleanup agent, configured too, deleted none here). Several silos doing the same is
+/// harmless: the calls are idempotent.
 /// </summary>
 public sealed class ClusterWatcher(
     IClusterMembershipService membership,
     IGrainFactory grains,
     ImportCatalog catalog,
     IOptions<IngestSiloOptions> options,
+    IOptions<ClusterOptions> cluster,
     ILogger<ClusterWatcher> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -60,10 +64,27 @@ public sealed class ClusterWatcher(
         try
         {
             // First at once: the startup wake-up of a cluster that was down.
-            do await WakeAllAsync(grain => grain.WakeAsync(), cancellationToken);
+            do
+            {
+                await WakeAllAsync(grain => grain.WakeAsync(), cancellationToken);
+                await PruneDeadSilosAsync(cancellationToken);
+            }
             while (await Delay(options.Value.SweepInterval, cancellationToken));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
+    }
+
+    private async Task PruneDeadSilosAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var pruned = await catalog.PruneDeadSilosAsync(cluster.Value.ClusterId, options.Value.DefunctSiloExpiration, cancellationToken);
+            if (pruned > 0) logger.LogInformation("pruned {Count} dead silos' rows from the membership table", pruned);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("cannot prune dead silos' rows ({Error}); trying again at the next sweep", TransientErrors.Describe(e));
+        }
     }
 
     private static async Task<bool> Delay(TimeSpan interval, CancellationToken cancellationToken)

@@ -95,6 +95,16 @@ public sealed partial class ImportCatalog
     /// Silos from Orleans' membership table of cluster <paramref name="clusterId"/>, newest first, with
     /// how many units each has claimed. Dead silos only with <paramref name="includeDead"/>.
     /// </summary>
+    /// <summary>Deletes the membership rows of silos dead for longer than <paramref name="expiration"/>; returns how many.</summary>
+    public async Task<int> PruneDeadSilosAsync(string clusterId, TimeSpan expiration, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "DELETE FROM orleansmembershiptable WHERE deploymentid = $1 AND status = 6 AND iamalivetime < now() - $2");
+        cmd.Parameters.AddWithValue(clusterId);
+        cmd.Parameters.AddWithValue(expiration);
+        return await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public async Task<IReadOnlyList<SiloInfo>> ListSilosAsync(string clusterId, bool includeDead = false, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(

@@ -29,4 +29,7 @@ public sealed class IngestSiloOptions
 
     /// <summary>Wait before the second planning attempt, doubled before each later one. Default: 1 second. From <c>INGEST_PLAN_BACKOFF_SECONDS</c>.</summary>
     public TimeSpan PlanBackoff { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a dead silo's row stays in the membership table before a sweep prunes it. Default: 1 hour. From <c>INGEST_DEFUNCT_SILO_SECONDS</c>.</summary>
+    public TimeSpan DefunctSiloExpiration { get; set; } = TimeSpan.FromHours(1);
 }

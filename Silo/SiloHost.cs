@@ -103,6 +103,7 @@ public static class SiloHost
                 o.SweepInterval = settings.Grains.SweepInterval;
                 o.PlanAttempts = settings.Grains.PlanAttempts;
                 o.PlanBackoff = settings.Grains.PlanBackoff;
+                o.DefunctSiloExpiration = settings.DefunctSiloExpiration;
             });
             silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());
             if (settings.DashboardPort is not null) silo.AddDashboard();

@@ -110,4 +110,50 @@ public class SiloTests
         Assert.Contains(receiver.TraceExports, e => Contains(e, id) && Contains(e, "ingest.units"u8));
         Assert.DoesNotContain(receiver.TraceExports, e => Contains(e, "OrleansMembershipTable"u8) || Contains(e, "update_i_am_alive_time"u8));
     }
+
+    [Fact]
+    public async Task An_s3_imports_trace_holds_the_silos_s3_requests_under_the_imports_trace_id()
+    {
+        using var receiver = new OtlpReceiver();
+        var s3 = await S3Server.SharedAsync();
+        using var client = s3.CreateClient();
+        await client.PutBucketAsync(new Amazon.S3.Model.PutBucketRequest { BucketName = "traced-dump" });
+        for (var i = 1; i <= 3; i++) await s3.PutAsync(client, "traced-dump", $"rawg/page-{i}.json", $$"""{"results": [{"id": {{i}}, "name": "game {{i}}"}]}""");
+        using var data = new TempFolder();
+        var spec = data.Write("spec.json", Specs.S3("traced-dump", "rawg/"));
+        await using var db = await TestDatabase.CreateAsync();
+        var env = new Dictionary<string, string>(s3.Environment)
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_SERVICE_NAME"] = "test-s3-silo",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        };
+        await db.StartSilo(env: env).StartedAsync();
+
+        var submitted = await CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--wait", "--json");
+
+        Assert.True(submitted.ExitCode == 0, submitted.ToString());
+        var id = Convert.FromHexString(JsonDocument.Parse(submitted.Stdout).RootElement.GetProperty("traceId").GetString()!);
+        static bool Contains(byte[] haystack, ReadOnlySpan<byte> needle) => haystack.AsSpan().IndexOf(needle) >= 0;
+        // The GETs of the units' objects are HTTP client spans whose url names the object.
+        await Poll.UntilAsync(() => Task.FromResult(receiver.TraceExports.Any(e => Contains(e, id) && Contains(e, "traced-dump/rawg/page-2.json"u8))),
+            TimeSpan.FromSeconds(30), () => $"an S3 request span in the import's trace ({receiver.TraceExports.Count} exports so far)");
+    }
+
+    [Fact]
+    public async Task A_dead_silos_row_is_pruned_from_the_membership_table_once_it_expired()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var env = new Dictionary<string, string> { ["INGEST_DEFUNCT_SILO_SECONDS"] = "3", ["INGEST_SWEEP_SECONDS"] = "1" };
+        var doomed = db.StartSilo(env: env);
+        await doomed.StartedAsync();
+        await db.StartSilo(env: env).StartedAsync();
+        doomed.Kill();
+        var rowOfDoomed = $"SELECT count(*) FROM orleansmembershiptable WHERE siloname LIKE '%-{doomed.Pid}'";
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(rowOfDoomed + " AND status = 6") == 1, TimeSpan.FromSeconds(30), "the killed silo declared dead");
+
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(rowOfDoomed) == 0, TimeSpan.FromSeconds(30), "the dead silo's row pruned");
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM orleansmembershiptable WHERE status = 3"));
+    }
 }

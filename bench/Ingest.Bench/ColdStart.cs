@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Ingest.Grains;
 using Ingest.GrainInterfaces;
 using Ingest.Engine.Loading;
@@ -30,9 +29,7 @@ public static class ColdStart
         var baseline = new TargetTable(spec.Target with { Table = "games_cold_psql" });
         await using (var connection = await db.OpenConnectionAsync()) await baseline.EnsureAsync(connection);
         await Benchmark.CheckpointAsync(db);
-        var builder = new NpgsqlConnectionStringBuilder(cs);
-        var psql = await TimeAsync(Path.Combine(PostgresBin(), "psql"),
-            $"host={builder.Host} port={builder.Port} user={builder.Username} dbname={builder.Database}",
+        var (_, psql) = await PostgresTools.RunAsync(Path.Combine(PostgresTools.Bin(), "psql"), PostgresTools.ConnInfo(cs),
             "-v", "ON_ERROR_STOP=1", "-c", $"\\copy {baseline.QualifiedName} FROM '{tsv}'");
 
         // Two silos that just started: wait until both are active, then submit from the console.
@@ -44,7 +41,7 @@ public static class ColdStart
             var pids = silos.Select(s => s.Id).ToHashSet();
             while ((await catalog.ListSilosAsync("ingest")).Count(s => s.Status == "active" && s.Pid is { } pid && pids.Contains(pid)) < 2)
                 await Task.Delay(100);
-            var ingest = await TimeAsync("dotnet", Path.Combine(Benchmark.RepoRoot(), "Client", "bin", "Release", "net10.0", "Ingest.Client.dll"),
+            var (_, ingest) = await PostgresTools.RunAsync("dotnet", Path.Combine(Benchmark.RepoRoot(), "Client", "bin", "Release", "net10.0", "Ingest.Client.dll"),
                 "submit", specFile, "--wait");
             var loaded = await db.CreateCommand("SELECT count(*) FROM games_cold").ExecuteScalarAsync();
             Console.WriteLine($"cold, end to end  : {written:N0} rows ({mib:F0} MiB of JSON, {files} files): psql \\copy of TSV {psql:F2} s = {written / psql,9:N0} rows/s | " +
@@ -58,25 +55,5 @@ public static class ColdStart
                 await silo.WaitForExitAsync();
             }
         }
-    }
-
-    public static string PostgresBin() =>
-        Directory.GetDirectories("/usr/lib/postgresql").OrderBy(d => Version.TryParse(Path.GetFileName(d), out var v) ? v : new Version())
-            .Select(d => Path.Combine(d, "bin")).Last();
-
-    // Runs a command to its end and returns its wall-clock seconds; a failure stops the benchmark.
-    public static async Task<double> TimeAsync(string program, params string[] args)
-    {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var clock = Stopwatch.StartNew();
-        using var process = Process.Start(psi)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        var seconds = clock.Elapsed.TotalSeconds;
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"{program} {string.Join(' ', args)} exited {process.ExitCode}:\n{await output}\n{await error}");
-        return seconds;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Ingest.Engine.Loading;
@@ -36,17 +35,10 @@ public static partial class PgbenchBaseline
               WHERE import_id = {importId} AND unit_no = :unit AND lease_token = lease_token;
             END;
             """);
-        var b = new NpgsqlConnectionStringBuilder(cs);
-        var psi = new ProcessStartInfo(Path.Combine(ColdStart.PostgresBin(), "pgbench")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-n", "-M", "prepared", "-c", "8", "-j", "2", "-T", "5", "-f", script,
-                     $"host={b.Host} port={b.Port} user={b.Username} dbname={b.Database}" })
-            psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        var (output, _) = await PostgresTools.RunAsync(Path.Combine(PostgresTools.Bin(), "pgbench"),
+            "-n", "-M", "prepared", "-c", "8", "-j", "2", "-T", "5", "-f", script, PostgresTools.ConnInfo(cs));
         var tps = Tps().Match(output);
-        if (process.ExitCode != 0 || !tps.Success) throw new InvalidOperationException($"pgbench failed ({process.ExitCode}):\n{output}\n{error}");
+        if (!tps.Success) throw new InvalidOperationException($"pgbench printed no rate:\n{output}");
         return double.Parse(tps.Groups[1].Value, CultureInfo.InvariantCulture);
     }
 

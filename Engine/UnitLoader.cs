@@ -3,55 +3,68 @@ using Ingest.GrainInterfaces;
 using Ingest.Engine.Json;
 using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
+using Ingest.Engine.Relational;
 using Ingest.Engine.Sources;
 using Npgsql;
 
 namespace Ingest.Engine;
 
 /// <summary>
-/// Loads one unit (one file) into the target table: source yields records → mapper yields rows
-/// → loader writes the batch. Runs on the caller's connection and transaction, so the caller
-/// commits the rows together with whatever else belongs to the unit.
+/// Loads one unit (one file): source yields records → mapper yields rows (one table, or every
+/// table of a relational target) → loader writes them. Runs on the caller's connection and
+/// transaction, so the caller commits the rows together with whatever else belongs to the unit.
 /// </summary>
-public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTable table)
+public sealed class UnitLoader
 {
     /// <summary>Rejected records kept per unit; the rest are counted. Rejects wait in memory until the unit commits.</summary>
     public const int MaxKeptRejects = 10_000;
 
     private const int MaxRawRejectChars = 16 * 1024;
 
-    private readonly RecordMapper _mapper = new(table.Spec.Columns, table.Spec.Key);
+    private readonly ISource _source;
+    private readonly SourceSpec _sourceSpec;
+    private readonly TargetTable _table;
+    private readonly RecordMapper _mapper;
+    private readonly LoadPlan? _plan;
 
     // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit of only new keys.
     private volatile bool _tryDirect = true;
 
-    public static UnitLoader For(ImportSpec spec) =>
-        new(SourceFactory.Create(spec.Source), spec.Source, new TargetTable(spec.Target));
+    public UnitLoader(ISource source, SourceSpec sourceSpec, TargetSpec target)
+    {
+        _source = source;
+        _sourceSpec = sourceSpec;
+        _table = new TargetTable(target);
+        _mapper = new RecordMapper(target.Columns, target.Key);
+        _plan = target.IsRelational ? new LoadPlan(target) : null;
+    }
 
-    public ISource Source => source;
+    public static UnitLoader For(ImportSpec spec) => new(SourceFactory.Create(spec.Source), spec.Source, spec.Target);
 
-    public TargetTable Table => table;
+    public ISource Source => _source;
 
     /// <summary>
-    /// Loads the unit on the caller's connection, inside the caller's transaction. An upsert is first
-    /// tried as a plain COPY into the target: while none of its keys exist yet (a first load) that is
-    /// as fast as COPY gets. A key that exists, in the table or twice in the file, throws
+    /// Loads the unit on the caller's connection, inside the caller's transaction. A flat upsert is
+    /// first tried as a plain COPY into the target: while none of its keys exist yet (a first load)
+    /// that is as fast as COPY gets. A key that exists, in the table or twice in the file, throws
     /// <see cref="DirectCopyConflictException"/>: the caller rolls back and loads the unit again, and
     /// this import's units go through staging and merge until one of them finds only new keys.
+    /// A relational target is always staged.
     /// </summary>
-    public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, string key, CancellationToken cancellationToken = default)
+    public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, long importId, string key, CancellationToken cancellationToken = default)
     {
-        if (!table.IsKeyed) return await LoadOnceAsync(connection, key, staged: false, cancellationToken);
+        if (_plan is not null) return await LoadRelationalAsync(connection, importId, key, _plan, cancellationToken);
+        if (!_table.IsKeyed) return await LoadOnceAsync(connection, importId, key, staged: false, cancellationToken);
         if (!_tryDirect)
         {
-            var staged = await LoadOnceAsync(connection, key, staged: true, cancellationToken);
+            var staged = await LoadOnceAsync(connection, importId, key, staged: true, cancellationToken);
             // Every key was new: this looks like a first load again (one file had a duplicate, say).
             if (staged.Counts is { Updated: 0, Unchanged: 0, Inserted: > 0 }) _tryDirect = true;
             return staged;
         }
         try
         {
-            return await LoadOnceAsync(connection, key, staged: false, cancellationToken);
+            return await LoadOnceAsync(connection, importId, key, staged: false, cancellationToken);
         }
         catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected)
         {
@@ -60,33 +73,68 @@ public sealed class UnitLoader(ISource source, SourceSpec sourceSpec, TargetTabl
         }
     }
 
-    private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, string key, bool staged, CancellationToken cancellationToken)
+    private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken)
     {
-        var rejects = new List<RejectedRecord>();
+        var rejects = new Rejects();
         var row = _mapper.CreateRow();
-        var reader = new JsonRecordReader(key, sourceSpec.Records, SourceFactory.IsNdjson(key));
-        long index = 0, rejected = 0;
+        var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
+        long index = 0;
 
-        await using var stream = await source.OpenAsync(key, cancellationToken);
-        await using var loader = await CopyLoader.BeginAsync(connection, table, staged, cancellationToken);
-        await foreach (var record in reader.ReadAsync(stream, cancellationToken))
+        await using var opened = await _source.OpenAsync(key, cancellationToken);
+        var facts = new UnitFacts(importId, opened.Info);
+        await using var loader = await CopyLoader.BeginAsync(connection, _table, staged, cancellationToken);
+        await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
         {
-            if (_mapper.TryMap(record.Span, row, out var reject))
+            row.Clear();
+            if (_mapper.TryMap(record.Span, row, new ElementFacts(facts, index), default, out var reject))
                 await loader.WriteAsync(row, cancellationToken);
-            else if (rejected++ < MaxKeptRejects)
-                rejects.Add(new RejectedRecord(index, reject!.Column, reject.Reason, Truncate(record.Span)));
+            else rejects.Add(index, reject!, record.Span);
             index++;
         }
         var counts = await loader.CompleteAsync(cancellationToken);
-        if (rejected > MaxKeptRejects)
-            rejects.Add(new RejectedRecord(index, null, $"{rejected - MaxKeptRejects} more rejected records in this unit were counted, not kept", ""));
-        return new UnitLoadResult(index, counts, rejected, rejects, reader.BytesRead);
+        return new UnitLoadResult(index, counts, rejects.Count, rejects.Kept(index), reader.BytesRead);
     }
 
-    private static string Truncate(ReadOnlySpan<byte> raw)
+    private async Task<UnitLoadResult> LoadRelationalAsync(NpgsqlConnection connection, long importId, string key, LoadPlan plan, CancellationToken cancellationToken)
     {
-        // A UTF-8 character is at most 4 bytes: decode no more than the kept characters can need.
-        var text = Encoding.UTF8.GetString(raw[..Math.Min(raw.Length, 4 * MaxRawRejectChars)]);
-        return text.Length <= MaxRawRejectChars ? text : text[..MaxRawRejectChars];
+        var rejects = new Rejects();
+        var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
+        long index = 0;
+
+        await using var opened = await _source.OpenAsync(key, cancellationToken);
+        var facts = new UnitFacts(importId, opened.Info);
+        var load = await RelationalLoad.BeginAsync(connection, plan, new RelationalMapper(plan), cancellationToken);
+        await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
+        {
+            if (!load.Mapper.TryMap(record.Span, facts, index, out var reject)) rejects.Add(index, reject!, record.Span);
+            index++;
+            await load.FlushIfFullAsync(cancellationToken);
+        }
+        var tables = await load.CompleteAsync(cancellationToken);
+        return new UnitLoadResult(index, tables[plan.Root.Target.Name], rejects.Count, rejects.Kept(index), reader.BytesRead, tables);
+    }
+
+    /// <summary>A unit's rejected records: the first <see cref="MaxKeptRejects"/> kept, the rest counted.</summary>
+    private sealed class Rejects
+    {
+        private readonly List<RejectedRecord> _kept = [];
+
+        public long Count { get; private set; }
+
+        public void Add(long index, RecordReject reject, ReadOnlySpan<byte> raw)
+        {
+            if (Count++ < MaxKeptRejects) _kept.Add(new RejectedRecord(index, reject.Column, reject.Reason, Truncate(raw)));
+        }
+
+        public IReadOnlyList<RejectedRecord> Kept(long records) => Count <= MaxKeptRejects
+            ? _kept
+            : [.. _kept, new RejectedRecord(records, null, $"{Count - MaxKeptRejects} more rejected records in this unit were counted, not kept", "")];
+
+        private static string Truncate(ReadOnlySpan<byte> raw)
+        {
+            // A UTF-8 character is at most 4 bytes: decode no more than the kept characters can need.
+            var text = Encoding.UTF8.GetString(raw[..Math.Min(raw.Length, 4 * MaxRawRejectChars)]);
+            return text.Length <= MaxRawRejectChars ? text : text[..MaxRawRejectChars];
+        }
     }
 }

@@ -11,7 +11,7 @@ namespace Ingest.GrainInterfaces;
 /// problem at once. Strings are kept as written: <c>${ENV_VAR}</c> references are resolved by the
 /// silos when they run, so secrets are never stored.
 /// </summary>
-public static class ImportSpecParser
+public static partial class ImportSpecParser
 {
     /// <summary>Parses the spec file at <paramref name="path"/> (YAML when it ends in .yaml/.yml).</summary>
     public static ImportSpec ParseFile(string path)
@@ -106,68 +106,6 @@ public static class ImportSpecParser
         var records = OptionalString(s, "records", "source.records", p);
         if (records is not null && !IsDottedPath(records)) p.Add($"source.records: '{records}' is not a dotted path like 'results' or 'data.items'");
         return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records);
-    }
-
-    private static TargetSpec? ReadTarget(JsonNode? node, List<string> p)
-    {
-        if (node is not JsonObject t) { p.Add("target: required, an object with table and columns"); return null; }
-        var table = RequiredString(t, "table", "target.table", p);
-        if (table is not null && !SqlIdentifier.IsValid(table)) p.Add($"target.table: '{table}' is not a valid identifier (letters, digits, _; at most 63)");
-        var schema = OptionalString(t, "schema", "target.schema", p) ?? "public";
-        if (!SqlIdentifier.IsValid(schema)) p.Add($"target.schema: '{schema}' is not a valid identifier (letters, digits, _; at most 63)");
-        var create = t["create"] switch
-        {
-            null => false,
-            JsonValue v when v.TryGetValue(out bool b) => b,
-            _ => Problem(p, "target.create: must be true or false", false),
-        };
-
-        var columns = new List<ColumnSpec>();
-        if (t["columns"] is JsonObject cols && cols.Count > 0)
-        {
-            foreach (var (colName, colNode) in cols)
-            {
-                var where = $"target.columns.{colName}";
-                if (!SqlIdentifier.IsValid(colName)) p.Add($"{where}: '{colName}' is not a valid identifier (letters, digits, _; at most 63)");
-                if (colNode is not JsonObject c) { p.Add($"{where}: must be an object with path and type"); continue; }
-                var path = RequiredString(c, "path", where + ".path", p);
-                if (path is not null && path != "$" && !IsDottedPath(path)) p.Add($"{where}.path: '{path}' is not a dotted path like 'a.b' or '$'");
-                var typeName = RequiredString(c, "type", where + ".type", p);
-                ColumnType type = default;
-                if (typeName is not null && !ColumnTypeNames.SpecNames.TryGetValue(typeName, out type))
-                    p.Add($"{where}.type: unknown type '{typeName}' (expected one of text, bigint, int, double, numeric, boolean, date, timestamptz, jsonb)");
-                Unknown(c, where, p, "path", "type");
-                if (path is not null) columns.Add(new ColumnSpec(colName, path, type));
-            }
-        }
-        else p.Add("target.columns: required, an object mapping each column to {path, type}");
-
-        var key = new List<string>();
-        switch (t["key"])
-        {
-            case null: break;
-            case JsonArray arr:
-                foreach (var k in arr)
-                {
-                    if (k is JsonValue kv && kv.TryGetValue(out string? ks))
-                    {
-                        if (cols_Contains(t, ks)) key.Add(ks);
-                        else p.Add($"target.key: '{ks}' is not one of target.columns");
-                    }
-                    else p.Add("target.key: must be a list of column names");
-                }
-                break;
-            case JsonValue v when v.TryGetValue(out string? single):
-                if (cols_Contains(t, single)) key.Add(single);
-                else p.Add($"target.key: '{single}' is not one of target.columns");
-                break;
-            default: p.Add("target.key: must be a list of column names"); break;
-        }
-        if (key.Distinct(StringComparer.Ordinal).Count() != key.Count) p.Add("target.key: names a column twice");
-        Unknown(t, "target", p, "table", "schema", "key", "create", "columns");
-        return table is null ? null : new TargetSpec(schema, table, key, create, columns);
-
-        static bool cols_Contains(JsonObject t, string name) => t["columns"] is JsonObject c && c.ContainsKey(name);
     }
 
     private static bool IsDottedPath(string path) =>

@@ -19,6 +19,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="FinishedAt">When it reached a final state.</param>
 /// <param name="FailedUnits">The failed units with their errors (at most 100).</param>
 /// <param name="TraceId">The id of the import's trace (W3C), to look it up in a tracing backend such as Jaeger.</param>
+/// <param name="Tables">For a relational target, what done units did to each table, by table name; null for a flat target.</param>
 public sealed record ImportStatus(
     long Id,
     string Name,
@@ -34,7 +35,8 @@ public sealed record ImportStatus(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
     IReadOnlyList<FailedUnit> FailedUnits,
-    string? TraceId);
+    string? TraceId,
+    IReadOnlyDictionary<string, TableCounts>? Tables = null);
 
 /// <summary>An import's units by state.</summary>
 public sealed record UnitCounts(int Total, int Done, int Failed, int Running, int Pending, int Cancelled);
@@ -46,6 +48,13 @@ public sealed record UnitCounts(int Total, int Done, int Failed, int Running, in
 /// <param name="Unchanged">Rows already present with identical values, and duplicates of a key within a unit.</param>
 /// <param name="Rejected">Records not loaded because a value did not convert (see <c>ingest.rejects</c>).</param>
 public sealed record RowCounts(long Read, long Inserted, long Updated, long Unchanged, long Rejected);
+
+/// <summary>What an import's done units did to one table.</summary>
+/// <param name="Inserted">New rows.</param>
+/// <param name="Updated">Existing rows whose values changed.</param>
+/// <param name="Unchanged">Rows already identical (for the root table, also duplicates of a key within a unit).</param>
+/// <param name="Deleted">Child rows deleted because their reloaded parent no longer holds them.</param>
+public sealed record TableCounts(long Inserted, long Updated, long Unchanged, long Deleted);
 
 /// <summary>A unit that ended failed, with the reason.</summary>
 public sealed record FailedUnit(int UnitNo, string Key, int Attempts, string? Error);

@@ -1,26 +1,107 @@
 namespace Ingest.GrainInterfaces;
 
-/// <summary>The table an import loads into.</summary>
-/// <param name="Schema">The table's schema (default <c>public</c>).</param>
+/// <summary>The table an import loads into, and the related tables its nested records fill.</summary>
+/// <param name="Schema">The schema of the table and of every related table (default <c>public</c>).</param>
 /// <param name="Table">The table's name.</param>
 /// <param name="Key">
 /// The columns to upsert on. Empty: every record is inserted. Present: new keys are inserted,
 /// changed rows updated, identical rows left untouched and counted as unchanged.
 /// </param>
-/// <param name="Create">Create the table (primary key on <paramref name="Key"/>) when it does not exist.</param>
-/// <param name="Columns">The target columns, in table order, each with the record field it comes from.</param>
+/// <param name="Create">Create the tables (with primary keys, and foreign keys unless <paramref name="ForeignKeys"/> is false) when they do not exist.</param>
+/// <param name="Columns">The target columns, in table order, each with where its value comes from.</param>
+/// <param name="References">Many-to-one links from each record to dimension tables.</param>
+/// <param name="Children">Tables filled from nested collections of each record.</param>
+/// <param name="ForeignKeys">Whether created tables get foreign keys to their parents and dimensions (default true).</param>
 public sealed record TargetSpec(
     string Schema,
     string Table,
     IReadOnlyList<string> Key,
     bool Create,
+    IReadOnlyList<ColumnSpec> Columns,
+    IReadOnlyList<ReferenceSpec>? References = null,
+    IReadOnlyList<ChildSpec>? Children = null,
+    bool ForeignKeys = true)
+{
+    /// <summary>Many-to-one links from each record to dimension tables.</summary>
+    public IReadOnlyList<ReferenceSpec> References { get; init; } = References ?? [];
+
+    /// <summary>Tables filled from nested collections of each record.</summary>
+    public IReadOnlyList<ChildSpec> Children { get; init; } = Children ?? [];
+
+    /// <summary>Whether a record fills more than one table.</summary>
+    public bool IsRelational => References.Count > 0 || Children.Count > 0;
+}
+
+/// <summary>
+/// A table with one row per element of a nested collection: an array (one row per element) or an
+/// object used as a map (one row per property). Its primary key is <paramref name="ParentKey"/>
+/// followed by <paramref name="Key"/>, or by all its columns when <paramref name="Key"/> is empty.
+/// </summary>
+/// <param name="Table">The child table's name (in the target's schema).</param>
+/// <param name="Path">A dotted path, relative to the parent's element, to the array or map.</param>
+/// <param name="ParentKey">The child's columns holding its parent's primary key, in order.</param>
+/// <param name="Key">The columns that tell one element of a parent from another.</param>
+/// <param name="Columns">The child's own columns; paths are relative to the element (<c>$</c>, <c>$key</c>, <c>$value</c>, <c>$index</c>).</param>
+/// <param name="References">Links from each child row to dimension tables.</param>
+/// <param name="Children">Collections nested in each element.</param>
+public sealed record ChildSpec(
+    string Table,
+    string Path,
+    IReadOnlyList<string> ParentKey,
+    IReadOnlyList<string> Key,
+    IReadOnlyList<ColumnSpec> Columns,
+    IReadOnlyList<ReferenceSpec> References,
+    IReadOnlyList<ChildSpec> Children);
+
+/// <summary>
+/// A many-to-one link from a row to a dimension table. With a natural key, the row's
+/// <paramref name="Columns"/> hold the dimension's key; with a surrogate, the row's one column
+/// in <paramref name="Columns"/> receives the dimension row's generated id.
+/// </summary>
+/// <param name="Columns">The referencing row's columns, in the order of the dimension's key (one column for a surrogate).</param>
+/// <param name="Dimension">The dimension table and how its rows are read.</param>
+public sealed record ReferenceSpec(IReadOnlyList<string> Columns, DimensionSpec Dimension);
+
+/// <summary>A dimension table: rows upserted by natural key, never deleted.</summary>
+/// <param name="Table">The dimension table's name (in the target's schema).</param>
+/// <param name="Path">A dotted path to the dimension's object, relative to the referencing element; null for the element itself.</param>
+/// <param name="Key">The natural key columns.</param>
+/// <param name="Surrogate">When set, the name of an identity column the dimension gets, which referencing rows store.</param>
+/// <param name="Columns">The dimension's columns, paths relative to its object.</param>
+public sealed record DimensionSpec(
+    string Table,
+    string? Path,
+    IReadOnlyList<string> Key,
+    string? Surrogate,
     IReadOnlyList<ColumnSpec> Columns);
 
-/// <summary>One target column and the record field that fills it.</summary>
+/// <summary>
+/// One target column and where its value comes from: a record field (<paramref name="Path"/>),
+/// a constant (<paramref name="Value"/>), or the unit's metadata (<paramref name="Meta"/>).
+/// </summary>
 /// <param name="Name">The column name.</param>
-/// <param name="Path">A dotted path into the record (<c>a.b.c</c>), or <c>$</c> for the whole record.</param>
+/// <param name="Path">A dotted path into the element (<c>a.b.c</c>), or <c>$</c> for the element itself; in a child also <c>$key</c>, <c>$value</c>, <c>$index</c>.</param>
 /// <param name="Type">The column's type; values are converted to it, or the record is rejected.</param>
-public sealed record ColumnSpec(string Name, string Path, ColumnType Type);
+/// <param name="Value">A constant, converted to <paramref name="Type"/> (a tenant column, say).</param>
+/// <param name="Meta">Lineage: a fact about the unit or the record.</param>
+public sealed record ColumnSpec(string Name, string? Path, ColumnType Type, string? Value = null, UnitMeta? Meta = null);
+
+/// <summary>Facts about a unit or a record that a column can hold.</summary>
+public enum UnitMeta
+{
+    /// <summary>The file's name, or the object's key (text).</summary>
+    File,
+    /// <summary>The object's ETag, or for a file its size and modification time (text).</summary>
+    Etag,
+    /// <summary>When the file or object was last modified (timestamptz).</summary>
+    Modified,
+    /// <summary>The file's size in bytes (bigint).</summary>
+    Size,
+    /// <summary>The record's 0-based position in its file (bigint).</summary>
+    RecordIndex,
+    /// <summary>The import's id (bigint).</summary>
+    ImportId,
+}
 
 /// <summary>How often a failing unit is attempted.</summary>
 /// <param name="Attempts">Attempts in all, the first included (default 3).</param>

@@ -55,6 +55,7 @@ public sealed partial class ImportCatalog
                 [],
                 IngestTracing.TraceIdOf(r.IsDBNull(21) ? null : r.GetString(21)));
         }
+        status = status with { Tables = await TableCountsAsync(connection, id, cancellationToken) };
         if (status.Units.Failed == 0) return status;
 
         await using var failed = new NpgsqlCommand(
@@ -65,6 +66,25 @@ public sealed partial class ImportCatalog
             while (await r.ReadAsync(cancellationToken))
                 list.Add(new FailedUnit(r.GetInt32(0), r.GetString(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
         return status with { FailedUnits = list };
+    }
+
+    // Summed per table over the import's done units, in the order the tables first appear; null for a flat target.
+    private static async Task<IReadOnlyDictionary<string, TableCounts>?> TableCountsAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            """
+            SELECT t.value->>'table', sum((t.value->>'inserted')::bigint)::bigint, sum((t.value->>'updated')::bigint)::bigint,
+                   sum((t.value->>'unchanged')::bigint)::bigint, sum((t.value->>'deleted')::bigint)::bigint
+            FROM ingest.units u CROSS JOIN LATERAL jsonb_array_elements(u.table_counts) WITH ORDINALITY AS t(value, ord)
+            WHERE u.import_id = $1 AND u.table_counts IS NOT NULL
+            GROUP BY 1 ORDER BY min(t.ord), 1
+            """, connection);
+        cmd.Parameters.AddWithValue(id);
+        var tables = new Dictionary<string, TableCounts>(StringComparer.Ordinal);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            tables[r.GetString(0)] = new TableCounts(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
+        return tables.Count == 0 ? null : tables;
     }
 
     /// <summary>Imports, newest first, optionally in one state.</summary>

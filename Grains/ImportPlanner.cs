@@ -1,4 +1,5 @@
 using Ingest.Engine.Loading;
+using Ingest.Engine.Relational;
 using Ingest.Engine.Sources;
 using Ingest.GrainInterfaces;
 using Npgsql;
@@ -32,7 +33,9 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource)
         }
 
         var objects = await SourceFactory.Create(spec.Source).ListAsync(cancellationToken);
-        await new TargetTable(spec.Target).EnsureAsync(connection, cancellationToken);
+        // A relational target's tables in dependency order: dimensions, the root, then its children (foreign keys point back).
+        IEnumerable<TargetTable> tables = spec.Target.IsRelational ? new LoadPlan(spec.Target).Tables.Select(t => t.Target) : [new TargetTable(spec.Target)];
+        foreach (var table in tables) await table.EnsureAsync(connection, cancellationToken);
 
         await using (var units = new NpgsqlCommand(
             """

@@ -108,7 +108,8 @@ public static class UnitFence
             """
             UPDATE ingest.units
             SET state = 'done', error = NULL, finished_at = now(),
-                rows_read = $4, rows_inserted = $5, rows_updated = $6, rows_unchanged = $7, rows_rejected = $8, bytes_read = $9
+                rows_read = $4, rows_inserted = $5, rows_updated = $6, rows_unchanged = $7, rows_rejected = $8, bytes_read = $9,
+                table_counts = $10
             WHERE import_id = $1 AND unit_no = $2 AND lease_token = $3 AND state = 'running'
             """, connection);
         cmd.Parameters.AddWithValue(claim.ImportId);
@@ -120,8 +121,16 @@ public static class UnitFence
         cmd.Parameters.AddWithValue(result.Counts.Unchanged);
         cmd.Parameters.AddWithValue(result.Rejected);
         cmd.Parameters.AddWithValue(result.BytesRead);
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = TableCountsJson(result) });
         return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
+
+    // An array, so the tables keep their order (a jsonb object sorts its keys).
+    private static object TableCountsJson(UnitLoadResult result) =>
+        result.Tables is null
+            ? DBNull.Value
+            : System.Text.Json.JsonSerializer.Serialize(
+                result.Tables.Select(t => new { table = t.Key, inserted = t.Value.Inserted, updated = t.Value.Updated, unchanged = t.Value.Unchanged, deleted = t.Value.Deleted }));
 
     /// <summary>
     /// Records a failed attempt: back to <c>pending</c> after an exponential backoff while attempts

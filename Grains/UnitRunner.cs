@@ -125,7 +125,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        var result = await loader.LoadAsync(connection, claim.Key, cancellationToken);
+        var result = await loader.LoadAsync(connection, claim.ImportId, claim.Key, cancellationToken);
         if (!await UnitFence.CompleteAsync(connection, claim, result, cancellationToken))
         {
             await tx.RollbackAsync(CancellationToken.None);

@@ -28,6 +28,16 @@ public static class StatusView
         if (s.Error is not null) table.AddRow("error", $"[red]{Markup.Escape(s.Error)}[/]");
         console.Write(table);
 
+        if (s.Tables is { Count: > 0 } tables)
+        {
+            var perTable = new Table().Border(TableBorder.Simple).Title("rows per table");
+            perTable.AddColumn("table").AddColumn(new TableColumn("inserted").RightAligned()).AddColumn(new TableColumn("updated").RightAligned())
+                .AddColumn(new TableColumn("unchanged").RightAligned()).AddColumn(new TableColumn("deleted").RightAligned());
+            foreach (var (name, c) in tables)
+                perTable.AddRow(Markup.Escape(name), $"{c.Inserted:N0}", $"{c.Updated:N0}", $"{c.Unchanged:N0}", $"{c.Deleted:N0}");
+            console.Write(perTable);
+        }
+
         if (s.FailedUnits.Count == 0) return;
         var failed = new Table().Border(TableBorder.Simple).Title("[red]failed units[/]");
         failed.AddColumn("unit").AddColumn("file").AddColumn("attempts").AddColumn("error");

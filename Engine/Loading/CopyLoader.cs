@@ -10,7 +10,7 @@ namespace Ingest.Engine.Loading;
 /// transaction the caller owns (so the caller can commit the batch together with its own state).
 /// <para>
 /// Plain inserts, and upserts tried optimistically, COPY straight into the target. Staged upserts COPY into a temporary staging table, then
-/// merge with one <c>INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE row differs</c>: the last
+/// merge (<see cref="StagedMerge"/>) with one <c>INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE row differs</c>: the last
 /// occurrence of a key in the batch wins, rows are written in key order (so concurrent batches
 /// with overlapping keys lock in the same order), and identical rows are not rewritten.
 /// </para>
@@ -70,31 +70,7 @@ public sealed class CopyLoader : IAsyncDisposable
     public async Task WriteAsync(MappedRow row, CancellationToken cancellationToken = default)
     {
         Guard(State.Writing);
-        await _importer.StartRowAsync(cancellationToken);
-        for (var i = 0; i < row.Width; i++)
-        {
-            if (row.IsNull(i))
-            {
-                await _importer.WriteNullAsync(cancellationToken);
-                continue;
-            }
-            var type = _table.DbTypes[i];
-            var write = row.Types[i] switch
-            {
-                // As a byte[]: Npgsql writes ReadOnlyMemory<byte> through a streaming converter that
-                // cost the COPY writer about a fifth more CPU than the copy does (measured).
-                ColumnType.Text or ColumnType.Jsonb => _importer.WriteAsync(row.GetBytes(i).ToArray(), type, cancellationToken),
-                ColumnType.Bigint => _importer.WriteAsync(row.GetInt64(i), type, cancellationToken),
-                ColumnType.Int => _importer.WriteAsync((int)row.GetInt64(i), type, cancellationToken),
-                ColumnType.Double => _importer.WriteAsync(row.GetDouble(i), type, cancellationToken),
-                ColumnType.Numeric => _importer.WriteAsync(row.GetDecimal(i), type, cancellationToken),
-                ColumnType.Boolean => _importer.WriteAsync(row.GetBoolean(i), type, cancellationToken),
-                ColumnType.Date => _importer.WriteAsync(row.GetDate(i), type, cancellationToken),
-                ColumnType.Timestamptz => _importer.WriteAsync(row.GetTimestamp(i), type, cancellationToken),
-                _ => throw new InvalidOperationException($"unknown column type {row.Types[i]}"),
-            };
-            await write;
-        }
+        await RowWriter.WriteAsync(_importer, row, _table.DbTypes, cancellationToken);
         if (_staged) await _importer.WriteAsync(_rows, NpgsqlDbType.Bigint, cancellationToken);
         _rows++;
     }
@@ -109,38 +85,12 @@ public sealed class CopyLoader : IAsyncDisposable
         if (!_staged) return new LoadCounts(_rows, 0, 0);
         if (_rows == 0) return default;
 
-        await using var merge = new NpgsqlCommand(MergeSql(_table), _connection);
+        await using var merge = new NpgsqlCommand(StagedMerge.Sql(_table, _table.StagingName), _connection);
         await using var reader = await merge.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        var inserted = reader.GetInt64(0);
-        var updated = reader.GetInt64(1);
+        var inserted = reader.GetInt64(1);
+        var updated = reader.GetInt64(2);
         return new LoadCounts(inserted, updated, _rows - inserted - updated);
-    }
-
-    private static string MergeSql(TargetTable table)
-    {
-        var columns = string.Join(", ", table.QuotedColumns);
-        var key = string.Join(", ", table.QuotedKey);
-        var nonKey = table.QuotedColumns.Except(table.QuotedKey).ToArray();
-        var onConflict = nonKey.Length == 0
-            ? "DO NOTHING"
-            : $"""
-              DO UPDATE SET {string.Join(", ", nonKey.Select(c => $"{c} = EXCLUDED.{c}"))}
-              WHERE ({string.Join(", ", nonKey.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", nonKey.Select(c => "EXCLUDED." + c))})
-              """;
-        // xmax = 0 on a returned row means it was inserted; otherwise an existing row was updated.
-        // Rows the WHERE leaves alone are not returned: they are the unchanged ones.
-        return $"""
-            WITH up AS (
-              INSERT INTO {table.QualifiedName} AS t ({columns})
-              SELECT {columns} FROM (
-                SELECT DISTINCT ON ({key}) {columns} FROM pg_temp.{table.StagingName} ORDER BY {key}, ingest_ord DESC
-              ) last ORDER BY {key}
-              ON CONFLICT ({key}) {onConflict}
-              RETURNING (t.xmax = 0) AS inserted
-            )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
-            """;
     }
 
     private void Guard(State expected)

@@ -1,7 +1,8 @@
 namespace Ingest.Engine.Loading;
 
-/// <summary>What one batch did to the target table.</summary>
+/// <summary>What one batch did to a table.</summary>
 /// <param name="Inserted">New rows.</param>
 /// <param name="Updated">Existing rows whose values changed.</param>
 /// <param name="Unchanged">Rows already identical, plus earlier duplicates of a key within the batch.</param>
-public readonly record struct LoadCounts(long Inserted, long Updated, long Unchanged);
+/// <param name="Deleted">Child rows deleted because their reloaded parent no longer holds them.</param>
+public readonly record struct LoadCounts(long Inserted, long Updated, long Unchanged, long Deleted = 0);

@@ -7,23 +7,55 @@ using NpgsqlTypes;
 namespace Ingest.Engine.Loading;
 
 /// <summary>
-/// The table a spec loads into, with every identifier validated and quoted once here, so no
+/// A table a spec loads into, with every identifier validated and quoted once here, so no
 /// SQL elsewhere concatenates a raw name from a spec.
 /// </summary>
 public sealed class TargetTable
 {
+    /// <summary>The target of a flat spec: one table.</summary>
     public TargetTable(TargetSpec spec)
+        : this(spec.Schema, spec.Table, spec.Columns.Select(c => new TableColumn(c.Name, c.Type)).ToArray(), spec.Key, spec.Create)
     {
-        Spec = spec;
-        QualifiedName = SqlIdentifier.Quote(spec.Schema) + "." + SqlIdentifier.Quote(spec.Table);
-        QuotedColumns = spec.Columns.Select(c => SqlIdentifier.Quote(c.Name)).ToArray();
-        QuotedKey = spec.Key.Select(SqlIdentifier.Quote).ToArray();
-        DbTypes = spec.Columns.Select(c => ToDbType(c.Type)).ToArray();
-        var shape = string.Join("\n", [QualifiedName, .. spec.Columns.Select(c => $"{c.Name} {c.Type}")]);
+    }
+
+    /// <param name="schema">The table's schema.</param>
+    /// <param name="table">The table's name.</param>
+    /// <param name="columns">The columns the loader writes.</param>
+    /// <param name="key">The upsert's conflict target: the primary key, or with <paramref name="identity"/> a unique natural key.</param>
+    /// <param name="create">Whether to create the table when it is absent.</param>
+    /// <param name="identity">An identity column the table gets as its primary key (a dimension's surrogate).</param>
+    public TargetTable(string schema, string table, IReadOnlyList<TableColumn> columns, IReadOnlyList<string> key, bool create, string? identity = null)
+    {
+        Schema = schema;
+        Name = table;
+        Columns = columns;
+        Key = key;
+        Create = create;
+        Identity = identity;
+        QualifiedName = SqlIdentifier.Quote(schema) + "." + SqlIdentifier.Quote(table);
+        QuotedColumns = columns.Select(c => SqlIdentifier.Quote(c.Name)).ToArray();
+        QuotedKey = key.Select(SqlIdentifier.Quote).ToArray();
+        DbTypes = columns.Select(c => ToDbType(c.Type)).ToArray();
+        var shape = string.Join("\n", [QualifiedName, .. columns.Select(c => $"{c.Name} {c.Type}")]);
         StagingName = "ingest_stage_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(shape)))[..16];
     }
 
-    public TargetSpec Spec { get; }
+    public string Schema { get; }
+
+    public string Name { get; }
+
+    public IReadOnlyList<TableColumn> Columns { get; }
+
+    /// <summary>The upsert's conflict target (empty: plain inserts).</summary>
+    public IReadOnlyList<string> Key { get; }
+
+    public bool Create { get; }
+
+    /// <summary>The identity column that is the primary key, when the key is a natural one beside it.</summary>
+    public string? Identity { get; }
+
+    /// <summary>Foreign keys a created table gets.</summary>
+    public List<ForeignKey> ForeignKeys { get; } = [];
 
     /// <summary><c>"schema"."table"</c>.</summary>
     public string QualifiedName { get; }
@@ -49,14 +81,16 @@ public sealed class TargetTable
         var existing = await ReadColumnsAsync(connection, cancellationToken);
         if (existing.Count == 0)
         {
-            if (!Spec.Create)
+            if (!Create)
                 throw new TargetTableException($"target table {QualifiedName} does not exist (create it, or set target.create: true)");
             await CreateAsync(connection, cancellationToken);
             existing = await ReadColumnsAsync(connection, cancellationToken);
         }
 
         var problems = new List<string>();
-        foreach (var column in Spec.Columns)
+        if (Identity is not null && (!existing.TryGetValue(Identity, out var identityType) || identityType != "bigint"))
+            problems.Add($"column '{Identity}' (the surrogate key, bigint) is missing");
+        foreach (var column in Columns)
         {
             if (!existing.TryGetValue(column.Name, out var actual))
                 problems.Add($"column '{column.Name}' is missing");
@@ -64,7 +98,7 @@ public sealed class TargetTable
                 problems.Add($"column '{column.Name}' is {actual}, the spec says {column.Type.ToSql()}");
         }
         if (IsKeyed && problems.Count == 0 && !await HasUniqueIndexOnKeyAsync(connection, cancellationToken))
-            problems.Add($"no primary key or unique index on ({string.Join(", ", Spec.Key)}), which an upsert needs");
+            problems.Add($"no primary key or unique index on ({string.Join(", ", Key)}), which an upsert needs");
         if (problems.Count > 0)
             throw new TargetTableException($"target table {QualifiedName} does not match the spec: {string.Join("; ", problems)}");
     }
@@ -90,14 +124,21 @@ public sealed class TargetTable
 
     private async Task CreateAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        var columns = Spec.Columns.Select((c, i) => $"{QuotedColumns[i]} {c.Type.ToSql()}");
-        var key = IsKeyed ? $", PRIMARY KEY ({string.Join(", ", QuotedKey)})" : "";
+        var columns = Columns.Select((c, i) => $"{QuotedColumns[i]} {c.Type.ToSql()}").ToList();
+        if (Identity is not null)
+        {
+            columns.Insert(0, $"{SqlIdentifier.Quote(Identity)} bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY");
+            columns.Add($"UNIQUE ({string.Join(", ", QuotedKey)})");
+        }
+        else if (IsKeyed) columns.Add($"PRIMARY KEY ({string.Join(", ", QuotedKey)})");
+        foreach (var fk in ForeignKeys)
+            columns.Add($"FOREIGN KEY ({string.Join(", ", fk.Columns.Select(SqlIdentifier.Quote))}) REFERENCES {fk.Table.QualifiedName} ({string.Join(", ", fk.TableColumns.Select(SqlIdentifier.Quote))}){(fk.Cascade ? " ON DELETE CASCADE" : "")}");
         // Two silos planning imports into the same new table must not race on CREATE.
         await using var cmd = new NpgsqlCommand(
             $"""
             SELECT pg_advisory_xact_lock(hashtext({Literal(QualifiedName)}));
-            CREATE SCHEMA IF NOT EXISTS {SqlIdentifier.Quote(Spec.Schema)};
-            CREATE TABLE IF NOT EXISTS {QualifiedName} ({string.Join(", ", columns)}{key});
+            CREATE SCHEMA IF NOT EXISTS {SqlIdentifier.Quote(Schema)};
+            CREATE TABLE IF NOT EXISTS {QualifiedName} ({string.Join(", ", columns)});
             """, connection);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -114,13 +155,13 @@ public sealed class TargetTable
                     = (SELECT array_agg(k ORDER BY k) FROM unnest($2::text[]) k))
             """, connection);
         cmd.Parameters.AddWithValue(QualifiedName);
-        cmd.Parameters.AddWithValue(Spec.Key.ToArray());
+        cmd.Parameters.AddWithValue(Key.ToArray());
         return (bool)(await cmd.ExecuteScalarAsync(cancellationToken))!;
     }
 
     private static string Literal(string s) => "'" + s.Replace("'", "''") + "'";
 
-    private static NpgsqlDbType ToDbType(ColumnType type) => type switch
+    internal static NpgsqlDbType ToDbType(ColumnType type) => type switch
     {
         ColumnType.Text => NpgsqlDbType.Text,
         ColumnType.Bigint => NpgsqlDbType.Bigint,
@@ -134,3 +175,9 @@ public sealed class TargetTable
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
 }
+
+/// <summary>A column of a target table.</summary>
+public sealed record TableColumn(string Name, ColumnType Type);
+
+/// <summary>A foreign key from <paramref name="Columns"/> to <paramref name="TableColumns"/> of <paramref name="Table"/>.</summary>
+public sealed record ForeignKey(IReadOnlyList<string> Columns, TargetTable Table, IReadOnlyList<string> TableColumns, bool Cascade);

@@ -25,11 +25,11 @@ public sealed class MappedRow
     private byte[] _bytes;
     private int _used;
 
-    public MappedRow(IReadOnlyList<ColumnType> types)
+    public MappedRow(IReadOnlyList<ColumnType> types, int initialBytes = 1024)
     {
         Types = types.ToArray();
         _cells = new Cell[Types.Length];
-        _bytes = new byte[1024];
+        _bytes = new byte[initialBytes];
     }
 
     /// <summary>The column types, in spec order.</summary>
@@ -107,6 +107,16 @@ public sealed class MappedRow
     {
         value.CopyTo(ReserveBytes(value.Length));
         CommitBytes(column, value.Length);
+    }
+
+    /// <summary>Copies one column's value (or NULL) into a column of another row, whose type must be the same.</summary>
+    public void CopyTo(int column, MappedRow target, int targetColumn)
+    {
+        var cell = _cells[column];
+        if (cell.HasValue && Types[column] is ColumnType.Text or ColumnType.Jsonb)
+            target.SetBytes(targetColumn, _bytes.AsSpan(cell.Start, cell.Length));
+        else
+            target._cells[targetColumn] = cell;
     }
 
     /// <summary>A copy that owns its bytes (the benchmark keeps rows to COPY them later).</summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
 using Ingest.GrainInterfaces;
@@ -5,34 +6,66 @@ using Ingest.GrainInterfaces;
 namespace Ingest.Engine.Mapping;
 
 /// <summary>
-/// Turns a JSON record into a row of column values, following each column's dotted path
-/// (a numeric segment indexes an array; <c>$</c> is the whole record). A missing or null field
-/// is NULL; a value that does not convert rejects the record, naming the column and why.
+/// Turns a JSON element (a record, or an element of a nested collection) into the columns of a
+/// row, following each column's dotted path (a numeric segment indexes an array; <c>$</c> is the
+/// element itself). A missing or null field is NULL; a value that does not convert rejects the
+/// record, naming the column and why. Columns may also hold a constant, the unit's metadata, or
+/// a map element's key (<c>$key</c>) and position (<c>$index</c>).
 /// <para>
-/// The record is read once, token by token, straight from its UTF-8 bytes: the column paths form
+/// The element is read once, token by token, straight from its UTF-8 bytes: the column paths form
 /// a tree, the walk descends only into the fields some column needs, and each value is converted
-/// where it stands. When a field occurs twice in one object, the last one wins.
+/// where it stands. When a field occurs twice in one object, the last one wins. The walk also
+/// notes where the nested values that other tables read (<see cref="ElementSpan"/>) lie.
 /// </para>
 /// </summary>
 public sealed class RecordMapper
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Skip };
 
+    private enum Source { Path, Constant, Meta, ElementKey, ElementIndex }
+
     private readonly ColumnSpec[] _columns;
+    private readonly Source[] _sources;
+    private readonly byte[]?[] _constants;
     private readonly bool[] _isKey;
+    private readonly int _offset;
     private readonly PathNode _root = new(null);
 
-    public RecordMapper(IReadOnlyList<ColumnSpec> columns, IReadOnlyList<string> key)
+    /// <param name="columns">The columns this mapper fills.</param>
+    /// <param name="key">The columns that must have a value, or the record is rejected.</param>
+    /// <param name="offset">Where the first of <paramref name="columns"/> sits in the row (columns before it are the caller's).</param>
+    /// <param name="spans">Dotted paths whose values' positions <see cref="TryMap(ReadOnlySpan{byte}, MappedRow, in ElementFacts, Span{ElementSpan}, out RecordReject?)"/> reports, in this order.</param>
+    public RecordMapper(IReadOnlyList<ColumnSpec> columns, IReadOnlyList<string> key, int offset = 0, IReadOnlyList<string>? spans = null)
     {
         _columns = columns.ToArray();
+        _offset = offset;
         _isKey = _columns.Select(c => key.Contains(c.Name)).ToArray();
+        _sources = new Source[_columns.Length];
+        _constants = new byte[]?[_columns.Length];
         for (var i = 0; i < _columns.Length; i++)
         {
-            var node = _root;
-            if (_columns[i].Path != "$")
-                foreach (var segment in _columns[i].Path.Split('.')) node = node.Child(segment);
-            node.Columns.Add(i);
+            var column = _columns[i];
+            if (column.Meta is not null) _sources[i] = Source.Meta;
+            else if (column.Value is not null) (_sources[i], _constants[i]) = (Source.Constant, JsonSerializer.SerializeToUtf8Bytes(column.Value));
+            else if (column.Path == "$key") _sources[i] = Source.ElementKey;
+            else if (column.Path == "$index") _sources[i] = Source.ElementIndex;
+            else Node(column.Path!).Columns.Add(i);
         }
+        SpanCount = spans?.Count ?? 0;
+        for (var s = 0; s < SpanCount; s++) Node(spans![s]).Span = s;
+    }
+
+    /// <summary>How many spans <see cref="TryMap(ReadOnlySpan{byte}, MappedRow, in ElementFacts, Span{ElementSpan}, out RecordReject?)"/> reports.</summary>
+    public int SpanCount { get; }
+
+    // A map's value is the element itself: $value is $, $value.a is a.
+    private PathNode Node(string path)
+    {
+        if (path.StartsWith("$value", StringComparison.Ordinal)) path = path.Length == 6 ? "$" : path[7..];
+        var node = _root;
+        if (path != "$")
+            foreach (var segment in path.Split('.')) node = node.Child(segment);
+        return node;
     }
 
     /// <summary>A row buffer for this mapper's columns, to be reused record after record.</summary>
@@ -42,21 +75,38 @@ public sealed class RecordMapper
     public bool TryMap(ReadOnlySpan<byte> record, MappedRow row, out RecordReject? reject)
     {
         row.Clear();
-        var reader = new Utf8JsonReader(record, ReaderOptions);
+        return TryMap(record, row, default, default, out reject);
+    }
+
+    /// <summary>
+    /// Fills this mapper's columns of <paramref name="row"/> (NULL until then) from one element,
+    /// and reports in <paramref name="spans"/> where the span paths' values lie in it (length 0: absent).
+    /// Returns false, with the column and reason, when the element's record must be rejected.
+    /// </summary>
+    public bool TryMap(ReadOnlySpan<byte> element, MappedRow row, in ElementFacts facts, Span<ElementSpan> spans, out RecordReject? reject)
+    {
+        spans.Clear();
+        var reader = new Utf8JsonReader(element, ReaderOptions);
         reader.Read();
-        Visit(ref reader, record, _root, row);
+        Visit(ref reader, element, _root, row, spans);
+
+        for (var i = 0; i < _columns.Length; i++)
+        {
+            if (_sources[i] != Source.Path && !Inject(i, facts, row, out var why))
+                row.SetRejected(_offset + i, why!);
+        }
 
         for (var i = 0; i < _columns.Length; i++)
         {
             var column = _columns[i];
-            if (row.RejectReason(i) is { } reason)
+            if (row.RejectReason(_offset + i) is { } reason)
             {
-                reject = new RecordReject(column.Name, $"column '{column.Name}' ({column.Type.ToSpecName()}) at '{column.Path}': {reason}");
+                reject = new RecordReject(column.Name, $"column '{column.Name}' ({column.Type.ToSpecName()}) {Origin(column)}: {reason}");
                 return false;
             }
-            if (_isKey[i] && row.IsNull(i))
+            if (_isKey[i] && row.IsNull(_offset + i))
             {
-                reject = new RecordReject(column.Name, $"key column '{column.Name}' has no value at '{column.Path}'");
+                reject = new RecordReject(column.Name, $"key column '{column.Name}' has no value {Origin(column)}");
                 return false;
             }
         }
@@ -64,8 +114,47 @@ public sealed class RecordMapper
         return true;
     }
 
+    private static string Origin(ColumnSpec column) =>
+        column.Meta is { } meta ? $"from meta '{meta}'" : column.Value is { } value ? $"from value '{value}'" : $"at '{column.Path}'";
+
+    private bool Inject(int i, in ElementFacts facts, MappedRow row, out string? reason)
+    {
+        Span<byte> number = stackalloc byte[24];
+        scoped ReadOnlySpan<byte> json;
+        switch (_sources[i])
+        {
+            case Source.Constant:
+                json = _constants[i];
+                break;
+            case Source.ElementKey:
+                json = facts.KeyJson;
+                break;
+            case Source.ElementIndex when facts.Index >= 0:
+                Utf8Formatter.TryFormat(facts.Index, number, out var written);
+                json = number[..written];
+                break;
+            case Source.Meta when _columns[i].Meta == UnitMeta.RecordIndex:
+                Utf8Formatter.TryFormat(facts.RecordIndex, number, out written);
+                json = number[..written];
+                break;
+            case Source.Meta when facts.Unit is { } unit:
+                json = unit.Json(_columns[i].Meta!.Value);
+                break;
+            default:
+                json = default;
+                break;
+        }
+        if (json.IsEmpty)
+        {
+            row.SetNull(_offset + i);
+            reason = null;
+            return true;
+        }
+        return ValueConverter.TryConvertJson(json, _columns[i].Type, row, _offset + i, out reason);
+    }
+
     // The reader is on the first token of the value that node's path leads to.
-    private void Visit(ref Utf8JsonReader reader, ReadOnlySpan<byte> record, PathNode node, MappedRow row)
+    private void Visit(ref Utf8JsonReader reader, ReadOnlySpan<byte> element, PathNode node, MappedRow row, Span<ElementSpan> spans)
     {
         var kind = reader.TokenType;
         var start = (int)reader.TokenStartIndex;
@@ -76,7 +165,7 @@ public sealed class RecordMapper
                 var child = node.FindProperty(ref reader);
                 reader.Read();
                 if (child is null) reader.Skip();
-                else Visit(ref reader, record, child, row);
+                else Visit(ref reader, element, child, row, spans);
             }
         }
         else if (kind == JsonTokenType.StartArray && node.HasChildren)
@@ -85,7 +174,7 @@ public sealed class RecordMapper
             {
                 var child = node.FindIndex(index);
                 if (child is null) reader.Skip();
-                else Visit(ref reader, record, child, row);
+                else Visit(ref reader, element, child, row, spans);
             }
         }
         else
@@ -93,17 +182,19 @@ public sealed class RecordMapper
             reader.Skip();
         }
 
+        var end = (int)reader.BytesConsumed;
+        if (node.Span >= 0) spans[node.Span] = new ElementSpan(start, end - start, kind);
         if (node.Columns.Count == 0) return;
-        var raw = record[start..(int)reader.BytesConsumed];
+        var raw = element[start..end];
         // A later occurrence of the same field replaces an earlier one, including its verdict.
         foreach (var i in node.Columns)
         {
-            if (kind == JsonTokenType.Null) row.SetNull(i);
-            else if (!ValueConverter.TryConvert(ref reader, kind, raw, _columns[i].Type, row, i, out var reason)) row.SetRejected(i, reason!);
+            if (kind == JsonTokenType.Null) row.SetNull(_offset + i);
+            else if (!ValueConverter.TryConvert(ref reader, kind, raw, _columns[i].Type, row, _offset + i, out var reason)) row.SetRejected(_offset + i, reason!);
         }
     }
 
-    /// <summary>One path segment: the columns whose path ends here, and the segments below it.</summary>
+    /// <summary>One path segment: the columns whose path ends here, the span it reports, and the segments below it.</summary>
     private sealed class PathNode(string? segment)
     {
         private readonly List<PathNode> _children = [];
@@ -111,6 +202,8 @@ public sealed class RecordMapper
         private readonly int _index = int.TryParse(segment, out var i) && i >= 0 ? i : -1;
 
         public List<int> Columns { get; } = [];
+
+        public int Span { get; set; } = -1;
 
         public bool HasChildren => _children.Count > 0;
 
@@ -135,6 +228,28 @@ public sealed class RecordMapper
             return null;
         }
     }
+}
+
+/// <summary>Where a nested value lies in its element (length 0: absent), and the token it starts with.</summary>
+public readonly record struct ElementSpan(int Start, int Length, JsonTokenType Kind)
+{
+    /// <summary>Whether the value is absent or JSON null.</summary>
+    public bool IsMissing => Length == 0 || Kind == JsonTokenType.Null;
+}
+
+/// <summary>
+/// What an element's injected columns read: the unit's metadata, the record's position in its
+/// file, and for an element of a nested collection its map key (as a JSON string) and position.
+/// </summary>
+public readonly ref struct ElementFacts(UnitFacts? unit, long recordIndex, ReadOnlySpan<byte> keyJson = default, int index = -1)
+{
+    public UnitFacts? Unit { get; } = unit;
+
+    public long RecordIndex { get; } = recordIndex;
+
+    public ReadOnlySpan<byte> KeyJson { get; } = keyJson;
+
+    public int Index { get; } = index;
 }
 
 /// <summary>Why a record was not loaded: the column whose value did not convert, and the reason.</summary>

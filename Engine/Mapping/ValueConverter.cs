@@ -41,6 +41,22 @@ internal static class ValueConverter
         return reason is null;
     }
 
+    /// <summary>Converts a standalone JSON value (a constant, a map's key, a unit's metadata).</summary>
+    public static bool TryConvertJson(ReadOnlySpan<byte> json, ColumnType type, MappedRow row, int column, out string? reason)
+    {
+        var token = new Utf8JsonReader(json);
+        token.Read();
+        if (token.TokenType == JsonTokenType.Null)
+        {
+            row.SetNull(column);
+            reason = null;
+            return true;
+        }
+        var kind = token.TokenType;
+        if (kind is JsonTokenType.StartObject or JsonTokenType.StartArray) token.Skip();
+        return TryConvert(ref token, kind, json, type, row, column, out reason);
+    }
+
     private static string? Text(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
     {
         if (kind != JsonTokenType.String)

@@ -20,13 +20,16 @@ public sealed class FileSource(string folder, string pattern) : ISource
         return Task.FromResult(files);
     }
 
-    public Task<Stream> OpenAsync(string key, CancellationToken cancellationToken = default)
+    public Task<OpenedObject> OpenAsync(string key, CancellationToken cancellationToken = default)
     {
         var path = Path.Combine(folder, key);
         try
         {
-            Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
-            return Task.FromResult(stream);
+            var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            var modified = new DateTimeOffset(File.GetLastWriteTimeUtc(stream.SafeFileHandle), TimeSpan.Zero);
+            // Files have no ETag: size and modification time tell versions apart, as web servers do.
+            var etag = $"{stream.Length:x}-{modified.UtcTicks:x}";
+            return Task.FromResult(new OpenedObject(stream, new SourceObject(key, stream.Length, etag, modified)));
         }
         catch (FileNotFoundException e)
         {

@@ -7,9 +7,19 @@ public interface ISource
     /// <exception cref="SourceDataException">The folder or bucket does not exist, or nothing matches.</exception>
     Task<IReadOnlyList<SourceObject>> ListAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Opens one object for reading.</summary>
-    Task<Stream> OpenAsync(string key, CancellationToken cancellationToken = default);
+    /// <summary>Opens one object for reading, with what the source says of it as it is now.</summary>
+    Task<OpenedObject> OpenAsync(string key, CancellationToken cancellationToken = default);
 }
 
-/// <summary>One file or object: its key (what <see cref="ISource.OpenAsync"/> takes) and size.</summary>
-public sealed record SourceObject(string Key, long Size);
+/// <summary>One file or object: its key (what <see cref="ISource.OpenAsync"/> takes), size, ETag and modification time.</summary>
+public sealed record SourceObject(string Key, long Size, string? ETag = null, DateTimeOffset? Modified = null);
+
+/// <summary>An object opened for reading: its content, and the version of it being read.</summary>
+public sealed class OpenedObject(Stream content, SourceObject info) : IAsyncDisposable
+{
+    public Stream Content => content;
+
+    public SourceObject Info => info;
+
+    public ValueTask DisposeAsync() => content.DisposeAsync();
+}

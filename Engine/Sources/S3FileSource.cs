@@ -56,12 +56,13 @@ public sealed class S3FileSource(IAmazonS3 s3, string bucket, string prefix, str
         return objects;
     }
 
-    public async Task<Stream> OpenAsync(string key, CancellationToken cancellationToken = default)
+    public async Task<OpenedObject> OpenAsync(string key, CancellationToken cancellationToken = default)
     {
         try
         {
             var response = await s3.GetObjectAsync(bucket, key, cancellationToken);
-            return response.ResponseStream;
+            var modified = response.LastModified is { } at ? new DateTimeOffset(at.ToUniversalTime(), TimeSpan.Zero) : (DateTimeOffset?)null;
+            return new OpenedObject(response.ResponseStream, new SourceObject(key, response.ContentLength, response.ETag?.Trim('"'), modified));
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
         {

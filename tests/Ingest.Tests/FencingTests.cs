@@ -59,7 +59,7 @@ public class FencingTests
     {
         await using var connection = await db.DataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
-        var result = await UnitLoader.For(spec).LoadAsync(connection, claim.Key);
+        var result = await UnitLoader.For(spec).LoadAsync(connection, claim.ImportId, claim.Key);
         if (!await UnitFence.CompleteAsync(connection, claim, result)) return false;
         await tx.CommitAsync();
         return true;

@@ -68,7 +68,7 @@ public class SpecParserTests
         Assert.Contains("games; drop table x", all);
         Assert.Contains("integer128", all);
         Assert.Contains("missing", all);
-        Assert.Contains("target.columns.ok.path", all);
+        Assert.Contains("target.columns.ok: needs exactly one of path, value or meta", all);
         Assert.Contains("parallelism", all);
         Assert.Contains("colour", all);
         Assert.True(e.Problems.Count >= 8, all);

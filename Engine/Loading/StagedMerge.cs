@@ -1,0 +1,37 @@
+namespace Ingest.Engine.Loading;
+
+/// <summary>
+/// The upsert from a staging table into its target: <c>INSERT … SELECT … ON CONFLICT DO UPDATE …
+/// WHERE row differs</c>. The last occurrence of a key in staging wins (highest <c>ingest_ord</c>),
+/// rows are written in key order (so concurrent units with overlapping keys lock in the same
+/// order), and identical rows are not rewritten.
+/// </summary>
+public static class StagedMerge
+{
+    /// <summary>The statement; it returns one row: (distinct keys staged, inserted, updated).</summary>
+    public static string Sql(TargetTable target, string staging)
+    {
+        var columns = string.Join(", ", target.QuotedColumns);
+        var key = string.Join(", ", target.QuotedKey);
+        var attributes = target.QuotedColumns.Except(target.QuotedKey).ToArray();
+        var onConflict = attributes.Length == 0
+            ? "DO NOTHING"
+            : $"""
+              DO UPDATE SET {string.Join(", ", attributes.Select(c => $"{c} = EXCLUDED.{c}"))}
+              WHERE ({string.Join(", ", attributes.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", attributes.Select(c => "EXCLUDED." + c))})
+              """;
+        // xmax = 0 on a returned row means it was inserted; otherwise an existing row was updated.
+        // Rows the WHERE leaves alone are not returned: they are the unchanged ones.
+        return $"""
+            WITH src AS (
+              SELECT DISTINCT ON ({key}) {columns} FROM pg_temp.{staging} ORDER BY {key}, ingest_ord DESC
+            ), up AS (
+              INSERT INTO {target.QualifiedName} AS t ({columns})
+              SELECT {columns} FROM src ORDER BY {key}
+              ON CONFLICT ({key}) {onConflict}
+              RETURNING (t.xmax = 0) AS inserted
+            )
+            SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+            """;
+    }
+}

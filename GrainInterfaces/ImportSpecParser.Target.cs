@@ -1,0 +1,297 @@
+using System.Text.Json.Nodes;
+
+namespace Ingest.GrainInterfaces;
+
+// The target: its columns, and the related tables (children, dimensions) its records fill.
+public static partial class ImportSpecParser
+{
+    private const string IdentifierRule = "is not a valid identifier (letters, digits, _; at most 63)";
+
+    /// <summary>Where a column list sits, which decides the paths and sources it may use.</summary>
+    private enum ColumnPlace { Root, Child, Dimension }
+
+    private static readonly Dictionary<string, (UnitMeta Meta, ColumnType Type)> MetaNames = new(StringComparer.Ordinal)
+    {
+        ["file"] = (UnitMeta.File, ColumnType.Text),
+        ["etag"] = (UnitMeta.Etag, ColumnType.Text),
+        ["modified"] = (UnitMeta.Modified, ColumnType.Timestamptz),
+        ["size"] = (UnitMeta.Size, ColumnType.Bigint),
+        ["record_index"] = (UnitMeta.RecordIndex, ColumnType.Bigint),
+        ["import_id"] = (UnitMeta.ImportId, ColumnType.Bigint),
+    };
+
+    private static TargetSpec? ReadTarget(JsonNode? node, List<string> p)
+    {
+        if (node is not JsonObject t) { p.Add("target: required, an object with table and columns"); return null; }
+        var table = RequiredString(t, "table", "target.table", p);
+        if (table is not null && !SqlIdentifier.IsValid(table)) p.Add($"target.table: '{table}' {IdentifierRule}");
+        var schema = OptionalString(t, "schema", "target.schema", p) ?? "public";
+        if (!SqlIdentifier.IsValid(schema)) p.Add($"target.schema: '{schema}' {IdentifierRule}");
+        var create = OptionalBool(t, "create", "target.create", false, p);
+        var foreignKeys = OptionalBool(t, "foreignKeys", "target.foreignKeys", true, p);
+
+        var tables = new HashSet<string>(StringComparer.Ordinal);
+        if (table is not null) tables.Add(table);
+        var columns = ReadColumns(t["columns"], "target.columns", ColumnPlace.Root, required: true, p);
+        var references = ReadReferences(t["references"], "target.references", columns, tables, inChild: false, p);
+        var rowColumns = RowColumns(columns, references);
+        var key = ReadNames(t["key"], "target.key", p);
+        CheckKey(key, "target.key", rowColumns, p);
+
+        var children = new List<ChildSpec>();
+        if (t["children"] is { } childrenNode)
+        {
+            if (key.Count == 0) p.Add("target.children: the target needs a key, which child rows refer to");
+            var parentKey = key.Select(k => (Name: k, Type: rowColumns.GetValueOrDefault(k))).ToList();
+            children = ReadChildren(childrenNode, "target.children", table ?? "target", parentKey, tables, p);
+        }
+        Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children");
+        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys);
+    }
+
+    private static List<ChildSpec> ReadChildren(JsonNode node, string where, string parentTable, IReadOnlyList<(string Name, ColumnType Type)> parentKey, HashSet<string> tables, List<string> p)
+    {
+        var children = new List<ChildSpec>();
+        if (node is not JsonArray list) { p.Add($"{where}: must be a list of child tables"); return children; }
+        for (var i = 0; i < list.Count; i++)
+        {
+            var at = $"{where}[{i}]";
+            if (list[i] is not JsonObject c) { p.Add($"{at}: must be an object with table, path and columns"); continue; }
+            var table = RequiredString(c, "table", at + ".table", p);
+            if (table is not null)
+            {
+                at = $"{where}[{table}]";
+                if (!SqlIdentifier.IsValid(table)) p.Add($"{at}.table: '{table}' {IdentifierRule}");
+                else if (!tables.Add(table)) p.Add($"{at}.table: '{table}' names a table that the spec already uses");
+            }
+            var path = RequiredString(c, "path", at + ".path", p);
+            if (path is not null && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"{at}.path: '{path}' is not a dotted path to an array or object, like 'platforms' or 'data.items'");
+
+            var columns = ReadColumns(c["columns"], at + ".columns", ColumnPlace.Child, required: false, p);
+            var references = ReadReferences(c["references"], at + ".references", columns, tables, inChild: true, p);
+            var own = RowColumns(columns, references);
+            if (own.Count == 0) p.Add($"{at}: needs columns (or a reference with a surrogate column)");
+
+            var parentKeyNames = c.ContainsKey("parentKey")
+                ? ReadNames(c["parentKey"], at + ".parentKey", p)
+                : parentKey.Select(k => $"{parentTable}_{k.Name}").ToList();
+            if (parentKeyNames.Count != parentKey.Count)
+                p.Add($"{at}.parentKey: names {parentKeyNames.Count} columns, but the parent's key has {parentKey.Count} ({string.Join(", ", parentKey.Select(k => k.Name))})");
+            foreach (var name in parentKeyNames)
+            {
+                if (!SqlIdentifier.IsValid(name)) p.Add($"{at}.parentKey: '{name}' {IdentifierRule}");
+                else if (own.ContainsKey(name)) p.Add($"{at}.parentKey: '{name}' is also one of the child's own columns");
+            }
+            if (parentKeyNames.Distinct(StringComparer.Ordinal).Count() != parentKeyNames.Count) p.Add($"{at}.parentKey: names a column twice");
+
+            var key = ReadNames(c["key"], at + ".key", p);
+            CheckKey(key, at + ".key", own, p);
+
+            // A grandchild refers to this child's whole primary key.
+            var primaryKey = parentKeyNames.Zip(parentKey, (name, k) => (name, k.Type))
+                .Concat((key.Count > 0 ? key : own.Keys.ToList()).Select(k => (k, own.GetValueOrDefault(k))))
+                .ToList();
+            var grandchildren = c["children"] is { } nested
+                ? ReadChildren(nested, at + ".children", table ?? "child", primaryKey, tables, p)
+                : [];
+            Unknown(c, at, p, "table", "path", "parentKey", "key", "columns", "references", "children");
+            if (table is not null && path is not null)
+                children.Add(new ChildSpec(table, path, parentKeyNames, key, columns, references, grandchildren));
+        }
+        return children;
+    }
+
+    // A dimension referenced from a child's element may read that element's $key and $index too.
+    private static List<ReferenceSpec> ReadReferences(JsonNode? node, string where, IReadOnlyList<ColumnSpec> columns, HashSet<string> tables, bool inChild, List<string> p)
+    {
+        var references = new List<ReferenceSpec>();
+        if (node is null) return references;
+        if (node is not JsonArray list) { p.Add($"{where}: must be a list of references"); return references; }
+        for (var i = 0; i < list.Count; i++)
+        {
+            var at = $"{where}[{i}]";
+            if (list[i] is not JsonObject r) { p.Add($"{at}: must be an object with columns (or column) and dimension"); continue; }
+            var dimension = ReadDimension(r["dimension"], at + ".dimension", tables, inChild ? ColumnPlace.Child : ColumnPlace.Dimension, p);
+            var many = r.ContainsKey("columns") ? ReadNames(r["columns"], at + ".columns", p) : null;
+            var one = OptionalString(r, "column", at + ".column", p);
+            Unknown(r, at, p, "columns", "column", "dimension");
+            if (dimension is null) continue;
+
+            List<string> referencing;
+            if (dimension.Surrogate is not null)
+            {
+                if (many is not null) p.Add($"{at}.columns: dimension '{dimension.Table}' has a surrogate key; name the one column that stores it with 'column', not 'columns'");
+                if (one is null) { if (many is null) p.Add($"{at}.column: required, the column that stores the surrogate '{dimension.Surrogate}'"); continue; }
+                if (!SqlIdentifier.IsValid(one)) p.Add($"{at}.column: '{one}' {IdentifierRule}");
+                else if (columns.Any(c => c.Name == one)) p.Add($"{at}.column: '{one}' is also mapped in columns; the surrogate column is filled by the loader");
+                referencing = [one];
+            }
+            else
+            {
+                if (many is not null && one is not null) p.Add($"{at}: has both column and columns");
+                referencing = many ?? (one is null ? [] : [one]);
+                if (referencing.Count == 0) { p.Add($"{at}.columns: required, the columns that hold the dimension's key ({string.Join(", ", dimension.Key)})"); continue; }
+                if (referencing.Count != dimension.Key.Count)
+                    p.Add($"{at}.columns: names {referencing.Count} columns, but dimension '{dimension.Table}' has a key of {dimension.Key.Count} ({string.Join(", ", dimension.Key)})");
+                foreach (var (name, keyName) in referencing.Zip(dimension.Key))
+                {
+                    var column = columns.FirstOrDefault(c => c.Name == name);
+                    var keyColumn = dimension.Columns.FirstOrDefault(c => c.Name == keyName);
+                    if (column is null) p.Add($"{at}.columns: '{name}' is not one of the columns it sits beside");
+                    else if (keyColumn is not null && keyColumn.Type != column.Type)
+                        p.Add($"{at}.columns: '{name}' is {column.Type.ToSpecName()}, but the dimension's key '{keyName}' is {keyColumn.Type.ToSpecName()}");
+                }
+            }
+            references.Add(new ReferenceSpec(referencing, dimension));
+        }
+        return references;
+    }
+
+    private static DimensionSpec? ReadDimension(JsonNode? node, string where, HashSet<string> tables, ColumnPlace place, List<string> p)
+    {
+        if (node is not JsonObject d) { p.Add($"{where}: required, an object with table, key and columns"); return null; }
+        var table = RequiredString(d, "table", where + ".table", p);
+        if (table is not null)
+        {
+            if (!SqlIdentifier.IsValid(table)) p.Add($"{where}.table: '{table}' {IdentifierRule}");
+            else if (!tables.Add(table)) p.Add($"{where}.table: '{table}' names a table that the spec already uses");
+        }
+        var path = OptionalString(d, "path", where + ".path", p);
+        if (path is not null && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"{where}.path: '{path}' is not a dotted path like 'platform' or 'meta.rating'");
+        var columns = ReadColumns(d["columns"], where + ".columns", place, required: true, p);
+        var key = ReadNames(d["key"], where + ".key", p);
+        if (key.Count == 0 && d.ContainsKey("key")) p.Add($"{where}.key: must name at least one column");
+        else if (!d.ContainsKey("key")) p.Add($"{where}.key: required, the dimension's natural key");
+        CheckKey(key, where + ".key", columns.ToDictionary(c => c.Name, c => c.Type), p);
+        var surrogate = OptionalString(d, "surrogate", where + ".surrogate", p);
+        if (surrogate is not null)
+        {
+            if (!SqlIdentifier.IsValid(surrogate)) p.Add($"{where}.surrogate: '{surrogate}' {IdentifierRule}");
+            else if (columns.Any(c => c.Name == surrogate)) p.Add($"{where}.surrogate: '{surrogate}' is also one of the dimension's columns");
+        }
+        Unknown(d, where, p, "table", "path", "key", "surrogate", "columns");
+        return table is null ? null : new DimensionSpec(table, path, key, surrogate, columns);
+    }
+
+    private static List<ColumnSpec> ReadColumns(JsonNode? node, string where, ColumnPlace place, bool required, List<string> p)
+    {
+        var columns = new List<ColumnSpec>();
+        if (node is null)
+        {
+            if (required) p.Add($"{where}: required, an object mapping each column to {{path, type}}");
+            return columns;
+        }
+        if (node is not JsonObject cols || (required && cols.Count == 0))
+        {
+            p.Add($"{where}: must be an object mapping each column to {{path, type}}");
+            return columns;
+        }
+        foreach (var (name, colNode) in cols)
+        {
+            var at = $"{where}.{name}";
+            if (!SqlIdentifier.IsValid(name)) p.Add($"{at}: '{name}' {IdentifierRule}");
+            if (colNode is not JsonObject c) { p.Add($"{at}: must be an object with path and type (or value, or meta)"); continue; }
+            var sources = new[] { "path", "value", "meta" }.Where(c.ContainsKey).ToArray();
+            if (sources.Length != 1)
+            {
+                p.Add($"{at}: needs exactly one of path, value or meta{(sources.Length > 1 ? $" (has {string.Join(" and ", sources)})" : "")}");
+                continue;
+            }
+
+            string? path = null, value = null;
+            UnitMeta? meta = null;
+            ColumnType? implied = null;
+            switch (sources[0])
+            {
+                case "path":
+                    path = RequiredString(c, "path", at + ".path", p);
+                    if (path is not null && PathProblem(path, place) is { } problem) p.Add($"{at}.path: {problem}");
+                    break;
+                case "value":
+                    value = c["value"] switch
+                    {
+                        JsonValue v when v.TryGetValue(out string? s) => s,
+                        JsonValue v => v.ToJsonString(),
+                        _ => Problem<string?>(p, $"{at}.value: must be a string, number or boolean", null),
+                    };
+                    implied = ColumnType.Text;
+                    break;
+                default:
+                    var metaName = RequiredString(c, "meta", at + ".meta", p);
+                    if (metaName is not null && MetaNames.TryGetValue(metaName, out var m)) (meta, implied) = (m.Meta, m.Type);
+                    else if (metaName is not null) p.Add($"{at}.meta: unknown '{metaName}' (expected one of {string.Join(", ", MetaNames.Keys)})");
+                    break;
+            }
+
+            var typeName = implied is null ? RequiredString(c, "type", at + ".type", p) : OptionalString(c, "type", at + ".type", p);
+            var type = implied ?? default;
+            if (typeName is not null && !ColumnTypeNames.SpecNames.TryGetValue(typeName, out type))
+                p.Add($"{at}.type: unknown type '{typeName}' (expected one of text, bigint, int, double, numeric, boolean, date, timestamptz, jsonb)");
+            if (path == "$index" && type is not (ColumnType.Int or ColumnType.Bigint or ColumnType.Text))
+                p.Add($"{at}.type: $index is a position; use int, bigint or text");
+            Unknown(c, at, p, "path", "value", "meta", "type");
+            if (path is not null || value is not null || meta is not null) columns.Add(new ColumnSpec(name, path, type, value, meta));
+        }
+        return columns;
+    }
+
+    // Null when the path is fine where it is.
+    private static string? PathProblem(string path, ColumnPlace place)
+    {
+        if (path == "$") return null;
+        if (path is "$key" or "$value" or "$index" || path.StartsWith("$value.", StringComparison.Ordinal))
+        {
+            if (place == ColumnPlace.Child) return path == "$value." ? $"'{path}' is not a dotted path" : IsDottedPath(path) ? null : $"'{path}' is not a dotted path";
+            return $"'{path}' is only meaningful in a child's columns (the element of an array or map)";
+        }
+        if (!IsDottedPath(path)) return $"'{path}' is not a dotted path like 'a.b' or '$'";
+        var odd = path.Split('.').FirstOrDefault(s => s.StartsWith('$'));
+        return odd is null ? null : $"'{odd}' in '{path}' is not a field name ($, $key, $value and $index stand alone, or $value leads a path)";
+    }
+
+    // The columns of a row: its own, and the surrogate columns its references fill.
+    private static Dictionary<string, ColumnType> RowColumns(IReadOnlyList<ColumnSpec> columns, IReadOnlyList<ReferenceSpec> references)
+    {
+        var row = new Dictionary<string, ColumnType>(StringComparer.Ordinal);
+        foreach (var c in columns) row.TryAdd(c.Name, c.Type);
+        foreach (var r in references)
+            if (r.Dimension.Surrogate is not null) row.TryAdd(r.Columns[0], ColumnType.Bigint);
+        return row;
+    }
+
+    private static void CheckKey(IReadOnlyList<string> key, string where, IReadOnlyDictionary<string, ColumnType> columns, List<string> p)
+    {
+        foreach (var k in key)
+            if (!columns.ContainsKey(k)) p.Add($"{where}: '{k}' is not a mapped column");
+        if (key.Distinct(StringComparer.Ordinal).Count() != key.Count) p.Add($"{where}: names a column twice");
+    }
+
+    // A list of column names, or one name as a string.
+    private static List<string> ReadNames(JsonNode? node, string where, List<string> p)
+    {
+        var names = new List<string>();
+        switch (node)
+        {
+            case null: break;
+            case JsonArray arr:
+                foreach (var item in arr)
+                {
+                    if (item is JsonValue v && v.TryGetValue(out string? s) && s.Length > 0) names.Add(s);
+                    else p.Add($"{where}: must be a list of column names");
+                }
+                break;
+            case JsonValue v when v.TryGetValue(out string? single) && single.Length > 0:
+                names.Add(single);
+                break;
+            default: p.Add($"{where}: must be a list of column names"); break;
+        }
+        return names;
+    }
+
+    private static bool OptionalBool(JsonObject o, string name, string where, bool fallback, List<string> p) => o[name] switch
+    {
+        null => fallback,
+        JsonValue v when v.TryGetValue(out bool b) => b,
+        _ => Problem(p, $"{where}: must be true or false", fallback),
+    };
+}

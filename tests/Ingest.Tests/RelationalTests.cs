@@ -1,0 +1,270 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ingest.Bench;
+using Ingest.GrainInterfaces;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>Nested records into related tables (children, dimensions, surrogates), on real silos and a real PostgreSQL.</summary>
+public class RelationalTests
+{
+    private static readonly string[] NestedTables =
+        ["games", "game_platforms", "game_genres", "game_tags", "game_stores", "game_screenshots", "game_aliases", "game_store_scores",
+         "esrb_ratings", "platforms", "genres", "tags", "stores"];
+
+    [Fact]
+    public async Task Nested_RAWG_records_fill_every_table_exactly_and_a_reload_with_changed_children_makes_them_match()
+    {
+        using var data = new TempFolder();
+        RawgSample.WriteNested(data.Path, files: 6, perFile: 40);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        db.StartSilo();
+
+        var first = await db.WaitForAsync(await db.SubmitAsync(RawgSample.NestedSpec("nested", data.Path)));
+        Assert.Equal(ImportState.Completed, first.State);
+        Assert.Equal(new RowCounts(240, 240, 0, 0, 0), first.Rows);
+        var expected = Expected(data.Path);
+        await AssertTablesAsync(db, expected);
+        Assert.NotNull(first.Tables);
+        Assert.Equal(NestedTables.Order(), first.Tables!.Keys.Order());
+        foreach (var table in NestedTables)
+            Assert.Equal(new TableCounts(expected[table].Count, 0, 0, 0), first.Tables[table] with { Unchanged = 0 });
+        Assert.Equal(new TableCounts(240, 0, 0, 0), first.Tables["games"]);
+
+        // Created with primary keys, a unique natural key for the surrogate dimension, and foreign keys.
+        Assert.Equal(12, await db.ScalarAsync<long>("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE 'orleans%'"));
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM pg_constraint WHERE contype = 'u' AND conrelid = 'genres'::regclass"));
+
+        // An identical reload writes nothing.
+        var versions = await db.ScalarAsync<string>("SELECT string_agg(xmin::text, ',' ORDER BY game_id, platform_id) FROM game_platforms");
+        var again = await db.WaitForAsync(await db.SubmitAsync(RawgSample.NestedSpec("nested-again", data.Path)));
+        Assert.Equal(new RowCounts(240, 0, 0, 240, 0), again.Rows);
+        Assert.All(again.Tables!.Values, c => Assert.Equal(0, c.Inserted + c.Updated + c.Deleted));
+        Assert.Equal(versions, await db.ScalarAsync<string>("SELECT string_agg(xmin::text, ',' ORDER BY game_id, platform_id) FROM game_platforms"));
+
+        // A tag removed, a platform added, a screenshot changed, all aliases of a game gone, a map entry changed.
+        var page = Path.Combine(data.Path, "page-00002.json");
+        var doc = JsonNode.Parse(File.ReadAllText(page))!;
+        var games = doc["results"]!.AsArray();
+        var withTags = games.First(g => g!["tags"]!.AsArray().Count >= 2)!;
+        withTags["tags"]!.AsArray().RemoveAt(0);
+        var fewPlatforms = games.First(g => g!["platforms"]!.AsArray().All(p => (int)p!["platform"]!["id"]! != 8))!;
+        fewPlatforms["platforms"]!.AsArray().Add(JsonNode.Parse("""{"platform": {"id": 8, "name": "Android", "slug": "android"}, "released_at": "2020-02-02"}"""));
+        var withShots = games.First(g => g!["short_screenshots"]!.AsArray().Count > 0)!;
+        withShots["short_screenshots"]![0]!["image"] = "https://media.example/changed.jpg";
+        var withAliases = games.First(g => g!["alternative_names"]!.AsArray().Count > 0)!;
+        var aliasCount = withAliases["alternative_names"]!.AsArray().Count;
+        withAliases["alternative_names"] = null;
+        var withScores = games.First(g => g!["score_by_store"]!.AsObject().Count > 0)!;
+        var store = withScores["score_by_store"]!.AsObject().First().Key;
+        withScores["score_by_store"]![store] = 0.55;
+        File.WriteAllText(page, doc.ToJsonString());
+
+        var changed = await db.WaitForAsync(await db.SubmitAsync(RawgSample.NestedSpec("nested-changed", data.Path)));
+        Assert.Equal(ImportState.Completed, changed.State);
+        await AssertTablesAsync(db, Expected(data.Path));
+        var t = changed.Tables!;
+        Assert.Equal(new TableCounts(0, 0, 240, 0), t["games"]);
+        Assert.Equal((0L, 0L, 1L), (t["game_tags"].Inserted, t["game_tags"].Updated, t["game_tags"].Deleted));
+        Assert.Equal((1L, 0L, 0L), (t["game_platforms"].Inserted, t["game_platforms"].Updated, t["game_platforms"].Deleted));
+        Assert.Equal((0L, 1L, 0L), (t["game_screenshots"].Inserted, t["game_screenshots"].Updated, t["game_screenshots"].Deleted));
+        Assert.Equal((0L, 0L, (long)aliasCount), (t["game_aliases"].Inserted, t["game_aliases"].Updated, t["game_aliases"].Deleted));
+        Assert.Equal((0L, 1L, 0L), (t["game_store_scores"].Inserted, t["game_store_scores"].Updated, t["game_store_scores"].Deleted));
+        Assert.Equal(0, t["platforms"].Inserted + t["platforms"].Updated + t["platforms"].Deleted);
+    }
+
+    [Fact]
+    public async Task Countries_borders_language_map_and_currency_map_of_objects_into_a_currency_dimension()
+    {
+        using var data = new TempFolder();
+        data.Write("countries.json", """
+            [
+              {"cca3": "NLD", "name": {"common": "Netherlands"}, "borders": ["BEL", "DEU"],
+               "languages": {"nld": "Dutch", "fry": "Western Frisian"},
+               "currencies": {"EUR": {"name": "Euro", "symbol": "€"}}},
+              {"cca3": "CHE", "name": {"common": "Switzerland"}, "borders": ["AUT", "FRA", "ITA", "LIE", "DEU"],
+               "languages": {"fra": "French", "gsw": "Swiss German", "ita": "Italian", "roh": "Romansh"},
+               "currencies": {"CHF": {"name": "Swiss franc", "symbol": "Fr."}}},
+              {"cca3": "ATA", "name": {"common": "Antarctica"}, "borders": null, "languages": {}, "currencies": null},
+              {"cca3": "ZWE", "name": {"common": "Zimbabwe"}, "borders": ["BWA", "MOZ", "ZAF", "ZMB"],
+               "languages": {"eng": "English", "sna": "Shona"},
+               "currencies": {"USD": {"name": "United States dollar", "symbol": "$"}, "ZWL": {"name": "Zimbabwean dollar", "symbol": "$"},
+                              "EUR": {"name": "Euro", "symbol": "€"}}}
+            ]
+            """);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync($$"""
+            {
+              "name": "countries",
+              "source": { "kind": "files", "path": {{JsonSerializer.Serialize(data.Path)}} },
+              "target": {
+                "table": "countries", "key": ["cca3"], "create": true,
+                "columns": { "cca3": { "path": "cca3", "type": "text" }, "name": { "path": "name.common", "type": "text" },
+                             "loaded_from": { "meta": "file" }, "position": { "meta": "record_index" } },
+                "children": [
+                  { "table": "country_borders", "path": "borders", "columns": { "border": { "path": "$", "type": "text" }, "ord": { "path": "$index", "type": "int" } } },
+                  { "table": "country_languages", "path": "languages", "key": ["code"],
+                    "columns": { "code": { "path": "$key", "type": "text" }, "language": { "path": "$value", "type": "text" } } },
+                  { "table": "country_currencies", "path": "currencies", "key": ["currency"],
+                    "columns": { "currency": { "path": "$key", "type": "text" } },
+                    "references": [ { "columns": ["currency"],
+                      "dimension": { "table": "currencies", "key": ["code"],
+                                     "columns": { "code": { "path": "$key", "type": "text" }, "name": { "path": "name", "type": "text" },
+                                                  "symbol": { "path": "$value.symbol", "type": "text" } } } } ] }
+                ]
+              }
+            }
+            """));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(["ATA|Antarctica|countries.json|2", "CHE|Switzerland|countries.json|1", "NLD|Netherlands|countries.json|0", "ZWE|Zimbabwe|countries.json|3"],
+            await RowsAsync(db, "countries", "cca3", "name", "loaded_from", "position"));
+        Assert.Equal(["CHE|AUT|0", "CHE|DEU|4", "CHE|FRA|1", "CHE|ITA|2", "CHE|LIE|3", "NLD|BEL|0", "NLD|DEU|1", "ZWE|BWA|0", "ZWE|MOZ|1", "ZWE|ZAF|2", "ZWE|ZMB|3"],
+            await RowsAsync(db, "country_borders", "countries_cca3", "border", "ord"));
+        Assert.Equal(["CHE|fra|French", "CHE|gsw|Swiss German", "CHE|ita|Italian", "CHE|roh|Romansh", "NLD|fry|Western Frisian", "NLD|nld|Dutch", "ZWE|eng|English", "ZWE|sna|Shona"],
+            await RowsAsync(db, "country_languages", "countries_cca3", "code", "language"));
+        Assert.Equal(["CHE|CHF", "NLD|EUR", "ZWE|EUR", "ZWE|USD", "ZWE|ZWL"], await RowsAsync(db, "country_currencies", "countries_cca3", "currency"));
+        Assert.Equal(["CHF|Swiss franc|Fr.", "EUR|Euro|€", "USD|United States dollar|$", "ZWL|Zimbabwean dollar|$"], await RowsAsync(db, "currencies", "code", "name", "symbol"));
+        Assert.Equal(new TableCounts(4, 0, 0, 0), status.Tables!["currencies"]);
+        Assert.Equal(new TableCounts(11, 0, 0, 0), status.Tables["country_borders"]);
+    }
+
+    [Fact]
+    public async Task The_same_natural_key_gets_the_same_surrogate_across_imports_and_a_null_key_gives_no_dimension_row()
+    {
+        const string spec = """
+            {
+              "name": "sales", "source": { "kind": "files", "path": "FOLDER" },
+              "target": {
+                "table": "sales", "create": true,
+                "columns": { "sale_id": { "path": "id", "type": "bigint" }, "amount": { "path": "amount", "type": "numeric" } },
+                "references": [
+                  { "column": "customer_sk",
+                    "dimension": { "table": "customers", "path": "customer", "key": ["email"], "surrogate": "customer_sk",
+                                   "columns": { "email": { "path": "email", "type": "text" }, "name": { "path": "name", "type": "text" } } } } ]
+              }
+            }
+            """;
+        using var one = new TempFolder();
+        one.Write("day1.json", """
+            [ {"id": 1, "amount": 10.5, "customer": {"email": "ana@example.com", "name": "Ana"}},
+              {"id": 2, "amount": 3, "customer": {"email": "bo@example.com", "name": "Bo"}},
+              {"id": 3, "amount": 7, "customer": {"email": "ana@example.com", "name": "Ana"}},
+              {"id": 4, "amount": 1, "customer": {"email": null, "name": "walk-in"}},
+              {"id": 5, "amount": 2} ]
+            """);
+        using var two = new TempFolder();
+        two.Write("day2.json", """
+            [ {"id": 6, "amount": 4, "customer": {"email": "bo@example.com", "name": "Bo B."}},
+              {"id": 7, "amount": 5, "customer": {"email": "cy@example.com", "name": "Cy"}} ]
+            """);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var day1 = await db.WaitForAsync(await db.SubmitAsync(spec.Replace("FOLDER", one.Path)));
+        Assert.Equal(ImportState.Completed, day1.State);
+        var ana = await db.ScalarAsync<long>("SELECT customer_sk FROM customers WHERE email = 'ana@example.com'");
+        var bo = await db.ScalarAsync<long>("SELECT customer_sk FROM customers WHERE email = 'bo@example.com'");
+        var day2 = await db.WaitForAsync(await db.SubmitAsync(spec.Replace("FOLDER", two.Path)));
+        Assert.Equal(ImportState.Completed, day2.State);
+
+        Assert.Equal(new TableCounts(2, 0, 0, 0), day1.Tables!["customers"]);
+        Assert.Equal(new TableCounts(1, 1, 0, 0), day2.Tables!["customers"]);
+        Assert.Equal(bo, await db.ScalarAsync<long>("SELECT customer_sk FROM customers WHERE email = 'bo@example.com'"));
+        Assert.Equal("Bo B.", await db.ScalarAsync<string>("SELECT name FROM customers WHERE email = 'bo@example.com'"));
+        Assert.Equal(3, await db.ScalarAsync<long>("SELECT count(*) FROM customers"));
+        var cy = await db.ScalarAsync<long>("SELECT customer_sk FROM customers WHERE email = 'cy@example.com'");
+        Assert.Equal([$"1|{ana}", $"2|{bo}", $"3|{ana}", "4|∅", "5|∅", $"6|{bo}", $"7|{cy}"], await RowsAsync(db, "sales", "sale_id", "customer_sk"));
+    }
+
+    // Every table's rows as sorted "a|b|c" lines, computed from the files without the product's code.
+    private static Dictionary<string, List<string>> Expected(string folder)
+    {
+        var t = NestedTables.ToDictionary(n => n, _ => new HashSet<string>());
+        var genreSlugs = new HashSet<string>();
+        foreach (var file in Directory.GetFiles(folder, "*.json").Order(StringComparer.Ordinal))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(file));
+            foreach (var g in doc.RootElement.GetProperty("results").EnumerateArray())
+            {
+                var id = g.GetProperty("id").GetInt64();
+                var esrb = g.GetProperty("esrb_rating");
+                t["games"].Add(Line(id, g.GetProperty("name").GetString(), g.GetProperty("released").GetString(),
+                    esrb.ValueKind == JsonValueKind.Null ? null : esrb.GetProperty("id").GetInt32(), "rawg", Path.GetFileName(file)));
+                if (esrb.ValueKind != JsonValueKind.Null) t["esrb_ratings"].Add(Line(esrb.GetProperty("id").GetInt32(), esrb.GetProperty("name").GetString()));
+                foreach (var p in g.GetProperty("platforms").EnumerateArray())
+                {
+                    var platform = p.GetProperty("platform");
+                    t["game_platforms"].Add(Line(id, platform.GetProperty("id").GetInt32(), p.GetProperty("released_at").GetString()));
+                    t["platforms"].Add(Line(platform.GetProperty("id").GetInt32(), platform.GetProperty("name").GetString(), platform.GetProperty("slug").GetString()));
+                }
+                foreach (var genre in g.GetProperty("genres").EnumerateArray())
+                {
+                    t["game_genres"].Add(Line(id, genre.GetProperty("slug").GetString()));
+                    t["genres"].Add(Line(genre.GetProperty("slug").GetString(), genre.GetProperty("name").GetString()));
+                }
+                foreach (var tag in g.GetProperty("tags").EnumerateArray())
+                {
+                    t["game_tags"].Add(Line(id, tag.GetProperty("id").GetInt32()));
+                    t["tags"].Add(Line(tag.GetProperty("id").GetInt32(), tag.GetProperty("name").GetString(), tag.GetProperty("language").GetString()));
+                }
+                foreach (var s in g.GetProperty("stores").EnumerateArray())
+                {
+                    var store = s.GetProperty("store");
+                    t["game_stores"].Add(Line(id, store.GetProperty("id").GetInt32(), s.GetProperty("id").GetInt64()));
+                    t["stores"].Add(Line(store.GetProperty("id").GetInt32(), store.GetProperty("name").GetString(), store.GetProperty("slug").GetString()));
+                }
+                foreach (var shot in g.GetProperty("short_screenshots").EnumerateArray())
+                    t["game_screenshots"].Add(Line(id, shot.GetProperty("id").GetInt64(), shot.GetProperty("image").GetString()));
+                if (g.GetProperty("alternative_names") is { ValueKind: JsonValueKind.Array } aliases)
+                    foreach (var alias in aliases.EnumerateArray()) t["game_aliases"].Add(Line(id, alias.GetString()));
+                foreach (var score in g.GetProperty("score_by_store").EnumerateObject())
+                    t["game_store_scores"].Add(Line(id, score.Name, score.Value.GetDouble()));
+            }
+        }
+        return t.ToDictionary(kv => kv.Key, kv => kv.Value.Order(StringComparer.Ordinal).ToList());
+    }
+
+    private static async Task AssertTablesAsync(TestDatabase db, Dictionary<string, List<string>> expected)
+    {
+        Assert.Equal(expected["games"], await RowsAsync(db, "games", "id", "name", "released", "esrb_id", "tenant", "source_file"));
+        Assert.Equal(expected["esrb_ratings"], await RowsAsync(db, "esrb_ratings", "id", "name"));
+        Assert.Equal(expected["game_platforms"], await RowsAsync(db, "game_platforms", "game_id", "platform_id", "released_at"));
+        Assert.Equal(expected["platforms"], await RowsAsync(db, "platforms", "id", "name", "slug"));
+        Assert.Equal(expected["game_genres"], await RowsAsync(db, "game_genres g JOIN genres d USING (genre_sk)", "g.game_id", "d.slug"));
+        Assert.Equal(expected["genres"], await RowsAsync(db, "genres", "slug", "name"));
+        Assert.Equal(expected["game_tags"], await RowsAsync(db, "game_tags", "game_id", "tag_id"));
+        Assert.Equal(expected["tags"], await RowsAsync(db, "tags", "id", "name", "language"));
+        Assert.Equal(expected["game_stores"], await RowsAsync(db, "game_stores", "game_id", "store_id", "listing_id"));
+        Assert.Equal(expected["stores"], await RowsAsync(db, "stores", "id", "name", "slug"));
+        Assert.Equal(expected["game_screenshots"], await RowsAsync(db, "game_screenshots", "game_id", "id", "image"));
+        Assert.Equal(expected["game_aliases"], await RowsAsync(db, "game_aliases", "game_id", "alias"));
+        Assert.Equal(expected["game_store_scores"], await RowsAsync(db, "game_store_scores", "game_id", "store", "score"));
+        Assert.Equal(await db.ScalarAsync<long>("SELECT count(*) FROM game_genres"), await db.ScalarAsync<long>("SELECT count(*) FROM game_genres g JOIN genres d USING (genre_sk)"));
+    }
+
+    private static string Line(params object?[] values) =>
+        string.Join("|", values.Select(v => v switch
+        {
+            null => "∅",
+            double d => d.ToString(CultureInfo.InvariantCulture),
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            _ => v.ToString(),
+        }));
+
+    internal static async Task<List<string>> RowsAsync(TestDatabase db, string from, params string[] columns)
+    {
+        var rows = new List<string>();
+        await using var cmd = db.DataSource.CreateCommand($"SELECT concat_ws('|', {string.Join(", ", columns.Select(c => $"coalesce({c}::text, '∅')"))}) FROM {from}");
+        await using var reader = await cmd.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) rows.Add(reader.GetString(0));
+        rows.Sort(StringComparer.Ordinal);
+        return rows;
+    }
+}

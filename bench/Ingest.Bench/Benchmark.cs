@@ -196,7 +196,7 @@ public static class Benchmark
 
     // Each measurement starts with idle nodes and from a fresh checkpoint, so neither pays for the
     // other's background work or WAL.
-    private static async Task QuiesceAsync(NpgsqlDataSource db, IReadOnlyList<Process> nodes)
+    internal static async Task QuiesceAsync(NpgsqlDataSource db, IReadOnlyList<Process> nodes)
     {
         await NodesIdleAsync(nodes);
         await CheckpointAsync(db);
@@ -212,7 +212,7 @@ public static class Benchmark
     private static ClusterConnection? _cluster;
 
     // Submits through the cluster, as the console does; the first call waits for a silo's gateway.
-    private static async Task<(long Id, long Rows, double Seconds)> IngestAsync(NpgsqlDataSource db, ImportSpec spec)
+    internal static async Task<(long Id, long Rows, double Seconds)> IngestAsync(NpgsqlDataSource db, ImportSpec spec)
     {
         var store = new ImportCatalog(db);
         while (_cluster is null)
@@ -251,7 +251,7 @@ public static class Benchmark
         throw new InvalidOperationException("OrleansIngest.sln not found");
     }
 
-    private static int Option(string[] args, string name, int fallback)
+    internal static int Option(string[] args, string name, int fallback)
     {
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;

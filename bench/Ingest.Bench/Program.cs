@@ -3,6 +3,7 @@ using Ingest.Bench;
 // Usage:
 //   Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE]   writes RAWG-like pages (and a spec for them)
 //   Ingest.Bench run [--files N] [--per-file M]                  the ingest vs plain COPY benchmark (INGEST_DB)
+//   Ingest.Bench nested [--games N] [--per-file M]               nested games into 11 tables vs plain COPY of the same rows (INGEST_DB)
 switch (args.FirstOrDefault())
 {
     case "generate" when args.Length >= 4:
@@ -14,7 +15,9 @@ switch (args.FirstOrDefault())
         return await Benchmark.ParseOnlyAsync(args[1]);
     case "run":
         return await Benchmark.RunAsync(args[1..]);
+    case "nested":
+        return await NestedBenchmark.RunAsync(args[1..]);
     default:
-        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--nodes K]");
+        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K]");
         return 64;
 }

@@ -44,16 +44,15 @@ public sealed class UnitLoader
     public ISource Source => _source;
 
     /// <summary>
-    /// Loads the unit on the caller's connection, inside the caller's transaction. A flat upsert is
-    /// first tried as a plain COPY into the target: while none of its keys exist yet (a first load)
-    /// that is as fast as COPY gets. A key that exists, in the table or twice in the file, throws
-    /// <see cref="DirectCopyConflictException"/>: the caller rolls back and loads the unit again, and
-    /// this import's units go through staging and merge until one of them finds only new keys.
-    /// A relational target is always staged.
+    /// Loads the unit on the caller's connection, inside the caller's transaction. An upsert is first
+    /// tried as a plain COPY into the target (and its child tables): while none of its keys exist
+    /// yet (a first load) that is as fast as COPY gets. A key that exists, in the table or twice in
+    /// the file, throws <see cref="DirectCopyConflictException"/>: the caller rolls back and loads the
+    /// unit again, and this import's units go through staging and merge until one of them finds only
+    /// new keys.
     /// </summary>
     public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, long importId, string key, CancellationToken cancellationToken = default)
     {
-        if (_plan is not null) return await LoadRelationalAsync(connection, importId, key, _plan, cancellationToken);
         if (!_table.IsKeyed) return await LoadOnceAsync(connection, importId, key, staged: false, cancellationToken);
         if (!_tryDirect)
         {
@@ -73,7 +72,12 @@ public sealed class UnitLoader
         }
     }
 
-    private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken)
+    private Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken) =>
+        _plan is null
+            ? LoadFlatAsync(connection, importId, key, staged, cancellationToken)
+            : LoadRelationalAsync(connection, importId, key, _plan, staged, cancellationToken);
+
+    private async Task<UnitLoadResult> LoadFlatAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken)
     {
         var rejects = new Rejects();
         var row = _mapper.CreateRow();
@@ -95,7 +99,7 @@ public sealed class UnitLoader
         return new UnitLoadResult(index, counts, rejects.Count, rejects.Kept(index), reader.BytesRead);
     }
 
-    private async Task<UnitLoadResult> LoadRelationalAsync(NpgsqlConnection connection, long importId, string key, LoadPlan plan, CancellationToken cancellationToken)
+    private async Task<UnitLoadResult> LoadRelationalAsync(NpgsqlConnection connection, long importId, string key, LoadPlan plan, bool staged, CancellationToken cancellationToken)
     {
         var rejects = new Rejects();
         var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
@@ -103,7 +107,7 @@ public sealed class UnitLoader
 
         await using var opened = await _source.OpenAsync(key, cancellationToken);
         var facts = new UnitFacts(importId, opened.Info);
-        var load = await RelationalLoad.BeginAsync(connection, plan, new RelationalMapper(plan), cancellationToken);
+        var load = await RelationalLoad.BeginAsync(connection, plan, new RelationalMapper(plan), direct: !staged, cancellationToken);
         await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
         {
             if (!load.Mapper.TryMap(record.Span, facts, index, out var reject)) rejects.Add(index, reject!, record.Span);

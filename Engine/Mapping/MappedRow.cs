@@ -119,6 +119,35 @@ public sealed class MappedRow
             target._cells[targetColumn] = cell;
     }
 
+    /// <summary>A hash of every column's value, consistent with <see cref="ValueEquals"/>.</summary>
+    public int ValueHash()
+    {
+        var hash = new HashCode();
+        foreach (var cell in _cells)
+        {
+            hash.Add(cell.HasValue);
+            hash.Add(cell.Integer);
+            hash.Add(cell.Double);
+            hash.Add(cell.Decimal);
+            hash.AddBytes(_bytes.AsSpan(cell.Start, cell.Length));
+        }
+        return hash.ToHashCode();
+    }
+
+    /// <summary>Whether both rows hold the same values (rows of the same layout).</summary>
+    public bool ValueEquals(MappedRow other)
+    {
+        for (var i = 0; i < _cells.Length; i++)
+        {
+            ref readonly var a = ref _cells[i];
+            ref readonly var b = ref other._cells[i];
+            if (a.HasValue != b.HasValue || a.Integer != b.Integer || !a.Double.Equals(b.Double) || a.Decimal != b.Decimal || a.Rejected != b.Rejected
+                || !_bytes.AsSpan(a.Start, a.Length).SequenceEqual(other._bytes.AsSpan(b.Start, b.Length)))
+                return false;
+        }
+        return true;
+    }
+
     /// <summary>A copy that owns its bytes (the benchmark keeps rows to COPY them later).</summary>
     public MappedRow Clone()
     {

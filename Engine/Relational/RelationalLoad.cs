@@ -6,104 +6,146 @@ using NpgsqlTypes;
 namespace Ingest.Engine.Relational;
 
 /// <summary>
-/// One unit's load of a relational target, on the caller's connection and transaction: rows
-/// gather per table and go by binary COPY into staging tables a bounded batch at a time (one COPY
-/// is open on a connection at a time); <see cref="CompleteAsync"/> merges them in dependency order.
-/// Memory stays bounded by the batch, whatever the unit's size.
+/// One unit's load of a relational target, on the caller's connection and transaction. Rows
+/// gather per table and are written a bounded batch at a time (one COPY is open on a connection
+/// at a time), so memory stays bounded whatever the unit's size. Two ways:
+/// <list type="bullet">
+/// <item><b>staged</b>: every batch goes by binary COPY into staging tables; <see cref="CompleteAsync"/>
+/// merges them in dependency order (upserts, surrogate lookups, deletes of vanished child rows).</item>
+/// <item><b>direct</b>, for a first load: each batch's dimensions are merged at once, then the root
+/// and child rows are COPYed straight into their tables (through staging only to look surrogates
+/// up). A key that exists already fails the COPY with a unique violation: the caller rolls back
+/// and loads the unit staged.</item>
+/// </list>
 /// </summary>
 public sealed class RelationalLoad
 {
-    /// <summary>Rows buffered across all tables before they are copied to staging.</summary>
+    /// <summary>Rows buffered across all tables before they are written.</summary>
     public const int BatchRows = 16_384;
 
     private readonly NpgsqlConnection _connection;
     private readonly LoadPlan _plan;
+    private readonly bool _direct;
     private readonly NpgsqlDbType[][] _types;
-    private readonly long[] _staged;
+    private readonly long[] _written;
+    private readonly LoadCounts[] _merged;
 
-    private RelationalLoad(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper)
+    private RelationalLoad(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct)
     {
         _connection = connection;
         _plan = plan;
+        _direct = direct;
         Mapper = mapper;
         _types = plan.Tables.Select(t => t.RowTypes.Select(TargetTable.ToDbType).ToArray()).ToArray();
-        _staged = new long[plan.Tables.Count];
+        _written = new long[plan.Tables.Count];
+        _merged = new LoadCounts[plan.Tables.Count];
     }
 
     public RelationalMapper Mapper { get; }
 
     /// <summary>Creates the session's staging tables (kept across units, emptied at each commit).</summary>
-    public static async Task<RelationalLoad> BeginAsync(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, CancellationToken cancellationToken = default)
+    public static async Task<RelationalLoad> BeginAsync(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct, CancellationToken cancellationToken = default)
     {
         await using var batch = new NpgsqlBatch(connection);
         foreach (var table in plan.Tables) batch.BatchCommands.Add(new NpgsqlBatchCommand(RelationalSql.CreateStaging(table)));
         await batch.ExecuteNonQueryAsync(cancellationToken);
-        return new RelationalLoad(connection, plan, mapper);
+        return new RelationalLoad(connection, plan, mapper, direct);
     }
 
-    /// <summary>Copies the buffered rows to staging when the batch is full.</summary>
+    /// <summary>Writes the buffered rows when the batch is full.</summary>
     public Task FlushIfFullAsync(CancellationToken cancellationToken = default) =>
         Mapper.Buffered >= BatchRows ? FlushAsync(cancellationToken) : Task.CompletedTask;
 
+    // Sinks are in plan order: dimensions, the root, then children after their parents.
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
         foreach (var sink in Mapper.Sinks)
         {
             if (sink.Count == 0) continue;
             var table = sink.Table;
-            await using (var importer = await _connection.BeginBinaryImportAsync(RelationalSql.Copy(table), cancellationToken))
-            {
-                for (var i = 0; i < sink.Count; i++)
-                {
-                    await RowWriter.WriteAsync(importer, sink[i], _types[table.Index], cancellationToken);
-                    await importer.WriteAsync(sink.Ord(i), NpgsqlDbType.Bigint, cancellationToken);
-                }
-                await importer.CompleteAsync(cancellationToken);
-            }
-            _staged[table.Index] += sink.Count;
+            var straight = _direct && table.Role != TableRole.Dimension && !HasSurrogates(table);
+            await CopyAsync(sink, straight ? RelationalSql.CopyInto(table) : RelationalSql.Copy(table), withOrd: !straight, cancellationToken);
+            _written[table.Index] += sink.Count;
             sink.Clear();
+            if (!_direct || straight) continue;
+
+            // Direct: what went to staging goes on now, and staging empties for the next batch.
+            if (table.Role == TableRole.Dimension)
+                _merged[table.Index] += await MergeAsync(RelationalSql.MergeDimension(table), cancellationToken);
+            else
+            {
+                await ResolveSurrogatesAsync(table, cancellationToken);
+                await ExecuteAsync(RelationalSql.InsertFromStaging(table), cancellationToken);
+            }
+            await ExecuteAsync(RelationalSql.EmptyStaging(table), cancellationToken);
         }
     }
 
+    private async Task CopyAsync(RowSink sink, string copy, bool withOrd, CancellationToken cancellationToken)
+    {
+        var types = _types[sink.Table.Index];
+        await using var importer = await _connection.BeginBinaryImportAsync(copy, cancellationToken);
+        for (var i = 0; i < sink.Count; i++)
+        {
+            await RowWriter.WriteAsync(importer, sink[i], types, cancellationToken);
+            if (withOrd) await importer.WriteAsync(sink.Ord(i), NpgsqlDbType.Bigint, cancellationToken);
+        }
+        await importer.CompleteAsync(cancellationToken);
+    }
+
     /// <summary>
-    /// Merges the staged rows: dimensions, surrogates looked up, the root, its descendants (each
-    /// after its parent), then descendant rows that the reloaded records no longer hold are deleted,
-    /// deepest first. Returns the counts per table; the root's unchanged count includes duplicates
-    /// of a key within the unit (as a flat load counts them), the others count distinct keys.
+    /// Writes what is left and, when staged, merges: dimensions, surrogates looked up, the root, its
+    /// descendants (each after its parent), then descendant rows that the reloaded records no longer
+    /// hold are deleted, deepest first. Returns the counts per table (root first, then its
+    /// descendants, then the dimensions); the root's unchanged count includes duplicates of a key
+    /// within the unit (as a flat load counts them), the others count distinct keys.
     /// </summary>
     public async Task<IReadOnlyDictionary<string, LoadCounts>> CompleteAsync(CancellationToken cancellationToken = default)
     {
         await FlushAsync(cancellationToken);
-        var counts = new Dictionary<string, LoadCounts>(StringComparer.Ordinal);
-        foreach (var dimension in _plan.Dimensions)
-            counts[dimension.Target.Name] = await MergeAsync(RelationalSql.MergeDimension(dimension), dimension, cancellationToken);
+        var counts = _direct ? DirectCounts() : await MergeAllAsync(cancellationToken);
+        return _plan.Tables.OrderBy(t => t.Role switch { TableRole.Root => 0, TableRole.Child => 1, _ => 2 })
+            .ToDictionary(t => t.Target.Name, t => counts[t.Index], StringComparer.Ordinal);
+    }
 
-        foreach (var table in _plan.Tables)
-            foreach (var reference in table.References.Where(r => r.SurrogateColumn >= 0))
-                await ExecuteAsync(RelationalSql.ResolveSurrogate(table, reference), cancellationToken);
+    // A direct load inserted every row it wrote; dimensions were merged batch by batch.
+    private LoadCounts[] DirectCounts() =>
+        _plan.Tables.Select(t => t.Role == TableRole.Dimension ? _merged[t.Index] : new LoadCounts(_written[t.Index], 0, 0)).ToArray();
+
+    private async Task<LoadCounts[]> MergeAllAsync(CancellationToken cancellationToken)
+    {
+        var counts = new LoadCounts[_plan.Tables.Count];
+        foreach (var dimension in _plan.Dimensions)
+            counts[dimension.Index] = await MergeIfWrittenAsync(RelationalSql.MergeDimension(dimension), dimension, cancellationToken);
+        foreach (var table in _plan.Tables) await ResolveSurrogatesAsync(table, cancellationToken);
 
         var root = _plan.Root;
         if (root.Target.IsKeyed)
-            foreach (var descendant in _plan.Descendants.Where(d => _staged[d.Index] > 0))
+            foreach (var descendant in _plan.Descendants.Where(d => _written[d.Index] > 0))
                 await ExecuteAsync(RelationalSql.DropSuperseded(root, descendant), cancellationToken);
 
-        var rootCounts = await MergeAsync(RelationalSql.Upsert(root), root, cancellationToken);
-        counts[root.Target.Name] = rootCounts with { Unchanged = _staged[root.Index] - rootCounts.Inserted - rootCounts.Updated };
+        var rootCounts = await MergeIfWrittenAsync(RelationalSql.Upsert(root), root, cancellationToken);
+        counts[root.Index] = rootCounts with { Unchanged = _written[root.Index] - rootCounts.Inserted - rootCounts.Updated };
         foreach (var descendant in _plan.Descendants)
-            counts[descendant.Target.Name] = await MergeAsync(RelationalSql.Upsert(descendant), descendant, cancellationToken);
+            counts[descendant.Index] = await MergeIfWrittenAsync(RelationalSql.Upsert(descendant), descendant, cancellationToken);
         foreach (var descendant in _plan.Descendants.Reverse())
-        {
-            var deleted = await ExecuteAsync(RelationalSql.DeleteMissing(root, descendant), cancellationToken);
-            counts[descendant.Target.Name] = counts[descendant.Target.Name] with { Deleted = deleted };
-        }
-        // Shown root first, then its descendants, then the dimensions.
-        return _plan.Tables.OrderBy(t => t.Role switch { TableRole.Root => 0, TableRole.Child => 1, _ => 2 })
-            .ToDictionary(t => t.Target.Name, t => counts.GetValueOrDefault(t.Target.Name), StringComparer.Ordinal);
+            counts[descendant.Index] = counts[descendant.Index] with { Deleted = await ExecuteAsync(RelationalSql.DeleteMissing(root, descendant), cancellationToken) };
+        return counts;
     }
 
-    private async Task<LoadCounts> MergeAsync(string sql, PlanTable table, CancellationToken cancellationToken)
+    private static bool HasSurrogates(PlanTable table) => table.References.Any(r => r.SurrogateColumn >= 0);
+
+    private async Task ResolveSurrogatesAsync(PlanTable table, CancellationToken cancellationToken)
     {
-        if (_staged[table.Index] == 0) return default;
+        foreach (var reference in table.References.Where(r => r.SurrogateColumn >= 0))
+            await ExecuteAsync(RelationalSql.ResolveSurrogate(table, reference), cancellationToken);
+    }
+
+    private Task<LoadCounts> MergeIfWrittenAsync(string sql, PlanTable table, CancellationToken cancellationToken) =>
+        _written[table.Index] == 0 ? Task.FromResult(default(LoadCounts)) : MergeAsync(sql, cancellationToken);
+
+    private async Task<LoadCounts> MergeAsync(string sql, CancellationToken cancellationToken)
+    {
         await using var cmd = new NpgsqlCommand(sql, _connection);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);

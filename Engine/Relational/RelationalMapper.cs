@@ -99,8 +99,11 @@ public sealed class RelationalMapper
             hasKey = Array.TrueForAll(dimension.KeyColumns, k => !dimRow.IsNull(k));
             if (!hasKey) sink.Truncate(sink.Count - 1); // a null natural key: no dimension row, and the reference is NULL
             else
+            {
                 for (var k = 0; k < reference.NaturalKeyCopies.Length; k++)
                     dimRow.CopyTo(dimension.KeyColumns[k], row, reference.NaturalKeyCopies[k]);
+                sink.DropIfRepeated();
+            }
         }
         if (!hasKey && reference.SurrogateIsKey)
         {

@@ -16,6 +16,19 @@ internal static class RelationalSql
     public static string Copy(PlanTable t) =>
         $"COPY pg_temp.{t.StagingName} ({string.Join(", ", t.QuotedRowColumns)}, ingest_ord) FROM STDIN (FORMAT BINARY)";
 
+    /// <summary>A direct COPY into the table itself (its row has no hidden columns: no surrogate references).</summary>
+    public static string CopyInto(PlanTable t) =>
+        $"COPY {t.Target.QualifiedName} ({string.Join(", ", t.Target.QuotedColumns)}) FROM STDIN (FORMAT BINARY)";
+
+    /// <summary>A direct load of a table whose surrogates were looked up in staging: plain inserts.</summary>
+    public static string InsertFromStaging(PlanTable t)
+    {
+        var columns = string.Join(", ", t.Target.QuotedColumns);
+        return $"INSERT INTO {t.Target.QualifiedName} ({columns}) SELECT {columns} FROM pg_temp.{t.StagingName} ORDER BY ingest_ord";
+    }
+
+    public static string EmptyStaging(PlanTable t) => $"TRUNCATE pg_temp.{t.StagingName}";
+
     /// <summary>
     /// Inserts new dimension keys and updates changed attributes; returns (distinct keys, inserted,
     /// updated). Unchanged rows are not locked: dimensions that every unit references (a "PC"

@@ -9,6 +9,7 @@ namespace Ingest.Engine.Relational;
 public sealed class RowSink(PlanTable table)
 {
     private readonly List<MappedRow> _rows = [];
+    private readonly Dictionary<int, int> _seen = [];
     private long[] _ords = new long[256];
 
     public PlanTable Table => table;
@@ -33,5 +34,22 @@ public sealed class RowSink(PlanTable table)
     /// <summary>Drops the rows after the first <paramref name="count"/> (those of a rejected record).</summary>
     public void Truncate(int count) => Count = Math.Min(Count, count);
 
-    public void Clear() => Count = 0;
+    /// <summary>
+    /// Drops the last row if the batch already holds an identical one: a dimension that most records
+    /// reference (a "PC" platform) is then written once per batch, not once per reference.
+    /// </summary>
+    public void DropIfRepeated()
+    {
+        var last = Count - 1;
+        var hash = _rows[last].ValueHash();
+        // An index past Count belonged to a rejected record's row; a hash collision is told apart by comparing.
+        if (_seen.TryGetValue(hash, out var earlier) && earlier < last && _rows[earlier].ValueEquals(_rows[last])) Count = last;
+        else _seen[hash] = last;
+    }
+
+    public void Clear()
+    {
+        Count = 0;
+        _seen.Clear();
+    }
 }

@@ -184,6 +184,41 @@ public class RelationalTests
     }
 
     [Fact]
+    public async Task The_same_parent_twice_in_a_unit_keeps_the_last_record_whole_children_included()
+    {
+        using var data = new TempFolder();
+        data.Write("orders.json", """
+            [ {"id": 1, "lines": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}], "tags": ["x", "y"]},
+              {"id": 2, "lines": [{"sku": "c", "qty": 3}], "tags": ["z"]},
+              {"id": 1, "lines": [{"sku": "b", "qty": 5}], "tags": ["x", "x"]},
+              {"id": 3, "lines": [{"sku": "d", "qty": "many"}], "tags": []} ]
+            """);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync($$"""
+            {
+              "name": "orders", "source": { "kind": "files", "path": {{JsonSerializer.Serialize(data.Path)}} },
+              "target": {
+                "table": "orders", "key": ["id"], "create": true, "columns": { "id": { "path": "id", "type": "bigint" } },
+                "children": [
+                  { "table": "order_lines", "path": "lines", "parentKey": ["order_id"], "key": ["sku"],
+                    "columns": { "sku": { "path": "sku", "type": "text" }, "qty": { "path": "qty", "type": "int" } } },
+                  { "table": "order_tags", "path": "tags", "parentKey": ["order_id"], "columns": { "tag": { "path": "$", "type": "text" } } } ]
+              }
+            }
+            """));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(4, 2, 0, 1, 1), status.Rows);
+        Assert.Equal(["1", "2"], await RowsAsync(db, "orders", "id"));
+        Assert.Equal(["1|b|5", "2|c|3"], await RowsAsync(db, "order_lines", "order_id", "sku", "qty"));
+        Assert.Equal(["1|x", "2|z"], await RowsAsync(db, "order_tags", "order_id", "tag"));
+        var reason = await db.ScalarAsync<string>("SELECT reason FROM ingest.rejects");
+        Assert.Contains("lines[0]: column 'qty' (int) at 'qty'", reason);
+    }
+
+    [Fact]
     public async Task Silos_killed_mid_import_leave_every_related_table_exact()
     {
         const int files = 24, perFile = 20;

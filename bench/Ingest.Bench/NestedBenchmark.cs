@@ -47,7 +47,9 @@ public static class NestedBenchmark
                 var prefix = foreignKeys ? "n_" : "nf_";
                 var spec = ImportSpecParser.ParseJson(RawgSample.NestedSpec("bench-nested", pages, prefix, foreignKeys, parallelism));
                 await Benchmark.QuiesceAsync(db, processes);
+                var before = CpuClock.Read(processes);
                 var ingest = await Benchmark.IngestAsync(db, spec);
+                var ingestCpu = CpuClock.Read(processes) - before;
                 var plan = new LoadPlan(spec.Target);
                 var rows = 0L;
                 foreach (var table in plan.Tables) rows += await CountAsync(db, table.Target.QualifiedName);
@@ -64,13 +66,16 @@ public static class NestedBenchmark
                     await tx.CommitAsync();
                 }
                 await Benchmark.QuiesceAsync(db, processes);
+                before = CpuClock.Read(processes);
                 var clock = Stopwatch.StartNew();
                 await using (var connection = await db.OpenConnectionAsync())
                     for (var i = 0; i < baseline.Tables.Count; i++) await ImportAsync(connection, baseline.Tables[i].Target.QualifiedName, exported[i]);
                 var copySeconds = clock.Elapsed.TotalSeconds;
+                var copyCpu = CpuClock.Read(processes) - before;
 
                 Console.WriteLine($"{(foreignKeys ? "with foreign keys   " : "without foreign keys")}: ingest {ingest.Seconds:F1} s = {ingest.Rows / ingest.Seconds,8:N0} games/s, {rows / ingest.Seconds,9:N0} rows/s ({rows:N0} rows in {plan.Tables.Count} tables) | " +
                     $"plain COPY {copySeconds:F1} s = {rows / copySeconds,9:N0} rows/s | ratio {copySeconds / ingest.Seconds:F2}");
+                Console.WriteLine($"    CPU: ingest {ingestCpu}; plain COPY {copyCpu}");
             }
             return 0;
         }

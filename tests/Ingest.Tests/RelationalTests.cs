@@ -99,14 +99,15 @@ public class RelationalTests
         await using var db = await TestDatabase.CreateAsync();
         db.StartSilo();
 
-        var status = await db.WaitForAsync(await db.SubmitAsync($$"""
+        var id = await db.SubmitAsync($$"""
             {
               "name": "countries",
               "source": { "kind": "files", "path": {{JsonSerializer.Serialize(data.Path)}} },
               "target": {
                 "table": "countries", "key": ["cca3"], "create": true,
                 "columns": { "cca3": { "path": "cca3", "type": "text" }, "name": { "path": "name.common", "type": "text" },
-                             "loaded_from": { "meta": "file" }, "position": { "meta": "record_index" } },
+                             "loaded_from": { "meta": "file" }, "position": { "meta": "record_index" },
+                             "etag": { "meta": "etag" }, "modified": { "meta": "modified" }, "size": { "meta": "size" }, "import": { "meta": "import_id" } },
                 "children": [
                   { "table": "country_borders", "path": "borders", "columns": { "border": { "path": "$", "type": "text" }, "ord": { "path": "$index", "type": "int" } } },
                   { "table": "country_languages", "path": "languages", "key": ["code"],
@@ -120,7 +121,11 @@ public class RelationalTests
                 ]
               }
             }
-            """));
+            """);
+        var status = await db.WaitForAsync(id);
+        var file = new FileInfo(Path.Combine(data.Path, "countries.json"));
+        Assert.Equal([$"{file.Length:x}-{file.LastWriteTimeUtc.Ticks:x}|{file.Length}|{id}"], (await RowsAsync(db, "countries", "etag", "size", "import")).Distinct());
+        Assert.Equal(1, await db.ScalarAsync<long>($"SELECT count(DISTINCT modified) FROM countries WHERE abs(extract(epoch FROM modified - '{file.LastWriteTimeUtc:O}'::timestamptz)) < 0.001"));
 
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(["ATA|Antarctica|countries.json|2", "CHE|Switzerland|countries.json|1", "NLD|Netherlands|countries.json|0", "ZWE|Zimbabwe|countries.json|3"],

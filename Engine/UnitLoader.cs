@@ -41,8 +41,6 @@ public sealed class UnitLoader
 
     public static UnitLoader For(ImportSpec spec) => new(SourceFactory.Create(spec.Source), spec.Source, spec.Target);
 
-    public ISource Source => _source;
-
     /// <summary>
     /// Loads the unit on the caller's connection, inside the caller's transaction. An upsert is first
     /// tried as a plain COPY into the target (and its child tables): while none of its keys exist

@@ -13,7 +13,7 @@ public class FailoverTests(ITestOutputHelper output)
     [InlineData(false)]
     public async Task Silos_killed_at_random_moments_lose_no_row_and_load_none_twice(bool keyed)
     {
-        const int files = 40, perFile = 100, kills = 3;
+        const int files = 60, perFile = 100, kills = 3;
         using var data = new TempFolder().WithPages(files, perFile);
         await using var db = await TestDatabase.CreateAsync();
         // Long enough for three kills, each followed by a replacement silo joining.

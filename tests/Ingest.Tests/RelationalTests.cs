@@ -226,14 +226,14 @@ public class RelationalTests
     [Fact]
     public async Task Silos_killed_mid_import_leave_every_related_table_exact()
     {
-        const int files = 24, perFile = 20;
+        const int files = 30, perFile = 20;
         using var data = new TempFolder();
         RawgSample.WriteNested(data.Path, files, perFile);
         await using var db = await TestDatabase.CreateAsync();
-        // The root table made slow (a second per unit), so that kills land while units are in flight.
+        // The root table made slow (two seconds per unit), so that kills land while units are in flight.
         await db.ExecuteAsync("""
             CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, esrb_id integer, tenant text, source_file text);
-            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$;
+            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$;
             CREATE TRIGGER slow BEFORE INSERT ON games FOR EACH STATEMENT EXECUTE FUNCTION slow();
             """);
         for (var i = 0; i < 3; i++) db.StartSilo();

@@ -34,9 +34,21 @@ public static partial class ImportSpecParser
         if (table is not null) tables.Add(table);
         var columns = ReadColumns(t["columns"], "target.columns", ColumnPlace.Root, required: true, p);
         var references = ReadReferences(t["references"], "target.references", columns, tables, inChild: false, p);
+        var dedup = ReadDedup(t["dedup"], columns, p);
+        if (dedup is not null) columns.Add(new ColumnSpec(dedup.Column, null, ColumnType.Text, Hash: dedup.Hash));
         var rowColumns = RowColumns(columns, references);
         var key = ReadNames(t["key"], "target.key", p);
         CheckKey(key, "target.key", rowColumns, p);
+        // Without a business key, identical content is the identity: records load once.
+        if (dedup is not null && key.Count == 0) key.Add(dedup.Column);
+        var onConflict = OptionalString(t, "onConflict", "target.onConflict", p) switch
+        {
+            null or "update" => ConflictAction.Update,
+            "keep" => ConflictAction.Keep,
+            var other => Problem(p, $"target.onConflict: '{other}' is not 'update' or 'keep'", ConflictAction.Update),
+        };
+        if (onConflict == ConflictAction.Keep && key.Count == 0) p.Add("target.onConflict: 'keep' needs a key (or dedup) to tell existing rows by");
+        if (onConflict == ConflictAction.Keep && t.ContainsKey("children")) p.Add("target.onConflict: 'keep' is not supported with children yet");
 
         var children = new List<ChildSpec>();
         if (t["children"] is { } childrenNode)
@@ -45,8 +57,23 @@ public static partial class ImportSpecParser
             var parentKey = key.Select(k => (Name: k, Type: rowColumns.GetValueOrDefault(k))).ToList();
             children = ReadChildren(childrenNode, "target.children", table ?? "target", parentKey, tables, p);
         }
-        Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children");
-        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys);
+        Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children", "dedup", "onConflict");
+        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict);
+    }
+
+    private static DedupSpec? ReadDedup(JsonNode? node, IReadOnlyList<ColumnSpec> columns, List<string> p)
+    {
+        if (node is null) return null;
+        if (node is not JsonObject d) { p.Add("target.dedup: must be an object with hash (record fields) and column"); return null; }
+        var hash = ReadNames(d["hash"], "target.dedup.hash", p);
+        if (hash.Count == 0) p.Add("target.dedup.hash: required, the record fields to hash, in order");
+        foreach (var path in hash)
+            if (path != "$" && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"target.dedup.hash: '{path}' is not a dotted path into the record");
+        var column = RequiredString(d, "column", "target.dedup.column", p);
+        if (column is not null && !SqlIdentifier.IsValid(column)) p.Add($"target.dedup.column: '{column}' {IdentifierRule}");
+        else if (column is not null && columns.Any(c => c.Name == column)) p.Add($"target.dedup.column: '{column}' is also one of target.columns; the hash column is filled by the loader");
+        Unknown(d, "target.dedup", p, "hash", "column");
+        return column is null || hash.Count == 0 ? null : new DedupSpec(hash, column);
     }
 
     private static List<ChildSpec> ReadChildren(JsonNode node, string where, string parentTable, IReadOnlyList<(string Name, ColumnType Type)> parentKey, HashSet<string> tables, List<string> p)

@@ -20,6 +20,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="FailedUnits">The failed units with their errors (at most 100).</param>
 /// <param name="TraceId">The id of the import's trace (W3C), to look it up in a tracing backend such as Jaeger.</param>
 /// <param name="Tables">For a relational target, what done units did to each table, by table name; null for a flat target.</param>
+/// <param name="Files">Per file (unit), what it did; only when asked for (<c>status ID --files</c>).</param>
 public sealed record ImportStatus(
     long Id,
     string Name,
@@ -36,7 +37,8 @@ public sealed record ImportStatus(
     DateTimeOffset? FinishedAt,
     IReadOnlyList<FailedUnit> FailedUnits,
     string? TraceId,
-    IReadOnlyDictionary<string, TableCounts>? Tables = null);
+    IReadOnlyDictionary<string, TableCounts>? Tables = null,
+    IReadOnlyList<FileCounts>? Files = null);
 
 /// <summary>An import's units by state.</summary>
 public sealed record UnitCounts(int Total, int Done, int Failed, int Running, int Pending, int Cancelled);
@@ -47,7 +49,16 @@ public sealed record UnitCounts(int Total, int Done, int Failed, int Running, in
 /// <param name="Updated">Existing rows whose values changed.</param>
 /// <param name="Unchanged">Rows already present with identical values, and duplicates of a key within a unit.</param>
 /// <param name="Rejected">Records not loaded because a value did not convert (see <c>ingest.rejects</c>).</param>
-public sealed record RowCounts(long Read, long Inserted, long Updated, long Unchanged, long Rejected);
+/// <param name="Duplicates">With a dedup hash: records whose key exists with the same hash (the unchanged ones), not rewritten.</param>
+/// <param name="Kept">With <c>onConflict: keep</c>: records whose key exists, whose row was kept (the unchanged ones).</param>
+public sealed record RowCounts(long Read, long Inserted, long Updated, long Unchanged, long Rejected, long Duplicates = 0, long Kept = 0);
+
+/// <summary>What one file (unit) did to the target's rows.</summary>
+/// <param name="UnitNo">The unit's number.</param>
+/// <param name="Key">The file name or object key.</param>
+/// <param name="State">The unit's state.</param>
+/// <param name="Rows">Its rows by outcome (duplicates and kept as for the import).</param>
+public sealed record FileCounts(int UnitNo, string Key, string State, RowCounts Rows);
 
 /// <summary>What an import's done units did to one table.</summary>
 /// <param name="Inserted">New rows.</param>

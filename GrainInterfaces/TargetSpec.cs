@@ -12,6 +12,8 @@ namespace Ingest.GrainInterfaces;
 /// <param name="References">Many-to-one links from each record to dimension tables.</param>
 /// <param name="Children">Tables filled from nested collections of each record.</param>
 /// <param name="ForeignKeys">Whether created tables get foreign keys to their parents and dimensions (default true).</param>
+/// <param name="Dedup">A content hash that decides whether a record with an existing key changed.</param>
+/// <param name="OnConflict">What a record whose key exists does to the row (default <see cref="ConflictAction.Update"/>).</param>
 public sealed record TargetSpec(
     string Schema,
     string Table,
@@ -20,7 +22,9 @@ public sealed record TargetSpec(
     IReadOnlyList<ColumnSpec> Columns,
     IReadOnlyList<ReferenceSpec>? References = null,
     IReadOnlyList<ChildSpec>? Children = null,
-    bool ForeignKeys = true)
+    bool ForeignKeys = true,
+    DedupSpec? Dedup = null,
+    ConflictAction OnConflict = ConflictAction.Update)
 {
     /// <summary>Many-to-one links from each record to dimension tables.</summary>
     public IReadOnlyList<ReferenceSpec> References { get; init; } = References ?? [];
@@ -30,6 +34,25 @@ public sealed record TargetSpec(
 
     /// <summary>Whether a record fills more than one table.</summary>
     public bool IsRelational => References.Count > 0 || Children.Count > 0;
+}
+
+/// <summary>
+/// Content-hash dedup: SHA-256 over the named record fields (canonical encoding, see the README),
+/// stored as hex in <paramref name="Column"/>. With a key, a record whose key exists and whose hash
+/// is the same is a duplicate and is not rewritten; without one, the hash is the key.
+/// </summary>
+/// <param name="Hash">Dotted paths into the record, hashed in this order.</param>
+/// <param name="Column">The text column that stores the hash (added to the target's columns).</param>
+public sealed record DedupSpec(IReadOnlyList<string> Hash, string Column);
+
+/// <summary>What loading a record whose key exists does.</summary>
+public enum ConflictAction
+{
+    /// <summary>The row is updated when it differs (the default).</summary>
+    Update,
+
+    /// <summary>The existing row stays as it is: the lower-priority source of two loading one table.</summary>
+    Keep,
 }
 
 /// <summary>
@@ -84,7 +107,8 @@ public sealed record DimensionSpec(
 /// <param name="Type">The column's type; values are converted to it, or the record is rejected.</param>
 /// <param name="Value">A constant, converted to <paramref name="Type"/> (a tenant column, say).</param>
 /// <param name="Meta">Lineage: a fact about the unit or the record.</param>
-public sealed record ColumnSpec(string Name, string? Path, ColumnType Type, string? Value = null, UnitMeta? Meta = null);
+/// <param name="Hash">The record fields whose content hash the column holds (the dedup column).</param>
+public sealed record ColumnSpec(string Name, string? Path, ColumnType Type, string? Value = null, UnitMeta? Meta = null, IReadOnlyList<string>? Hash = null);
 
 /// <summary>Facts about a unit or a record that a column can hold.</summary>
 public enum UnitMeta

@@ -7,13 +7,16 @@ public sealed partial class ImportCatalog
 {
 
     /// <summary>An import's totals, summed from its units now; null when there is no such import.</summary>
-    public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default)
+    public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default) => await GetStatusAsync(id, files: false, cancellationToken);
+
+    /// <summary>An import's totals and, when <paramref name="files"/>, each file's; null when there is no such import.</summary>
+    public async Task<ImportStatus?> GetStatusAsync(long id, bool files, CancellationToken cancellationToken = default)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         // One snapshot for the import row and its unit sums.
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
         await using var cmd = new NpgsqlCommand(
-            """
+            $"""
             SELECT i.name, i.state, i.error, i.submitted_at, i.started_at, i.finished_at,
                    count(u.unit_no)::int,
                    count(*) FILTER (WHERE u.state = 'done')::int,
@@ -27,7 +30,7 @@ public sealed partial class ImportCatalog
                    coalesce(sum(u.bytes_read), 0)::bigint, coalesce(sum(u.size_bytes), 0)::bigint,
                    coalesce(sum(u.size_bytes) FILTER (WHERE u.state IN ('done', 'failed')), 0)::bigint,
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
-                   i.trace_parent
+                   i.trace_parent, {ConflictKinds}
             FROM ingest.imports i LEFT JOIN ingest.units u ON u.import_id = i.id
             WHERE i.id = $1
             GROUP BY i.id
@@ -39,7 +42,8 @@ public sealed partial class ImportCatalog
             if (!await r.ReadAsync(cancellationToken)) return null;
             var state = r.GetString(1);
             var units = new UnitCounts(r.GetInt32(6), r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11));
-            var rows = new RowCounts(r.GetInt64(12), r.GetInt64(13), r.GetInt64(14), r.GetInt64(15), r.GetInt64(16));
+            var (dedup, keep) = (r.GetBoolean(22), r.GetBoolean(23));
+            var rows = Rows(r.GetInt64(12), r.GetInt64(13), r.GetInt64(14), r.GetInt64(15), r.GetInt64(16), dedup, keep);
             var (bytesRead, bytesTotal, bytesEnded) = (r.GetInt64(17), r.GetInt64(18), r.GetInt64(19));
             var elapsed = r.IsDBNull(20) ? 0 : r.GetDouble(20);
             double? eta = null;
@@ -56,6 +60,7 @@ public sealed partial class ImportCatalog
                 IngestTracing.TraceIdOf(r.IsDBNull(21) ? null : r.GetString(21)));
         }
         status = status with { Tables = await TableCountsAsync(connection, id, cancellationToken) };
+        if (files) status = status with { Files = await FileCountsAsync(connection, id, cancellationToken) };
         if (status.Units.Failed == 0) return status;
 
         await using var failed = new NpgsqlCommand(
@@ -66,6 +71,30 @@ public sealed partial class ImportCatalog
             while (await r.ReadAsync(cancellationToken))
                 list.Add(new FailedUnit(r.GetInt32(0), r.GetString(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
         return status with { FailedUnits = list };
+    }
+
+    // Whether unchanged rows are duplicates (a dedup hash) or kept rows (onConflict: keep), from the stored spec.
+    private const string ConflictKinds =
+        "jsonb_typeof(i.spec->'target'->'dedup') = 'object' AS dedup, coalesce(i.spec->'target'->>'onConflict', '') = 'keep' AS keep";
+
+    private static RowCounts Rows(long read, long inserted, long updated, long unchanged, long rejected, bool dedup, bool keep) =>
+        new(read, inserted, updated, unchanged, rejected, Duplicates: dedup && !keep ? unchanged : 0, Kept: keep ? unchanged : 0);
+
+    private static async Task<IReadOnlyList<FileCounts>> FileCountsAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"""
+            SELECT u.unit_no, u.key, u.state, u.rows_read, u.rows_inserted, u.rows_updated, u.rows_unchanged, u.rows_rejected, {ConflictKinds}
+            FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id
+            WHERE u.import_id = $1 ORDER BY u.unit_no
+            """, connection);
+        cmd.Parameters.AddWithValue(id);
+        var list = new List<FileCounts>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), r.GetString(2),
+                Rows(r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetBoolean(8), r.GetBoolean(9))));
+        return list;
     }
 
     // Summed per table over the import's done units, in the order the tables first appear; null for a flat target.

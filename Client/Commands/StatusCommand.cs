@@ -4,14 +4,15 @@ using Spectre.Console;
 
 namespace Ingest.Client.Commands;
 
-/// <summary><c>ingest status [ID] [--json]</c>: one import's totals, or the cluster at a glance.</summary>
+/// <summary><c>ingest status [ID] [--files] [--json]</c>: one import's totals (and each file's), or the cluster at a glance.</summary>
 public static class StatusCommand
 {
     public static Command Build(ClientContext context)
     {
         var id = new Argument<long?>("id") { Description = "The import's id; omit for a cluster summary", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "Print JSON on stdout" };
-        var command = new Command("status", "Show an import's progress, or the cluster's") { id, json };
+        var files = new Option<bool>("--files") { Description = "Also show each file's (unit's) counts" };
+        var command = new Command("status", "Show an import's progress, or the cluster's") { id, files, json };
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
             if (result.GetValue(id) is not { } importId)
@@ -24,7 +25,7 @@ public static class StatusCommand
                 return ExitCodes.Ok;
             }
 
-            var status = await context.Catalog.GetStatusAsync(importId, ct);
+            var status = await context.Catalog.GetStatusAsync(importId, result.GetValue(files), ct);
             if (status is null)
             {
                 await context.Error.WriteLineAsync($"no import with id {importId} (see 'ingest list')");

@@ -18,6 +18,8 @@ public static class StatusView
         table.AddRow("inserted", $"{s.Rows.Inserted:N0}");
         table.AddRow("updated", $"{s.Rows.Updated:N0}");
         table.AddRow("unchanged", $"{s.Rows.Unchanged:N0}");
+        if (s.Rows.Duplicates > 0) table.AddRow("duplicates", $"{s.Rows.Duplicates:N0} (same key, same content hash: not rewritten)");
+        if (s.Rows.Kept > 0) table.AddRow("kept", $"{s.Rows.Kept:N0} (key existed: row kept, onConflict keep)");
         table.AddRow("rejected", s.Rows.Rejected > 0 ? $"[yellow]{s.Rows.Rejected:N0}[/] (see ingest.rejects)" : "0");
         table.AddRow("bytes read", $"{Bytes(s.BytesRead)} of {Bytes(s.BytesTotal)}");
         table.AddRow("rate", $"{s.RowsPerSecond:N0} rows/s");
@@ -36,6 +38,17 @@ public static class StatusView
             foreach (var (name, c) in tables)
                 perTable.AddRow(Markup.Escape(name), $"{c.Inserted:N0}", $"{c.Updated:N0}", $"{c.Unchanged:N0}", $"{c.Deleted:N0}");
             console.Write(perTable);
+        }
+
+        if (s.Files is { Count: > 0 } files)
+        {
+            var perFile = new Table().Border(TableBorder.Simple).Title("files");
+            perFile.AddColumn("unit").AddColumn("file").AddColumn("state");
+            foreach (var name in new[] { "read", "inserted", "updated", "unchanged", "rejected" }) perFile.AddColumn(new TableColumn(name).RightAligned());
+            foreach (var f in files)
+                perFile.AddRow(f.UnitNo.ToString(), Markup.Escape(f.Key), f.State, $"{f.Rows.Read:N0}", $"{f.Rows.Inserted:N0}", $"{f.Rows.Updated:N0}",
+                    $"{f.Rows.Unchanged:N0}", $"{f.Rows.Rejected:N0}");
+            console.Write(perFile);
         }
 
         if (s.FailedUnits.Count == 0) return;

@@ -1,10 +1,13 @@
+using Ingest.GrainInterfaces;
+
 namespace Ingest.Engine.Loading;
 
 /// <summary>
 /// The upsert from a staging table into its target: <c>INSERT … SELECT … ON CONFLICT DO UPDATE …
 /// WHERE row differs</c>. The last occurrence of a key in staging wins (highest <c>ingest_ord</c>),
 /// rows are written in key order (so concurrent units with overlapping keys lock in the same
-/// order), and identical rows are not rewritten.
+/// order), and identical rows are not rewritten. With a dedup hash only the hash tells a changed
+/// row; with <c>onConflict: keep</c> existing rows are never touched.
 /// </summary>
 public static class StagedMerge
 {
@@ -14,11 +17,12 @@ public static class StagedMerge
         var columns = string.Join(", ", target.QuotedColumns);
         var key = string.Join(", ", target.QuotedKey);
         var attributes = target.QuotedColumns.Except(target.QuotedKey).ToArray();
-        var onConflict = attributes.Length == 0
+        var compared = target.ChangedWhen?.Select(SqlIdentifier.Quote).ToArray() ?? attributes;
+        var onConflict = attributes.Length == 0 || target.KeepExisting
             ? "DO NOTHING"
             : $"""
               DO UPDATE SET {string.Join(", ", attributes.Select(c => $"{c} = EXCLUDED.{c}"))}
-              WHERE ({string.Join(", ", attributes.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", attributes.Select(c => "EXCLUDED." + c))})
+              WHERE ({string.Join(", ", compared.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", compared.Select(c => "EXCLUDED." + c))})
               """;
         // xmax = 0 on a returned row means it was inserted; otherwise an existing row was updated.
         // Rows the WHERE leaves alone are not returned: they are the unchanged ones.

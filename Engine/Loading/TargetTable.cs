@@ -16,6 +16,8 @@ public sealed class TargetTable
     public TargetTable(TargetSpec spec)
         : this(spec.Schema, spec.Table, spec.Columns.Select(c => new TableColumn(c.Name, c.Type)).ToArray(), spec.Key, spec.Create)
     {
+        ChangedWhen = spec.Dedup is { } dedup ? [dedup.Column] : null;
+        KeepExisting = spec.OnConflict == ConflictAction.Keep;
     }
 
     /// <param name="schema">The table's schema.</param>
@@ -53,6 +55,15 @@ public sealed class TargetTable
 
     /// <summary>The identity column that is the primary key, when the key is a natural one beside it.</summary>
     public string? Identity { get; }
+
+    /// <summary>
+    /// The columns whose difference makes an existing row "changed" (the dedup hash); null: all
+    /// columns outside the key.
+    /// </summary>
+    public IReadOnlyList<string>? ChangedWhen { get; init; }
+
+    /// <summary>Rows whose key exists are left as they are (<c>onConflict: keep</c>).</summary>
+    public bool KeepExisting { get; init; }
 
     /// <summary>Foreign keys a created table gets.</summary>
     public List<ForeignKey> ForeignKeys { get; } = [];

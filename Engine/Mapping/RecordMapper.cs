@@ -22,12 +22,14 @@ public sealed class RecordMapper
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Skip };
 
-    private enum Source { Path, Constant, Meta, ElementKey, ElementIndex }
+    private enum Source { Path, Constant, Meta, ElementKey, ElementIndex, Hash }
 
     private readonly ColumnSpec[] _columns;
     private readonly Source[] _sources;
     private readonly byte[]?[] _constants;
     private readonly bool[] _isKey;
+    private readonly int[] _hashFirstSpan;
+    private readonly int _allSpans;
     private readonly int _offset;
     private readonly PathNode _root = new(null);
 
@@ -42,17 +44,26 @@ public sealed class RecordMapper
         _isKey = _columns.Select(c => key.Contains(c.Name)).ToArray();
         _sources = new Source[_columns.Length];
         _constants = new byte[]?[_columns.Length];
+        _hashFirstSpan = new int[_columns.Length];
+        SpanCount = spans?.Count ?? 0;
+        for (var s = 0; s < SpanCount; s++) Node(spans![s]).Spans.Add(s);
+        // A hash column's fields are spans of the mapper's own, after the caller's.
+        _allSpans = SpanCount;
         for (var i = 0; i < _columns.Length; i++)
         {
             var column = _columns[i];
-            if (column.Meta is not null) _sources[i] = Source.Meta;
+            if (column.Hash is { } fields)
+            {
+                _sources[i] = Source.Hash;
+                _hashFirstSpan[i] = _allSpans;
+                foreach (var field in fields) Node(field).Spans.Add(_allSpans++);
+            }
+            else if (column.Meta is not null) _sources[i] = Source.Meta;
             else if (column.Value is not null) (_sources[i], _constants[i]) = (Source.Constant, JsonSerializer.SerializeToUtf8Bytes(column.Value));
             else if (column.Path == "$key") _sources[i] = Source.ElementKey;
             else if (column.Path == "$index") _sources[i] = Source.ElementIndex;
             else Node(column.Path!).Columns.Add(i);
         }
-        SpanCount = spans?.Count ?? 0;
-        for (var s = 0; s < SpanCount; s++) Node(spans![s]).Span = s;
     }
 
     /// <summary>How many spans <see cref="TryMap(ReadOnlySpan{byte}, MappedRow, in ElementFacts, Span{ElementSpan}, out RecordReject?)"/> reports.</summary>
@@ -85,14 +96,21 @@ public sealed class RecordMapper
     /// </summary>
     public bool TryMap(ReadOnlySpan<byte> element, MappedRow row, in ElementFacts facts, Span<ElementSpan> spans, out RecordReject? reject)
     {
-        spans.Clear();
+        Span<ElementSpan> all = _allSpans == SpanCount ? spans : stackalloc ElementSpan[_allSpans];
+        all.Clear();
         var reader = new Utf8JsonReader(element, ReaderOptions);
         reader.Read();
-        Visit(ref reader, element, _root, row, spans);
+        Visit(ref reader, element, _root, row, all);
+        if (_allSpans != SpanCount) all[..SpanCount].CopyTo(spans);
 
         for (var i = 0; i < _columns.Length; i++)
         {
-            if (_sources[i] != Source.Path && !Inject(i, facts, row, out var why))
+            if (_sources[i] == Source.Hash)
+            {
+                var fields = all.Slice(_hashFirstSpan[i], _columns[i].Hash!.Count);
+                row.SetBytes(_offset + i, Encoding.ASCII.GetBytes(ContentHash.Compute(element, fields)));
+            }
+            else if (_sources[i] != Source.Path && !Inject(i, facts, row, out var why))
                 row.SetRejected(_offset + i, why!);
         }
 
@@ -115,7 +133,7 @@ public sealed class RecordMapper
     }
 
     private static string Origin(ColumnSpec column) =>
-        column.Meta is { } meta ? $"from meta '{meta}'" : column.Value is { } value ? $"from value '{value}'" : $"at '{column.Path}'";
+        column.Meta is { } meta ? $"from meta '{meta}'" : column.Hash is not null ? "(the content hash)" : column.Value is { } value ? $"from value '{value}'" : $"at '{column.Path}'";
 
     private bool Inject(int i, in ElementFacts facts, MappedRow row, out string? reason)
     {
@@ -154,7 +172,7 @@ public sealed class RecordMapper
     }
 
     // The reader is on the first token of the value that node's path leads to.
-    private void Visit(ref Utf8JsonReader reader, ReadOnlySpan<byte> element, PathNode node, MappedRow row, Span<ElementSpan> spans)
+    private void Visit(ref Utf8JsonReader reader, ReadOnlySpan<byte> element, PathNode node, MappedRow row, scoped Span<ElementSpan> spans)
     {
         var kind = reader.TokenType;
         var start = (int)reader.TokenStartIndex;
@@ -183,7 +201,7 @@ public sealed class RecordMapper
         }
 
         var end = (int)reader.BytesConsumed;
-        if (node.Span >= 0) spans[node.Span] = new ElementSpan(start, end - start, kind);
+        foreach (var slot in node.Spans) spans[slot] = new ElementSpan(start, end - start, kind);
         if (node.Columns.Count == 0) return;
         var raw = element[start..end];
         // A later occurrence of the same field replaces an earlier one, including its verdict.
@@ -194,7 +212,7 @@ public sealed class RecordMapper
         }
     }
 
-    /// <summary>One path segment: the columns whose path ends here, the span it reports, and the segments below it.</summary>
+    /// <summary>One path segment: the columns whose path ends here, the spans it reports, and the segments below it.</summary>
     private sealed class PathNode(string? segment)
     {
         private readonly List<PathNode> _children = [];
@@ -203,7 +221,8 @@ public sealed class RecordMapper
 
         public List<int> Columns { get; } = [];
 
-        public int Span { get; set; } = -1;
+        /// <summary>The span slots this node's value is reported in (a path can be both a child's and a hashed field).</summary>
+        public List<int> Spans { get; } = [];
 
         public bool HasChildren => _children.Count > 0;
 

@@ -46,7 +46,12 @@ public sealed class LoadPlan
         visible.AddRange(surrogates.Select(r => new TableColumn(r.Columns[0], ColumnType.Bigint)));
 
         var key = parent is null ? ownKey : [.. parentKey, .. ownKey.Count > 0 ? ownKey : visible.Skip(parentKey.Count).Select(c => c.Name)];
-        var target = new TargetTable(schema, name, visible, key, spec.Create);
+        var target = new TargetTable(schema, name, visible, key, spec.Create)
+        {
+            // The root's dedup hash and conflict policy; children compare all their columns.
+            ChangedWhen = parent is null && spec.Dedup is { } dedup ? [dedup.Column] : null,
+            KeepExisting = parent is null && spec.OnConflict == ConflictAction.Keep,
+        };
         var hidden = new List<TableColumn>();
         var spans = new List<string>();
         var table = new PlanTable(parent is null ? TableRole.Root : TableRole.Child, target)

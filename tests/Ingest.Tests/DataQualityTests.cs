@@ -1,0 +1,178 @@
+using System.Text;
+using System.Text.Json;
+using Ingest.Engine.Mapping;
+using Ingest.GrainInterfaces;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>Content-hash dedup and source priority (<c>onConflict: keep</c>).</summary>
+public class DataQualityTests
+{
+    private const string HashFields = """["numero_radicado", "fecha", "tipo_pqr", "nic", "documento_identidad"]""";
+
+    [Fact]
+    public void The_hash_ignores_formatting_key_order_escapes_number_forms_and_timestamp_offsets()
+    {
+        var a = Hash("""{"numero_radicado": "R1", "fecha": "2024-03-01T10:00:00Z", "tipo_pqr": "queja", "nic": 1.0, "documento_identidad": {"tipo": "CC", "n": 12}}""");
+        var b = Hash("""
+            {
+              "documento_identidad" : { "n" : 12.00, "tipo" : "\u0043C" },
+              "nic" : 1, "tipo_pqr":"queja", "fecha": "2024-03-01T05:00:00-05:00",
+              "numero_radicado" : "R1", "extra": "not hashed"
+            }
+            """);
+        Assert.Equal(a, b);
+        Assert.Matches("^[0-9a-f]{64}$", a);
+        // Null differs from the empty string and from a missing field only by being null: missing and null are the same.
+        Assert.NotEqual(Hash("""{"numero_radicado": "R1", "tipo_pqr": null}"""), Hash("""{"numero_radicado": "R1", "tipo_pqr": ""}"""));
+        Assert.Equal(Hash("""{"numero_radicado": "R1", "tipo_pqr": null}"""), Hash("""{"numero_radicado": "R1"}"""));
+        // The order of the fields counts: "a" then "" is not "" then "a".
+        Assert.NotEqual(Hash("""{"tipo_pqr": "a", "documento_identidad": ""}"""), Hash("""{"tipo_pqr": "", "documento_identidad": "a"}"""));
+        Assert.NotEqual(a, Hash("""{"numero_radicado": "R1", "fecha": "2024-03-01T10:00:00Z", "tipo_pqr": "queja", "nic": 2, "documento_identidad": {"tipo": "CC", "n": 12}}"""));
+    }
+
+    [Fact]
+    public async Task Complaints_count_as_new_updated_or_duplicate_by_business_key_and_content_hash_across_files_and_imports()
+    {
+        using var day1 = new TempFolder();
+        day1.Write("a.json", Records(("R1", "queja", 100), ("R2", "peticion", 200), ("R2", "peticion", 200), ("R3", "reclamo", 300)));
+        day1.Write("b.json", Records(("R1", "queja", 100), ("R4", "queja", 400), ("R3", "reclamo", 301)));
+        using var day2 = new TempFolder();
+        // R4 again, written differently (keys reordered, 400.0); R1 unchanged; R5 new.
+        day2.Write("c.json", """
+            [ {"nic": 400.0, "tipo_pqr": "queja", "documento_identidad": "CC-R4", "fecha": "2024-03-01", "numero_radicado": "R4", "observacion": "other text"},
+              {"numero_radicado": "R1", "fecha": "2024-03-01", "tipo_pqr": "queja", "nic": 100, "documento_identidad": "CC-R1", "observacion": "x"},
+              {"numero_radicado": "R5", "fecha": "2024-03-01", "tipo_pqr": "queja", "nic": 500, "documento_identidad": "CC-R5", "observacion": "x"} ]
+            """);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var first = await db.WaitForAsync(await db.SubmitAsync(PqrSpec(day1.Path, keyed: true)));
+        Assert.Equal(ImportState.Completed, first.State);
+        // a.json: R1, R2, R3 new, R2 again (same content) a duplicate; b.json: R1 a duplicate, R4 new, R3 changed.
+        Assert.Equal(new RowCounts(7, 4, 1, 2, 0, Duplicates: 2), first.Rows);
+        var files = (await db.Catalog.GetStatusAsync(first.Id, files: true))!.Files!;
+        Assert.Equal([("a.json", 3L, 0L, 1L), ("b.json", 1L, 1L, 1L)], files.Select(f => (f.Key, f.Rows.Inserted, f.Rows.Updated, f.Rows.Duplicates)));
+        Assert.Equal(["R1|100", "R2|200", "R3|301", "R4|400"], await RelationalTests.RowsAsync(db, "pqr", "numero_radicado", "nic"));
+        var r4 = await db.ScalarAsync<string>("SELECT hash_registro FROM pqr WHERE numero_radicado = 'R4'");
+        var versions = await db.ScalarAsync<string>("SELECT string_agg(xmin::text, ',' ORDER BY numero_radicado) FROM pqr WHERE numero_radicado IN ('R1', 'R4')");
+
+        var second = await db.WaitForAsync(await db.SubmitAsync(PqrSpec(day2.Path, keyed: true)));
+        Assert.Equal(new RowCounts(3, 1, 0, 2, 0, Duplicates: 2), second.Rows);
+        Assert.Equal(r4, await db.ScalarAsync<string>("SELECT hash_registro FROM pqr WHERE numero_radicado = 'R4'"));
+        // Duplicates are not rewritten, not even their unhashed columns.
+        Assert.Equal(versions, await db.ScalarAsync<string>("SELECT string_agg(xmin::text, ',' ORDER BY numero_radicado) FROM pqr WHERE numero_radicado IN ('R1', 'R4')"));
+        Assert.Equal(5, await db.ScalarAsync<long>("SELECT count(*) FROM pqr"));
+    }
+
+    [Fact]
+    public async Task Without_a_key_the_hash_is_the_identity_and_identical_records_load_once()
+    {
+        using var data = new TempFolder();
+        data.Write("a.json", Records(("R1", "queja", 1), ("R1", "queja", 1), ("R2", "queja", 2)));
+        data.Write("b.json", Records(("R1", "queja", 1), ("R1", "reclamo", 1)));
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(PqrSpec(data.Path, keyed: false)));
+
+        Assert.Equal(new RowCounts(5, 3, 0, 2, 0, Duplicates: 2), status.Rows);
+        Assert.Equal(["R1|queja", "R1|reclamo", "R2|queja"], await RelationalTests.RowsAsync(db, "pqr", "numero_radicado", "tipo_pqr"));
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM pg_index WHERE indrelid = 'pqr'::regclass AND indisprimary"));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_keep_source_never_overwrites_and_the_update_source_wins_in_either_order(bool highFirst)
+    {
+        using var high = new TempFolder();
+        high.Write("high.json", """[{"id": 1, "name": "one (high)"}, {"id": 2, "name": "two (high)"}]""");
+        using var low = new TempFolder();
+        low.Write("low.json", """[{"id": 2, "name": "two (low)"}, {"id": 3, "name": "three (low)"}]""");
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        string Spec(string folder, string onConflict) => $$"""
+            { "name": "{{onConflict}}", "source": { "kind": "files", "path": {{JsonSerializer.Serialize(folder)}} },
+              "target": { "table": "entities", "key": ["id"], "create": true, "onConflict": "{{onConflict}}",
+                          "columns": { "id": { "path": "id", "type": "bigint" }, "name": { "path": "name", "type": "text" } } } }
+            """;
+
+        ImportStatus lowStatus, highStatus;
+        if (highFirst)
+        {
+            highStatus = await db.WaitForAsync(await db.SubmitAsync(Spec(high.Path, "update")));
+            lowStatus = await db.WaitForAsync(await db.SubmitAsync(Spec(low.Path, "keep")));
+            Assert.Equal(new RowCounts(2, 1, 0, 1, 0, Kept: 1), lowStatus.Rows);
+        }
+        else
+        {
+            lowStatus = await db.WaitForAsync(await db.SubmitAsync(Spec(low.Path, "keep")));
+            highStatus = await db.WaitForAsync(await db.SubmitAsync(Spec(high.Path, "update")));
+            Assert.Equal(new RowCounts(2, 1, 1, 0, 0), highStatus.Rows);
+        }
+
+        Assert.Equal(ImportState.Completed, lowStatus.State);
+        Assert.Equal(ImportState.Completed, highStatus.State);
+        Assert.Equal(["1|one (high)", "2|two (high)", "3|three (low)"], await RelationalTests.RowsAsync(db, "entities", "id", "name"));
+    }
+
+    [Theory]
+    [InlineData("""{ "hash": [], "column": "h" }""", "target.dedup.hash: required")]
+    [InlineData("""{ "hash": ["a"], "column": "id" }""", "'id' is also one of target.columns")]
+    [InlineData("""{ "hash": ["$key"], "column": "h" }""", "'$key' is not a dotted path into the record")]
+    public void Dedup_mistakes_are_named(string dedup, string expected)
+    {
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson($$"""
+            { "name": "x", "source": { "kind": "files", "path": "/d" },
+              "target": { "table": "t", "columns": { "id": { "path": "id", "type": "bigint" } }, "dedup": {{dedup}} } }
+            """));
+        Assert.Contains(e.Problems, p => p.Contains(expected));
+    }
+
+    [Fact]
+    public void Keep_needs_a_key()
+    {
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson("""
+            { "name": "x", "source": { "kind": "files", "path": "/d" },
+              "target": { "table": "t", "onConflict": "keep", "columns": { "id": { "path": "id", "type": "bigint" } } } }
+            """));
+        Assert.Contains(e.Problems, p => p.Contains("'keep' needs a key"));
+    }
+
+    private static string Hash(string json)
+    {
+        var spec = ImportSpecParser.ParseJson(PqrSpec("/d", keyed: false));
+        var mapper = new RecordMapper(spec.Target.Columns, []);
+        var row = mapper.CreateRow();
+        Assert.True(mapper.TryMap(Encoding.UTF8.GetBytes(json), row, out var reject), reject?.Reason);
+        return (string)row[spec.Target.Columns.Count - 1]!;
+    }
+
+    private static string Records(params (string Key, string Type, int Nic)[] records) =>
+        JsonSerializer.Serialize(records.Select(r => new Dictionary<string, object>
+        {
+            ["numero_radicado"] = r.Key, ["fecha"] = "2024-03-01", ["tipo_pqr"] = r.Type, ["nic"] = r.Nic,
+            ["documento_identidad"] = "CC-" + r.Key, ["observacion"] = "free text",
+        }));
+
+    private static string PqrSpec(string folder, bool keyed) => $$"""
+        {
+          "name": "pqr", "parallelism": 1,
+          "source": { "kind": "files", "path": {{JsonSerializer.Serialize(folder)}} },
+          "target": {
+            "table": "pqr", "create": true, {{(keyed ? "\"key\": [\"numero_radicado\"]," : "")}}
+            "dedup": { "hash": {{HashFields}}, "column": "hash_registro" },
+            "columns": {
+              "numero_radicado": { "path": "numero_radicado", "type": "text" },
+              "fecha":           { "path": "fecha", "type": "date" },
+              "tipo_pqr":        { "path": "tipo_pqr", "type": "text" },
+              "nic":             { "path": "nic", "type": "bigint" },
+              "observacion":     { "path": "observacion", "type": "text" }
+            }
+          }
+        }
+        """;
+}

@@ -3,6 +3,7 @@ using Ingest.GrainInterfaces;
 using Ingest.Engine.Json;
 using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
+using Ingest.Engine.Quality;
 using Ingest.Engine.Relational;
 using Ingest.Engine.Sources;
 using Npgsql;
@@ -26,6 +27,7 @@ public sealed class UnitLoader
     private readonly TargetTable _table;
     private readonly RecordMapper _mapper;
     private readonly LoadPlan? _plan;
+    private readonly RowValidator? _validator;
 
     // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit of only new keys.
     private volatile bool _tryDirect = true;
@@ -37,6 +39,7 @@ public sealed class UnitLoader
         _table = new TargetTable(target);
         _mapper = new RecordMapper(target.Columns, target.Key);
         _plan = target.IsRelational ? new LoadPlan(target) : null;
+        _validator = target.Validate is { } rules ? new RowValidator(rules, target.Columns) : null;
     }
 
     public static UnitLoader For(ImportSpec spec) => new(SourceFactory.Create(spec.Source), spec.Source, spec.Target);
@@ -77,7 +80,9 @@ public sealed class UnitLoader
 
     private async Task<UnitLoadResult> LoadFlatAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken)
     {
-        var rejects = new Rejects();
+        var rejects = new Rejects(key, _validator?.OnInvalid == InvalidAction.Fail);
+        var tally = new QualityTally();
+        var now = await TransactionTimeAsync(connection, cancellationToken);
         var row = _mapper.CreateRow();
         var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
         long index = 0;
@@ -88,24 +93,27 @@ public sealed class UnitLoader
         await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
         {
             row.Clear();
-            if (_mapper.TryMap(record.Span, row, new ElementFacts(facts, index), default, out var reject))
+            if (_mapper.TryMap(record.Span, row, new ElementFacts(facts, index), default, out var reject)
+                && (_validator is null || _validator.Check(row, record.Span, now, tally, out reject)))
                 await loader.WriteAsync(row, cancellationToken);
             else rejects.Add(index, reject!, record.Span);
             index++;
         }
         var counts = await loader.CompleteAsync(cancellationToken);
-        return new UnitLoadResult(index, counts, rejects.Count, rejects.Kept(index), reader.BytesRead);
+        return new UnitLoadResult(index, counts, rejects.Count, rejects.Kept(index), reader.BytesRead, Quality: tally.IsEmpty ? null : tally);
     }
 
     private async Task<UnitLoadResult> LoadRelationalAsync(NpgsqlConnection connection, long importId, string key, LoadPlan plan, bool staged, CancellationToken cancellationToken)
     {
-        var rejects = new Rejects();
+        var rejects = new Rejects(key, _validator?.OnInvalid == InvalidAction.Fail);
+        var tally = new QualityTally();
         var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
         long index = 0;
 
         await using var opened = await _source.OpenAsync(key, cancellationToken);
         var facts = new UnitFacts(importId, opened.Info);
-        var load = await RelationalLoad.BeginAsync(connection, plan, new RelationalMapper(plan), direct: !staged, cancellationToken);
+        var mapper = new RelationalMapper(plan, _validator, await TransactionTimeAsync(connection, cancellationToken), tally);
+        var load = await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, cancellationToken);
         await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
         {
             if (!load.Mapper.TryMap(record.Span, facts, index, out var reject)) rejects.Add(index, reject!, record.Span);
@@ -113,11 +121,22 @@ public sealed class UnitLoader
             await load.FlushIfFullAsync(cancellationToken);
         }
         var tables = await load.CompleteAsync(cancellationToken);
-        return new UnitLoadResult(index, tables[plan.Root.Target.Name], rejects.Count, rejects.Kept(index), reader.BytesRead, tables);
+        return new UnitLoadResult(index, tables[plan.Root.Target.Name], rejects.Count, rejects.Kept(index), reader.BytesRead, tables, tally.IsEmpty ? null : tally);
     }
 
-    /// <summary>A unit's rejected records: the first <see cref="MaxKeptRejects"/> kept, the rest counted.</summary>
-    private sealed class Rejects
+    // now() in SQL: the time the unit's transaction started, which a now() default takes.
+    private async Task<DateTime> TransactionTimeAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        if (_validator is null) return default;
+        await using var cmd = new NpgsqlCommand("SELECT now()", connection);
+        return ((DateTime)(await cmd.ExecuteScalarAsync(cancellationToken))!).ToUniversalTime();
+    }
+
+    /// <summary>
+    /// A unit's rejected records: the first <see cref="MaxKeptRejects"/> kept, the rest counted.
+    /// With <c>onInvalid: fail</c> the first one fails the unit instead.
+    /// </summary>
+    private sealed class Rejects(string key, bool fail)
     {
         private readonly List<RejectedRecord> _kept = [];
 
@@ -125,6 +144,7 @@ public sealed class UnitLoader
 
         public void Add(long index, RecordReject reject, ReadOnlySpan<byte> raw)
         {
+            if (fail) throw new SourceDataException($"{key}: record {index} is invalid (onInvalid: fail, nothing of this file is loaded): {reject.Reason}");
             if (Count++ < MaxKeptRejects) _kept.Add(new RejectedRecord(index, reject.Column, reject.Reason, Truncate(raw)));
         }
 

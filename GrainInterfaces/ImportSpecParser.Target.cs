@@ -57,8 +57,9 @@ public static partial class ImportSpecParser
             var parentKey = key.Select(k => (Name: k, Type: rowColumns.GetValueOrDefault(k))).ToList();
             children = ReadChildren(childrenNode, "target.children", table ?? "target", parentKey, tables, p);
         }
-        Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children", "dedup", "onConflict");
-        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict);
+        var validate = ReadValidate(t["validate"], rowColumns, p);
+        Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children", "dedup", "onConflict", "validate");
+        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict, validate);
     }
 
     private static DedupSpec? ReadDedup(JsonNode? node, IReadOnlyList<ColumnSpec> columns, List<string> p)

@@ -21,6 +21,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="TraceId">The id of the import's trace (W3C), to look it up in a tracing backend such as Jaeger.</param>
 /// <param name="Tables">For a relational target, what done units did to each table, by table name; null for a flat target.</param>
 /// <param name="Files">Per file (unit), what it did; only when asked for (<c>status ID --files</c>).</param>
+/// <param name="Quality">Rule violations and filled defaults of done units; null when there were none.</param>
 public sealed record ImportStatus(
     long Id,
     string Name,
@@ -38,7 +39,13 @@ public sealed record ImportStatus(
     IReadOnlyList<FailedUnit> FailedUnits,
     string? TraceId,
     IReadOnlyDictionary<string, TableCounts>? Tables = null,
-    IReadOnlyList<FileCounts>? Files = null);
+    IReadOnlyList<FileCounts>? Files = null,
+    QualityCounts? Quality = null);
+
+/// <summary>What validation did across an import's done units.</summary>
+/// <param name="Violations">Records that broke each rule, by <c>rule.column</c> (e.g. <c>required.name</c>, <c>range.rating</c>).</param>
+/// <param name="DefaultsFilled">Values filled by a default, by column.</param>
+public sealed record QualityCounts(IReadOnlyDictionary<string, long> Violations, IReadOnlyDictionary<string, long> DefaultsFilled);
 
 /// <summary>An import's units by state.</summary>
 public sealed record UnitCounts(int Total, int Done, int Failed, int Running, int Pending, int Cancelled);

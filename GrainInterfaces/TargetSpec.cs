@@ -14,6 +14,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="ForeignKeys">Whether created tables get foreign keys to their parents and dimensions (default true).</param>
 /// <param name="Dedup">A content hash that decides whether a record with an existing key changed.</param>
 /// <param name="OnConflict">What a record whose key exists does to the row (default <see cref="ConflictAction.Update"/>).</param>
+/// <param name="Validate">Rules and defaults for the target's rows.</param>
 public sealed record TargetSpec(
     string Schema,
     string Table,
@@ -24,7 +25,8 @@ public sealed record TargetSpec(
     IReadOnlyList<ChildSpec>? Children = null,
     bool ForeignKeys = true,
     DedupSpec? Dedup = null,
-    ConflictAction OnConflict = ConflictAction.Update)
+    ConflictAction OnConflict = ConflictAction.Update,
+    ValidateSpec? Validate = null)
 {
     /// <summary>Many-to-one links from each record to dimension tables.</summary>
     public IReadOnlyList<ReferenceSpec> References { get; init; } = References ?? [];

@@ -59,7 +59,7 @@ public sealed partial class ImportCatalog
                 [],
                 IngestTracing.TraceIdOf(r.IsDBNull(21) ? null : r.GetString(21)));
         }
-        status = status with { Tables = await TableCountsAsync(connection, id, cancellationToken) };
+        status = status with { Tables = await TableCountsAsync(connection, id, cancellationToken), Quality = await QualityAsync(connection, id, cancellationToken) };
         if (files) status = status with { Files = await FileCountsAsync(connection, id, cancellationToken) };
         if (status.Units.Failed == 0) return status;
 
@@ -95,6 +95,26 @@ public sealed partial class ImportCatalog
             list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), r.GetString(2),
                 Rows(r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetBoolean(8), r.GetBoolean(9))));
         return list;
+    }
+
+    private static async Task<QualityCounts?> QualityAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            """
+            SELECT kind, e.key, sum(e.value::bigint)::bigint
+            FROM ingest.units u
+            CROSS JOIN LATERAL (VALUES ('violations', u.quality->'violations'), ('defaults', u.quality->'defaults')) AS k(kind, counts)
+            CROSS JOIN LATERAL jsonb_each_text(k.counts) AS e
+            WHERE u.import_id = $1 AND u.quality IS NOT NULL
+            GROUP BY kind, e.key ORDER BY kind, e.key
+            """, connection);
+        cmd.Parameters.AddWithValue(id);
+        var violations = new Dictionary<string, long>(StringComparer.Ordinal);
+        var defaults = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            (r.GetString(0) == "violations" ? violations : defaults)[r.GetString(1)] = r.GetInt64(2);
+        return violations.Count + defaults.Count == 0 ? null : new QualityCounts(violations, defaults);
     }
 
     // Summed per table over the import's done units, in the order the tables first appear; null for a flat target.

@@ -109,7 +109,7 @@ public static class UnitFence
             UPDATE ingest.units
             SET state = 'done', error = NULL, finished_at = now(),
                 rows_read = $4, rows_inserted = $5, rows_updated = $6, rows_unchanged = $7, rows_rejected = $8, bytes_read = $9,
-                table_counts = $10
+                table_counts = $10, quality = $11
             WHERE import_id = $1 AND unit_no = $2 AND lease_token = $3 AND state = 'running'
             """, connection);
         cmd.Parameters.AddWithValue(claim.ImportId);
@@ -122,6 +122,13 @@ public static class UnitFence
         cmd.Parameters.AddWithValue(result.Rejected);
         cmd.Parameters.AddWithValue(result.BytesRead);
         cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = TableCountsJson(result) });
+        cmd.Parameters.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Jsonb,
+            Value = result.Quality is { } q
+                ? System.Text.Json.JsonSerializer.Serialize(new { violations = q.Violations, defaults = q.DefaultsFilled })
+                : DBNull.Value,
+        });
         return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 

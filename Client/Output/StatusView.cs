@@ -40,6 +40,16 @@ public static class StatusView
             console.Write(perTable);
         }
 
+        if (s.Quality is { } quality)
+        {
+            var rules = new Table().Border(TableBorder.Simple).Title("validation");
+            rules.AddColumn("").AddColumn("column").AddColumn(new TableColumn("records").RightAligned());
+            foreach (var (rule, n) in quality.Violations)
+                rules.AddRow("[yellow]violated[/] " + Markup.Escape(rule[..rule.IndexOf('.')]), Markup.Escape(rule[(rule.IndexOf('.') + 1)..]), $"{n:N0}");
+            foreach (var (column, n) in quality.DefaultsFilled) rules.AddRow("default filled", Markup.Escape(column), $"{n:N0}");
+            console.Write(rules);
+        }
+
         if (s.Files is { Count: > 0 } files)
         {
             var perFile = new Table().Border(TableBorder.Simple).Title("files");

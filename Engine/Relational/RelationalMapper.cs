@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Ingest.Engine.Mapping;
+using Ingest.Engine.Quality;
 
 namespace Ingest.Engine.Relational;
 
@@ -20,9 +21,18 @@ public sealed class RelationalMapper
     private readonly int[] _marks;
     private readonly byte[][] _keyScratch;
 
-    public RelationalMapper(LoadPlan plan)
+    private readonly RowValidator? _validator;
+    private readonly DateTime _now;
+    private readonly QualityTally? _tally;
+
+    /// <param name="plan">The tables.</param>
+    /// <param name="validator">Checks the root's rows, with <paramref name="now"/> for now() defaults, counting into <paramref name="tally"/>.</param>
+    public RelationalMapper(LoadPlan plan, RowValidator? validator = null, DateTime now = default, QualityTally? tally = null)
     {
         _plan = plan;
+        _validator = validator;
+        _now = now;
+        _tally = tally;
         _sinks = plan.Tables.Select(t => new RowSink(t)).ToArray();
         _spans = plan.Tables.Select(t => new ElementSpan[t.Mapper.SpanCount]).ToArray();
         _marks = new int[_sinks.Length];
@@ -60,6 +70,7 @@ public sealed class RelationalMapper
 
         var spans = _spans[table.Index];
         if (!table.Mapper.TryMap(element, row, new ElementFacts(unit, recordIndex, keyJson, index), spans, out reject)) return false;
+        if (parent is null && _validator is not null && !_validator.Check(row, element, _now, _tally!, out reject)) return false;
 
         foreach (var reference in table.References)
         {

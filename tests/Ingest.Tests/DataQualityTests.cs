@@ -132,6 +132,23 @@ public class DataQualityTests
         Assert.Contains(e.Problems, p => p.Contains(expected));
     }
 
+    [Theory]
+    [InlineData("""{ "required": ["nope"] }""", "target.validate.required: 'nope' is not one of the target's columns")]
+    [InlineData("""{ "ranges": { "name": { "min": 0 } } }""", "target.validate.ranges.name: 'name' is text; this rule needs a number")]
+    [InlineData("""{ "ranges": { "id": { "min": 5, "max": 1 } } }""", "min is above max")]
+    [InlineData("""{ "patterns": { "name": "([" } }""", "is not a valid regular expression")]
+    [InlineData("""{ "defaults": { "name": "now()" } }""", "now() needs a timestamptz or date column")]
+    [InlineData("""{ "defaults": { "id": { "generate": "X" } } }""", "generate needs a text column")]
+    [InlineData("""{ "onInvalid": "ignore" }""", "'ignore' is not 'reject' or 'fail'")]
+    public void Validation_mistakes_are_named(string validate, string expected)
+    {
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson($$"""
+            { "name": "x", "source": { "kind": "files", "path": "/d" },
+              "target": { "table": "t", "columns": { "id": { "path": "id", "type": "bigint" }, "name": { "path": "name", "type": "text" } }, "validate": {{validate}} } }
+            """));
+        Assert.Contains(e.Problems, p => p.Contains(expected));
+    }
+
     [Fact]
     public void Keep_needs_a_key()
     {
@@ -141,6 +158,86 @@ public class DataQualityTests
             """));
         Assert.Contains(e.Problems, p => p.Contains("'keep' needs a key"));
     }
+
+    [Fact]
+    public async Task Defaults_fill_then_every_broken_rule_is_named_in_the_reject_and_counted()
+    {
+        using var data = new TempFolder();
+        data.Write("items.json", $$"""
+            [ {"id": 1, "name": "one", "rating": 4.5, "slug": "one-1", "status": "active"},
+              {"id": 2, "name": null, "rating": 7, "slug": "Bad Slug", "status": "deleted"},
+              {"id": 3, "name": "{{new string('x', 201)}}", "rating": 1, "slug": "three", "status": "inactive", "currency": "EUR", "code": "C3"},
+              {"id": 4, "name": "four", "rating": 0, "slug": "four", "status": "active", "currency": null} ]
+            """);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var spec = ValidatedSpec(data.Path, "reject");
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(spec));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(4, 2, 0, 0, 2), status.Rows);
+        Assert.Equal(new Dictionary<string, long> { ["allowed.status"] = 1, ["maxLength.name"] = 1, ["pattern.slug"] = 1, ["range.rating"] = 1, ["required.name"] = 1 },
+            status.Quality!.Violations);
+        Assert.Equal(new Dictionary<string, long> { ["code"] = 3, ["created_at"] = 4, ["currency"] = 3 }, status.Quality.DefaultsFilled);
+        Assert.Equal(["1|one|USD", "4|four|USD"], await RelationalTests.RowsAsync(db, "items", "id", "name", "currency"));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM items WHERE code !~ '^AUTO_[0-9a-f]{16}$' OR created_at IS NULL"));
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(DISTINCT created_at) FROM items"));
+        var reason = await db.ScalarAsync<string>("SELECT reason FROM ingest.rejects WHERE record_index = 1");
+        foreach (var rule in new[] { "required 'name'", "range 'rating': 7 is outside [0, 5]", "pattern 'slug': 'Bad Slug'", "allowed 'status': 'deleted'" })
+            Assert.Contains(rule, reason);
+        Assert.Contains("maxLength 'name': is 201 characters long", await db.ScalarAsync<string>("SELECT reason FROM ingest.rejects WHERE record_index = 2"));
+        Assert.Contains("\"Bad Slug\"", await db.ScalarAsync<string>("SELECT raw FROM ingest.rejects WHERE record_index = 1"));
+
+        // A generated id is stable: loading the same records again gives the same codes.
+        var codes = await db.ScalarAsync<string>("SELECT string_agg(code, ',' ORDER BY id) FROM items");
+        await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.Equal(codes, await db.ScalarAsync<string>("SELECT string_agg(code, ',' ORDER BY id) FROM items"));
+    }
+
+    [Fact]
+    public async Task With_onInvalid_fail_a_file_with_an_invalid_record_loads_nothing_and_the_others_load()
+    {
+        using var data = new TempFolder();
+        data.Write("a-good.json", """[{"id": 1, "name": "one", "rating": 1, "slug": "one", "status": "active"}]""");
+        data.Write("b-bad.json", """[{"id": 2, "name": "two", "rating": 2, "slug": "two", "status": "active"}, {"id": 3, "name": "three", "rating": 9, "slug": "three", "status": "active"}]""");
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(ValidatedSpec(data.Path, "fail")));
+
+        Assert.Equal(ImportState.CompletedWithErrors, status.State);
+        Assert.Equal(["1"], await RelationalTests.RowsAsync(db, "items", "id"));
+        var failed = Assert.Single(status.FailedUnits);
+        Assert.Equal("b-bad.json", failed.Key);
+        Assert.Equal(1, failed.Attempts);
+        Assert.Contains("b-bad.json: record 1 is invalid", failed.Error);
+        Assert.Contains("range 'rating': 9 is outside [0, 5]", failed.Error);
+    }
+
+    private static string ValidatedSpec(string folder, string onInvalid) => $$"""
+        {
+          "name": "items", "source": { "kind": "files", "path": {{JsonSerializer.Serialize(folder)}} },
+          "target": {
+            "table": "items", "key": ["id"], "create": true,
+            "columns": {
+              "id": { "path": "id", "type": "bigint" }, "name": { "path": "name", "type": "text" },
+              "rating": { "path": "rating", "type": "double" }, "slug": { "path": "slug", "type": "text" },
+              "status": { "path": "status", "type": "text" }, "currency": { "path": "currency", "type": "text" },
+              "created_at": { "path": "created_at", "type": "timestamptz" }, "code": { "path": "code", "type": "text" }
+            },
+            "validate": {
+              "required": ["id", "name"],
+              "ranges": { "rating": { "min": 0, "max": 5 } },
+              "patterns": { "slug": "^[a-z0-9-]+$" },
+              "allowed": { "status": ["active", "inactive"] },
+              "maxLength": { "name": 200 },
+              "defaults": { "currency": "USD", "created_at": "now()", "code": { "generate": "AUTO_" } },
+              "onInvalid": "{{onInvalid}}"
+            }
+          }
+        }
+        """;
 
     private static string Hash(string json)
     {

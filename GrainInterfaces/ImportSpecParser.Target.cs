@@ -257,10 +257,32 @@ public static partial class ImportSpecParser
                 p.Add($"{at}.type: unknown type '{typeName}' (expected one of text, bigint, int, double, numeric, boolean, date, timestamptz, jsonb)");
             if (path == "$index" && type is not (ColumnType.Int or ColumnType.Bigint or ColumnType.Text))
                 p.Add($"{at}.type: $index is a position; use int, bigint or text");
-            Unknown(c, at, p, "path", "value", "meta", "type");
-            if (path is not null || value is not null || meta is not null) columns.Add(new ColumnSpec(name, path, type, value, meta));
+            var format = ReadFormat(c, at, type, p);
+            Unknown(c, at, p, "path", "value", "meta", "type", "trim", "nullIf", "format", "decimalSeparator");
+            if (path is not null || value is not null || meta is not null) columns.Add(new ColumnSpec(name, path, type, value, meta, Format: format));
         }
         return columns;
+    }
+
+    private static ValueFormat? ReadFormat(JsonObject c, string at, ColumnType type, List<string> p)
+    {
+        if (!c.ContainsKey("trim") && !c.ContainsKey("nullIf") && !c.ContainsKey("format") && !c.ContainsKey("decimalSeparator")) return null;
+        var trim = OptionalBool(c, "trim", at + ".trim", false, p);
+        var nullIf = c.ContainsKey("nullIf") ? ReadStrings(c["nullIf"], at + ".nullIf", p) : null;
+        var pattern = OptionalString(c, "format", at + ".format", p);
+        if (pattern is not null && type is not (ColumnType.Date or ColumnType.Timestamptz)) p.Add($"{at}.format: only for a date or timestamptz column");
+        var separator = OptionalString(c, "decimalSeparator", at + ".decimalSeparator", p);
+        if (separator is not null && (type is not (ColumnType.Numeric or ColumnType.Double) || separator.Length != 1))
+            p.Add($"{at}.decimalSeparator: one character, only for a numeric or double column");
+        return new ValueFormat(trim, nullIf, pattern, separator);
+    }
+
+    private static List<string> ReadStrings(JsonNode? node, string where, List<string> p)
+    {
+        if (node is JsonArray list && list.All(v => v is JsonValue s && s.TryGetValue(out string? _)))
+            return list.Select(v => v!.GetValue<string>()).ToList();
+        p.Add($"{where}: must be a list of strings");
+        return [];
     }
 
     // Null when the path is fine where it is.

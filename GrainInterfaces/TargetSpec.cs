@@ -110,7 +110,16 @@ public sealed record DimensionSpec(
 /// <param name="Value">A constant, converted to <paramref name="Type"/> (a tenant column, say).</param>
 /// <param name="Meta">Lineage: a fact about the unit or the record.</param>
 /// <param name="Hash">The record fields whose content hash the column holds (the dedup column).</param>
-public sealed record ColumnSpec(string Name, string? Path, ColumnType Type, string? Value = null, UnitMeta? Meta = null, IReadOnlyList<string>? Hash = null);
+/// <param name="Format">How a string value is read (trimmed, nulls, a date format, a decimal separator).</param>
+public sealed record ColumnSpec(string Name, string? Path, ColumnType Type, string? Value = null, UnitMeta? Meta = null, IReadOnlyList<string>? Hash = null,
+    ValueFormat? Format = null);
+
+/// <summary>How a string value of a record is read before it is converted.</summary>
+/// <param name="Trim">Leading and trailing white space removed first.</param>
+/// <param name="NullIf">Values (after trimming) that mean NULL, such as <c>""</c> or <c>"N/A"</c>.</param>
+/// <param name="Pattern">For a date or timestamptz column: the exact .NET format, e.g. <c>dd/MM/yyyy</c> or <c>MMM dd yyyy</c> (invariant culture).</param>
+/// <param name="DecimalSeparator">For a numeric or double column: the decimal separator, e.g. <c>,</c>.</param>
+public sealed record ValueFormat(bool Trim, IReadOnlyList<string>? NullIf, string? Pattern, string? DecimalSeparator);
 
 /// <summary>Facts about a unit or a record that a column can hold.</summary>
 public enum UnitMeta

@@ -208,7 +208,10 @@ public sealed class RecordMapper
         foreach (var i in node.Columns)
         {
             if (kind == JsonTokenType.Null) row.SetNull(_offset + i);
-            else if (!ValueConverter.TryConvert(ref reader, kind, raw, _columns[i].Type, row, _offset + i, out var reason)) row.SetRejected(_offset + i, reason!);
+            else if (_columns[i].Format is { } format
+                         ? !ValueConverter.TryConvertFormatted(ref reader, kind, raw, _columns[i].Type, format, row, _offset + i, out var reason)
+                         : !ValueConverter.TryConvert(ref reader, kind, raw, _columns[i].Type, row, _offset + i, out reason))
+                row.SetRejected(_offset + i, reason!);
         }
     }
 

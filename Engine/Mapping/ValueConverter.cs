@@ -41,6 +41,38 @@ internal static class ValueConverter
         return reason is null;
     }
 
+    /// <summary>
+    /// Converts a value read with a column's <see cref="ValueFormat"/>: a string is trimmed, checked
+    /// against the null markers, then parsed with the date format or decimal separator; other values
+    /// convert as usual.
+    /// </summary>
+    public static bool TryConvertFormatted(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, ColumnType type, ValueFormat format,
+        MappedRow row, int column, out string? reason)
+    {
+        if (kind != JsonTokenType.String) return TryConvert(ref token, kind, raw, type, row, column, out reason);
+        var text = token.GetString()!;
+        if (format.Trim) text = text.Trim();
+        reason = null;
+        if (format.NullIf?.Contains(text) == true)
+        {
+            row.SetNull(column);
+            return true;
+        }
+        if (format.Pattern is { } pattern)
+        {
+            if (type == ColumnType.Date && DateOnly.TryParseExact(text, pattern, CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+                row.SetInteger(column, date.DayNumber);
+            else if (type == ColumnType.Timestamptz && DateTimeOffset.TryParseExact(text, pattern, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
+                row.SetInteger(column, at.UtcTicks);
+            else reason = $"{Show(raw)} does not match the format '{pattern}'";
+            return reason is null;
+        }
+        // With another decimal separator, '.' and spaces group thousands: "1.234,5" → 1234.5.
+        if (format.DecimalSeparator is { } separator && separator != ".")
+            text = text.Replace(".", "").Replace(" ", "").Replace(separator, ".");
+        return TryConvertJson(JsonSerializer.SerializeToUtf8Bytes(text), type, row, column, out reason);
+    }
+
     /// <summary>Converts a standalone JSON value (a constant, a map's key, a unit's metadata).</summary>
     public static bool TryConvertJson(ReadOnlySpan<byte> json, ColumnType type, MappedRow row, int column, out string? reason)
     {

@@ -239,6 +239,43 @@ public class DataQualityTests
         }
         """;
 
+    [Fact]
+    public void Formats_read_real_world_dates_decimal_commas_padding_and_null_markers()
+    {
+        var spec = ImportSpecParser.ParseJson("""
+            { "name": "x", "source": { "kind": "files", "path": "/d" },
+              "target": { "table": "t", "columns": {
+                "fecha":   { "path": "fecha", "type": "date", "format": "dd/MM/yyyy" },
+                "listed":  { "path": "listed", "type": "date", "format": "MMM dd yyyy" },
+                "at":      { "path": "at", "type": "timestamptz", "format": "dd/MM/yyyy HH:mm" },
+                "valor":   { "path": "valor", "type": "numeric", "decimalSeparator": "," },
+                "ratio":   { "path": "ratio", "type": "double", "decimalSeparator": "," },
+                "barrio":  { "path": "barrio", "type": "text", "trim": true, "nullIf": ["", "N/A"] },
+                "estrato": { "path": "estrato", "type": "int", "trim": true, "nullIf": ["N/A"] } } } }
+            """);
+        var mapper = new RecordMapper(spec.Target.Columns, []);
+        var row = mapper.CreateRow();
+
+        Assert.True(mapper.TryMap("""
+            {"fecha": "17/09/2013", "listed": "Sep 07 2021", "at": "01/02/2024 13:45", "valor": "1.234,50", "ratio": "3,5", "barrio": "  Centro ", "estrato": " 3 "}
+            """u8, row, out var reject), reject?.Reason);
+        Assert.Equal(new DateOnly(2013, 9, 17), row[0]);
+        Assert.Equal(new DateOnly(2021, 9, 7), row[1]);
+        Assert.Equal(new DateTime(2024, 2, 1, 13, 45, 0, DateTimeKind.Utc), row[2]);
+        Assert.Equal(1234.50m, row[3]);
+        Assert.Equal(3.5, row[4]);
+        Assert.Equal("Centro", row[5]);
+        Assert.Equal(3, row[6]);
+
+        Assert.True(mapper.TryMap("""{"barrio": " N/A ", "estrato": "N/A", "valor": 12.5}"""u8, row, out _));
+        Assert.Null(row[5]);
+        Assert.Null(row[6]);
+        Assert.Equal(12.5m, row[3]);
+
+        Assert.False(mapper.TryMap("""{"fecha": "2013-09-17"}"""u8, row, out reject));
+        Assert.Contains("column 'fecha' (date) at 'fecha': \"2013-09-17\" does not match the format 'dd/MM/yyyy'", reject!.Reason);
+    }
+
     private static string Hash(string json)
     {
         var spec = ImportSpecParser.ParseJson(PqrSpec("/d", keyed: false));

@@ -18,6 +18,7 @@ public static class CliApp
             ControlCommand.Build(context, "resume", "Resume a paused import", (c, id, ct) => c.ResumeAsync(id, ct)),
             ControlCommand.Build(context, "cancel", "Cancel an import; units in flight are rolled back", (c, id, ct) => c.CancelAsync(id, ct)),
             NodesCommand.Build(context),
+            ValidateCommand.Build(context),
         };
 
         var result = root.Parse(args);

@@ -40,7 +40,7 @@ public sealed class RowValidator
     /// Fills defaults, then checks the rules. False, with every broken rule named, when the record
     /// is invalid. <paramref name="now"/> is the unit's transaction time (what <c>now()</c> gives).
     /// </summary>
-    public bool Check(MappedRow row, ReadOnlySpan<byte> record, DateTime now, QualityTally tally, out RecordReject? reject)
+    public bool Check(MappedRow row, ReadOnlySpan<byte> record, DateTime now, QualityTally tally, out RecordReject? reject, List<RuleViolation>? violations = null)
     {
         var broken = new List<(string Rule, string Column, string Why)>(0);
         foreach (var (column, name, value, json) in _defaults)
@@ -83,7 +83,11 @@ public sealed class RowValidator
             reject = null;
             return true;
         }
-        foreach (var (rule, column, _) in broken) tally.Violated($"{rule}.{column}");
+        foreach (var (rule, column, why) in broken)
+        {
+            tally.Violated($"{rule}.{column}");
+            violations?.Add(new RuleViolation(rule, column, why));
+        }
         reject = new RecordReject(broken[0].Column, string.Join("; ", broken.Select(b => $"{b.Rule} '{b.Column}': {b.Why}")));
         return false;
     }

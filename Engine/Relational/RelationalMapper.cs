@@ -24,6 +24,7 @@ public sealed class RelationalMapper
     private readonly RowValidator? _validator;
     private readonly DateTime _now;
     private readonly QualityTally? _tally;
+    private List<RuleViolation>? _violations;
 
     /// <param name="plan">The tables.</param>
     /// <param name="validator">Checks the root's rows, with <paramref name="now"/> for now() defaults, counting into <paramref name="tally"/>.</param>
@@ -53,9 +54,11 @@ public sealed class RelationalMapper
     }
 
     /// <summary>Adds the rows of one record to the sinks, or none of them and says why the record is rejected.</summary>
-    public bool TryMap(ReadOnlySpan<byte> record, UnitFacts unit, long recordIndex, out RecordReject? reject)
+    /// <param name="violations">Collects the validation rules the root row broke, when given (a dry run).</param>
+    public bool TryMap(ReadOnlySpan<byte> record, UnitFacts unit, long recordIndex, out RecordReject? reject, List<RuleViolation>? violations = null)
     {
         for (var i = 0; i < _sinks.Length; i++) _marks[i] = _sinks[i].Count;
+        _violations = violations;
         if (MapElement(_plan.Root, record, null, null, unit, recordIndex, default, -1, out reject)) return true;
         for (var i = 0; i < _sinks.Length; i++) _sinks[i].Truncate(_marks[i]);
         return false;
@@ -70,7 +73,7 @@ public sealed class RelationalMapper
 
         var spans = _spans[table.Index];
         if (!table.Mapper.TryMap(element, row, new ElementFacts(unit, recordIndex, keyJson, index), spans, out reject)) return false;
-        if (parent is null && _validator is not null && !_validator.Check(row, element, _now, _tally!, out reject)) return false;
+        if (parent is null && _validator is not null && !_validator.Check(row, element, _now, _tally!, out reject, _violations)) return false;
 
         foreach (var reference in table.References)
         {

@@ -1,0 +1,104 @@
+using Ingest.Engine.Json;
+using Ingest.Engine.Mapping;
+using Ingest.Engine.Relational;
+using Ingest.Engine.Sources;
+using Ingest.GrainInterfaces;
+
+namespace Ingest.Engine.Quality;
+
+/// <summary>
+/// A dry run of an import over a sample: reads the first records of the first files, and maps,
+/// fills defaults and validates them exactly as a silo would, writing nothing anywhere.
+/// </summary>
+public static class SampleCheck
+{
+    /// <summary>Examples kept per rule.</summary>
+    public const int ExamplesPerRule = 5;
+
+    public static async Task<SampleReport> RunAsync(ImportSpec spec, int recordsPerFile, int files, CancellationToken cancellationToken = default)
+    {
+        var source = SourceFactory.Create(spec.Source);
+        var target = spec.Target;
+        var validator = target.Validate is { } checks ? new RowValidator(checks, target.Columns) : null;
+        var plan = target.IsRelational ? new LoadPlan(target) : null;
+        var flat = new RecordMapper(target.Columns, target.Key);
+        var row = flat.CreateRow();
+        var tally = new QualityTally();
+        var now = DateTime.UtcNow;
+        var rules = new Dictionary<string, RuleReport>(StringComparer.Ordinal);
+        var fileErrors = new List<string>();
+        long read = 0, valid = 0;
+
+        var objects = await source.ListAsync(cancellationToken);
+        foreach (var item in objects.Take(files))
+        {
+            var mapper = plan is null ? null : new RelationalMapper(plan, validator, now, tally);
+            var reader = new JsonRecordReader(item.Key, spec.Source.Records, SourceFactory.IsNdjson(item.Key));
+            long index = 0;
+            try
+            {
+                await using var opened = await source.OpenAsync(item.Key, cancellationToken);
+                var facts = new UnitFacts(0, opened.Info);
+                await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
+                {
+                    if (index >= recordsPerFile) break;
+                    var violations = new List<RuleViolation>();
+                    bool ok;
+                    RecordReject? reject;
+                    if (mapper is not null)
+                    {
+                        ok = mapper.TryMap(record.Span, facts, index, out reject, violations);
+                        foreach (var sink in mapper.Sinks) sink.Clear();
+                    }
+                    else
+                    {
+                        row.Clear();
+                        ok = flat.TryMap(record.Span, row, new ElementFacts(facts, index), default, out reject)
+                             && (validator is null || validator.Check(row, record.Span, now, tally, out reject, violations));
+                    }
+                    read++;
+                    if (ok) valid++;
+                    else
+                    {
+                        // A value that does not convert is its own rule: convert.<column>.
+                        if (violations.Count == 0) violations.Add(new RuleViolation("convert", reject!.Column, reject.Reason));
+                        foreach (var v in violations)
+                        {
+                            var name = $"{v.Rule}.{v.Column}";
+                            var report = rules.TryGetValue(name, out var r) ? r : rules[name] = new RuleReport(0, []);
+                            rules[name] = report with { Records = report.Records + 1 };
+                            if (report.Examples.Count < ExamplesPerRule) report.Examples.Add(new RuleExample(item.Key, index, v.Why));
+                        }
+                    }
+                    index++;
+                }
+            }
+            catch (SourceDataException e)
+            {
+                fileErrors.Add(e.Message);
+            }
+        }
+        return new SampleReport(Math.Min(files, objects.Count), read, valid, read - valid, rules, tally.DefaultsFilled, fileErrors);
+    }
+}
+
+/// <summary>What a dry run found.</summary>
+/// <param name="Files">Files sampled.</param>
+/// <param name="Records">Records read.</param>
+/// <param name="Valid">Records that would load.</param>
+/// <param name="Rejected">Records that would be rejected.</param>
+/// <param name="Rules">By <c>rule.column</c>: records that broke it, and the first few with file and record index.</param>
+/// <param name="DefaultsFilled">Values defaults would fill, by column.</param>
+/// <param name="FileErrors">Files that could not be read (malformed JSON, gone).</param>
+public sealed record SampleReport(int Files, long Records, long Valid, long Rejected, IReadOnlyDictionary<string, RuleReport> Rules,
+    IReadOnlyDictionary<string, long> DefaultsFilled, IReadOnlyList<string> FileErrors)
+{
+    public bool Clean => Rejected == 0 && FileErrors.Count == 0;
+}
+
+public sealed record RuleReport(long Records, List<RuleExample> Examples);
+
+public sealed record RuleExample(string File, long RecordIndex, string Problem);
+
+/// <summary>One broken rule of a record: the rule (<c>required</c>, <c>range</c>, …), the column, and why.</summary>
+public sealed record RuleViolation(string Rule, string Column, string Why);

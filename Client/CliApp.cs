@@ -19,6 +19,7 @@ public static class CliApp
             ControlCommand.Build(context, "cancel", "Cancel an import; units in flight are rolled back", (c, id, ct) => c.CancelAsync(id, ct)),
             NodesCommand.Build(context),
             ValidateCommand.Build(context),
+            DiffCommand.Build(context),
         };
 
         var result = root.Parse(args);

@@ -10,7 +10,7 @@ public static class SubmitCommand
 {
     public static Command Build(ClientContext context)
     {
-        var spec = new Argument<FileInfo>("spec") { Description = "The import spec, JSON or YAML (.yaml/.yml)" };
+        var spec = CommandRunner.SpecArgument();
         var wait = new Option<bool>("--wait") { Description = "Follow the import until it ends; exit 0 only if it completed" };
         var json = new Option<bool>("--json") { Description = "Print JSON on stdout: {\"id\":…} or, with --wait, the final status" };
         var command = new Command("submit", "Submit an import; prints its id") { spec, wait, json };

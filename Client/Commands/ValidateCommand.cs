@@ -15,7 +15,7 @@ public static class ValidateCommand
 {
     public static Command Build(ClientContext context)
     {
-        var spec = new Argument<FileInfo>("spec") { Description = "The import spec, JSON or YAML (.yaml/.yml)" };
+        var spec = CommandRunner.SpecArgument();
         var sample = new Option<int>("--sample") { Description = "Records read from each file", DefaultValueFactory = _ => 1000 };
         var files = new Option<int>("--files") { Description = "Files read", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON on stdout" };
@@ -24,16 +24,7 @@ public static class ValidateCommand
         {
             var parsed = ImportSpecParser.ParseFile(result.GetValue(spec)!.FullName);
             if (result.GetValue(sample) < 1 || result.GetValue(files) < 1) throw new UsageException("--sample and --files must be at least 1");
-            SampleReport report;
-            try
-            {
-                report = await SampleCheck.RunAsync(parsed, result.GetValue(sample), result.GetValue(files), ct);
-            }
-            catch (Engine.SourceDataException e)
-            {
-                await context.Error.WriteLineAsync(e.Message);
-                return ExitCodes.ImportNotCompleted;
-            }
+            var report = await SampleCheck.RunAsync(parsed, result.GetValue(sample), result.GetValue(files), ct);
             if (result.GetValue(json)) Json.Write(context.Out, report);
             else Render(context.OutConsole, report);
             return report.Clean ? ExitCodes.Ok : ExitCodes.ImportNotCompleted;

@@ -65,4 +65,32 @@ public class DryRunTests
         Assert.Equal(64, invalid.ExitCode);
         Assert.Contains("target.validate.ranges.rating.max: must be a number", invalid.Stderr);
     }
+
+    [Fact]
+    public async Task Diff_counts_keys_to_insert_update_keep_and_only_in_the_table_and_writes_nothing()
+    {
+        using var data = new TempFolder();
+        data.Write("a.json", """[{"id": 1, "rating": 1}, {"id": 2, "rating": 4}, {"id": 3, "rating": 3, "currency": "EUR"}, {"id": 9, "rating": 2}]""");
+        using var specs = new TempFolder();
+        var spec = specs.Write("spec.json", Spec(data.Path));
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        await db.ExecuteAsync("""
+            CREATE TABLE items (id bigint PRIMARY KEY, rating double precision, currency text);
+            INSERT INTO items VALUES (1, 1, 'USD'), (2, 2, 'USD'), (3, 3, 'USD'), (4, 4, 'USD'), (5, 5, 'USD');
+            """);
+        var before = await db.ScalarAsync<string>("SELECT string_agg(id || ':' || xmin, ',' ORDER BY id) FROM items");
+
+        var text = await CliProcess.RunAsync(db.ConnectionString, "diff", spec);
+        var json = await CliProcess.RunAsync(db.ConnectionString, "diff", spec, "--json");
+
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Contains("key 2: rating: 2 → 4", text.Stdout);
+        Assert.Contains("key 3: currency: USD → EUR", text.Stdout);
+        using var report = JsonDocument.Parse(json.Stdout);
+        var r = report.RootElement;
+        Assert.Equal((1L, 2L, 1L, 2L), (r.GetProperty("inserted").GetInt64(), r.GetProperty("updated").GetInt64(), r.GetProperty("unchanged").GetInt64(), r.GetProperty("onlyInTable").GetInt64()));
+        Assert.Equal(1, r.GetProperty("changedColumns").GetProperty("rating").GetInt64());
+        Assert.Equal(before, await db.ScalarAsync<string>("SELECT string_agg(id || ':' || xmin, ',' ORDER BY id) FROM items"));
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"));
+    }
 }

@@ -83,6 +83,40 @@ public class DataQualityTests
         Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM pg_index WHERE indrelid = 'pqr'::regclass AND indisprimary"));
     }
 
+    [Fact]
+    public async Task A_relational_target_dedups_by_the_parents_hash()
+    {
+        using var data = new TempFolder();
+        const string orders = """
+            [ {"id": 1, "customer": "ana", "lines": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}]},
+              {"id": 2, "customer": "bo",  "lines": [{"sku": "c", "qty": 3}]} ]
+            """;
+        data.Write("orders.json", orders);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var spec = $$"""
+            { "name": "orders", "source": { "kind": "files", "path": {{JsonSerializer.Serialize(data.Path)}} },
+              "target": { "table": "orders", "key": ["id"], "create": true,
+                          "dedup": { "hash": ["id", "customer", "lines"], "column": "content_hash" },
+                          "columns": { "id": { "path": "id", "type": "bigint" }, "customer": { "path": "customer", "type": "text" } },
+                          "children": [ { "table": "order_lines", "path": "lines", "key": ["sku"],
+                                          "columns": { "sku": { "path": "sku", "type": "text" }, "qty": { "path": "qty", "type": "int" } } } ] } }
+            """;
+
+        var first = await db.WaitForAsync(await db.SubmitAsync(spec));
+        // The same content, written differently: every order a duplicate.
+        data.Write("orders.json", orders.Replace("\"qty\": 1", "\"qty\": 1.0").Replace(", \"customer\": \"bo\"", ", \"customer\": \"bo\" "));
+        var again = await db.WaitForAsync(await db.SubmitAsync(spec));
+        data.Write("orders.json", orders.Replace("\"qty\": 3", "\"qty\": 4"));
+        var changed = await db.WaitForAsync(await db.SubmitAsync(spec));
+
+        Assert.Equal(new RowCounts(2, 2, 0, 0, 0), first.Rows);
+        Assert.Equal(new RowCounts(2, 0, 0, 2, 0, Duplicates: 2), again.Rows);
+        Assert.Equal(new RowCounts(2, 0, 1, 1, 0, Duplicates: 1), changed.Rows);
+        Assert.Equal(1, changed.Tables!["order_lines"].Updated);
+        Assert.Equal(["1|a|1", "1|b|2", "2|c|4"], await RelationalTests.RowsAsync(db, "order_lines", "orders_id", "sku", "qty"));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

@@ -25,9 +25,8 @@ public sealed class UnitLoader
     private readonly ISource _source;
     private readonly SourceSpec _sourceSpec;
     private readonly TargetTable _table;
-    private readonly RecordMapper _mapper;
+    private readonly CheckedMapper _mapper;
     private readonly LoadPlan? _plan;
-    private readonly RowValidator? _validator;
 
     // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit of only new keys.
     private volatile bool _tryDirect = true;
@@ -37,9 +36,8 @@ public sealed class UnitLoader
         _source = source;
         _sourceSpec = sourceSpec;
         _table = new TargetTable(target);
-        _mapper = new RecordMapper(target.Columns, target.Key);
+        _mapper = new CheckedMapper(target);
         _plan = target.IsRelational ? new LoadPlan(target) : null;
-        _validator = target.Validate is { } rules ? new RowValidator(rules, target.Columns) : null;
     }
 
     public static UnitLoader For(ImportSpec spec) => new(SourceFactory.Create(spec.Source), spec.Source, spec.Target);
@@ -80,7 +78,7 @@ public sealed class UnitLoader
 
     private async Task<UnitLoadResult> LoadFlatAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken)
     {
-        var rejects = new Rejects(key, _validator?.OnInvalid == InvalidAction.Fail);
+        var rejects = new Rejects(key, _mapper.FailsOnInvalid);
         var tally = new QualityTally();
         var now = await TransactionTimeAsync(connection, cancellationToken);
         var row = _mapper.CreateRow();
@@ -92,9 +90,7 @@ public sealed class UnitLoader
         await using var loader = await CopyLoader.BeginAsync(connection, _table, staged, cancellationToken);
         await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
         {
-            row.Clear();
-            if (_mapper.TryMap(record.Span, row, new ElementFacts(facts, index), default, out var reject)
-                && (_validator is null || _validator.Check(row, record.Span, now, tally, out reject)))
+            if (_mapper.TryMap(record.Span, row, facts, index, now, tally, out var reject))
                 await loader.WriteAsync(row, cancellationToken);
             else rejects.Add(index, reject!, record.Span);
             index++;
@@ -105,14 +101,14 @@ public sealed class UnitLoader
 
     private async Task<UnitLoadResult> LoadRelationalAsync(NpgsqlConnection connection, long importId, string key, LoadPlan plan, bool staged, CancellationToken cancellationToken)
     {
-        var rejects = new Rejects(key, _validator?.OnInvalid == InvalidAction.Fail);
+        var rejects = new Rejects(key, _mapper.FailsOnInvalid);
         var tally = new QualityTally();
         var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
         long index = 0;
 
         await using var opened = await _source.OpenAsync(key, cancellationToken);
         var facts = new UnitFacts(importId, opened.Info);
-        var mapper = new RelationalMapper(plan, _validator, await TransactionTimeAsync(connection, cancellationToken), tally);
+        var mapper = new RelationalMapper(plan, _mapper.Validator, await TransactionTimeAsync(connection, cancellationToken), tally);
         var load = await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, cancellationToken);
         await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
         {
@@ -127,7 +123,7 @@ public sealed class UnitLoader
     // now() in SQL: the time the unit's transaction started, which a now() default takes.
     private async Task<DateTime> TransactionTimeAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        if (_validator is null) return default;
+        if (_mapper.Validator is null) return default;
         await using var cmd = new NpgsqlCommand("SELECT now()", connection);
         return ((DateTime)(await cmd.ExecuteScalarAsync(cancellationToken))!).ToUniversalTime();
     }

@@ -19,9 +19,8 @@ public static class SampleCheck
     {
         var source = SourceFactory.Create(spec.Source);
         var target = spec.Target;
-        var validator = target.Validate is { } checks ? new RowValidator(checks, target.Columns) : null;
         var plan = target.IsRelational ? new LoadPlan(target) : null;
-        var flat = new RecordMapper(target.Columns, target.Key);
+        var flat = new CheckedMapper(target);
         var row = flat.CreateRow();
         var tally = new QualityTally();
         var now = DateTime.UtcNow;
@@ -29,10 +28,11 @@ public static class SampleCheck
         var fileErrors = new List<string>();
         long read = 0, valid = 0;
 
+        // A relational target's rows are mapped and dropped record by record: nothing accumulates.
+        var mapper = plan is null ? null : new RelationalMapper(plan, flat.Validator, now, tally);
         var objects = await source.ListAsync(cancellationToken);
         foreach (var item in objects.Take(files))
         {
-            var mapper = plan is null ? null : new RelationalMapper(plan, validator, now, tally);
             var reader = new JsonRecordReader(item.Key, spec.Source.Records, SourceFactory.IsNdjson(item.Key));
             long index = 0;
             try
@@ -50,12 +50,7 @@ public static class SampleCheck
                         ok = mapper.TryMap(record.Span, facts, index, out reject, violations);
                         foreach (var sink in mapper.Sinks) sink.Clear();
                     }
-                    else
-                    {
-                        row.Clear();
-                        ok = flat.TryMap(record.Span, row, new ElementFacts(facts, index), default, out reject)
-                             && (validator is null || validator.Check(row, record.Span, now, tally, out reject, violations));
-                    }
+                    else ok = flat.TryMap(record.Span, row, facts, index, now, tally, out reject, violations);
                     read++;
                     if (ok) valid++;
                     else

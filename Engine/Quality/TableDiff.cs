@@ -22,8 +22,8 @@ public static class TableDiff
         var target = spec.Target;
         if (target.Key.Count == 0) throw new SpecException(["target.key: diff compares by key; this target has none"]);
         var table = new TargetTable(target);
-        var mapper = new RecordMapper(target.Columns, target.Key);
-        var validator = target.Validate is { } checks ? new RowValidator(checks, target.Columns) : null;
+        var mapper = new CheckedMapper(target);
+        var (now, tally) = (DateTime.UtcNow, new QualityTally());
         var source = SourceFactory.Create(spec.Source);
         var row = mapper.CreateRow();
         long read = 0, rejected = 0;
@@ -41,9 +41,7 @@ public static class TableDiff
                 long index = 0;
                 await foreach (var record in new JsonRecordReader(item.Key, spec.Source.Records, SourceFactory.IsNdjson(item.Key)).ReadAsync(opened.Content, cancellationToken))
                 {
-                    row.Clear();
-                    if (mapper.TryMap(record.Span, row, new ElementFacts(facts, index), default, out var reject)
-                        && (validator is null || validator.Check(row, record.Span, DateTime.UtcNow, new QualityTally(), out reject)))
+                    if (mapper.TryMap(record.Span, row, facts, index, now, tally, out _))
                     {
                         await RowWriter.WriteAsync(copy, row, table.DbTypes, cancellationToken);
                         await copy.WriteAsync(read, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);

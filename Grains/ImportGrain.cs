@@ -109,8 +109,11 @@ public sealed class ImportGrain(
     {
         if (!_inFlight.TryGetValue(report.UnitNo, out var dispatch) || dispatch.Key != report.Dispatch)
         {
-            // From an attempt this activation did not hand out, or one already replaced: the database says what is left.
-            if (report.End is not (UnitEnd.Superseded or UnitEnd.Abandoned)) await ReconcileAsync([], fullReload: true);
+            // From an attempt this activation did not hand out, or one a reconciliation already saw
+            // end. Only an attempt that left its unit open can leave work behind: the database says
+            // what is left. (Reconciling on every stray report would feed itself: each reload drops
+            // units that committed while their reports were on the way, and those reports are stray.)
+            if (report.End is UnitEnd.RetryLater or UnitEnd.HandedBack or UnitEnd.ImportNotRunning) await ReconcileAsync([], fullReload: true);
             return;
         }
         _inFlight.Remove(report.UnitNo);
@@ -149,6 +152,7 @@ public sealed class ImportGrain(
             return;
         }
 
+        if (fullReload) IngestMetrics.ImportReloads.Add(1, new KeyValuePair<string, object?>("import_id", Id));
         var units = await catalog.GetOpenUnitsAsync(Id, runningOnly: !fullReload, also: [.. _inFlight.Keys]);
         var open = units.Select(u => u.UnitNo).ToHashSet();
         foreach (var unitNo in _inFlight.Keys.Where(n => !open.Contains(n)).ToList())

@@ -19,6 +19,7 @@ public static class IngestMetrics
     public static readonly Counter<long> RowsRejected = Meter.CreateCounter<long>("ingest.rows.rejected", description: "Records rejected by mapping");
     public static readonly Counter<long> BytesRead = Meter.CreateCounter<long>("ingest.bytes.read", unit: "By", description: "Bytes read from sources");
     public static readonly Histogram<double> UnitDuration = Meter.CreateHistogram<double>("ingest.unit.duration", unit: "s", description: "Time to load and commit one unit");
+    public static readonly Counter<long> ImportReloads = Meter.CreateCounter<long>("ingest.import.reloads", description: "Times an import grain reloaded all its open units from the database");
     public static readonly UpDownCounter<int> SiloUnitsInFlight = Meter.CreateUpDownCounter<int>("ingest.silo.units_in_flight", description: "Units this silo is loading or waiting to load");
 
     static IngestMetrics()

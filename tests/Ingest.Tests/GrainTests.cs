@@ -1,4 +1,6 @@
+using System.Diagnostics.Metrics;
 using Ingest.GrainInterfaces;
+using Ingest.Grains;
 using Ingest.Tests.Harness;
 using Xunit;
 
@@ -52,6 +54,40 @@ public class GrainTests
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(expectedMost, most);
         Assert.True(mostOnOneSilo <= slots, $"one silo held {mostOnOneSilo} units at once with {slots} slots");
+    }
+
+    [Fact]
+    public async Task Reports_of_units_a_reconciliation_already_saw_end_do_not_make_the_import_reload_its_units()
+    {
+        // A reconciliation every 20 ms keeps finding units that committed while their reports were
+        // on the way. Those reports then come from attempts the grain no longer tracks: they must
+        // not each reload the import's open units (every reload finds more such units: a storm).
+        using var data = new TempFolder().WithPages(files: 300, perFile: 1);
+        await using var db = await TestDatabase.CreateAsync();
+        var importId = Random.Shared.NextInt64(1_000_000, 1_000_000_000); // metrics are per process; other tests' imports have small ids
+        await db.ExecuteAsync($"ALTER TABLE ingest.imports ALTER COLUMN id RESTART WITH {importId}");
+        long reloads = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == IngestMetrics.MeterName && instrument.Name == "ingest.import.reloads") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == "import_id" && Equals(tag.Value, importId)) Interlocked.Add(ref reloads, value);
+        });
+        listener.Start();
+        await using var cluster = await InProcessCluster.StartAsync(db, reconcileInterval: TimeSpan.FromMilliseconds(20));
+
+        var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 8)));
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(importId, id);
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(300, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        // Activation, the end of planning, and perhaps a wake-up: a handful, not one per unit.
+        Assert.InRange(Interlocked.Read(ref reloads), 1, 10);
     }
 
     [Fact]

@@ -24,7 +24,7 @@ public sealed class InProcessCluster : IAsyncDisposable
     /// <summary>Submit, pause, resume and cancel through the import grains, as the console does.</summary>
     public ImportControl Control { get; }
 
-    public static async Task<InProcessCluster> StartAsync(TestDatabase db, short silos = 2, int slots = 2)
+    public static async Task<InProcessCluster> StartAsync(TestDatabase db, short silos = 2, int slots = 2, TimeSpan? reconcileInterval = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.Options.ConfigureFileLogging = false;
@@ -43,7 +43,7 @@ public sealed class InProcessCluster : IAsyncDisposable
             silo.AddIngestGrains(db.DataSource, o =>
             {
                 o.Slots = slots;
-                o.ReconcileInterval = TimeSpan.FromSeconds(2);
+                o.ReconcileInterval = reconcileInterval ?? TimeSpan.FromSeconds(2);
             });
         });
         var cluster = builder.Build();

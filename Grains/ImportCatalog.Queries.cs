@@ -30,13 +30,15 @@ public sealed partial class ImportCatalog
                    coalesce(sum(u.bytes_read), 0)::bigint, coalesce(sum(u.size_bytes), 0)::bigint,
                    coalesce(sum(u.size_bytes) FILTER (WHERE u.state IN ('done', 'failed')), 0)::bigint,
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
-                   i.trace_parent, {ConflictKinds}
+                   i.trace_parent, {ConflictKinds},
+                   bool_or(u.table_counts IS NOT NULL) AS has_tables, bool_or(u.quality IS NOT NULL) AS has_quality
             FROM ingest.imports i LEFT JOIN ingest.units u ON u.import_id = i.id
             WHERE i.id = $1
             GROUP BY i.id
             """, connection);
         cmd.Parameters.AddWithValue(id);
         ImportStatus status;
+        bool hasTables, hasQuality;
         await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             if (!await r.ReadAsync(cancellationToken)) return null;
@@ -58,8 +60,11 @@ public sealed partial class ImportCatalog
                 r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
                 [],
                 IngestTracing.TraceIdOf(r.IsDBNull(21) ? null : r.GetString(21)));
+            (hasTables, hasQuality) = (!r.IsDBNull(24) && r.GetBoolean(24), !r.IsDBNull(25) && r.GetBoolean(25));
         }
-        status = status with { Tables = await TableCountsAsync(connection, id, cancellationToken), Quality = await QualityAsync(connection, id, cancellationToken) };
+        // Each of these scans the import's units again: only when some unit has counts to sum.
+        if (hasTables) status = status with { Tables = await TableCountsAsync(connection, id, cancellationToken) };
+        if (hasQuality) status = status with { Quality = await QualityAsync(connection, id, cancellationToken) };
         if (files) status = status with { Files = await FileCountsAsync(connection, id, cancellationToken) };
         if (status.Units.Failed == 0) return status;
 

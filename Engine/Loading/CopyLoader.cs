@@ -49,12 +49,19 @@ public sealed class CopyLoader : IAsyncDisposable
         {
             // The staging table takes the target's column types, so it converts exactly as the target would.
             // It lives as long as the session and empties at each commit: creating and dropping one per
-            // unit costs catalog writes on every unit.
-            await using (var create = new NpgsqlCommand(
-                $"""
-                CREATE TEMP TABLE IF NOT EXISTS {table.StagingName} ON COMMIT DELETE ROWS
-                AS SELECT {columns}, NULL::bigint AS ingest_ord FROM {table.QualifiedName} WITH NO DATA
-                """, connection))
+            // unit costs catalog writes on every unit. A batch of units stages them one after another in
+            // one transaction: each empties it first.
+            await using (var create = new NpgsqlBatch(connection)
+            {
+                BatchCommands =
+                {
+                    new($"""
+                        CREATE TEMP TABLE IF NOT EXISTS {table.StagingName} ON COMMIT DELETE ROWS
+                        AS SELECT {columns}, NULL::bigint AS ingest_ord FROM {table.QualifiedName} WITH NO DATA
+                        """),
+                    new(StagedMerge.ClearStaging(table.StagingName)),
+                },
+            })
                 await create.ExecuteNonQueryAsync(cancellationToken);
             copy = $"COPY pg_temp.{table.StagingName} ({columns}, ingest_ord) FROM STDIN (FORMAT BINARY)";
         }

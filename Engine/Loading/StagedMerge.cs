@@ -11,6 +11,13 @@ namespace Ingest.Engine.Loading;
 /// </summary>
 public static class StagedMerge
 {
+    /// <summary>
+    /// Empties a staging table at a unit's start: a transaction that loads a batch of units stages
+    /// them one after another. A DELETE, since staging then holds few rows (or none), and a TRUNCATE
+    /// rewrites the catalog.
+    /// </summary>
+    public static string ClearStaging(string staging) => $"DELETE FROM pg_temp.{staging}";
+
     /// <summary>The statement; it returns one row: (distinct keys staged, inserted, updated).</summary>
     public static string Sql(TargetTable target, string staging)
     {

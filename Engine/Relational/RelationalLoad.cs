@@ -43,11 +43,15 @@ public sealed class RelationalLoad
 
     public RelationalMapper Mapper { get; }
 
-    /// <summary>Creates the session's staging tables (kept across units, emptied at each commit).</summary>
+    /// <summary>Creates the session's staging tables (kept across units, emptied at each commit), or empties them (a batch's next unit).</summary>
     public static async Task<RelationalLoad> BeginAsync(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct, CancellationToken cancellationToken = default)
     {
         await using var batch = new NpgsqlBatch(connection);
-        foreach (var table in plan.Tables) batch.BatchCommands.Add(new NpgsqlBatchCommand(RelationalSql.CreateStaging(table)));
+        foreach (var table in plan.Tables)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(RelationalSql.CreateStaging(table)));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(StagedMerge.ClearStaging(table.StagingName)));
+        }
         await batch.ExecuteNonQueryAsync(cancellationToken);
         return new RelationalLoad(connection, plan, mapper, direct);
     }

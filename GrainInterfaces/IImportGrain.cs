@@ -2,7 +2,7 @@ namespace Ingest.GrainInterfaces;
 
 /// <summary>
 /// One import, keyed by its id in <c>ingest.imports</c>. It plans the import into units, hands each
-/// unit to a <see cref="IUnitGrain"/> on whichever silo placement picks, at most the import's
+/// unit (or batch of small units) to a <see cref="IUnitGrain"/> on whichever silo placement picks, at most the import's
 /// parallelism at a time, and hears back from them. Its lifecycle and progress are durable in
 /// PostgreSQL, so any activation, on any silo, after any crash, carries on where the last one was.
 /// </summary>
@@ -30,6 +30,6 @@ public interface IImportGrain : IGrainWithIntegerKey
     /// <summary>The import ends <c>cancelled</c>; units in flight are rolled back.</summary>
     Task<ChangeResult> CancelAsync();
 
-    /// <summary>A unit grain reports how its attempt ended.</summary>
-    Task UnitEndedAsync(UnitReport report);
+    /// <summary>A unit grain reports how its attempt ended: one report per unit it was handed.</summary>
+    Task UnitsEndedAsync(UnitReport[] reports);
 }

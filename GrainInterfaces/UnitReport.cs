@@ -32,4 +32,9 @@ public enum UnitEnd
     Superseded,
     /// <summary>Abandoned by a cancel: rolled back.</summary>
     Abandoned,
+    /// <summary>
+    /// Its batch rolled back (a batch-mate failed, or the batch was fenced off) or could not take it:
+    /// it runs again alone, at once. No attempt was used.
+    /// </summary>
+    RunAlone,
 }

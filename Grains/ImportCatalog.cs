@@ -14,7 +14,8 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     public sealed record ImportRow(string State, int Parallelism, string? TraceParent);
 
     /// <summary>A unit that has not ended: its state, the silo and dispatch of its claim, and its backoff.</summary>
-    public sealed record OpenUnit(int UnitNo, string State, string? Silo, string? Dispatch, DateTimeOffset NotBefore);
+    /// <param name="Fresh">Pending, on its first try, and in no batch before: it may be batched.</param>
+    public sealed record OpenUnit(int UnitNo, string State, string? Silo, string? Dispatch, DateTimeOffset NotBefore, bool Fresh, long SizeBytes);
 
     /// <summary>
     /// Stores a validated spec as a <c>pending</c> import and returns its id. Its import grain plans
@@ -148,7 +149,9 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     {
         await using var cmd = dataSource.CreateCommand(
             """
-            SELECT unit_no, state, silo, dispatch, greatest(not_before, now()) FROM ingest.units
+            SELECT unit_no, state, silo, dispatch, greatest(not_before, now()),
+                   state = 'pending' AND attempts = 0 AND batch IS NULL, size_bytes
+            FROM ingest.units
             WHERE import_id = $1 AND state IN ('pending', 'running')
               AND (NOT $2 OR state = 'running' OR unit_no = ANY($3))
             ORDER BY unit_no
@@ -160,7 +163,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
             units.Add(new OpenUnit(r.GetInt32(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
-                r.GetFieldValue<DateTimeOffset>(4)));
+                r.GetFieldValue<DateTimeOffset>(4), r.GetBoolean(5), r.GetInt64(6)));
         return units;
     }
 

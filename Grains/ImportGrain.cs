@@ -7,8 +7,10 @@ namespace Ingest.Grains;
 /// <summary>
 /// One import. It plans the import (retrying transient errors a bounded number of times), then hands
 /// its units to unit grains, at most <c>parallelism</c> at a time across the cluster, and hears
-/// back from them. The database is the truth: an activation rebuilds its queue from the import's
-/// open units, so one started after a crash, on any silo, carries on. Units claimed by silos that
+/// back from them. Small units on their first try go out in batches (one grain call, one
+/// transaction for many); a unit whose batch did not commit goes out alone from then on. The
+/// database is the truth: an activation rebuilds its queue from the import's open units, so one
+/// started after a crash, on any silo, carries on. Units claimed by silos that
 /// died are handed out again; their attempts were counted at claim, and their rows never committed.
 /// An ended import's grain is left to idle collection (deactivating it from within its own
 /// activation would reject the call that activated it).
@@ -25,27 +27,24 @@ public sealed class ImportGrain(
 {
     private const string Backstop = "backstop";
 
-    private sealed class Dispatch(string key)
-    {
-        public string Key { get; } = key;
-        public string? Silo { get; set; }
-    }
-
-    // Ready units first (by backoff time), and among them those whose attempt was cut short (a lost
-    // silo, a hand-back), so that a failover resumes what was in flight before starting new units.
+    // Units whose attempt was cut short (a lost silo, a hand-back, a failed start, a batch rolled back)
+    // first, so that a failover resumes what was in flight before starting new units; they wait a
+    // second at most. Then the others by backoff time.
     private readonly record struct Turn(DateTimeOffset NotBefore, bool Resumed, int UnitNo) : IComparable<Turn>
     {
         public int CompareTo(Turn other)
         {
+            if (Resumed != other.Resumed) return Resumed ? -1 : 1;
             var byTime = NotBefore.CompareTo(other.NotBefore);
-            if (byTime != 0) return byTime;
-            return Resumed != other.Resumed ? (Resumed ? -1 : 1) : UnitNo.CompareTo(other.UnitNo);
+            return byTime != 0 ? byTime : UnitNo.CompareTo(other.UnitNo);
         }
     }
 
     private readonly PriorityQueue<int, Turn> _queue = new();
     private readonly HashSet<int> _queued = [];
-    private readonly Dictionary<int, Dispatch> _inFlight = [];
+    private readonly InFlightUnits _inFlight = new();
+    // Queued units that may go out in a batch: small, pending, on their first try, in no batch before.
+    private readonly HashSet<int> _batchable = [];
     private ImportCatalog.ImportRow? _import;
     private Task? _planning;
     private IGrainTimer? _reconcileTimer;
@@ -97,7 +96,7 @@ public sealed class ImportGrain(
         {
             // The units are cancelled in the database, so no attempt can commit any more; tell the
             // attempts in flight to roll back now rather than when they reach their fence.
-            foreach (var dispatch in _inFlight.Values)
+            foreach (var dispatch in _inFlight.AllDispatches.ToList())
                 _ = AbandonAsync(dispatch.Key);
             logger.LogInformation("import {ImportId} cancelled: {InFlight} units in flight rolled back", Id, _inFlight.Count);
         }
@@ -105,30 +104,44 @@ public sealed class ImportGrain(
         return result;
     }
 
-    public async Task UnitEndedAsync(UnitReport report)
+    public async Task UnitsEndedAsync(UnitReport[] reports)
     {
-        if (!_inFlight.TryGetValue(report.UnitNo, out var dispatch) || dispatch.Key != report.Dispatch)
+        var reload = false;
+        foreach (var report in reports)
         {
-            // From an attempt this activation did not hand out, or one a reconciliation already saw
-            // end. Only an attempt that left its unit open can leave work behind: the database says
-            // what is left. (Reconciling on every stray report would feed itself: each reload drops
-            // units that committed while their reports were on the way, and those reports are stray.)
-            if (report.End is UnitEnd.RetryLater or UnitEnd.HandedBack or UnitEnd.ImportNotRunning) await ReconcileAsync([], fullReload: true);
-            return;
+            if (!_inFlight.TryGet(report.UnitNo, out var dispatch) || dispatch.Key != report.Dispatch)
+            {
+                // From an attempt this activation did not hand out, or one a reconciliation already saw
+                // end. Only an attempt that left its unit open can leave work behind: the database says
+                // what is left. (Reconciling on every stray report would feed itself: each reload drops
+                // units that committed while their reports were on the way, and those reports are stray.)
+                reload |= report.End is UnitEnd.RetryLater or UnitEnd.HandedBack or UnitEnd.ImportNotRunning or UnitEnd.RunAlone;
+                continue;
+            }
+            _inFlight.Remove(report.UnitNo);
+            switch (report.End)
+            {
+                case UnitEnd.RetryLater:
+                    _batchable.Remove(report.UnitNo);
+                    Enqueue(report.UnitNo, report.NotBefore ?? DateTimeOffset.UtcNow);
+                    break;
+                case UnitEnd.HandedBack:
+                    // A moment's grace, so that placement learns its silo is leaving.
+                    Enqueue(report.UnitNo, DateTimeOffset.UtcNow.AddMilliseconds(250), resumed: true);
+                    break;
+                case UnitEnd.ImportNotRunning:
+                    Enqueue(report.UnitNo, DateTimeOffset.UtcNow, resumed: true);
+                    break;
+                case UnitEnd.RunAlone:
+                    _batchable.Remove(report.UnitNo);
+                    Enqueue(report.UnitNo, DateTimeOffset.UtcNow, resumed: true);
+                    break;
+            }
         }
-        _inFlight.Remove(report.UnitNo);
-        switch (report.End)
+        if (reload)
         {
-            case UnitEnd.RetryLater:
-                Enqueue(report.UnitNo, report.NotBefore ?? DateTimeOffset.UtcNow);
-                break;
-            case UnitEnd.HandedBack:
-                // A moment's grace, so that placement learns its silo is leaving.
-                Enqueue(report.UnitNo, DateTimeOffset.UtcNow.AddMilliseconds(250), resumed: true);
-                break;
-            case UnitEnd.ImportNotRunning:
-                Enqueue(report.UnitNo, DateTimeOffset.UtcNow, resumed: true);
-                break;
+            await ReconcileAsync([], fullReload: true);
+            return;
         }
         Pump();
         await EndIfDoneAsync();
@@ -153,16 +166,18 @@ public sealed class ImportGrain(
         }
 
         if (fullReload) IngestMetrics.ImportReloads.Add(1, new KeyValuePair<string, object?>("import_id", Id));
-        var units = await catalog.GetOpenUnitsAsync(Id, runningOnly: !fullReload, also: [.. _inFlight.Keys]);
+        var units = await catalog.GetOpenUnitsAsync(Id, runningOnly: !fullReload, also: [.. _inFlight.UnitNos]);
         var open = units.Select(u => u.UnitNo).ToHashSet();
-        foreach (var unitNo in _inFlight.Keys.Where(n => !open.Contains(n)).ToList())
+        foreach (var unitNo in _inFlight.UnitNos.Where(n => !open.Contains(n)).ToList())
             _inFlight.Remove(unitNo); // ended, and its report was lost
 
         var live = LiveSilos();
         foreach (var unit in units)
         {
+            if (unit.Fresh && unit.SizeBytes <= options.Value.BatchUnitBytes) _batchable.Add(unit.UnitNo);
+            else _batchable.Remove(unit.UnitNo);
             // The silo of the attempt in flight: the database's row may still name an older attempt's.
-            var silo = _inFlight.TryGetValue(unit.UnitNo, out var d) && unit.Dispatch != d.Key ? d.Silo : unit.Silo;
+            var silo = _inFlight.TryGet(unit.UnitNo, out var d) && unit.Dispatch != d.Key ? d.Silo : unit.Silo;
             var lost = silo is not null && (lostSilos.Contains(silo) || !live.Contains(silo));
             if (d is not null)
             {
@@ -170,11 +185,11 @@ public sealed class ImportGrain(
                 _inFlight.Remove(unit.UnitNo);
                 Enqueue(unit.UnitNo, DateTimeOffset.UtcNow, resumed: true);
             }
-            else if (unit.State == UnitState.Running)
+            else if (unit.State == UnitState.Running && !_queued.Contains(unit.UnitNo))
             {
                 // Claimed by an attempt this activation did not hand out (the previous activation did).
                 if (lost || unit.Dispatch is null) Enqueue(unit.UnitNo, DateTimeOffset.UtcNow, resumed: true);
-                else _inFlight[unit.UnitNo] = new Dispatch(unit.Dispatch) { Silo = unit.Silo };
+                else _inFlight.Add(unit.UnitNo, unit.Dispatch).Silo = unit.Silo;
             }
             else
             {
@@ -203,37 +218,58 @@ public sealed class ImportGrain(
     {
         if (_import is not { State: ImportState.Running }) return;
         var now = DateTimeOffset.UtcNow;
-        while (_inFlight.Count < _import.Parallelism && _queue.TryPeek(out var unitNo, out var turn))
+        while (_inFlight.Dispatches < _import.Parallelism && _queue.TryPeek(out var unitNo, out var turn))
         {
             if (turn.NotBefore > now)
             {
                 WakeAt(turn.NotBefore);
                 return;
             }
-            _queue.Dequeue();
-            _queued.Remove(unitNo);
-            var dispatch = new Dispatch($"{Id}/{unitNo}/{Guid.NewGuid():N}");
-            _inFlight[unitNo] = dispatch;
-            _ = StartAsync(unitNo, dispatch);
+            var units = TakeBatch(now);
+            var key = $"{Id}/{unitNo}/{Guid.NewGuid():N}";
+            foreach (var n in units) _inFlight.Add(n, key);
+            _ = StartAsync(units, key);
         }
     }
 
-    private async Task StartAsync(int unitNo, Dispatch dispatch)
+    // The ready unit at the head of the queue, with the batchable ready units behind it when it is
+    // batchable itself. Batches shrink as the queue does, so that every dispatch gets a share of the tail.
+    private int[] TakeBatch(DateTimeOffset now)
+    {
+        var head = _queue.Dequeue();
+        _queued.Remove(head);
+        if (!_batchable.Contains(head)) return [head];
+        var most = Math.Min(options.Value.BatchUnits, (_queue.Count + _import!.Parallelism) / _import.Parallelism);
+        var batch = new List<int> { head };
+        while (batch.Count < most && _queue.TryPeek(out var next, out var turn) && turn.NotBefore <= now && _batchable.Contains(next))
+        {
+            _queue.Dequeue();
+            _queued.Remove(next);
+            batch.Add(next);
+        }
+        batch.Sort(); // the batch locks its units' rows in this order
+        return [.. batch];
+    }
+
+    private async Task StartAsync(int[] units, string key)
     {
         try
         {
-            dispatch.Silo = await GrainFactory.GetGrain<IUnitGrain>(dispatch.Key).StartAsync(new UnitAssignment(Id, unitNo, _import?.TraceParent));
+            var silo = await GrainFactory.GetGrain<IUnitGrain>(key).StartAsync(new UnitAssignment(Id, units, _import?.TraceParent));
+            foreach (var unitNo in units)
+                if (_inFlight.TryGet(unitNo, out var dispatch) && dispatch.Key == key) dispatch.Silo = silo;
         }
         catch (Exception e)
         {
-            // Its silo went away under the call: hand it out again shortly.
-            logger.LogWarning("import {ImportId}: unit {UnitNo} could not be started ({Error}); trying again", Id, unitNo, e.Message);
-            if (_inFlight.TryGetValue(unitNo, out var current) && current == dispatch)
+            // Its silo went away under the call: hand its units out again shortly.
+            logger.LogWarning("import {ImportId}: units {Units} could not be started ({Error}); trying again", Id, string.Join(',', units), e.Message);
+            foreach (var unitNo in units)
             {
+                if (!_inFlight.TryGet(unitNo, out var dispatch) || dispatch.Key != key) continue;
                 _inFlight.Remove(unitNo);
                 Enqueue(unitNo, DateTimeOffset.UtcNow.AddSeconds(1), resumed: true);
-                Pump();
             }
+            Pump();
         }
     }
 
@@ -348,6 +384,7 @@ public sealed class ImportGrain(
         _queue.Clear();
         _queued.Clear();
         _inFlight.Clear();
+        _batchable.Clear();
         if (await this.GetReminder(Backstop) is { } reminder) await this.UnregisterReminder(reminder);
         _reminder = false;
     }

@@ -11,4 +11,8 @@ namespace Ingest.Grains;
 /// <param name="Attempt">Which attempt this is (1-based; counted at claim).</param>
 /// <param name="MaxAttempts">The import's attempt limit.</param>
 /// <param name="Token">The fencing token of this claim.</param>
-public sealed record UnitClaim(long ImportId, int UnitNo, string Key, int Attempt, int MaxAttempts, long Token);
+public sealed record UnitClaim(long ImportId, int UnitNo, string Key, int Attempt, int MaxAttempts, long Token)
+{
+    /// <summary>The unit under this claim's token.</summary>
+    public FencedUnit Fenced => new(UnitNo, Key, Token);
+}

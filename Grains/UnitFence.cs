@@ -7,12 +7,19 @@ namespace Ingest.Grains;
 
 /// <summary>
 /// The SQL of a unit's attempts: the claim that counts an attempt and bumps the fencing token,
-/// and every way an attempt ends (done, failed, handed back), each fenced by the claim's token.
+/// and every way an attempt ends (done, failed, handed back), each fenced by the claim's token;
+/// and the same for a batch of small units: the mark that bumps their tokens, and their completion.
 /// </summary>
 public static class UnitFence
 {
     /// <summary>What a claim found.</summary>
     public sealed record ClaimResult(UnitClaim? Claim, UnitEnd? NotClaimed, string? Error);
+
+    /// <summary>What a batch's mark found: whether the import runs, and the units the batch took.</summary>
+    public sealed record BatchMark(bool ImportRunning, IReadOnlyList<FencedUnit> Units);
+
+    /// <summary>A loaded unit, waiting to complete in its transaction.</summary>
+    public sealed record Completion(FencedUnit Unit, UnitLoadResult Result);
 
     /// <summary>
     /// Claims a unit for an attempt on <paramref name="silo"/>: attempts + 1, token + 1, in a commit
@@ -83,17 +90,94 @@ public static class UnitFence
     /// took the unit, or the import was cancelled): the caller must then roll back, so the rows are
     /// not loaded twice.
     /// </summary>
-    public static async Task<bool> CompleteAsync(NpgsqlConnection connection, UnitClaim claim, UnitLoadResult result, CancellationToken cancellationToken = default)
+    public static Task<bool> CompleteAsync(NpgsqlConnection connection, UnitClaim claim, UnitLoadResult result, CancellationToken cancellationToken = default) =>
+        CompleteAsync(connection, claim.ImportId, [new Completion(claim.Fenced, result)], batched: false, cancellationToken);
+
+    /// <summary>
+    /// Claims pending units for a batch on <paramref name="silo"/>, in a commit of its own: each
+    /// unit's token is bumped and the batch is recorded on it, but no attempt is counted (the batch's
+    /// attempt counts when it commits). Only units on their first try that no batch took before are
+    /// taken: one whose batch did not commit runs alone from then on, so a unit that kills its silo
+    /// uses up only its own attempts, not its batch-mates'.
+    /// </summary>
+    public static async Task<BatchMark> MarkBatchAsync(NpgsqlDataSource dataSource, long importId, int[] units, string silo, string dispatch, CancellationToken cancellationToken = default)
     {
-        if (result.Rejects.Count > 0)
+        // Like a claim, the mark need not survive a server crash: the batch's completion is then fenced off.
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
+        var mark = new NpgsqlBatchCommand(
+            """
+            WITH import AS (
+              SELECT state = 'running' AS running FROM ingest.imports WHERE id = $1
+            ), marked AS (
+              UPDATE ingest.units u
+              SET state = 'running', lease_token = u.lease_token + 1, batch = $4, silo = $3, dispatch = $4, started_at = now()
+              FROM import
+              WHERE import.running AND u.import_id = $1 AND u.unit_no = ANY($2)
+                AND u.state = 'pending' AND u.attempts = 0 AND u.batch IS NULL
+              RETURNING u.unit_no, u.key, u.lease_token
+            )
+            SELECT coalesce((SELECT running FROM import), false), m.unit_no, m.key, m.lease_token
+            FROM (SELECT) one LEFT JOIN marked m ON true
+            ORDER BY m.unit_no
+            """);
+        mark.Parameters.AddWithValue(importId);
+        mark.Parameters.AddWithValue(units);
+        mark.Parameters.AddWithValue(silo);
+        mark.Parameters.AddWithValue(dispatch);
+        batch.BatchCommands.Add(mark);
+        var running = false;
+        var members = new List<FencedUnit>(units.Length);
+        await using var r = await batch.ExecuteReaderAsync(cancellationToken);
+        await r.NextResultAsync(cancellationToken); // past set_config's row
+        while (await r.ReadAsync(cancellationToken))
+        {
+            running = r.GetBoolean(0);
+            if (!r.IsDBNull(1)) members.Add(new FencedUnit(r.GetInt32(1), r.GetString(2), r.GetInt64(3)));
+        }
+        return new BatchMark(running, members);
+    }
+
+    /// <summary>
+    /// Gives a rolled-back batch's units back, <c>pending</c> again and no attempt used: to be
+    /// batched again when <paramref name="rebatch"/> (their silo stopped), else to run alone (the
+    /// batch failed). Units another attempt took since the mark are left alone.
+    /// </summary>
+    public static async Task ReleaseBatchAsync(NpgsqlDataSource dataSource, long importId, IReadOnlyList<FencedUnit> units, bool rebatch, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            UPDATE ingest.units u
+            SET state = 'pending', silo = NULL, dispatch = NULL, not_before = '-infinity', batch = CASE WHEN $4 THEN NULL ELSE u.batch END
+            FROM unnest($2::int[], $3::bigint[]) AS v(unit_no, token)
+            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.lease_token = v.token AND u.state = 'running'
+            """);
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(units.Select(u => u.UnitNo).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Token).ToArray());
+        cmd.Parameters.AddWithValue(rebatch);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Inside the transaction that loaded the units' rows: stores their rejects and marks them all
+    /// <c>done</c> with their counts, each fenced by its token. A <paramref name="batched"/> unit's
+    /// attempt counts now, as it commits.
+    /// Returns false when any unit was fenced off (another attempt took it, or the import was
+    /// cancelled): the caller must then roll back, so no row is loaded twice.
+    /// </summary>
+    public static async Task<bool> CompleteAsync(NpgsqlConnection connection, long importId, IReadOnlyList<Completion> units, bool batched, CancellationToken cancellationToken = default)
+    {
+        if (units.Any(u => u.Result.Rejects.Count > 0))
         {
             await using var copy = await connection.BeginBinaryImportAsync(
                 "COPY ingest.rejects (import_id, unit_no, record_index, column_name, reason, raw) FROM STDIN (FORMAT BINARY)", cancellationToken);
-            foreach (var reject in result.Rejects)
+            foreach (var unit in units)
+            foreach (var reject in unit.Result.Rejects)
             {
                 await copy.StartRowAsync(cancellationToken);
-                await copy.WriteAsync(claim.ImportId, NpgsqlDbType.Bigint, cancellationToken);
-                await copy.WriteAsync(claim.UnitNo, NpgsqlDbType.Integer, cancellationToken);
+                await copy.WriteAsync(importId, NpgsqlDbType.Bigint, cancellationToken);
+                await copy.WriteAsync(unit.Unit.UnitNo, NpgsqlDbType.Integer, cancellationToken);
                 await copy.WriteAsync(reject.RecordIndex, NpgsqlDbType.Bigint, cancellationToken);
                 if (reject.Column is null) await copy.WriteNullAsync(cancellationToken);
                 else await copy.WriteAsync(reject.Column, NpgsqlDbType.Text, cancellationToken);
@@ -103,41 +187,41 @@ public static class UnitFence
             await copy.CompleteAsync(cancellationToken);
         }
 
-        // Last statement before COMMIT: the unit row stays locked for as short a time as possible.
+        // Last statement before COMMIT: the unit rows stay locked for as short a time as possible.
         await using var cmd = new NpgsqlCommand(
             """
-            UPDATE ingest.units
-            SET state = 'done', error = NULL, finished_at = now(),
-                rows_read = $4, rows_inserted = $5, rows_updated = $6, rows_unchanged = $7, rows_rejected = $8, bytes_read = $9,
-                table_counts = $10, quality = $11
-            WHERE import_id = $1 AND unit_no = $2 AND lease_token = $3 AND state = 'running'
+            UPDATE ingest.units u
+            SET state = 'done', error = NULL, finished_at = now(), attempts = u.attempts + $2::int,
+                rows_read = v.rows_read, rows_inserted = v.inserted, rows_updated = v.updated, rows_unchanged = v.unchanged,
+                rows_rejected = v.rejected, bytes_read = v.bytes_read, table_counts = v.table_counts, quality = v.quality
+            FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::jsonb[])
+                 AS v(unit_no, token, rows_read, inserted, updated, unchanged, rejected, bytes_read, table_counts, quality)
+            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.lease_token = v.token AND u.state = 'running'
             """, connection);
-        cmd.Parameters.AddWithValue(claim.ImportId);
-        cmd.Parameters.AddWithValue(claim.UnitNo);
-        cmd.Parameters.AddWithValue(claim.Token);
-        cmd.Parameters.AddWithValue(result.RowsRead);
-        cmd.Parameters.AddWithValue(result.Counts.Inserted);
-        cmd.Parameters.AddWithValue(result.Counts.Updated);
-        cmd.Parameters.AddWithValue(result.Counts.Unchanged);
-        cmd.Parameters.AddWithValue(result.Rejected);
-        cmd.Parameters.AddWithValue(result.BytesRead);
-        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = TableCountsJson(result) });
-        cmd.Parameters.Add(new NpgsqlParameter
-        {
-            NpgsqlDbType = NpgsqlDbType.Jsonb,
-            Value = result.Quality is { } q
-                ? System.Text.Json.JsonSerializer.Serialize(new { violations = q.Violations, defaults = q.DefaultsFilled })
-                : DBNull.Value,
-        });
-        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(batched);
+        cmd.Parameters.AddWithValue(units.Select(u => u.Unit.UnitNo).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Unit.Token).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.RowsRead).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Inserted).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Updated).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Unchanged).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Rejected).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.BytesRead).ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => TableCountsJson(u.Result)).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => QualityJson(u.Result)).ToArray() });
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == units.Count;
     }
 
     // An array, so the tables keep their order (a jsonb object sorts its keys).
-    private static object TableCountsJson(UnitLoadResult result) =>
+    private static string? TableCountsJson(UnitLoadResult result) =>
         result.Tables is null
-            ? DBNull.Value
+            ? null
             : System.Text.Json.JsonSerializer.Serialize(
                 result.Tables.Select(t => new { table = t.Key, inserted = t.Value.Inserted, updated = t.Value.Updated, unchanged = t.Value.Unchanged, deleted = t.Value.Deleted }));
+
+    private static string? QualityJson(UnitLoadResult result) =>
+        result.Quality is { } q ? System.Text.Json.JsonSerializer.Serialize(new { violations = q.Violations, defaults = q.DefaultsFilled }) : null;
 
     /// <summary>
     /// Records a failed attempt: back to <c>pending</c> after an exponential backoff while attempts

@@ -5,10 +5,10 @@ using Orleans.Placement;
 namespace Ingest.Grains;
 
 /// <summary>
-/// One attempt at one unit, placed on a random live silo: activation-count placement learns other
+/// One attempt at one unit (or a batch of small ones), placed on a random live silo: activation-count placement learns other
 /// silos' counts only every few seconds, and so sent every short-lived unit grain to one silo. The
 /// attempt runs in the background, off the grain's turn (a load can outlast any call timeout), in
-/// one of the silo's slots; its report goes back to the import grain, which may by then live on
+/// one of the silo's slots; its reports go back to the import grain, which may by then live on
 /// another silo.
 /// </summary>
 [RandomPlacement]
@@ -43,20 +43,21 @@ public sealed class UnitGrain(UnitRunner runner, SiloSlots slots, ILocalSiloDeta
                 dispatch,
                 async ct =>
                 {
-                    using var span = IngestTracing.StartUnder(assignment.TraceParent, "unit", assignment.ImportId, assignment.UnitNo);
+                    using var span = IngestTracing.StartUnder(assignment.TraceParent, "unit", assignment.ImportId, assignment.Units[0]);
                     span?.SetTag("ingest.silo", silo);
-                    var report = await runner.RunAsync(assignment.ImportId, assignment.UnitNo, silo, dispatch, () => slots.HandingBack, ct);
-                    span?.SetTag("ingest.unit_end", report.End.ToString());
-                    return report;
+                    if (assignment.Units.Length > 1) span?.SetTag("ingest.batch_units", assignment.Units.Length);
+                    var reports = await runner.RunAsync(assignment.ImportId, assignment.Units, silo, dispatch, () => slots.HandingBack, ct);
+                    span?.SetTag("ingest.unit_end", string.Join(',', reports.Select(r => r.End).Distinct()));
+                    return reports;
                 },
-                () => new UnitReport(assignment.UnitNo, dispatch, slots.HandingBack ? UnitEnd.HandedBack : UnitEnd.Abandoned),
-                report => TransientErrors.Delivery.ExecuteAsync(async _ => await importGrain.UnitEndedAsync(report), CancellationToken.None).AsTask(),
+                () => [.. assignment.Units.Select(u => new UnitReport(u, dispatch, slots.HandingBack ? UnitEnd.HandedBack : UnitEnd.Abandoned))],
+                reports => TransientErrors.Delivery.ExecuteAsync(async _ => await importGrain.UnitsEndedAsync(reports), CancellationToken.None).AsTask(),
                 _abandon.Token));
         }
         catch (Exception e)
         {
             // The report could not be delivered: the import grain's reconciliation finds the unit's state in the database.
-            logger.LogWarning("unit {ImportId}/{UnitNo}: {Error}", assignment.ImportId, assignment.UnitNo, TransientErrors.Describe(e));
+            logger.LogWarning("unit {ImportId}/{Units}: {Error}", assignment.ImportId, string.Join(',', assignment.Units), TransientErrors.Describe(e));
         }
         finally
         {

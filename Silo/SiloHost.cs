@@ -98,6 +98,8 @@ public static class SiloHost
             silo.AddIngestGrains(dataSource, o =>
             {
                 o.Slots = settings.Grains.Slots;
+                o.BatchUnits = settings.Grains.BatchUnits;
+                o.BatchUnitBytes = settings.Grains.BatchUnitBytes;
                 o.ReconcileInterval = settings.Grains.ReconcileInterval;
                 o.ReminderPeriod = settings.Grains.ReminderPeriod;
                 o.SweepInterval = settings.Grains.SweepInterval;

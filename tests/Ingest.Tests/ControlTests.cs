@@ -13,7 +13,7 @@ public class ControlTests
         using var data = new TempFolder().WithPages(files: 8, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.5);
-        db.StartSilo();
+        db.StartSilo(batches: false);
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1));
         await Poll.UntilAsync(async () => await db.UnitsAsync(id, "done") >= 1, TimeSpan.FromSeconds(30), "a first unit done");
 
@@ -43,7 +43,7 @@ public class ControlTests
         using var data = new TempFolder().WithPages(files: 12, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.3);
-        db.StartSilo();
+        db.StartSilo(batches: false);
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 2));
         await Poll.UntilAsync(async () => await db.UnitsAsync(id, "done") >= 2, TimeSpan.FromSeconds(30), "two units done");
         await SlowTarget.SetDelayAsync(db, 30);
@@ -64,7 +64,7 @@ public class ControlTests
     }
 
     [Fact]
-    public async Task Parallelism_caps_the_units_in_flight_across_the_cluster_and_slots_cap_each_silo()
+    public async Task Parallelism_caps_the_attempts_in_flight_across_the_cluster_and_slots_cap_each_silo()
     {
         using var data = new TempFolder().WithPages(files: 12, perFile: 5);
         await using var db = await TestDatabase.CreateAsync();
@@ -79,13 +79,15 @@ public class ControlTests
         ImportStatus status;
         while (!ImportState.IsFinal((status = await db.StatusAsync(id)).State))
         {
-            most = Math.Max(most, (int)await db.UnitsAsync(id, "running"));
-            mostOnSingle = Math.Max(mostOnSingle, (int)await db.UnitsAsync(id, "running", single));
+            // Small units go out in batches: an attempt is one unit or one batch.
+            most = Math.Max(most, (int)await db.AttemptsAsync(id));
+            mostOnSingle = Math.Max(mostOnSingle, (int)await db.AttemptsAsync(id, single.Address));
         }
 
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(3, most);
-        Assert.True(mostOnSingle <= 1, $"the one-slot silo held {mostOnSingle} units at once");
+        Assert.True(mostOnSingle <= 1, $"the one-slot silo ran {mostOnSingle} attempts at once");
+        Assert.True(await db.ScalarAsync<long>($"SELECT count(DISTINCT batch) FROM ingest.units WHERE import_id = {id}") > 0, "no batch ran");
     }
 
     [Fact]

@@ -9,26 +9,30 @@ namespace Ingest.Tests;
 public class FailoverTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Silos_killed_at_random_moments_lose_no_row_and_load_none_twice(bool keyed)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)] // small units in batches: a batch commits all its units or none
+    public async Task Silos_killed_at_random_moments_lose_no_row_and_load_none_twice(bool keyed, bool batches)
     {
         const int files = 60, perFile = 100, kills = 3;
         using var data = new TempFolder().WithPages(files, perFile);
         await using var db = await TestDatabase.CreateAsync();
-        // Long enough for three kills, each followed by a replacement silo joining.
-        await SlowTarget.CreateAsync(db, seconds: 2);
-        for (var i = 0; i < 3; i++) db.StartSilo();
+        // Long enough for three kills, each followed by a replacement silo joining (a batch, of at most 4
+        // units here, sleeps once per unit).
+        await SlowTarget.CreateAsync(db, seconds: batches ? 1 : 2);
+        var env = new Dictionary<string, string> { ["INGEST_BATCH_UNITS"] = batches ? "4" : "1" };
+        for (var i = 0; i < 3; i++) db.StartSilo(env: env);
         var id = await db.SubmitAsync(Specs.Files(data.Path, keyed: keyed, parallelism: 4));
         var random = new Random(keyed ? 1 : 2);
 
         for (var k = 0; k < kills; k++)
         {
             // Wait for a live silo with units in flight on their first attempt (killing the same unit on
-            // every attempt would make it a poison unit), let a random moment pass, then kill that silo.
+            // every attempt would make it a poison unit; a batch's attempt counts when it commits), let a
+            // random moment pass, then kill that silo.
             var holder = await Poll.UntilAsync(() => db.ScalarAsync<string>($"""
                 SELECT coalesce(min(silo), '') FROM (
-                  SELECT silo FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo HAVING max(attempts) = 1) h
+                  SELECT silo FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo HAVING max(attempts) <= 1) h
                 """), silo => db.Silos.Any(n => n.Address == silo && !n.HasExited), TimeSpan.FromSeconds(30), "a unit in flight");
             await Task.Delay(random.Next(0, 900));
             var victim = db.Silos.Single(n => n.Address == holder);
@@ -41,17 +45,21 @@ public class FailoverTests(ITestOutputHelper output)
             var held = await db.ScalarAsync<string>(heldSql);
             output.WriteLine($"kill {k}: silo {holder} held units {held}");
 
-            // Its units are claimed again (or finished by others) within seconds, with no manual step.
+            // Its units are claimed again (or finished by others) within seconds, with no manual step. A
+            // killed batch's units run alone from then on, one parallelism slot at a time: the first of
+            // them starts at once, the others as slots free up.
             if (held.Length > 0)
             {
-                var fence = string.Join(" OR ", held.Split(',').Select(h => h.Split(':')).Select(h => $"(unit_no = {h[0]} AND lease_token = {h[1]} AND state = 'running')"));
-                await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND ({fence})") == 0,
+                var units = held.Split(',').Select(h => h.Split(':')).ToList();
+                var fence = string.Join(" OR ", units.Select(h => $"(unit_no = {h[0]} AND lease_token = {h[1]} AND state = 'running')"));
+                var stillHeld = batches ? units.Count - 1 : 0;
+                await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND ({fence})") <= stillHeld,
                     TimeSpan.FromSeconds(10), () => $"units {held} of the killed silo to be taken over; silo output:\n{db.SiloOutput}");
                 output.WriteLine($"  taken over {(DateTime.UtcNow - killedAt).TotalSeconds:F1} s after SIGKILL");
             }
             // The replacement joins before the next kill: a silo killed while others are still joining
             // waits for them to become active before it can be voted dead (a known, slower case).
-            await db.StartSilo().StartedAsync();
+            await db.StartSilo(env: env).StartedAsync();
         }
 
         var status = await db.WaitForAsync(id);
@@ -61,31 +69,40 @@ public class FailoverTests(ITestOutputHelper output)
         Assert.Equal(new RowCounts(files * perFile, files * perFile, 0, 0, 0), status.Rows);
         Assert.Equal(files * perFile, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         Assert.Equal(files * perFile, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM games"));
-        Assert.True(await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND attempts > 1") >= 1,
+        // An interrupted unit took a second attempt; an interrupted batch's units each ran alone after it.
+        var interrupted = batches ? "batch IS NOT NULL AND dispatch <> batch" : "attempts > 1";
+        Assert.True(await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND {interrupted}") >= 1,
             "no unit was interrupted: the test did not exercise failover");
+        if (batches) Assert.Equal(1, await db.ScalarAsync<int>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id} AND batch = dispatch"));
     }
 
-    [Fact]
-    public async Task A_silo_stopped_with_SIGTERM_hands_its_units_back_at_once()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_silo_stopped_with_SIGTERM_hands_its_units_back_at_once(bool batches)
     {
         using var data = new TempFolder().WithPages(files: 4, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 8);
         // Membership that takes a minute to declare a silo dead: a takeover within seconds can then only come from the hand-back.
         var slowDetection = new Dictionary<string, string> { ["INGEST_PROBE_TIMEOUT_SECONDS"] = "20", ["INGEST_MAX_PROBE_TIMEOUT_SECONDS"] = "60" };
-        var first = db.StartSilo(env: slowDetection);
+        var first = db.StartSilo(env: slowDetection, batches: batches);
         await first.StartedAsync();
-        var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 2));
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", first) == 2, TimeSpan.FromSeconds(30), "two units in flight on the first silo");
-        var second = db.StartSilo(env: slowDetection);
+        // Four small units: two attempts of one unit each, or one batch of all four.
+        var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: batches ? 1 : 2));
+        var units = batches ? 4 : 2;
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", first) == units, TimeSpan.FromSeconds(30), $"{units} units in flight on the first silo");
+        var second = db.StartSilo(env: slowDetection, batches: batches);
         await second.StartedAsync();
 
         first.Terminate();
         var stoppedAt = DateTime.UtcNow;
 
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", second) == 2, TimeSpan.FromSeconds(7), "the second silo to hold both units");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", second) == units, TimeSpan.FromSeconds(7), $"the second silo to hold all {units} units");
         Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(20)));
-        Assert.Equal(1, await db.ScalarAsync<long>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id}"));
+        // No attempt used up by the hand-back (a batch's attempt counts when it commits); batches stay batches.
+        Assert.Equal(batches ? 0 : 1, await db.ScalarAsync<int>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id}"));
+        if (batches) Assert.Equal(1, await db.AttemptsAsync(id, second.Address));
         output.WriteLine($"taken over {(DateTime.UtcNow - stoppedAt).TotalMilliseconds:F0} ms after SIGTERM");
 
         await SlowTarget.SetDelayAsync(db, 0);
@@ -100,9 +117,9 @@ public class FailoverTests(ITestOutputHelper output)
         using var data = new TempFolder().WithPages(files: 2, perFile: 25);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 4);
-        var frozen = db.StartSilo(slots: 1);
+        var frozen = db.StartSilo(slots: 1, batches: false);
         await frozen.StartedAsync();
-        var other = db.StartSilo(slots: 1);
+        var other = db.StartSilo(slots: 1, batches: false);
         await other.StartedAsync();
         // Plain insert: a second commit of the same unit would show as duplicate rows.
         var id = await db.SubmitAsync(Specs.Files(data.Path, keyed: false, parallelism: 1));
@@ -134,19 +151,31 @@ public class FailoverTests(ITestOutputHelper output)
         Assert.False(frozen.HasExited);
     }
 
-    [Fact]
-    public async Task A_unit_that_kills_its_silo_every_time_ends_failed_after_its_attempts()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // first in a batch with the other two, whose attempts it must not use up
+    public async Task A_unit_that_kills_its_silo_every_time_ends_failed_after_its_attempts(bool batched)
     {
         using var data = new TempFolder().WithPages(files: 3, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateWithTriggerAsync(db, "IF NEW.id = 15 THEN PERFORM pg_sleep(3600); END IF;", forEachRow: true);
-        var id = await db.StoreAsync(Specs.Files(data.Path, parallelism: 3, attempts: 2));
+        var id = await db.StoreAsync(Specs.Files(data.Path, parallelism: batched ? 1 : 3, attempts: 2));
 
+        if (batched)
+        {
+            // The batch of all three units dies with its silo: no attempt counted, and from now on each runs alone.
+            var first = db.StartSilo(slots: 1);
+            await first.StartedAsync();
+            await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
+                    $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = 'running' AND attempts = 0 AND batch IS NOT NULL") == 3,
+                TimeSpan.FromSeconds(30), "the batch in flight");
+            first.Kill();
+        }
         for (var attempt = 1; attempt <= 2; attempt++)
         {
             // One slot, one silo: when the poison unit runs, it is the only unit this silo can lose.
-            var node = db.StartSilo(slots: 1);
-            if (attempt == 1) await node.StartedAsync();
+            var node = db.StartSilo(slots: 1, batches: batched);
+            if (attempt == 1 && !batched) await node.StartedAsync();
             await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
                     $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND unit_no = 1 AND state = 'running' AND attempts = {attempt}") == 1,
                 TimeSpan.FromSeconds(30), $"attempt {attempt} of the poison unit");
@@ -162,6 +191,7 @@ public class FailoverTests(ITestOutputHelper output)
         Assert.Equal(2, failed.Attempts);
         Assert.Contains("attempt", failed.Error);
         Assert.Equal(20, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.Equal(1, await db.ScalarAsync<int>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id} AND state = 'done'"));
     }
 
     [Fact]

@@ -55,12 +55,59 @@ public class FencingTests
         Assert.Equal("failed|2", await db.ScalarAsync<string>($"SELECT state || '|' || attempts FROM ingest.units WHERE import_id = {id}"));
     }
 
-    private static async Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, UnitClaim claim)
+    [Fact]
+    public async Task A_batch_commits_all_its_units_or_none_and_a_unit_claimed_alone_since_its_mark_fences_it_off()
+    {
+        using var data = new TempFolder().WithPages(files: 3, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        // Plain insert: a second commit of a unit would show as duplicate rows.
+        var id = await db.StoreAsync(Specs.Files(data.Path, keyed: false, attempts: 2));
+        await new ImportPlanner(db.DataSource).PlanAsync(id);
+        var spec = ImportSpecJson.Deserialize(await db.ScalarAsync<string>($"SELECT spec::text FROM ingest.imports WHERE id = {id}"));
+        string Units() => $"SELECT string_agg(unit_no || ':' || state || ':' || attempts || ':' || coalesce(batch, '-'), ' ' ORDER BY unit_no) FROM ingest.units WHERE import_id = {id}";
+
+        var stale = await UnitFence.MarkBatchAsync(db.DataSource, id, [0, 1, 2], "127.0.0.1:1@1", "b1");
+        Assert.True(stale.ImportRunning);
+        Assert.Equal([0, 1, 2], stale.Units.Select(u => u.UnitNo));
+        Assert.Equal("0:running:0:b1 1:running:0:b1 2:running:0:b1", await db.ScalarAsync<string>(Units()));
+        // A unit is in one batch at most: once its batch did not commit, it runs alone.
+        Assert.Empty((await UnitFence.MarkBatchAsync(db.DataSource, id, [0, 1, 2], "127.0.0.1:2@2", "b2")).Units);
+
+        // The batch's silo stalls and is declared dead: unit 1 is claimed alone, its attempt counted.
+        var alone = (await UnitFence.ClaimAsync(db.DataSource, id, 1, "127.0.0.1:2@2", "alone")).Claim!;
+        Assert.Equal(1, alone.Attempt);
+        Assert.False(await LoadAndCompleteAsync(db, spec, id, stale.Units, batched: true));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.True(await LoadAndCompleteAsync(db, spec, id, [alone.Fenced], batched: false));
+        Assert.Equal("10,10", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+
+        // The failed batch lets go of what it still holds: pending again, no attempt used, alone from now on.
+        await UnitFence.ReleaseBatchAsync(db.DataSource, id, stale.Units, rebatch: false);
+        Assert.Equal("0:pending:0:b1 1:done:1:b1 2:pending:0:b1", await db.ScalarAsync<string>(Units()));
+        Assert.Empty((await UnitFence.MarkBatchAsync(db.DataSource, id, [0, 2], "127.0.0.1:2@2", "b3")).Units);
+
+        // Handed back by a stopping silo instead, they may be batched again; a batch that commits counts one attempt per unit.
+        await db.ExecuteAsync($"UPDATE ingest.units SET batch = NULL WHERE import_id = {id} AND unit_no <> 1");
+        var handedBack = await UnitFence.MarkBatchAsync(db.DataSource, id, [0, 2], "127.0.0.1:2@2", "b4");
+        await UnitFence.ReleaseBatchAsync(db.DataSource, id, handedBack.Units, rebatch: true);
+        var batch = await UnitFence.MarkBatchAsync(db.DataSource, id, [0, 1, 2], "127.0.0.1:3@3", "b5");
+        Assert.Equal([0, 2], batch.Units.Select(u => u.UnitNo));
+        Assert.True(await LoadAndCompleteAsync(db, spec, id, batch.Units, batched: true));
+        Assert.Equal("0:done:1:b5 1:done:1:b1 2:done:1:b5", await db.ScalarAsync<string>(Units()));
+        Assert.Equal("30,30", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+    }
+
+    private static Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, UnitClaim claim) =>
+        LoadAndCompleteAsync(db, spec, claim.ImportId, [claim.Fenced], batched: false);
+
+    private static async Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, long importId, IReadOnlyList<FencedUnit> units, bool batched)
     {
         await using var connection = await db.DataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
-        var result = await UnitLoader.For(spec).LoadAsync(connection, claim.ImportId, claim.Key);
-        if (!await UnitFence.CompleteAsync(connection, claim, result)) return false;
+        var loader = UnitLoader.For(spec);
+        var loaded = new List<UnitFence.Completion>();
+        foreach (var unit in units) loaded.Add(new UnitFence.Completion(unit, await loader.LoadAsync(connection, importId, unit.Key)));
+        if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched)) return false;
         await tx.CommitAsync();
         return true;
     }

@@ -34,7 +34,7 @@ public class GrainTests
     [Theory]
     [InlineData(3, 4, 3)] // the import's parallelism is the cap
     [InlineData(8, 1, 2)] // each silo's one slot is the cap
-    public async Task Units_in_flight_never_exceed_the_parallelism_nor_any_silos_slots(int parallelism, int slots, int expectedMost)
+    public async Task Attempts_in_flight_never_exceed_the_parallelism_nor_any_silos_slots(int parallelism, int slots, int expectedMost)
     {
         using var data = new TempFolder().WithPages(files: 12, perFile: 5);
         await using var db = await TestDatabase.CreateAsync();
@@ -46,14 +46,15 @@ public class GrainTests
         ImportStatus status;
         while (!ImportState.IsFinal((status = await db.StatusAsync(id)).State))
         {
-            most = Math.Max(most, (int)await db.UnitsAsync(id, UnitState.Running));
+            // Small units go out in batches: an attempt is one unit or one batch.
+            most = Math.Max(most, (int)await db.AttemptsAsync(id));
             mostOnOneSilo = Math.Max(mostOnOneSilo, (int)await db.ScalarAsync<long>(
-                $"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo) s"));
+                $"SELECT coalesce(max(n), 0) FROM (SELECT count(DISTINCT dispatch) AS n FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo) s"));
         }
 
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(expectedMost, most);
-        Assert.True(mostOnOneSilo <= slots, $"one silo held {mostOnOneSilo} units at once with {slots} slots");
+        Assert.True(mostOnOneSilo <= slots, $"one silo ran {mostOnOneSilo} attempts at once with {slots} slots");
     }
 
     [Fact]
@@ -78,7 +79,8 @@ public class GrainTests
                 if (tag.Key == "import_id" && Equals(tag.Value, importId)) Interlocked.Add(ref reloads, value);
         });
         listener.Start();
-        await using var cluster = await InProcessCluster.StartAsync(db, reconcileInterval: TimeSpan.FromMilliseconds(20));
+        // One unit per attempt, one report per unit: the most stray reports.
+        await using var cluster = await InProcessCluster.StartAsync(db, reconcileInterval: TimeSpan.FromMilliseconds(20), batches: false);
 
         var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 8)));
         var status = await db.WaitForAsync(id);
@@ -88,6 +90,58 @@ public class GrainTests
         Assert.Equal(300, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         // Activation, the end of planning, and perhaps a wake-up: a handful, not one per unit.
         Assert.InRange(Interlocked.Read(ref reloads), 1, 10);
+    }
+
+    [Fact]
+    public async Task Small_units_load_in_batches_every_row_once_and_a_cancel_rolls_back_the_batches_in_flight()
+    {
+        using var data = new TempFolder().WithPages(files: 40, perFile: 1);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0);
+        await using var cluster = await InProcessCluster.StartAsync(db);
+        var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
+        var status = await db.WaitForAsync(id);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new UnitCounts(40, 40, 0, 0, 0, 0), status.Units);
+        Assert.Equal("40,40", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+        // Batches shrink with the queue (20, 10, 5, ... units), down to units that go alone at the end.
+        Assert.InRange(await db.ScalarAsync<long>($"SELECT count(DISTINCT batch) FROM ingest.units WHERE import_id = {id}"), 2, 10);
+        Assert.Equal(20, await db.ScalarAsync<long>($"SELECT max(n) FROM (SELECT count(*) AS n FROM ingest.units WHERE import_id = {id} GROUP BY batch) b"));
+        // Each unit's one attempt counted when its batch committed.
+        Assert.Equal("1,1", await db.ScalarAsync<string>($"SELECT min(attempts) || ',' || max(attempts) FROM ingest.units WHERE import_id = {id}"));
+
+        await db.ExecuteAsync("TRUNCATE games");
+        await SlowTarget.SetDelayAsync(db, 30);
+        var (cancelled, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
+        await Poll.UntilAsync(async () => await db.AttemptsAsync(cancelled) == 2, TimeSpan.FromSeconds(30), "two batches in flight");
+        Assert.Equal(30, await db.UnitsAsync(cancelled, UnitState.Running));
+
+        await CancelAndAssertRolledBackAsync(cluster, db, cancelled, units: 40);
+    }
+
+    [Fact]
+    public async Task A_reload_in_batches_merges_and_counts_each_units_rows_exactly()
+    {
+        using var data = new TempFolder().WithPages(files: 60, perFile: 1);
+        await using var db = await TestDatabase.CreateAsync();
+        await using var cluster = await InProcessCluster.StartAsync(db);
+        var spec = Specs.Files(data.Path, parallelism: 2);
+        var (first, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(spec));
+        Assert.Equal(new RowCounts(60, 60, 0, 0, 0), (await db.WaitForAsync(first)).Rows);
+        var renamed = Directory.GetFiles(data.Path).Order().Where((_, i) => i % 3 == 0).ToList();
+        foreach (var file in renamed) File.WriteAllText(file, File.ReadAllText(file).Replace("\"name\":\"Game ", "\"name\":\"Renamed "));
+
+        // The first batches meet existing keys and their units run alone; later batches stage their
+        // units one after another in one transaction, each merged and counted on its own.
+        var (second, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(spec));
+        var status = await db.WaitForAsync(second);
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new RowCounts(60, 0, 20, 40, 0), status.Rows);
+        Assert.Equal("60,20", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(*) FILTER (WHERE name LIKE 'Renamed %') FROM games"));
+        Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {second} AND rows_updated + rows_unchanged <> 1"));
+        Assert.True(await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {second} AND dispatch = batch") >= 2, "no batch was merged");
     }
 
     [Fact]
@@ -115,7 +169,7 @@ public class GrainTests
         using var data = new TempFolder().WithPages(files: 10, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.3);
-        await using var cluster = await InProcessCluster.StartAsync(db);
+        await using var cluster = await InProcessCluster.StartAsync(db, batches: false);
         var (paused, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
         await Poll.UntilAsync(async () => await db.UnitsAsync(paused, UnitState.Done) >= 1, TimeSpan.FromSeconds(30), "a first unit done");
 
@@ -137,10 +191,16 @@ public class GrainTests
         var (cancelled, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
         await Poll.UntilAsync(async () => await db.UnitsAsync(cancelled, UnitState.Running) == 2, TimeSpan.FromSeconds(30), "two units in flight");
 
-        Assert.True((await cluster.Control.CancelAsync(cancelled)).Applied);
-        var status = await db.WaitForAsync(cancelled, TimeSpan.FromSeconds(10), ImportState.Cancelled);
-        Assert.Equal(10, status.Units.Cancelled);
-        // The attempts in flight were told to roll back: their sleeping statements end now, not in 30 s.
+        await CancelAndAssertRolledBackAsync(cluster, db, cancelled, units: 10);
+    }
+
+    // Cancels a running import whose attempts in flight sleep in the target's trigger: they are told
+    // to roll back, so their statements end now, not when the sleep does; nothing stays loaded.
+    private static async Task CancelAndAssertRolledBackAsync(InProcessCluster cluster, TestDatabase db, long id, int units)
+    {
+        Assert.True((await cluster.Control.CancelAsync(id)).Applied);
+        var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(10), ImportState.Cancelled);
+        Assert.Equal(units, status.Units.Cancelled);
         await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_sleep%' AND state = 'active'") == 0,
             TimeSpan.FromSeconds(10), "the abandoned attempts to roll back");

@@ -167,19 +167,23 @@ public class LoadingTests
             await db.ScalarAsync<string>("SELECT reason FROM ingest.rejects WHERE column_name IS NULL"));
     }
 
-    [Fact]
-    public async Task A_malformed_file_fails_its_unit_with_file_and_offset_while_the_others_complete()
+    [Theory]
+    [InlineData(4)] // each unit alone
+    [InlineData(1)] // one batch of the three: it rolls back, and each unit runs alone
+    public async Task A_malformed_file_fails_its_unit_with_file_and_offset_while_the_others_complete(int parallelism)
     {
         using var data = new TempFolder().WithPages(files: 3, perFile: 40);
         data.Write("page-00002.json", "{\"results\": [{\"id\": 41}, {\"id\": 42,]}");
         await using var db = await TestDatabase.CreateAsync();
         db.StartSilo();
 
-        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path)));
+        var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, parallelism: parallelism)));
 
         Assert.Equal(ImportState.CompletedWithErrors, status.State);
         Assert.Equal(new UnitCounts(3, 2, 1, 0, 0, 0), status.Units);
+        Assert.Equal(parallelism == 1 ? 3 : 0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {status.Id} AND batch IS NOT NULL"));
         var failed = Assert.Single(status.FailedUnits);
+        Assert.Equal(1, failed.Attempts);
         Assert.EndsWith("page-00002.json", failed.Key);
         Assert.Contains("page-00002.json", failed.Error);
         Assert.Contains("byte 35", failed.Error);

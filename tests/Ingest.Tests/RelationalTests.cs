@@ -78,6 +78,29 @@ public class RelationalTests
     }
 
     [Fact]
+    public async Task One_record_files_load_in_batches_and_an_identical_reload_counts_every_row_of_every_table_unchanged_once()
+    {
+        using var data = new TempFolder();
+        RawgSample.WriteNested(data.Path, files: 40, perFile: 1);
+        await using var db = await TestDatabase.CreateAsync();
+        await using var cluster = await InProcessCluster.StartAsync(db);
+
+        var first = await db.WaitForAsync((await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(RawgSample.NestedSpec("nested", data.Path)))).Id);
+        Assert.Equal(ImportState.Completed, first.State);
+        await AssertTablesAsync(db, Expected(data.Path));
+
+        // Batches stage their units one after another in one transaction: each unit merges and counts its own rows only.
+        var again = await db.WaitForAsync((await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(RawgSample.NestedSpec("nested-again", data.Path)))).Id);
+        Assert.Equal(ImportState.Completed, again.State);
+        Assert.True(await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {again.Id} AND dispatch = batch") >= 2, "no batch was merged");
+        await AssertTablesAsync(db, Expected(data.Path));
+        foreach (var table in NestedTables)
+            Assert.True(again.Tables![table].Inserted + again.Tables[table].Updated + again.Tables[table].Deleted == 0, $"{table}: {again.Tables[table]}");
+        foreach (var table in new[] { "games", "game_platforms", "game_genres", "game_tags", "game_stores", "game_screenshots", "game_aliases", "game_store_scores" })
+            Assert.Equal(first.Tables![table].Inserted, again.Tables![table].Unchanged);
+    }
+
+    [Fact]
     public async Task Countries_borders_language_map_and_currency_map_of_objects_into_a_currency_dimension()
     {
         using var data = new TempFolder();

@@ -37,14 +37,18 @@ public sealed partial class SiloProcess : IAsyncDisposable
     [GeneratedRegex(@"silo \S+ (\S+:\d+@\d+) started on ")]
     private static partial Regex Started();
 
-    /// <summary>Starts a silo with <paramref name="slots"/> unit slots; <paramref name="env"/> adds or overrides variables.</summary>
-    public static SiloProcess Start(string connectionString, int slots = 2, IDictionary<string, string>? env = null)
+    /// <summary>
+    /// Starts a silo with <paramref name="slots"/> unit slots; without <paramref name="batches"/> every
+    /// attempt carries one unit; <paramref name="env"/> adds or overrides variables.
+    /// </summary>
+    public static SiloProcess Start(string connectionString, int slots = 2, IDictionary<string, string>? env = null, bool batches = true)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(RepoPaths.SiloDll);
         psi.Environment["INGEST_DB"] = connectionString;
         psi.Environment["INGEST_SILO_SLOTS"] = slots.ToString();
         psi.Environment["DOTNET_TieredPGO"] = "0";
+        if (!batches) psi.Environment["INGEST_BATCH_UNITS"] = "1";
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
         return new SiloProcess(Process.Start(psi)!);
     }

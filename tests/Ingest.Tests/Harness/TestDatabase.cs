@@ -48,9 +48,9 @@ public sealed class TestDatabase : IAsyncDisposable
         return db;
     }
 
-    public SiloProcess StartSilo(int slots = 2, IDictionary<string, string>? env = null)
+    public SiloProcess StartSilo(int slots = 2, IDictionary<string, string>? env = null, bool batches = true)
     {
-        var silo = SiloProcess.Start(ConnectionString, slots, env);
+        var silo = SiloProcess.Start(ConnectionString, slots, env, batches);
         _silos.Add(silo);
         return silo;
     }
@@ -92,6 +92,10 @@ public sealed class TestDatabase : IAsyncDisposable
     /// <summary>How many units of the import are in <paramref name="state"/>, optionally only those claimed by <paramref name="silo"/>.</summary>
     public Task<long> UnitsAsync(long id, string state, SiloProcess? silo = null) => ScalarAsync<long>(
         $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = '{state}'" + (silo is null ? "" : $" AND silo = '{silo.Address}'"));
+
+    /// <summary>Attempts in flight (one unit, or a batch of units, each): the running units' distinct dispatches.</summary>
+    public Task<long> AttemptsAsync(long id, string? silo = null) => ScalarAsync<long>(
+        $"SELECT count(DISTINCT dispatch) FROM ingest.units WHERE import_id = {id} AND state = 'running'" + (silo is null ? "" : $" AND silo = '{silo}'"));
 
     public string SiloOutput => string.Join("\n----\n", _silos.Select(n => $"silo {n.Pid}:\n{n.Output}"));
 

@@ -56,6 +56,16 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource)
         }
         await Events.WriteAsync(connection, importId, null, null, "planned", $"{objects.Count} units", cancellationToken);
         await tx.CommitAsync(cancellationToken);
+
+        // Fresh statistics for the units just stored. With the old ones the planner takes an import's
+        // thousands of units for a handful, and a batch's mark scanned all of them to find its 64
+        // (4.5 ms instead of 0.2 ms at 10,000 units). Autovacuum would analyze only a minute later.
+        if (objects.Count >= 1000)
+        {
+            await using var analyze = new NpgsqlCommand("ANALYZE ingest.units", connection);
+            try { await analyze.ExecuteNonQueryAsync(cancellationToken); }
+            catch (PostgresException) { } // planned already; autovacuum analyzes later
+        }
         return objects.Count;
     }
 }

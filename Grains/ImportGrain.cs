@@ -256,8 +256,7 @@ public sealed class ImportGrain(
         try
         {
             var silo = await GrainFactory.GetGrain<IUnitGrain>(key).StartAsync(new UnitAssignment(Id, units, _import?.TraceParent));
-            foreach (var unitNo in units)
-                if (_inFlight.TryGet(unitNo, out var dispatch) && dispatch.Key == key) dispatch.Silo = silo;
+            if (_inFlight.TryGetDispatch(key, out var dispatch)) dispatch.Silo = silo;
         }
         catch (Exception e)
         {

@@ -30,6 +30,8 @@ internal sealed class InFlightUnits
 
     public bool TryGet(int unitNo, out Dispatch dispatch) => _units.TryGetValue(unitNo, out dispatch!);
 
+    public bool TryGetDispatch(string key, out Dispatch dispatch) => _dispatches.TryGetValue(key, out dispatch!);
+
     /// <summary>Tracks <paramref name="unitNo"/> under the dispatch keyed <paramref name="key"/>, created if new.</summary>
     public Dispatch Add(int unitNo, string key)
     {

@@ -85,15 +85,6 @@ public static class UnitFence
     }
 
     /// <summary>
-    /// Inside the unit's own transaction (the one that loaded its rows): stores its rejects and marks
-    /// it <c>done</c> with its counts. Returns false when the claim was fenced off (another attempt
-    /// took the unit, or the import was cancelled): the caller must then roll back, so the rows are
-    /// not loaded twice.
-    /// </summary>
-    public static Task<bool> CompleteAsync(NpgsqlConnection connection, UnitClaim claim, UnitLoadResult result, CancellationToken cancellationToken = default) =>
-        CompleteAsync(connection, claim.ImportId, [new Completion(claim.Fenced, result)], batched: false, cancellationToken);
-
-    /// <summary>
     /// Claims pending units for a batch on <paramref name="silo"/>, in a commit of its own: each
     /// unit's token is bumped and the batch is recorded on it, but no attempt is counted (the batch's
     /// attempt counts when it commits). Only units on their first try that no batch took before are

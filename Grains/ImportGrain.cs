@@ -1,6 +1,7 @@
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime.Placement;
 
 namespace Ingest.Grains;
 
@@ -227,8 +228,9 @@ public sealed class ImportGrain(
             }
             var units = TakeBatch(now);
             var key = $"{Id}/{unitNo}/{Guid.NewGuid():N}";
-            foreach (var n in units) _inFlight.Add(n, key);
-            _ = StartAsync(units, key);
+            var target = LeastBusySilo();
+            foreach (var n in units) _inFlight.Add(n, key).Target = target is null ? null : SiloNames.Of(target);
+            _ = StartAsync(units, key, target);
         }
     }
 
@@ -251,11 +253,25 @@ public sealed class ImportGrain(
         return [.. batch];
     }
 
-    private async Task StartAsync(int[] units, string key)
+    // The active silo running the fewest of this import's attempts (ties broken at random). A unit
+    // grain placed at random could wait for a slot behind a long attempt on a busy silo while another
+    // silo (one that just joined, say) sits idle.
+    private SiloAddress? LeastBusySilo() => membership.CurrentSnapshot.Members.Values
+        .Where(m => m.Status == SiloStatus.Active)
+        .Select(m => m.SiloAddress)
+        .OrderBy(s => _inFlight.On(SiloNames.Of(s)))
+        .ThenBy(_ => Random.Shared.Next())
+        .FirstOrDefault();
+
+    private async Task StartAsync(int[] units, string key, SiloAddress? target)
     {
         try
         {
-            var silo = await GrainFactory.GetGrain<IUnitGrain>(key).StartAsync(new UnitAssignment(Id, units, _import?.TraceParent));
+            // A placement hint: the new unit grain goes to the target while that silo is active, else to a random one.
+            if (target is not null) RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
+            var start = GrainFactory.GetGrain<IUnitGrain>(key).StartAsync(new UnitAssignment(Id, units, _import?.TraceParent));
+            RequestContext.Remove(IPlacementDirector.PlacementHintKey);
+            var silo = await start;
             if (_inFlight.TryGetDispatch(key, out var dispatch)) dispatch.Silo = silo;
         }
         catch (Exception e)

@@ -12,6 +12,8 @@ internal sealed class InFlightUnits
     {
         public string Key { get; } = key;
         public string? Silo { get; set; }
+        /// <summary>The silo it was sent to, until it says where it runs.</summary>
+        public string? Target { get; set; }
         public int Units { get; set; }
     }
 
@@ -27,6 +29,9 @@ internal sealed class InFlightUnits
     public IEnumerable<int> UnitNos => _units.Keys;
 
     public IEnumerable<Dispatch> AllDispatches => _dispatches.Values;
+
+    /// <summary>Attempts in flight on <paramref name="silo"/>, counting those sent to it and not yet started.</summary>
+    public int On(string silo) => _dispatches.Values.Count(d => (d.Silo ?? d.Target) == silo);
 
     public bool TryGet(int unitNo, out Dispatch dispatch) => _units.TryGetValue(unitNo, out dispatch!);
 

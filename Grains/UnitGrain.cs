@@ -5,8 +5,10 @@ using Orleans.Placement;
 namespace Ingest.Grains;
 
 /// <summary>
-/// One attempt at one unit (or a batch of small ones), placed on a random live silo: activation-count placement learns other
-/// silos' counts only every few seconds, and so sent every short-lived unit grain to one silo. The
+/// One attempt at one unit (or a batch of small ones), placed on the silo its import grain names in a
+/// placement hint (the active silo running the fewest of the import's attempts), or on a random one
+/// when that silo is gone: activation-count placement learns other silos' counts only every few
+/// seconds, and so sent every short-lived unit grain to one silo. The
 /// attempt runs in the background, off the grain's turn (a load can outlast any call timeout), in
 /// one of the silo's slots; its reports go back to the import grain, which may by then live on
 /// another silo.

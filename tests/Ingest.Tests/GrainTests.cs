@@ -58,6 +58,25 @@ public class GrainTests
     }
 
     [Fact]
+    public async Task An_attempt_goes_to_the_silo_running_the_fewest_of_the_imports_attempts()
+    {
+        using var data = new TempFolder().WithPages(files: 4, perFile: 5);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 60);
+        // One slot per silo: two attempts placed on one silo would run one after the other (placed at
+        // random, three attempts land on three silos 2 times in 9).
+        await using var cluster = await InProcessCluster.StartAsync(db, silos: 3, slots: 1, batches: false);
+        var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, parallelism: 3)));
+
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
+                $"SELECT count(DISTINCT silo) FROM ingest.units WHERE import_id = {id} AND state = 'running'") == 3,
+            TimeSpan.FromSeconds(20), "three attempts running at once, one on each silo");
+
+        Assert.True((await cluster.Control.CancelAsync(id)).Applied);
+        Assert.Equal(ImportState.Cancelled, (await db.WaitForAsync(id)).State);
+    }
+
+    [Fact]
     public async Task Reports_of_units_a_reconciliation_already_saw_end_do_not_make_the_import_reload_its_units()
     {
         // A reconciliation every 20 ms keeps finding units that committed while their reports were

@@ -17,11 +17,14 @@ public class FailoverTests(ITestOutputHelper output)
         const int files = 60, perFile = 100, kills = 3;
         using var data = new TempFolder().WithPages(files, perFile);
         await using var db = await TestDatabase.CreateAsync();
-        // Long enough for three kills, each followed by a replacement silo joining (a batch, of at most 4
-        // units here, sleeps once per unit).
-        await SlowTarget.CreateAsync(db, seconds: batches ? 1 : 2);
+        // Slow enough that the import outlasts three kills, each followed by a replacement silo joining,
+        // on a slow machine too (a batch, of at most 4 units here, sleeps once per unit); fast after them.
+        await SlowTarget.CreateAsync(db, seconds: 3);
         var env = new Dictionary<string, string> { ["INGEST_BATCH_UNITS"] = batches ? "4" : "1" };
-        for (var i = 0; i < 3; i++) db.StartSilo(env: env);
+        // All three up before the import starts: its four attempts then spread over them, so a killed
+        // silo's units find free slots on the others.
+        var silos = Enumerable.Range(0, 3).Select(_ => db.StartSilo(env: env)).ToList();
+        foreach (var silo in silos) await silo.StartedAsync();
         var id = await db.SubmitAsync(Specs.Files(data.Path, keyed: keyed, parallelism: 4));
         var random = new Random(keyed ? 1 : 2);
 
@@ -30,10 +33,18 @@ public class FailoverTests(ITestOutputHelper output)
             // Wait for a live silo with units in flight on their first attempt (killing the same unit on
             // every attempt would make it a poison unit; a batch's attempt counts when it commits), let a
             // random moment pass, then kill that silo.
-            var holder = await Poll.UntilAsync(() => db.ScalarAsync<string>($"""
-                SELECT coalesce(min(silo), '') FROM (
-                  SELECT silo FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo HAVING max(attempts) <= 1) h
-                """), silo => db.Silos.Any(n => n.Address == silo && !n.HasExited), TimeSpan.FromSeconds(30), "a unit in flight");
+            string holder;
+            try
+            {
+                holder = await Poll.UntilAsync(() => db.ScalarAsync<string>($"""
+                    SELECT coalesce(min(silo), '') FROM (
+                      SELECT silo FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo HAVING max(attempts) <= 1) h
+                    """), silo => db.Silos.Any(n => n.Address == silo && !n.HasExited), TimeSpan.FromSeconds(30), "a unit in flight");
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"{e.Message}\nimport {await db.DescribeAsync(id)}\nsilo output:\n{db.SiloOutput}", e);
+            }
             await Task.Delay(random.Next(0, 900));
             var victim = db.Silos.Single(n => n.Address == holder);
             var heldSql = $"""
@@ -61,6 +72,7 @@ public class FailoverTests(ITestOutputHelper output)
             // waits for them to become active before it can be voted dead (a known, slower case).
             await db.StartSilo(env: env).StartedAsync();
         }
+        await SlowTarget.SetDelayAsync(db, 0);
 
         var status = await db.WaitForAsync(id);
 

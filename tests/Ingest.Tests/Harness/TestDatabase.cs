@@ -97,6 +97,13 @@ public sealed class TestDatabase : IAsyncDisposable
     public Task<long> AttemptsAsync(long id, string? silo = null) => ScalarAsync<long>(
         $"SELECT count(DISTINCT dispatch) FROM ingest.units WHERE import_id = {id} AND state = 'running'" + (silo is null ? "" : $" AND silo = '{silo}'"));
 
+    /// <summary>The import's state and its units grouped by state, attempts and silo: what a test prints when it times out.</summary>
+    public Task<string> DescribeAsync(long id) => ScalarAsync<string>($"""
+        SELECT (SELECT state FROM ingest.imports WHERE id = {id}) || ': ' || coalesce(string_agg(u, '; '), 'no units') FROM (
+          SELECT format('%s x%s attempts %s silo %s', state, count(*), attempts, coalesce(silo, '-')) u FROM ingest.units
+          WHERE import_id = {id} GROUP BY state, attempts, silo ORDER BY state, attempts, silo) g
+        """);
+
     public string SiloOutput => string.Join("\n----\n", _silos.Select(n => $"silo {n.Pid}:\n{n.Output}"));
 
     /// <summary>Polls until the import reaches a final state (or the one given) and returns its status.</summary>

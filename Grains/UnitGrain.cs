@@ -1,6 +1,7 @@
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Orleans.Placement;
+using Orleans.Runtime.Placement;
 
 namespace Ingest.Grains;
 
@@ -21,6 +22,9 @@ public sealed class UnitGrain(UnitRunner runner, SiloSlots slots, ILocalSiloDeta
 
     public Task<string> StartAsync(UnitAssignment assignment)
     {
+        // The import grain's placement hint came with the call: the attempt's own calls (its reports,
+        // which may activate the import grain again) must not carry it.
+        RequestContext.Remove(IPlacementDirector.PlacementHintKey);
         // A repeated start (a retried call) does not start a second attempt.
         _attempt ??= RunAsync(assignment);
         return Task.FromResult(SiloNames.Of(localSilo.SiloAddress));

@@ -229,7 +229,8 @@ public sealed class ImportGrain(
             var units = TakeBatch(now);
             var key = $"{Id}/{unitNo}/{Guid.NewGuid():N}";
             var target = LeastBusySilo();
-            foreach (var n in units) _inFlight.Add(n, key).Target = target is null ? null : SiloNames.Of(target);
+            var targetName = target is null ? null : SiloNames.Of(target);
+            foreach (var n in units) _inFlight.Add(n, key).Target = targetName;
             _ = StartAsync(units, key, target);
         }
     }

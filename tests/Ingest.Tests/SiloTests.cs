@@ -151,9 +151,13 @@ public class SiloTests
         await db.StartSilo(env: env).StartedAsync();
         doomed.Kill();
         var rowOfDoomed = $"SELECT count(*) FROM orleansmembershiptable WHERE siloname LIKE '%-{doomed.Pid}'";
-        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(rowOfDoomed + " AND status = 6") == 1, TimeSpan.FromSeconds(30), "the killed silo declared dead");
+        // Its row may go within a second of its death (its last I-am-alive is already seconds old), so
+        // a poll can miss the dead row: wait for it dead or gone, never for a live one.
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(rowOfDoomed + " AND status <> 6") == 0, TimeSpan.FromSeconds(30),
+            () => $"the killed silo declared dead; silo output:\n{db.SiloOutput}");
 
-        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(rowOfDoomed) == 0, TimeSpan.FromSeconds(30), "the dead silo's row pruned");
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>(rowOfDoomed) == 0, TimeSpan.FromSeconds(30),
+            () => $"the dead silo's row pruned; silo output:\n{db.SiloOutput}");
         Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM orleansmembershiptable WHERE status = 3"));
     }
 }

@@ -71,6 +71,36 @@ public sealed class UnitLoader
         }
     }
 
+    /// <summary>
+    /// Loads a batch of small units on the caller's connection, inside the caller's transaction, one
+    /// result per key. While a flat target is written straight (plain inserts, or upserts while none of
+    /// their keys exist yet) the units share one COPY: a COPY's start and end cost PostgreSQL more than
+    /// a few rows do. Otherwise each unit loads as <see cref="LoadAsync"/> loads it. A key that exists
+    /// throws <see cref="DirectCopyConflictException"/>, as it does there.
+    /// </summary>
+    public async Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(NpgsqlConnection connection, long importId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        var results = new List<UnitLoadResult>(keys.Count);
+        if (_plan is not null || (_table.IsKeyed && !_tryDirect))
+        {
+            foreach (var key in keys) results.Add(await LoadAsync(connection, importId, key, cancellationToken));
+            return results;
+        }
+        try
+        {
+            var now = await TransactionTimeAsync(connection, cancellationToken);
+            await using var loader = await CopyLoader.BeginAsync(connection, _table, staged: false, cancellationToken);
+            foreach (var key in keys) results.Add(await WriteRecordsAsync(loader, importId, key, now, cancellationToken));
+            await loader.CompleteAsync(cancellationToken);
+            return results;
+        }
+        catch (PostgresException e) when (_table.IsKeyed && e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected)
+        {
+            _tryDirect = false;
+            throw new DirectCopyConflictException($"{keys[0]} (or another of its batch's {keys.Count} units)", e);
+        }
+    }
+
     private Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken) =>
         _plan is null
             ? LoadFlatAsync(connection, importId, key, staged, cancellationToken)
@@ -78,25 +108,34 @@ public sealed class UnitLoader
 
     private async Task<UnitLoadResult> LoadFlatAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken)
     {
+        var now = await TransactionTimeAsync(connection, cancellationToken);
+        await using var loader = await CopyLoader.BeginAsync(connection, _table, staged, cancellationToken);
+        var written = await WriteRecordsAsync(loader, importId, key, now, cancellationToken);
+        return written with { Counts = await loader.CompleteAsync(cancellationToken) };
+    }
+
+    // One unit's records, mapped into the open COPY. The counts are a direct COPY's: every row written is inserted.
+    private async Task<UnitLoadResult> WriteRecordsAsync(CopyLoader loader, long importId, string key, DateTime now, CancellationToken cancellationToken)
+    {
         var rejects = new Rejects(key, _mapper.FailsOnInvalid);
         var tally = new QualityTally();
-        var now = await TransactionTimeAsync(connection, cancellationToken);
         var row = _mapper.CreateRow();
         var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
-        long index = 0;
+        long index = 0, written = 0;
 
         await using var opened = await _source.OpenAsync(key, cancellationToken);
         var facts = new UnitFacts(importId, opened.Info);
-        await using var loader = await CopyLoader.BeginAsync(connection, _table, staged, cancellationToken);
         await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
         {
             if (_mapper.TryMap(record.Span, row, facts, index, now, tally, out var reject))
+            {
                 await loader.WriteAsync(row, cancellationToken);
+                written++;
+            }
             else rejects.Add(index, reject!, record.Span);
             index++;
         }
-        var counts = await loader.CompleteAsync(cancellationToken);
-        return new UnitLoadResult(index, counts, rejects.Count, rejects.Kept(index), reader.BytesRead, Quality: tally.IsEmpty ? null : tally);
+        return new UnitLoadResult(index, new LoadCounts(written, 0, 0), rejects.Count, rejects.Kept(index), reader.BytesRead, Quality: tally.IsEmpty ? null : tally);
     }
 
     private async Task<UnitLoadResult> LoadRelationalAsync(NpgsqlConnection connection, long importId, string key, LoadPlan plan, bool staged, CancellationToken cancellationToken)

@@ -218,9 +218,10 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        var loaded = new List<UnitFence.Completion>(units.Count);
-        foreach (var unit in units)
-            loaded.Add(new UnitFence.Completion(unit, await loader.LoadAsync(connection, importId, unit.Key, cancellationToken)));
+        var results = batched
+            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Key)], cancellationToken)
+            : [await loader.LoadAsync(connection, importId, units.Single().Key, cancellationToken)];
+        var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
         if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched, cancellationToken))
         {
             await tx.RollbackAsync(CancellationToken.None);

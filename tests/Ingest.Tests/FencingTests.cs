@@ -105,8 +105,10 @@ public class FencingTests
         await using var connection = await db.DataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
         var loader = UnitLoader.For(spec);
-        var loaded = new List<UnitFence.Completion>();
-        foreach (var unit in units) loaded.Add(new UnitFence.Completion(unit, await loader.LoadAsync(connection, importId, unit.Key)));
+        var results = batched
+            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Key)])
+            : [await loader.LoadAsync(connection, importId, units.Single().Key)];
+        var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
         if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched)) return false;
         await tx.CommitAsync();
         return true;

@@ -1,4 +1,7 @@
+using Ingest.Engine;
+using Ingest.Engine.Loading;
 using Ingest.GrainInterfaces;
+using Ingest.Grains;
 using Ingest.Tests.Harness;
 using Xunit;
 
@@ -91,6 +94,45 @@ public class LoadingTests
             await db.ScalarAsync<string>("SELECT string_agg(id::text, ',' ORDER BY ctid) FROM games WHERE id BETWEEN 10 AND 19"));
         Assert.Equal(string.Join(",", Enumerable.Range(20, 10).Reverse()),
             await db.ScalarAsync<string>("SELECT string_agg(id::text, ',' ORDER BY ctid) FROM games WHERE id BETWEEN 20 AND 29"));
+    }
+
+    [Fact]
+    public async Task A_batch_of_units_in_one_COPY_counts_and_rejects_per_unit_and_a_key_that_exists_rolls_it_back_to_staging()
+    {
+        using var data = new TempFolder();
+        data.Write("a.json", """{"results": [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}]}""");
+        data.Write("b.json", """{"results": [{"id": 3, "name": "three"}, {"id": "x", "name": "bad"}, {"id": 4, "name": "four"}]}""");
+        data.Write("c.json", """{"results": [{"id": 5, "name": "five"}, {"id": 6, "name": "six"}, {"id": 7, "name": "seven"}]}""");
+        data.Write("d.json", """{"results": [{"id": 8, "name": "eight"}]}""");
+        data.Write("e.json", """{"results": [{"id": 9, "name": "nine"}, {"id": 1, "name": "one"}]}""");
+        await using var db = await TestDatabase.CreateAsync();
+        var id = await db.StoreAsync(Specs.Files(data.Path));
+        Assert.Equal(5, await new ImportPlanner(db.DataSource).PlanAsync(id));
+        var loader = UnitLoader.For(ImportSpecParser.ParseJson(Specs.Files(data.Path)));
+
+        async Task<IReadOnlyList<UnitLoadResult>> LoadAsync(params string[] keys)
+        {
+            await using var connection = await db.DataSource.OpenConnectionAsync();
+            await using var tx = await connection.BeginTransactionAsync();
+            var results = await loader.LoadBatchAsync(connection, id, keys);
+            await tx.CommitAsync();
+            return results;
+        }
+
+        var first = await LoadAsync("a.json", "b.json", "c.json");
+        Assert.Equal([2L, 3, 3], first.Select(r => r.RowsRead));
+        Assert.Equal([new LoadCounts(2, 0, 0), new LoadCounts(2, 0, 0), new LoadCounts(3, 0, 0)], first.Select(r => r.Counts));
+        Assert.Equal([0L, 1, 0], first.Select(r => r.Rejected));
+        Assert.Equal(1, Assert.Single(first[1].Rejects).RecordIndex);
+        Assert.Equal("1,2,3,4,5,6,7", await db.ScalarAsync<string>("SELECT string_agg(id::text, ',' ORDER BY id) FROM games"));
+
+        // e.json holds a key that exists: the shared COPY fails, the transaction rolls back, d.json's row with it.
+        await Assert.ThrowsAsync<DirectCopyConflictException>(() => LoadAsync("d.json", "e.json"));
+        Assert.Equal(7, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        // Loaded again, the batch's units go through staging and merge, each with its own counts.
+        var again = await LoadAsync("e.json", "d.json");
+        Assert.Equal([new LoadCounts(1, 0, 1), new LoadCounts(1, 0, 0)], again.Select(r => r.Counts));
+        Assert.Equal(9, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
     }
 
     [Fact]

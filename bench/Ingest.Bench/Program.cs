@@ -2,6 +2,8 @@ using Ingest.Bench;
 
 // Usage:
 //   Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE]   writes RAWG-like pages (and a spec for them)
+//   Ingest.Bench generate DIR FILES PER_FILE --nested          writes nested RAWG-like pages
+//   Ingest.Bench parse DIR | nested-parse DIR                    reads and maps pages without a database (the engine's CPU alone)
 //   Ingest.Bench run [--files N] [--per-file M]                  the ingest vs plain COPY benchmark (INGEST_DB)
 //   Ingest.Bench nested [--games N] [--per-file M]               nested games into 11 tables vs plain COPY of the same rows (INGEST_DB)
 switch (args.FirstOrDefault())
@@ -9,7 +11,7 @@ switch (args.FirstOrDefault())
     case "generate" when args.Length >= 4:
         if (args.Contains("--nested")) RawgSample.WriteNested(args[1], int.Parse(args[2]), int.Parse(args[3]));
         else RawgSample.Write(args[1], int.Parse(args[2]), int.Parse(args[3]));
-        if (args.Length >= 6) File.WriteAllText(args[4], RawgSample.Spec("rawg-games", Path.GetFullPath(args[1]), args[5]));
+        if (args.Length >= 6 && !args.Contains("--nested")) File.WriteAllText(args[4], RawgSample.Spec("rawg-games", Path.GetFullPath(args[1]), args[5]));
         Console.Error.WriteLine($"wrote {args[2]} files of {args[3]} games to {args[1]}");
         return 0;
     case "parse" when args.Length >= 2:

@@ -13,9 +13,11 @@ namespace Ingest.Engine.Relational;
 /// <item><b>staged</b>: every batch goes by binary COPY into staging tables; <see cref="CompleteAsync"/>
 /// merges them in dependency order (upserts, surrogate lookups, deletes of vanished child rows).</item>
 /// <item><b>direct</b>, for a first load: each batch's dimensions are merged at once, then the root
-/// and child rows are COPYed straight into their tables (through staging only to look surrogates
-/// up). A key that exists already fails the COPY with a unique violation: the caller rolls back
-/// and loads the unit staged.</item>
+/// and child rows are COPYed straight into their tables (rows with surrogates to look up are
+/// inserted with a join to their dimension). Dimensions and lookups take their rows as array
+/// parameters, so a direct load touches no temporary table: at each commit PostgreSQL empties
+/// every staging table the session holds once any was touched. A key that exists already fails
+/// the COPY with a unique violation: the caller rolls back and loads the unit staged.</item>
 /// </list>
 /// </summary>
 public sealed class RelationalLoad
@@ -43,9 +45,10 @@ public sealed class RelationalLoad
 
     public RelationalMapper Mapper { get; }
 
-    /// <summary>Creates the session's staging tables (kept across units, emptied at each commit), or empties them (a batch's next unit).</summary>
+    /// <summary>Staged: creates the session's staging tables (kept across units, emptied at each commit), or empties them (a batch's next unit).</summary>
     public static async Task<RelationalLoad> BeginAsync(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct, CancellationToken cancellationToken = default)
     {
+        if (direct) return new RelationalLoad(connection, plan, mapper, direct);
         await using var batch = new NpgsqlBatch(connection);
         foreach (var table in plan.Tables)
         {
@@ -67,21 +70,16 @@ public sealed class RelationalLoad
         {
             if (sink.Count == 0) continue;
             var table = sink.Table;
-            var straight = _direct && table.Role != TableRole.Dimension && !HasSurrogates(table);
-            await CopyAsync(sink, straight ? RelationalSql.CopyInto(table) : RelationalSql.Copy(table), withOrd: !straight, cancellationToken);
+            if (!_direct)
+                await CopyAsync(sink, RelationalSql.Copy(table), withOrd: true, cancellationToken);
+            else if (table.Role == TableRole.Dimension)
+                _merged[table.Index] += await MergeAsync(RelationalSql.MergeDimension(table, RelationalSql.Unnest(table)), RowArrays.Of(sink), cancellationToken);
+            else if (HasSurrogates(table))
+                await ExecuteAsync(RelationalSql.InsertResolving(table), RowArrays.Of(sink), cancellationToken);
+            else
+                await CopyAsync(sink, RelationalSql.CopyInto(table), withOrd: false, cancellationToken);
             _written[table.Index] += sink.Count;
             sink.Clear();
-            if (!_direct || straight) continue;
-
-            // Direct: what went to staging goes on now, and staging empties for the next batch.
-            if (table.Role == TableRole.Dimension)
-                _merged[table.Index] += await MergeAsync(RelationalSql.MergeDimension(table), cancellationToken);
-            else
-            {
-                await ResolveSurrogatesAsync(table, cancellationToken);
-                await ExecuteAsync(RelationalSql.InsertFromStaging(table), cancellationToken);
-            }
-            await ExecuteAsync(RelationalSql.EmptyStaging(table), cancellationToken);
         }
     }
 
@@ -120,20 +118,20 @@ public sealed class RelationalLoad
     {
         var counts = new LoadCounts[_plan.Tables.Count];
         foreach (var dimension in _plan.Dimensions)
-            counts[dimension.Index] = await MergeIfWrittenAsync(RelationalSql.MergeDimension(dimension), dimension, cancellationToken);
+            counts[dimension.Index] = await MergeIfWrittenAsync(RelationalSql.MergeDimension(dimension, RelationalSql.Staged(dimension)), dimension, cancellationToken);
         foreach (var table in _plan.Tables) await ResolveSurrogatesAsync(table, cancellationToken);
 
         var root = _plan.Root;
         if (root.Target.IsKeyed)
             foreach (var descendant in _plan.Descendants.Where(d => _written[d.Index] > 0))
-                await ExecuteAsync(RelationalSql.DropSuperseded(root, descendant), cancellationToken);
+                await ExecuteAsync(RelationalSql.DropSuperseded(root, descendant), null, cancellationToken);
 
         var rootCounts = await MergeIfWrittenAsync(RelationalSql.Upsert(root), root, cancellationToken);
         counts[root.Index] = rootCounts with { Unchanged = _written[root.Index] - rootCounts.Inserted - rootCounts.Updated };
         foreach (var descendant in _plan.Descendants)
             counts[descendant.Index] = await MergeIfWrittenAsync(RelationalSql.Upsert(descendant), descendant, cancellationToken);
         foreach (var descendant in _plan.Descendants.Reverse())
-            counts[descendant.Index] = counts[descendant.Index] with { Deleted = await ExecuteAsync(RelationalSql.DeleteMissing(root, descendant), cancellationToken) };
+            counts[descendant.Index] = counts[descendant.Index] with { Deleted = await ExecuteAsync(RelationalSql.DeleteMissing(root, descendant), null, cancellationToken) };
         return counts;
     }
 
@@ -142,24 +140,26 @@ public sealed class RelationalLoad
     private async Task ResolveSurrogatesAsync(PlanTable table, CancellationToken cancellationToken)
     {
         foreach (var reference in table.References.Where(r => r.SurrogateColumn >= 0))
-            await ExecuteAsync(RelationalSql.ResolveSurrogate(table, reference), cancellationToken);
+            await ExecuteAsync(RelationalSql.ResolveSurrogate(table, reference), null, cancellationToken);
     }
 
     private Task<LoadCounts> MergeIfWrittenAsync(string sql, PlanTable table, CancellationToken cancellationToken) =>
-        _written[table.Index] == 0 ? Task.FromResult(default(LoadCounts)) : MergeAsync(sql, cancellationToken);
+        _written[table.Index] == 0 ? Task.FromResult(default(LoadCounts)) : MergeAsync(sql, null, cancellationToken);
 
-    private async Task<LoadCounts> MergeAsync(string sql, CancellationToken cancellationToken)
+    private async Task<LoadCounts> MergeAsync(string sql, IEnumerable<NpgsqlParameter>? parameters, CancellationToken cancellationToken)
     {
         await using var cmd = new NpgsqlCommand(sql, _connection);
+        if (parameters is not null) cmd.Parameters.AddRange(parameters.ToArray());
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         var (keys, inserted, updated) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
         return new LoadCounts(inserted, updated, keys - inserted - updated);
     }
 
-    private async Task<long> ExecuteAsync(string sql, CancellationToken cancellationToken)
+    private async Task<long> ExecuteAsync(string sql, IEnumerable<NpgsqlParameter>? parameters, CancellationToken cancellationToken)
     {
         await using var cmd = new NpgsqlCommand(sql, _connection);
+        if (parameters is not null) cmd.Parameters.AddRange(parameters.ToArray());
         return await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 }

@@ -20,21 +20,44 @@ internal static class RelationalSql
     public static string CopyInto(PlanTable t) =>
         $"COPY {t.Target.QualifiedName} ({string.Join(", ", t.Target.QuotedColumns)}) FROM STDIN (FORMAT BINARY)";
 
-    /// <summary>A direct load of a table whose surrogates were looked up in staging: plain inserts.</summary>
-    public static string InsertFromStaging(PlanTable t)
-    {
-        var columns = string.Join(", ", t.Target.QuotedColumns);
-        return $"INSERT INTO {t.Target.QualifiedName} ({columns}) SELECT {columns} FROM pg_temp.{t.StagingName} ORDER BY ingest_ord";
-    }
+    /// <summary>A staged table's rows, as a FROM item for <see cref="MergeDimension"/>.</summary>
+    public static string Staged(PlanTable t) => $"pg_temp.{t.StagingName}";
 
-    public static string EmptyStaging(PlanTable t) => $"TRUNCATE pg_temp.{t.StagingName}";
+    /// <summary>
+    /// A sink's rows sent as array parameters (<see cref="RowArrays"/>), as a FROM item with the
+    /// staging table's columns: a direct load touches no temporary table.
+    /// </summary>
+    public static string Unnest(PlanTable t) =>
+        $"unnest({string.Join(", ", t.RowTypes.Select((type, i) => $"${i + 1}::{type.ToSql()}[]"))}, ${t.RowTypes.Length + 1}::bigint[]) AS s({string.Join(", ", t.QuotedRowColumns)}, ingest_ord)";
+
+    /// <summary>
+    /// A direct load of a table with surrogate references: its rows (<see cref="Unnest"/>) inserted
+    /// with each surrogate looked up in its dimension by natural key (NULL when it is not there, as staged).
+    /// </summary>
+    public static string InsertResolving(PlanTable t)
+    {
+        var values = t.Target.QuotedColumns.Select(c => $"s.{c}").ToArray();
+        var joins = new List<string>();
+        foreach (var (reference, i) in t.References.Where(r => r.SurrogateColumn >= 0).Select((r, i) => (r, i)))
+        {
+            var dimension = reference.Dimension.Target;
+            values[reference.SurrogateColumn] = $"d{i}.{SqlIdentifier.Quote(dimension.Identity!)}";
+            joins.Add($"LEFT JOIN {dimension.QualifiedName} d{i} ON {Row($"d{i}", dimension.QuotedKey)} = {Row("s", reference.NaturalKeyCopies.Select(c => t.QuotedRowColumns[c]))}");
+        }
+        return $"""
+            INSERT INTO {t.Target.QualifiedName} ({string.Join(", ", t.Target.QuotedColumns)})
+            SELECT {string.Join(", ", values)} FROM {Unnest(t)} {string.Join(" ", joins)} ORDER BY s.ingest_ord
+            """;
+    }
 
     /// <summary>
     /// Inserts new dimension keys and updates changed attributes; returns (distinct keys, inserted,
     /// updated). Unchanged rows are not locked: dimensions that every unit references (a "PC"
     /// platform) do not serialise the units.
     /// </summary>
-    public static string MergeDimension(PlanTable t)
+    /// <param name="t">The dimension.</param>
+    /// <param name="rows">Its rows: <see cref="Staged"/> or <see cref="Unnest"/>.</param>
+    public static string MergeDimension(PlanTable t, string rows)
     {
         var target = t.Target;
         var columns = string.Join(", ", target.QuotedColumns);
@@ -50,7 +73,7 @@ internal static class RelationalSql
               """;
         return $"""
             WITH src AS (
-              SELECT DISTINCT ON ({key}) {columns} FROM pg_temp.{t.StagingName} ORDER BY {key}, ingest_ord DESC
+              SELECT DISTINCT ON ({key}) {columns} FROM {rows} ORDER BY {key}, ingest_ord DESC
             ), ins AS (
               INSERT INTO {target.QualifiedName} ({columns})
               SELECT {columns} FROM src

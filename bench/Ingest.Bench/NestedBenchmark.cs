@@ -19,6 +19,8 @@ public static class NestedBenchmark
         var perFile = Benchmark.Option(args, "--per-file", 1000);
         var silos = Benchmark.Option(args, "--silos", 2);
         var parallelism = Benchmark.Option(args, "--parallelism", silos * 2 * Environment.ProcessorCount);
+        // --foreign-keys with|without: measure one of the two loads only.
+        var only = args.SkipWhile(a => a != "--foreign-keys").Skip(1).FirstOrDefault();
         var cs = Environment.GetEnvironmentVariable("INGEST_DB");
         if (string.IsNullOrEmpty(cs))
         {
@@ -44,10 +46,10 @@ public static class NestedBenchmark
             // first few hundred units, and on 2 cores that compiling competes with the load measured.
             for (var i = 0; i < 3; i++)
             {
-                await Benchmark.IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.NestedSpec("bench-nested-warm-up", warmUp, $"w{i}_", i % 2 == 0, parallelism)));
+                await Benchmark.IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.NestedSpec("bench-nested-warm-up", warmUp, $"w{i}_", only is null ? i % 2 == 0 : only == "with", parallelism)));
             }
 
-            foreach (var foreignKeys in new[] { true, false })
+            foreach (var foreignKeys in new[] { true, false }.Where(fk => only is null || only == (fk ? "with" : "without")))
             {
                 var prefix = foreignKeys ? "n_" : "nf_";
                 var spec = ImportSpecParser.ParseJson(RawgSample.NestedSpec("bench-nested", pages, prefix, foreignKeys, parallelism));

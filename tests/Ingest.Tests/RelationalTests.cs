@@ -2,8 +2,12 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ingest.Bench;
+using Ingest.Engine;
+using Ingest.Engine.Loading;
 using Ingest.GrainInterfaces;
+using Ingest.Grains;
 using Ingest.Tests.Harness;
+using Npgsql;
 using Xunit;
 
 namespace Ingest.Tests;
@@ -209,6 +213,81 @@ public class RelationalTests
         Assert.Equal(3, await db.ScalarAsync<long>("SELECT count(*) FROM customers"));
         var cy = await db.ScalarAsync<long>("SELECT customer_sk FROM customers WHERE email = 'cy@example.com'");
         Assert.Equal([$"1|{ana}", $"2|{bo}", $"3|{ana}", "4|∅", "5|∅", $"6|{bo}", $"7|{cy}"], await RowsAsync(db, "sales", "sale_id", "customer_sk"));
+    }
+
+    [Fact]
+    public async Task A_first_load_sends_dimensions_of_every_type_and_composite_surrogate_lookups_without_temporary_tables()
+    {
+        const string spec = """
+            {
+              "name": "typed", "source": { "kind": "files", "path": "FOLDER", "records": "results" },
+              "target": {
+                "table": "items", "key": ["id"], "create": true,
+                "columns": { "id": { "path": "id", "type": "bigint" }, "kind_id": { "path": "kind.id", "type": "int" } },
+                "references": [
+                  { "columns": ["kind_id"],
+                    "dimension": { "table": "kinds", "path": "kind", "key": ["id"],
+                                   "columns": { "id": { "path": "id", "type": "int" }, "big": { "path": "big", "type": "bigint" },
+                                                "name": { "path": "name", "type": "text" }, "ratio": { "path": "ratio", "type": "double" },
+                                                "price": { "path": "price", "type": "numeric" }, "active": { "path": "active", "type": "boolean" },
+                                                "since": { "path": "since", "type": "date" }, "seen": { "path": "seen", "type": "timestamptz" },
+                                                "extra": { "path": "extra", "type": "jsonb" } } } } ],
+                "children": [
+                  { "table": "item_labels", "path": "labels", "parentKey": ["item_id"], "key": ["label_sk"],
+                    "references": [
+                      { "column": "label_sk",
+                        "dimension": { "table": "labels", "key": ["code", "since"], "surrogate": "label_sk",
+                                       "columns": { "code": { "path": "code", "type": "text" }, "since": { "path": "since", "type": "date" },
+                                                    "note": { "path": "note", "type": "text" } } } } ] } ]
+              }
+            }
+            """;
+        using var data = new TempFolder();
+        data.Write("a.json", """
+            {"results": [
+              {"id": 1, "kind": {"id": 1, "big": 9007199254740993, "name": "café 'q'", "ratio": 0.5, "price": 12.34, "active": true,
+                                 "since": "2024-02-29", "seen": "2024-03-01T10:00:00Z", "extra": {"a": [1, 2]}},
+               "labels": [{"code": "x", "since": "2020-01-01", "note": "first"}, {"code": "y", "since": "2020-01-01", "note": null}]},
+              {"id": 2, "kind": {"id": 2, "big": null, "name": null, "ratio": null, "price": null, "active": null, "since": null, "seen": null, "extra": null},
+               "labels": [{"code": "x", "since": "2021-01-01", "note": "second"}, {"code": "x", "since": "2020-01-01", "note": "first"}]} ]}
+            """);
+        data.Write("b.json", """
+            {"results": [ {"id": 1, "kind": {"id": 1, "big": 1, "name": "changed"}, "labels": [{"code": "z", "since": "2022-01-01"}]} ]}
+            """);
+        var json = spec.Replace("FOLDER", data.Path);
+        await using var db = await TestDatabase.CreateAsync();
+        var id = await db.StoreAsync(json);
+        Assert.Equal(2, await new ImportPlanner(db.DataSource).PlanAsync(id));
+        var loader = UnitLoader.For(ImportSpecParser.ParseJson(json));
+
+        // The load, and how many temporary tables its session holds after the commit.
+        async Task<(UnitLoadResult, long)> LoadAsync(string key)
+        {
+            await using var connection = await db.DataSource.OpenConnectionAsync();
+            await using var tx = await connection.BeginTransactionAsync();
+            var result = await loader.LoadAsync(connection, id, key);
+            await tx.CommitAsync();
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r'", connection);
+            return (result, (long)(await count.ExecuteScalarAsync())!);
+        }
+
+        var (first, temporary) = await LoadAsync("a.json");
+        Assert.Equal(new LoadCounts(2, 0, 0), first.Tables!["kinds"]);
+        Assert.Equal(new LoadCounts(3, 0, 0), first.Tables["labels"]);
+        Assert.Equal(new LoadCounts(4, 0, 0), first.Tables["item_labels"]);
+        Assert.Equal(["1|9007199254740993|café 'q'|0.5|12.34|true|2024-02-29|2024-03-01 10:00:00|{\"a\": [1, 2]}", "2|∅|∅|∅|∅|∅|∅|∅|∅"],
+            await RowsAsync(db, "kinds", "id", "big", "name", "ratio", "price", "active", "since", "(seen AT TIME ZONE 'UTC')", "extra"));
+        Assert.Equal(["1|x|2020-01-01|first", "1|y|2020-01-01|∅", "2|x|2020-01-01|first", "2|x|2021-01-01|second"],
+            await RowsAsync(db, "item_labels JOIN labels USING (label_sk)", "item_id", "code", "since", "note"));
+        Assert.Equal(0, temporary);
+
+        // Item 1 exists: the direct COPY fails; loaded again, staged, the dimension's change is an update.
+        await Assert.ThrowsAsync<DirectCopyConflictException>(() => LoadAsync("b.json"));
+        (var again, temporary) = await LoadAsync("b.json");
+        Assert.Equal(new LoadCounts(0, 1, 0), again.Tables!["kinds"]);
+        Assert.Equal(["1|z|2022-01-01", "2|x|2020-01-01", "2|x|2021-01-01"], await RowsAsync(db, "item_labels JOIN labels USING (label_sk)", "item_id", "code", "since"));
+        Assert.Equal("1|changed", Assert.Single(await RowsAsync(db, "kinds WHERE id = 1", "big", "name")));
+        Assert.Equal(4, temporary); // staged: one per table
     }
 
     [Fact]

@@ -55,6 +55,7 @@ public sealed class CopyLoader : IAsyncDisposable
             {
                 BatchCommands =
                 {
+                    new(StagedMerge.BoundSessionStaging(needed: 1)),
                     new($"""
                         CREATE TEMP TABLE IF NOT EXISTS {table.StagingName} ON COMMIT DELETE ROWS
                         AS SELECT {columns}, NULL::bigint AS ingest_ord FROM {table.QualifiedName} WITH NO DATA

@@ -18,6 +18,23 @@ public static class StagedMerge
     /// </summary>
     public static string ClearStaging(string staging) => $"DELETE FROM pg_temp.{staging}";
 
+    /// <summary>Staging tables a session may hold besides those of the load at hand.</summary>
+    public const int SessionStagingSlack = 32;
+
+    /// <summary>
+    /// Drops the session's temporary tables when it holds more than <see cref="SessionStagingSlack"/>
+    /// staging tables beyond the <paramref name="needed"/> ones of the load at hand (which then
+    /// recreates them). Staging tables live as long as the pooled session, so it gathers those of
+    /// every import it served, and PostgreSQL empties every one of them at each commit that touched
+    /// any. Staging names start with <c>ingest_</c>: the count is a range of pg_class's name index.
+    /// </summary>
+    public static string BoundSessionStaging(int needed) => $$"""
+        DO $$ BEGIN
+          IF (SELECT count(*) FROM pg_class WHERE relname >= 'ingest_' AND relname < 'ingest`' AND relnamespace = pg_my_temp_schema())
+             > {{needed + SessionStagingSlack}} THEN DISCARD TEMP; END IF;
+        END $$
+        """;
+
     /// <summary>The statement; it returns one row: (distinct keys staged, inserted, updated).</summary>
     public static string Sql(TargetTable target, string staging)
     {

@@ -49,7 +49,7 @@ public sealed class RelationalLoad
     public static async Task<RelationalLoad> BeginAsync(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct, CancellationToken cancellationToken = default)
     {
         if (direct) return new RelationalLoad(connection, plan, mapper, direct);
-        await using var batch = new NpgsqlBatch(connection);
+        await using var batch = new NpgsqlBatch(connection) { BatchCommands = { new(StagedMerge.BoundSessionStaging(plan.Tables.Count)) } };
         foreach (var table in plan.Tables)
         {
             batch.BatchCommands.Add(new NpgsqlBatchCommand(RelationalSql.CreateStaging(table)));

@@ -3,6 +3,7 @@ using Ingest.Engine.Loading;
 using Ingest.GrainInterfaces;
 using Ingest.Grains;
 using Ingest.Tests.Harness;
+using Npgsql;
 using Xunit;
 
 namespace Ingest.Tests;
@@ -133,6 +134,29 @@ public class LoadingTests
         var again = await LoadAsync("e.json", "d.json");
         Assert.Equal([new LoadCounts(1, 0, 1), new LoadCounts(1, 0, 0)], again.Select(r => r.Counts));
         Assert.Equal(9, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+
+    [Fact]
+    public async Task A_pooled_session_keeps_a_bounded_number_of_staging_tables_however_many_tables_it_stages_for()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        var held = new List<long>();
+        for (var i = 0; i < 40; i++)
+        {
+            var table = new TargetTable("public", $"t{i}", [new TableColumn("id", ColumnType.Bigint)], ["id"], create: true);
+            await using var tx = await connection.BeginTransactionAsync();
+            await table.EnsureAsync(connection);
+            await using (var loader = await CopyLoader.BeginAsync(connection, table, staged: true))
+                await loader.CompleteAsync();
+            await tx.CommitAsync();
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()", connection);
+            held.Add((long)(await count.ExecuteScalarAsync())!);
+        }
+
+        // One more than the slack, then the session's staging tables are dropped and it starts again.
+        var bound = 1 + StagedMerge.SessionStagingSlack + 1;
+        Assert.Equal([.. Enumerable.Range(1, bound).Select(n => (long)n), .. Enumerable.Range(1, 40 - bound).Select(n => (long)n)], held);
     }
 
     [Fact]

@@ -236,13 +236,15 @@ public sealed class ImportGrain(
     }
 
     // The ready unit at the head of the queue, with the batchable ready units behind it when it is
-    // batchable itself. Batches shrink as the queue does, so that every dispatch gets a share of the tail.
+    // batchable itself: an even share of the queue for each free dispatch. Each batch costs the server
+    // a COPY and a commit whatever its size, and fewer, larger COPYs cost it less CPU per row.
     private int[] TakeBatch(DateTimeOffset now)
     {
         var head = _queue.Dequeue();
         _queued.Remove(head);
         if (!_batchable.Contains(head)) return [head];
-        var most = Math.Min(options.Value.BatchUnits, (_queue.Count + _import!.Parallelism) / _import.Parallelism);
+        var free = _import!.Parallelism - _inFlight.Dispatches;
+        var most = Math.Min(options.Value.BatchUnits, (_queue.Count + free) / free);
         var batch = new List<int> { head };
         while (batch.Count < most && _queue.TryPeek(out var next, out var turn) && turn.NotBefore <= now && _batchable.Contains(next))
         {

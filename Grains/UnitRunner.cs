@@ -12,8 +12,9 @@ namespace Ingest.Grains;
 /// bumped) → load its file into the target and complete it in ONE transaction, fenced by the token →
 /// say how it ended. A slow attempt whose unit was taken over commits nothing. Bad input fails the
 /// unit at once; other errors use up an attempt. A batch of small units runs the same way with one
-/// mark for all (tokens bumped, no attempt used) and one transaction for all; if anything goes
-/// wrong it rolls back and each of its units runs again alone, down the path above. Knows nothing
+/// mark for all (tokens bumped, no attempt used) and one transaction for all; a key that exists
+/// already loads it again staged, and if anything else goes wrong it rolls back and each of its
+/// units runs again alone, down the path above. Knows nothing
 /// of grains: a silo singleton.
 /// </summary>
 public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> logger)
@@ -207,9 +208,10 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
         {
             return await LoadAndCompleteOnceAsync(loader, importId, units, batched, cancellationToken);
         }
-        catch (DirectCopyConflictException) when (!batched)
+        catch (DirectCopyConflictException)
         {
-            // Rolled back; the loader now stages this import's units. (A batch's units run alone instead.)
+            // A key that exists already: rolled back, and the loader now stages this import's units
+            // (a batch's one after another in one transaction). Load them again, staged.
             return await LoadAndCompleteOnceAsync(loader, importId, units, batched, cancellationToken);
         }
     }

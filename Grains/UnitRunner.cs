@@ -14,8 +14,7 @@ namespace Ingest.Grains;
 /// unit at once; other errors use up an attempt. A batch of small units runs the same way with one
 /// mark for all (tokens bumped, no attempt used) and one transaction for all; a key that exists
 /// already loads it again staged, and if anything else goes wrong it rolls back and each of its
-/// units runs again alone, down the path above. Knows nothing
-/// of grains: a silo singleton.
+/// units runs again alone, down the path above. Knows nothing of grains: a silo singleton.
 /// </summary>
 public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> logger)
 {

@@ -21,6 +21,11 @@ public static class NestedBenchmark
         var parallelism = Benchmark.Option(args, "--parallelism", silos * 2 * Environment.ProcessorCount);
         // --foreign-keys with|without: measure one of the two loads only.
         var only = args.SkipWhile(a => a != "--foreign-keys").Skip(1).FirstOrDefault();
+        if (only is not (null or "with" or "without"))
+        {
+            Console.Error.WriteLine($"--foreign-keys takes 'with' or 'without', not '{only}'");
+            return 64;
+        }
         var cs = Environment.GetEnvironmentVariable("INGEST_DB");
         if (string.IsNullOrEmpty(cs))
         {

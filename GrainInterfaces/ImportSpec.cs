@@ -14,4 +14,8 @@ public sealed record ImportSpec(
     SourceSpec Source,
     TargetSpec Target,
     int Parallelism,
-    RetrySpec Retry);
+    RetrySpec Retry)
+{
+    /// <summary>The parallelism of a spec that names none.</summary>
+    public const int DefaultParallelism = 4;
+}

@@ -54,7 +54,7 @@ public static partial class ImportSpecParser
         var name = RequiredString(o, "name", "name", p) ?? "";
         var source = ReadSource(o["source"], p);
         var target = ReadTarget(o["target"], p);
-        var parallelism = OptionalInt(o, "parallelism", "parallelism", 4, p);
+        var parallelism = OptionalInt(o, "parallelism", "parallelism", ImportSpec.DefaultParallelism, p);
         if (parallelism < 1) p.Add("parallelism: must be at least 1");
 
         var retry = RetrySpec.Default;

@@ -24,7 +24,9 @@ public static class Benchmark
         var perFile = Option(args, "--per-file", 500);
         var nodes = Option(args, "--silos", 2);
         var tinyUnits = Option(args, "--tiny-units", 2000);
-        var parallelism = Option(args, "--parallelism", nodes * 2 * Environment.ProcessorCount);
+        // What a spec without one gets. More (every slot: 8 here) adds concurrent COPYs into one
+        // table, which cost PostgreSQL more CPU on this 2-core machine (README, "Benchmark").
+        var parallelism = Option(args, "--parallelism", ImportSpec.DefaultParallelism);
         var runs = Option(args, "--runs", 5);
         var keyed = !args.Contains("--plain-insert");
         var bigRecords = Option(args, "--big-records", 400_000);

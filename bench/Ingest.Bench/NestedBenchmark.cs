@@ -18,7 +18,7 @@ public static class NestedBenchmark
         var games = Benchmark.Option(args, "--games", 200_000);
         var perFile = Benchmark.Option(args, "--per-file", 1000);
         var silos = Benchmark.Option(args, "--silos", 2);
-        var parallelism = Benchmark.Option(args, "--parallelism", silos * 2 * Environment.ProcessorCount);
+        var parallelism = Benchmark.Option(args, "--parallelism", ImportSpec.DefaultParallelism);
         // --foreign-keys with|without: measure one of the two loads only.
         var only = args.SkipWhile(a => a != "--foreign-keys").Skip(1).FirstOrDefault();
         if (only is not (null or "with" or "without"))

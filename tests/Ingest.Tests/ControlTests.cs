@@ -68,7 +68,8 @@ public class ControlTests
     {
         using var data = new TempFolder().WithPages(files: 12, perFile: 5);
         await using var db = await TestDatabase.CreateAsync();
-        await SlowTarget.CreateAsync(db, seconds: 0.3);
+        // 0.3 s per unit of 5 rows, batched or not (a batch shares one COPY): attempts overlap long enough to be seen.
+        await SlowTarget.CreateAsync(db, seconds: 0.3 / 5, perRow: true);
         var single = db.StartSilo(slots: 1);
         db.StartSilo(slots: 4);
         db.StartSilo(slots: 4);

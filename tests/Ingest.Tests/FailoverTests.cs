@@ -18,8 +18,8 @@ public class FailoverTests(ITestOutputHelper output)
         using var data = new TempFolder().WithPages(files, perFile);
         await using var db = await TestDatabase.CreateAsync();
         // Slow enough that the import outlasts three kills, each followed by a replacement silo joining,
-        // on a slow machine too (a batch, of at most 4 units here, sleeps once per unit); fast after them.
-        await SlowTarget.CreateAsync(db, seconds: 3);
+        // on a slow machine too (3 s per unit of 100 rows, batched or not: a batch shares one COPY); fast after them.
+        await SlowTarget.CreateAsync(db, seconds: 3.0 / perFile, perRow: true);
         var env = new Dictionary<string, string> { ["INGEST_BATCH_UNITS"] = batches ? "4" : "1" };
         // All three up before the import starts: its four attempts then spread over them, so a killed
         // silo's units find free slots on the others.

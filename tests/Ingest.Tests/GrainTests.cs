@@ -38,7 +38,8 @@ public class GrainTests
     {
         using var data = new TempFolder().WithPages(files: 12, perFile: 5);
         await using var db = await TestDatabase.CreateAsync();
-        await SlowTarget.CreateAsync(db, seconds: 0.3);
+        // 0.3 s per unit of 5 rows, batched or not (a batch shares one COPY): attempts overlap long enough to be seen.
+        await SlowTarget.CreateAsync(db, seconds: 0.3 / 5, perRow: true);
         await using var cluster = await InProcessCluster.StartAsync(db, slots: slots);
         var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, parallelism: parallelism)));
 
@@ -231,7 +232,8 @@ public class GrainTests
         using var data = new TempFolder().WithPages(files: 16, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.2);
-        await using var cluster = await InProcessCluster.StartAsync(db);
+        // One unit per attempt, each 0.2 s: in batches the import could end before the kill.
+        await using var cluster = await InProcessCluster.StartAsync(db, batches: false);
         var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
         await Poll.UntilAsync(async () => await db.UnitsAsync(id, UnitState.Done) >= 2, TimeSpan.FromSeconds(30), "two units done");
         var host = cluster.HostOfImport(id) ?? throw new InvalidOperationException("the import grain is not active");

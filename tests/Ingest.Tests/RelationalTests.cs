@@ -332,11 +332,12 @@ public class RelationalTests
         using var data = new TempFolder();
         RawgSample.WriteNested(data.Path, files, perFile);
         await using var db = await TestDatabase.CreateAsync();
-        // The root table made slow (two seconds per unit), so that kills land while units are in flight.
+        // The root table made slow (two seconds per unit of 20 games, batched or not: a batch shares
+        // one COPY), so that kills land while units are in flight.
         await db.ExecuteAsync("""
             CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, esrb_id integer, tenant text, source_file text);
-            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$;
-            CREATE TRIGGER slow BEFORE INSERT ON games FOR EACH STATEMENT EXECUTE FUNCTION slow();
+            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.1); RETURN NEW; END $$;
+            CREATE TRIGGER slow BEFORE INSERT ON games FOR EACH ROW EXECUTE FUNCTION slow();
             """);
         for (var i = 0; i < 3; i++) db.StartSilo();
         var id = await db.SubmitAsync(RawgSample.NestedSpec("nested-kill", data.Path, parallelism: 4));

@@ -15,8 +15,9 @@ public class RestartTests
         using var data = new TempFolder().WithPages(files: 16, perFile: 50);
         await using var db = await TestDatabase.CreateAsync(server);
         await SlowTarget.CreateAsync(db, seconds: 0.4);
-        db.StartSilo();
-        db.StartSilo();
+        // One unit per attempt, each 0.4 s: in batches all of them could end together, before the restart.
+        db.StartSilo(batches: false);
+        db.StartSilo(batches: false);
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 4, attempts: 5, backoff: 0.2));
         await Poll.UntilAsync(async () => (await db.StatusAsync(id)).Units is { Done: >= 2, Running: > 0 }, TimeSpan.FromSeconds(30), "units done and in flight");
 
@@ -57,8 +58,9 @@ public class RestartTests
         using var data = new TempFolder().WithPages(files: 10, perFile: 20);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.4);
-        var a = db.StartSilo();
-        var b = db.StartSilo();
+        // One unit per attempt, each 0.4 s: in batches the import could end before the kills.
+        var a = db.StartSilo(batches: false);
+        var b = db.StartSilo(batches: false);
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 2));
         await Poll.UntilAsync(async () => (await db.StatusAsync(id)).Units.Done >= 2, TimeSpan.FromSeconds(30), "two units done");
         a.Kill();
@@ -67,7 +69,7 @@ public class RestartTests
         Assert.Equal(ImportState.Running, before.State);
         Assert.True(before.Units.Done < 10);
 
-        db.StartSilo();
+        db.StartSilo(batches: false);
         var status = await db.WaitForAsync(id);
 
         Assert.Equal(ImportState.Completed, status.State);

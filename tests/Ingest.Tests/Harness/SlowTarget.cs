@@ -7,10 +7,11 @@ namespace Ingest.Tests.Harness;
 /// </summary>
 public static class SlowTarget
 {
-    public static async Task CreateAsync(TestDatabase db, double seconds)
+    /// <summary>Creates the games table whose inserts sleep <paramref name="seconds"/> per statement (a COPY), or per row.</summary>
+    public static async Task CreateAsync(TestDatabase db, double seconds, bool perRow = false)
     {
         await db.ExecuteAsync($"CREATE TABLE test_delay (seconds double precision NOT NULL); INSERT INTO test_delay VALUES ({seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
-        await CreateWithTriggerAsync(db, "PERFORM pg_sleep((SELECT seconds FROM test_delay));", forEachRow: false);
+        await CreateWithTriggerAsync(db, "PERFORM pg_sleep((SELECT seconds FROM test_delay));", forEachRow: perRow);
     }
 
     /// <summary>Creates the games table with a BEFORE INSERT trigger running <paramref name="body"/> (plpgsql; NEW is the row when per row).</summary>

@@ -64,10 +64,9 @@ public sealed class UnitLoader
         {
             return await LoadOnceAsync(connection, importId, key, staged: false, cancellationToken);
         }
-        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected)
+        catch (PostgresException e) when (IsKeyConflict(e))
         {
-            _tryDirect = false;
-            throw new DirectCopyConflictException(key, e);
+            throw Conflict(key, e);
         }
     }
 
@@ -94,11 +93,20 @@ public sealed class UnitLoader
             await loader.CompleteAsync(cancellationToken);
             return results;
         }
-        catch (PostgresException e) when (_table.IsKeyed && e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected)
+        catch (PostgresException e) when (_table.IsKeyed && IsKeyConflict(e))
         {
-            _tryDirect = false;
-            throw new DirectCopyConflictException($"{keys[0]} (or another of its batch's {keys.Count} units)", e);
+            throw Conflict($"{keys[0]} (or another of its batch's {keys.Count} units)", e);
         }
+    }
+
+    // A direct COPY met a key that exists (or, loading overlapping keys at once, a deadlock).
+    private static bool IsKeyConflict(PostgresException e) => e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected;
+
+    // This import's upserts stage from now on; the caller rolls back and loads again.
+    private DirectCopyConflictException Conflict(string key, PostgresException e)
+    {
+        _tryDirect = false;
+        return new DirectCopyConflictException(key, e);
     }
 
     private Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken) =>

@@ -20,28 +20,30 @@ internal static class RowArrays
         var types = sink.Table.RowTypes;
         for (var c = 0; c < types.Length; c++)
             yield return new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | TargetTable.ToDbType(types[c]), Value = Column(sink, c, types[c]) };
-        yield return new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = Values(sink, -1, (_, i) => sink.Ord(i)) };
+        var ords = new long[sink.Count];
+        for (var i = 0; i < ords.Length; i++) ords[i] = sink.Ord(i);
+        yield return new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = ords };
     }
 
     private static Array Column(RowSink sink, int column, ColumnType type) => type switch
     {
-        ColumnType.Text or ColumnType.Jsonb => Values(sink, column, (row, _) => Encoding.UTF8.GetString(row.GetBytes(column).Span)),
-        ColumnType.Bigint => Values(sink, column, (row, _) => (long?)row.GetInt64(column)),
-        ColumnType.Int => Values(sink, column, (row, _) => (int?)row.GetInt64(column)),
-        ColumnType.Double => Values(sink, column, (row, _) => (double?)row.GetDouble(column)),
-        ColumnType.Numeric => Values(sink, column, (row, _) => (decimal?)row.GetDecimal(column)),
-        ColumnType.Boolean => Values(sink, column, (row, _) => (bool?)row.GetBoolean(column)),
-        ColumnType.Date => Values(sink, column, (row, _) => (DateOnly?)row.GetDate(column)),
-        ColumnType.Timestamptz => Values(sink, column, (row, _) => (DateTime?)row.GetTimestamp(column)),
+        ColumnType.Text or ColumnType.Jsonb => Values(sink, column, row => Encoding.UTF8.GetString(row.GetBytes(column).Span)),
+        ColumnType.Bigint => Values(sink, column, row => (long?)row.GetInt64(column)),
+        ColumnType.Int => Values(sink, column, row => (int?)row.GetInt64(column)),
+        ColumnType.Double => Values(sink, column, row => (double?)row.GetDouble(column)),
+        ColumnType.Numeric => Values(sink, column, row => (decimal?)row.GetDecimal(column)),
+        ColumnType.Boolean => Values(sink, column, row => (bool?)row.GetBoolean(column)),
+        ColumnType.Date => Values(sink, column, row => (DateOnly?)row.GetDate(column)),
+        ColumnType.Timestamptz => Values(sink, column, row => (DateTime?)row.GetTimestamp(column)),
         _ => throw new InvalidOperationException($"unknown column type {type}"),
     };
 
-    // A NULL stays default (null); column -1 is no row column (the ordinals).
-    private static T[] Values<T>(RowSink sink, int column, Func<MappedRow, int, T> value)
+    // A NULL stays default (null).
+    private static T[] Values<T>(RowSink sink, int column, Func<MappedRow, T> value)
     {
         var values = new T[sink.Count];
         for (var i = 0; i < values.Length; i++)
-            if (column < 0 || !sink[i].IsNull(column)) values[i] = value(sink[i], i);
+            if (!sink[i].IsNull(column)) values[i] = value(sink[i]);
         return values;
     }
 }

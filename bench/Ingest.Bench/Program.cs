@@ -10,8 +10,11 @@ switch (args.FirstOrDefault())
 {
     case "generate" when args.Length >= 4:
         if (args.Contains("--nested")) RawgSample.WriteNested(args[1], int.Parse(args[2]), int.Parse(args[3]));
-        else RawgSample.Write(args[1], int.Parse(args[2]), int.Parse(args[3]));
-        if (args.Length >= 6 && !args.Contains("--nested")) File.WriteAllText(args[4], RawgSample.Spec("rawg-games", Path.GetFullPath(args[1]), args[5]));
+        else
+        {
+            RawgSample.Write(args[1], int.Parse(args[2]), int.Parse(args[3]));
+            if (args.Length >= 6) File.WriteAllText(args[4], RawgSample.Spec("rawg-games", Path.GetFullPath(args[1]), args[5]));
+        }
         Console.Error.WriteLine($"wrote {args[2]} files of {args[3]} games to {args[1]}");
         return 0;
     case "parse" when args.Length >= 2:

@@ -28,19 +28,23 @@ public sealed class RelationalMapper
 
     /// <param name="plan">The tables.</param>
     /// <param name="validator">Checks the root's rows, with <paramref name="now"/> for now() defaults, counting into <paramref name="tally"/>.</param>
-    public RelationalMapper(LoadPlan plan, RowValidator? validator = null, DateTime now = default, QualityTally? tally = null)
+    /// <param name="sinks">Empty sinks of the plan's tables, in plan order, to reuse (<see cref="CreateSinks"/>); new ones when null.</param>
+    public RelationalMapper(LoadPlan plan, RowValidator? validator = null, DateTime now = default, QualityTally? tally = null, RowSink[]? sinks = null)
     {
         _plan = plan;
         _validator = validator;
         _now = now;
         _tally = tally;
-        _sinks = plan.Tables.Select(t => new RowSink(t)).ToArray();
+        _sinks = sinks ?? CreateSinks(plan);
         _spans = plan.Tables.Select(t => new ElementSpan[t.Mapper.SpanCount]).ToArray();
         _marks = new int[_sinks.Length];
         _keyScratch = plan.Tables.Select(_ => new byte[64]).ToArray();
     }
 
-    public IReadOnlyList<RowSink> Sinks => _sinks;
+    /// <summary>The sinks, in plan order; empty them (<see cref="RowSink.Clear"/>) before another mapper reuses them.</summary>
+    public RowSink[] Sinks => _sinks;
+
+    public static RowSink[] CreateSinks(LoadPlan plan) => plan.Tables.Select(t => new RowSink(t)).ToArray();
 
     /// <summary>Rows waiting in all sinks.</summary>
     public int Buffered

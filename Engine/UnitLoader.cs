@@ -61,8 +61,7 @@ public sealed class UnitLoader
         if (!_tryDirect)
         {
             var staged = await LoadOnceAsync(connection, importId, key, staged: true, cancellationToken);
-            // Every key was new: this looks like a first load again (one file had a duplicate, say).
-            if (staged.Counts is { Updated: 0, Unchanged: 0, Inserted: > 0 }) _tryDirect = true;
+            if (OnlyNewKeys(staged)) _tryDirect = true;
             return staged;
         }
         try
@@ -77,21 +76,26 @@ public sealed class UnitLoader
 
     /// <summary>
     /// Loads a batch of small units on the caller's connection, inside the caller's transaction, one
-    /// result per key. While a flat target is written straight (plain inserts, or upserts while none of
-    /// their keys exist yet) the units share one COPY: a COPY's start and end cost PostgreSQL more than
-    /// a few rows do. Otherwise each unit loads as <see cref="LoadAsync"/> loads it. A key that exists
+    /// result per key. While the target is written straight (plain inserts, or upserts while none of
+    /// their keys exist yet) the units share one COPY per table, and a relational target's dimensions
+    /// are merged once for all of them: a statement's start and end cost PostgreSQL more than a few
+    /// rows do. Otherwise each unit loads as <see cref="LoadAsync"/> loads it. A key that exists
     /// throws <see cref="DirectCopyConflictException"/>, as it does there.
     /// </summary>
     public async Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(NpgsqlConnection connection, long importId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
     {
         var results = new List<UnitLoadResult>(keys.Count);
-        if (_plan is not null || (_table.IsKeyed && !_tryDirect))
+        if (_table.IsKeyed && !_tryDirect)
         {
-            foreach (var key in keys) results.Add(await LoadAsync(connection, importId, key, cancellationToken));
+            // Direct again only after the whole batch: a unit loaded straight after a staged one in the
+            // same transaction would roll back both at its first existing key.
+            foreach (var key in keys) results.Add(await LoadOnceAsync(connection, importId, key, staged: true, cancellationToken));
+            if (results.TrueForAll(OnlyNewKeys)) _tryDirect = true;
             return results;
         }
         try
         {
+            if (_plan is not null) return await LoadRelationalAsync(connection, importId, keys, _plan, staged: false, cancellationToken);
             var now = await TransactionTimeAsync(connection, cancellationToken);
             await using var loader = await CopyLoader.BeginAsync(connection, _table, staged: false, cancellationToken);
             foreach (var key in keys) results.Add(await WriteRecordsAsync(loader, importId, key, now, cancellationToken));
@@ -104,6 +108,9 @@ public sealed class UnitLoader
         }
     }
 
+    // Every key was new: this looks like a first load again (one file had a duplicate, say).
+    private static bool OnlyNewKeys(UnitLoadResult staged) => staged.Counts is { Updated: 0, Unchanged: 0, Inserted: > 0 };
+
     // A direct COPY met a key that exists (or, loading overlapping keys at once, a deadlock).
     private static bool IsKeyConflict(PostgresException e) => e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected;
 
@@ -114,10 +121,10 @@ public sealed class UnitLoader
         return new DirectCopyConflictException(key, e);
     }
 
-    private Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken) =>
+    private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken) =>
         _plan is null
-            ? LoadFlatAsync(connection, importId, key, staged, cancellationToken)
-            : LoadRelationalAsync(connection, importId, key, _plan, staged, cancellationToken);
+            ? await LoadFlatAsync(connection, importId, key, staged, cancellationToken)
+            : (await LoadRelationalAsync(connection, importId, [key], _plan, staged, cancellationToken))[0];
 
     private async Task<UnitLoadResult> LoadFlatAsync(NpgsqlConnection connection, long importId, string key, bool staged, CancellationToken cancellationToken)
     {
@@ -151,28 +158,37 @@ public sealed class UnitLoader
         return new UnitLoadResult(index, new LoadCounts(written, 0, 0), rejects.Count, rejects.Kept(index), reader.BytesRead, Quality: tally.IsEmpty ? null : tally);
     }
 
-    private async Task<UnitLoadResult> LoadRelationalAsync(NpgsqlConnection connection, long importId, string key, LoadPlan plan, bool staged, CancellationToken cancellationToken)
+    // The units share one load; a staged load takes one unit, whose counts its merge tells.
+    private async Task<IReadOnlyList<UnitLoadResult>> LoadRelationalAsync(NpgsqlConnection connection, long importId, IReadOnlyList<string> keys, LoadPlan plan, bool staged, CancellationToken cancellationToken)
     {
-        var rejects = new Rejects(key, _mapper.FailsOnInvalid);
-        var tally = new QualityTally();
-        var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
-        long index = 0;
-
-        await using var opened = await _source.OpenAsync(key, cancellationToken);
-        var facts = new UnitFacts(importId, opened.Info);
+        if (staged && keys.Count > 1) throw new ArgumentException("a staged load takes one unit", nameof(keys));
         var sinks = _sinks.TryTake(out var reused) ? reused : RelationalMapper.CreateSinks(plan);
         try
         {
-            var mapper = new RelationalMapper(plan, _mapper.Validator, await TransactionTimeAsync(connection, cancellationToken), tally, sinks);
+            var mapper = new RelationalMapper(plan, _mapper.Validator, await TransactionTimeAsync(connection, cancellationToken), sinks: sinks);
             var load = await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, cancellationToken);
-            await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
+            var results = new List<UnitLoadResult>(keys.Count);
+            foreach (var key in keys)
             {
-                if (!load.Mapper.TryMap(record.Span, facts, index, out var reject)) rejects.Add(index, reject!, record.Span);
-                index++;
-                await load.FlushIfFullAsync(cancellationToken);
+                var rejects = new Rejects(key, _mapper.FailsOnInvalid);
+                var tally = new QualityTally();
+                var reader = new JsonRecordReader(key, _sourceSpec.Records, SourceFactory.IsNdjson(key));
+                long index = 0;
+                mapper.StartUnit(tally);
+                await using (var opened = await _source.OpenAsync(key, cancellationToken))
+                {
+                    var facts = new UnitFacts(importId, opened.Info);
+                    await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
+                    {
+                        if (!mapper.TryMap(record.Span, facts, index, out var reject)) rejects.Add(index, reject!, record.Span);
+                        index++;
+                        await load.FlushIfFullAsync(cancellationToken);
+                    }
+                }
+                var tables = results.Count == keys.Count - 1 ? await load.CompleteAsync(cancellationToken) : load.UnitCounts();
+                results.Add(new UnitLoadResult(index, tables[plan.Root.Target.Name], rejects.Count, rejects.Kept(index), reader.BytesRead, tables, tally.IsEmpty ? null : tally));
             }
-            var tables = await load.CompleteAsync(cancellationToken);
-            return new UnitLoadResult(index, tables[plan.Root.Target.Name], rejects.Count, rejects.Kept(index), reader.BytesRead, tables, tally.IsEmpty ? null : tally);
+            return results;
         }
         finally
         {

@@ -30,6 +30,7 @@ public sealed class RelationalLoad
     private readonly bool _direct;
     private readonly NpgsqlDbType[][] _types;
     private readonly long[] _written;
+    private readonly long[] _counted; // rows taken per table that earlier units' counts hold
     private readonly LoadCounts[] _merged;
 
     private RelationalLoad(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct)
@@ -40,6 +41,7 @@ public sealed class RelationalLoad
         Mapper = mapper;
         _types = plan.Tables.Select(t => t.RowTypes.Select(TargetTable.ToDbType).ToArray()).ToArray();
         _written = new long[plan.Tables.Count];
+        _counted = new long[plan.Tables.Count];
         _merged = new LoadCounts[plan.Tables.Count];
     }
 
@@ -100,19 +102,46 @@ public sealed class RelationalLoad
     /// descendants (each after its parent), then descendant rows that the reloaded records no longer
     /// hold are deleted, deepest first. Returns the counts per table (root first, then its
     /// descendants, then the dimensions); the root's unchanged count includes duplicates of a key
-    /// within the unit (as a flat load counts them), the others count distinct keys.
+    /// within the unit (as a flat load counts them), the others count distinct keys. A direct load
+    /// returns the counts since <see cref="UnitCounts"/> was last called: its last unit's.
     /// </summary>
     public async Task<IReadOnlyDictionary<string, LoadCounts>> CompleteAsync(CancellationToken cancellationToken = default)
     {
         await FlushAsync(cancellationToken);
-        var counts = _direct ? DirectCounts() : await MergeAllAsync(cancellationToken);
-        return _plan.Tables.OrderBy(t => t.Role switch { TableRole.Root => 0, TableRole.Child => 1, _ => 2 })
-            .ToDictionary(t => t.Target.Name, t => counts[t.Index], StringComparer.Ordinal);
+        return ByName(_direct ? TakeDirectCounts() : await MergeAllAsync(cancellationToken));
     }
 
-    // A direct load inserted every row it wrote; dimensions were merged batch by batch.
-    private LoadCounts[] DirectCounts() =>
-        _plan.Tables.Select(t => t.Role == TableRole.Dimension ? _merged[t.Index] : new LoadCounts(_written[t.Index], 0, 0)).ToArray();
+    /// <summary>
+    /// A direct load shared by the units of a batch: the counts of the rows taken since the last call
+    /// (call it after each unit but the last, whose counts <see cref="CompleteAsync"/> returns). Every
+    /// row taken is inserted. A dimension counts what was merged since: in a batch, its keys are
+    /// merged once for all units, and the counts fall to the unit whose rows filled the batch.
+    /// </summary>
+    public IReadOnlyDictionary<string, LoadCounts> UnitCounts() =>
+        _direct ? ByName(TakeDirectCounts()) : throw new InvalidOperationException("a staged load's counts come from its merge, at completion");
+
+    private LoadCounts[] TakeDirectCounts()
+    {
+        var counts = new LoadCounts[_plan.Tables.Count];
+        foreach (var table in _plan.Tables)
+        {
+            var i = table.Index;
+            if (table.Role == TableRole.Dimension)
+            {
+                counts[i] = _merged[i];
+                _merged[i] = default;
+                continue;
+            }
+            var taken = _written[i] + Mapper.Sinks[i].Count;
+            counts[i] = new LoadCounts(taken - _counted[i], 0, 0);
+            _counted[i] = taken;
+        }
+        return counts;
+    }
+
+    private Dictionary<string, LoadCounts> ByName(LoadCounts[] counts) =>
+        _plan.Tables.OrderBy(t => t.Role switch { TableRole.Root => 0, TableRole.Child => 1, _ => 2 })
+            .ToDictionary(t => t.Target.Name, t => counts[t.Index], StringComparer.Ordinal);
 
     private async Task<LoadCounts[]> MergeAllAsync(CancellationToken cancellationToken)
     {

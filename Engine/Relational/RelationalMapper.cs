@@ -23,8 +23,9 @@ public sealed class RelationalMapper
 
     private readonly RowValidator? _validator;
     private readonly DateTime _now;
-    private readonly QualityTally? _tally;
+    private QualityTally? _tally;
     private List<RuleViolation>? _violations;
+    private long _ordBase;
 
     /// <param name="plan">The tables.</param>
     /// <param name="validator">Checks the root's rows, with <paramref name="now"/> for now() defaults, counting into <paramref name="tally"/>.</param>
@@ -57,6 +58,17 @@ public sealed class RelationalMapper
         }
     }
 
+    /// <summary>
+    /// Starts the next unit of a batch that shares this mapper: its rows order after every earlier
+    /// unit's (a dimension key met in both keeps the later attributes), and the checks of its root
+    /// rows count into <paramref name="tally"/>.
+    /// </summary>
+    public void StartUnit(QualityTally? tally)
+    {
+        _ordBase += 1L << 40; // far above any one file's record count
+        _tally = tally;
+    }
+
     /// <summary>Adds the rows of one record to the sinks, or none of them and says why the record is rejected.</summary>
     /// <param name="violations">Collects the validation rules the root row broke, when given (a dry run).</param>
     public bool TryMap(ReadOnlySpan<byte> record, UnitFacts unit, long recordIndex, out RecordReject? reject, List<RuleViolation>? violations = null)
@@ -71,7 +83,7 @@ public sealed class RelationalMapper
     private bool MapElement(PlanTable table, ReadOnlySpan<byte> element, PlanTable? parent, MappedRow? parentRow, UnitFacts unit, long recordIndex,
         ReadOnlySpan<byte> keyJson, int index, out RecordReject? reject)
     {
-        var row = _sinks[table.Index].Add(recordIndex);
+        var row = _sinks[table.Index].Add(_ordBase + recordIndex);
         // The parent's key columns, wherever they sit in its row, lead the child's row.
         for (var k = 0; k < table.ParentKeyWidth; k++) parentRow!.CopyTo(parent!.KeyColumns[k], row, k);
 
@@ -108,7 +120,7 @@ public sealed class RelationalMapper
         var hasKey = false;
         if (!dimElement.IsEmpty)
         {
-            var dimRow = sink.Add(facts.RecordIndex);
+            var dimRow = sink.Add(_ordBase + facts.RecordIndex);
             if (!dimension.Mapper.TryMap(dimElement, dimRow, facts, default, out var why))
             {
                 reject = new RecordReject(why!.Column, $"{dimension.Target.Name}: {why.Reason}");

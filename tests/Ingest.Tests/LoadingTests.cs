@@ -77,7 +77,7 @@ public class LoadingTests
     [Fact]
     public async Task After_a_conflict_an_upsert_stages_until_a_unit_finds_only_new_keys_then_copies_directly_again()
     {
-        // Files run one at a time, in name order. Ids are listed backwards: a direct COPY stores rows
+        // Files run one at a time, in name order, each alone (a batch goes direct again only as a whole). Ids are listed backwards: a direct COPY stores rows
         // in file order, staging and merge in key order, so the physical order tells which path ran.
         static string Page(params int[] ids) => $$"""{"results": [{{string.Join(",", ids.Select(i => $$"""{"id": {{i}}, "name": "g{{i}}"}"""))}}]}""";
         using var data = new TempFolder();
@@ -85,7 +85,7 @@ public class LoadingTests
         data.Write("b.json", Page(Enumerable.Range(10, 10).Reverse().ToArray()));  // staged, only new keys
         data.Write("c.json", Page(Enumerable.Range(20, 10).Reverse().ToArray()));  // direct again
         await using var db = await TestDatabase.CreateAsync();
-        db.StartSilo(slots: 1);
+        db.StartSilo(slots: 1, batches: false);
 
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1)));
 

@@ -105,6 +105,70 @@ public class RelationalTests
     }
 
     [Fact]
+    public async Task A_batch_of_units_shares_one_load_counts_rows_per_unit_keeps_a_dimensions_later_attributes_and_a_key_that_exists_rolls_it_back_to_staging()
+    {
+        using var data = new TempFolder();
+        data.Write("a.json", """{"results": [{"id": 1, "name": "one", "platforms": [{"platform": {"id": 1, "name": "PC"}}]}]}""");
+        data.Write("b.json", """
+            {"results": [{"id": 2, "name": "two", "platforms": [{"platform": {"id": 1, "name": "PC"}}, {"platform": {"id": 2, "name": "PS5"}}]},
+                         {"id": "x", "name": "bad"}]}
+            """);
+        data.Write("c.json", """{"results": [{"id": 3, "name": "three", "platforms": [{"platform": {"id": 1, "name": "Windows"}}]}]}""");
+        data.Write("d.json", """{"results": [{"id": 4, "name": "four", "platforms": []}]}""");
+        data.Write("e.json", """{"results": [{"id": 1, "name": "one again", "platforms": [{"platform": {"id": 3, "name": "Switch"}}]}]}""");
+        var spec = $$"""
+            {
+              "name": "batch", "source": { "kind": "files", "path": {{JsonSerializer.Serialize(data.Path)}}, "records": "results" },
+              "target": {
+                "table": "games", "key": ["id"], "create": true,
+                "columns": { "id": { "path": "id", "type": "bigint" }, "name": { "path": "name", "type": "text" } },
+                "children": [
+                  { "table": "game_platforms", "path": "platforms", "parentKey": ["game_id"], "key": ["platform_id"],
+                    "columns": { "platform_id": { "path": "platform.id", "type": "int" } },
+                    "references": [ { "columns": ["platform_id"],
+                      "dimension": { "table": "platforms", "path": "platform", "key": ["id"],
+                                     "columns": { "id": { "path": "id", "type": "int" }, "name": { "path": "name", "type": "text" } } } } ] }
+                ]
+              }
+            }
+            """;
+        await using var db = await TestDatabase.CreateAsync();
+        var id = await db.StoreAsync(spec);
+        Assert.Equal(5, await new ImportPlanner(db.DataSource).PlanAsync(id));
+        var loader = UnitLoader.For(ImportSpecParser.ParseJson(spec));
+
+        async Task<IReadOnlyList<UnitLoadResult>> LoadAsync(params string[] keys)
+        {
+            await using var connection = await db.DataSource.OpenConnectionAsync();
+            await using var tx = await connection.BeginTransactionAsync();
+            var results = await loader.LoadBatchAsync(connection, id, keys);
+            await tx.CommitAsync();
+            return results;
+        }
+
+        var first = await LoadAsync("a.json", "b.json", "c.json");
+        Assert.Equal([1L, 2, 1], first.Select(r => r.RowsRead));
+        Assert.Equal([0L, 1, 0], first.Select(r => r.Rejected));
+        Assert.Equal([1L, 1, 1], first.Select(r => r.Tables!["games"].Inserted));
+        Assert.Equal([1L, 2, 1], first.Select(r => r.Tables!["game_platforms"].Inserted));
+        // The batch merges platform 1 once, with the attributes of the last unit that holds it; the counts fall to the unit that completed the load.
+        Assert.Equal([0L, 0, 2], first.Select(r => r.Tables!["platforms"].Inserted));
+        Assert.Equal(["1|Windows", "2|PS5"], await RowsAsync(db, "platforms", "id", "name"));
+        Assert.Equal(["1|1", "2|1", "2|2", "3|1"], await RowsAsync(db, "game_platforms", "game_id", "platform_id"));
+
+        // e.json holds a game that exists: the shared COPY fails and the transaction rolls back, d.json's game and e.json's platform with it.
+        await Assert.ThrowsAsync<DirectCopyConflictException>(() => LoadAsync("d.json", "e.json"));
+        Assert.Equal(["1|one", "2|two", "3|three"], await RowsAsync(db, "games", "id", "name"));
+        Assert.Equal(2, await db.ScalarAsync<long>("SELECT count(*) FROM platforms"));
+        // Loaded again, the batch's units go through staging and merge, each with its own counts.
+        var again = await LoadAsync("d.json", "e.json");
+        Assert.Equal([new LoadCounts(1, 0, 0), new LoadCounts(0, 1, 0)], again.Select(r => r.Counts));
+        Assert.Equal((1L, 1L), (again[1].Tables!["game_platforms"].Inserted, again[1].Tables!["game_platforms"].Deleted));
+        Assert.Equal(["1|3", "2|1", "2|2", "3|1"], await RowsAsync(db, "game_platforms", "game_id", "platform_id"));
+        Assert.Equal(["1|Windows", "2|PS5", "3|Switch"], await RowsAsync(db, "platforms", "id", "name"));
+    }
+
+    [Fact]
     public async Task Countries_borders_language_map_and_currency_map_of_objects_into_a_currency_dimension()
     {
         using var data = new TempFolder();

@@ -111,16 +111,7 @@ public class LoadingTests
         Assert.Equal(5, await new ImportPlanner(db.DataSource).PlanAsync(id));
         var loader = UnitLoader.For(ImportSpecParser.ParseJson(Specs.Files(data.Path)));
 
-        async Task<IReadOnlyList<UnitLoadResult>> LoadAsync(params string[] keys)
-        {
-            await using var connection = await db.DataSource.OpenConnectionAsync();
-            await using var tx = await connection.BeginTransactionAsync();
-            var results = await loader.LoadBatchAsync(connection, id, keys);
-            await tx.CommitAsync();
-            return results;
-        }
-
-        var first = await LoadAsync("a.json", "b.json", "c.json");
+        var first = await db.LoadBatchAsync(loader, id, "a.json", "b.json", "c.json");
         Assert.Equal([2L, 3, 3], first.Select(r => r.RowsRead));
         Assert.Equal([new LoadCounts(2, 0, 0), new LoadCounts(2, 0, 0), new LoadCounts(3, 0, 0)], first.Select(r => r.Counts));
         Assert.Equal([0L, 1, 0], first.Select(r => r.Rejected));
@@ -128,10 +119,10 @@ public class LoadingTests
         Assert.Equal("1,2,3,4,5,6,7", await db.ScalarAsync<string>("SELECT string_agg(id::text, ',' ORDER BY id) FROM games"));
 
         // e.json holds a key that exists: the shared COPY fails, the transaction rolls back, d.json's row with it.
-        await Assert.ThrowsAsync<DirectCopyConflictException>(() => LoadAsync("d.json", "e.json"));
+        await Assert.ThrowsAsync<DirectCopyConflictException>(() => db.LoadBatchAsync(loader, id, "d.json", "e.json"));
         Assert.Equal(7, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         // Loaded again, the batch's units go through staging and merge, each with its own counts.
-        var again = await LoadAsync("e.json", "d.json");
+        var again = await db.LoadBatchAsync(loader, id, "e.json", "d.json");
         Assert.Equal([new LoadCounts(1, 0, 1), new LoadCounts(1, 0, 0)], again.Select(r => r.Counts));
         Assert.Equal(9, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
     }

@@ -137,16 +137,7 @@ public class RelationalTests
         Assert.Equal(5, await new ImportPlanner(db.DataSource).PlanAsync(id));
         var loader = UnitLoader.For(ImportSpecParser.ParseJson(spec));
 
-        async Task<IReadOnlyList<UnitLoadResult>> LoadAsync(params string[] keys)
-        {
-            await using var connection = await db.DataSource.OpenConnectionAsync();
-            await using var tx = await connection.BeginTransactionAsync();
-            var results = await loader.LoadBatchAsync(connection, id, keys);
-            await tx.CommitAsync();
-            return results;
-        }
-
-        var first = await LoadAsync("a.json", "b.json", "c.json");
+        var first = await db.LoadBatchAsync(loader, id, "a.json", "b.json", "c.json");
         Assert.Equal([1L, 2, 1], first.Select(r => r.RowsRead));
         Assert.Equal([0L, 1, 0], first.Select(r => r.Rejected));
         Assert.Equal([1L, 1, 1], first.Select(r => r.Tables!["games"].Inserted));
@@ -157,11 +148,11 @@ public class RelationalTests
         Assert.Equal(["1|1", "2|1", "2|2", "3|1"], await RowsAsync(db, "game_platforms", "game_id", "platform_id"));
 
         // e.json holds a game that exists: the shared COPY fails and the transaction rolls back, d.json's game and e.json's platform with it.
-        await Assert.ThrowsAsync<DirectCopyConflictException>(() => LoadAsync("d.json", "e.json"));
+        await Assert.ThrowsAsync<DirectCopyConflictException>(() => db.LoadBatchAsync(loader, id, "d.json", "e.json"));
         Assert.Equal(["1|one", "2|two", "3|three"], await RowsAsync(db, "games", "id", "name"));
         Assert.Equal(2, await db.ScalarAsync<long>("SELECT count(*) FROM platforms"));
         // Loaded again, the batch's units go through staging and merge, each with its own counts.
-        var again = await LoadAsync("d.json", "e.json");
+        var again = await db.LoadBatchAsync(loader, id, "d.json", "e.json");
         Assert.Equal([new LoadCounts(1, 0, 0), new LoadCounts(0, 1, 0)], again.Select(r => r.Counts));
         Assert.Equal((1L, 1L), (again[1].Tables!["game_platforms"].Inserted, again[1].Tables!["game_platforms"].Deleted));
         Assert.Equal(["1|3", "2|1", "2|2", "3|1"], await RowsAsync(db, "game_platforms", "game_id", "platform_id"));

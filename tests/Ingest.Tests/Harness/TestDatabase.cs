@@ -1,4 +1,5 @@
 using Ingest.Client;
+using Ingest.Engine;
 using Ingest.GrainInterfaces;
 using Ingest.Grains;
 using Npgsql;
@@ -73,6 +74,16 @@ public sealed class TestDatabase : IAsyncDisposable
 
     /// <summary>Stores an import without telling any silo, as a submit does when none is running: a silo that starts takes it.</summary>
     public Task<long> StoreAsync(string specJson) => Catalog.SubmitAsync(ImportSpecParser.ParseJson(specJson), IngestTracing.NewTraceParent());
+
+    /// <summary>Loads a batch of an import's units with the loader, in a transaction of its own that commits.</summary>
+    public async Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(UnitLoader loader, long importId, params string[] keys)
+    {
+        await using var connection = await DataSource.OpenConnectionAsync();
+        await using var tx = await connection.BeginTransactionAsync();
+        var results = await loader.LoadBatchAsync(connection, importId, keys);
+        await tx.CommitAsync();
+        return results;
+    }
 
     public async Task<T> ScalarAsync<T>(string sql)
     {

@@ -33,7 +33,7 @@ public sealed class UnitLoader
     // enough for the GC to promote them, so new ones per unit cost the silo more collecting than mapping.
     private readonly ConcurrentBag<RowSink[]> _sinks = [];
 
-    // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit of only new keys.
+    // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit (or batch) of only new keys.
     private volatile bool _tryDirect = true;
 
     public UnitLoader(ISource source, SourceSpec sourceSpec, TargetSpec target)

@@ -43,7 +43,7 @@ public sealed class RelationalMapper
     }
 
     /// <summary>The sinks, in plan order; empty them (<see cref="RowSink.Clear"/>) before another mapper reuses them.</summary>
-    public RowSink[] Sinks => _sinks;
+    public IReadOnlyList<RowSink> Sinks => _sinks;
 
     public static RowSink[] CreateSinks(LoadPlan plan) => plan.Tables.Select(t => new RowSink(t)).ToArray();
 

@@ -56,7 +56,7 @@ public sealed class InProcessCluster : IAsyncDisposable
     public InProcessSiloHandle? HostOfImport(long id)
     {
         var grainId = Cluster.Client.GetGrain<GrainInterfaces.IImportGrain>(id).GetGrainId();
-        return Cluster.TryGetGrainContext(grainId, out var context) ? Cluster.GetSiloForAddress(context.Address.SiloAddress) : null;
+        return Cluster.TryGetGrainContext(grainId, out var context) && context.Address.SiloAddress is { } silo ? Cluster.GetSiloForAddress(silo) : null;
     }
 
     /// <summary>The name the silo's units record in <c>ingest.units.silo</c>.</summary>

@@ -29,7 +29,8 @@ public static class SampleCheck
         long read = 0, valid = 0;
 
         // A relational target's rows are mapped and dropped record by record: nothing accumulates.
-        var mapper = plan is null ? null : new RelationalMapper(plan, flat.Validator, now, tally);
+        var mapper = plan is null ? null : new RelationalMapper(plan, flat.Validator, now);
+        mapper?.StartUnit(tally); // the sample's files count into one tally
         var objects = await source.ListAsync(cancellationToken);
         foreach (var item in objects.Take(files))
         {

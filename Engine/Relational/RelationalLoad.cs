@@ -6,7 +6,8 @@ using NpgsqlTypes;
 namespace Ingest.Engine.Relational;
 
 /// <summary>
-/// One unit's load of a relational target, on the caller's connection and transaction. Rows
+/// One unit's load of a relational target (or, direct, a batch of units sharing it: see
+/// <see cref="UnitCounts"/>), on the caller's connection and transaction. Rows
 /// gather per table and are written a bounded batch at a time (one COPY is open on a connection
 /// at a time), so memory stays bounded whatever the unit's size. Two ways:
 /// <list type="bullet">

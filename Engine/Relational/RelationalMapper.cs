@@ -28,14 +28,13 @@ public sealed class RelationalMapper
     private long _ordBase;
 
     /// <param name="plan">The tables.</param>
-    /// <param name="validator">Checks the root's rows, with <paramref name="now"/> for now() defaults, counting into <paramref name="tally"/>.</param>
+    /// <param name="validator">Checks the root's rows, with <paramref name="now"/> for now() defaults, counting into the tally <see cref="StartUnit"/> gives.</param>
     /// <param name="sinks">Empty sinks of the plan's tables, in plan order, to reuse (<see cref="CreateSinks"/>); new ones when null.</param>
-    public RelationalMapper(LoadPlan plan, RowValidator? validator = null, DateTime now = default, QualityTally? tally = null, RowSink[]? sinks = null)
+    public RelationalMapper(LoadPlan plan, RowValidator? validator = null, DateTime now = default, RowSink[]? sinks = null)
     {
         _plan = plan;
         _validator = validator;
         _now = now;
-        _tally = tally;
         _sinks = sinks ?? CreateSinks(plan);
         _spans = plan.Tables.Select(t => new ElementSpan[t.Mapper.SpanCount]).ToArray();
         _marks = new int[_sinks.Length];
@@ -59,7 +58,7 @@ public sealed class RelationalMapper
     }
 
     /// <summary>
-    /// Starts the next unit of a batch that shares this mapper: its rows order after every earlier
+    /// Starts the next unit (of a batch that may share this mapper): its rows order after every earlier
     /// unit's (a dimension key met in both keeps the later attributes), and the checks of its root
     /// rows count into <paramref name="tally"/>.
     /// </summary>

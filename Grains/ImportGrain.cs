@@ -44,8 +44,8 @@ public sealed class ImportGrain(
     private readonly PriorityQueue<int, Turn> _queue = new();
     private readonly HashSet<int> _queued = [];
     private readonly InFlightUnits _inFlight = new();
-    // Queued units that may go out in a batch: small, pending, on their first try, in no batch before.
-    private readonly HashSet<int> _batchable = [];
+    // Queued units that may go out in a batch (small, pending, on their first try, in no batch before), with their sizes.
+    private readonly Dictionary<int, long> _batchable = [];
     private ImportCatalog.ImportRow? _import;
     private Task? _planning;
     private IGrainTimer? _reconcileTimer;
@@ -175,7 +175,7 @@ public sealed class ImportGrain(
         var live = LiveSilos();
         foreach (var unit in units)
         {
-            if (unit.Fresh && unit.SizeBytes <= options.Value.BatchUnitBytes) _batchable.Add(unit.UnitNo);
+            if (unit.Fresh && unit.SizeBytes <= options.Value.BatchUnitBytes) _batchable[unit.UnitNo] = unit.SizeBytes;
             else _batchable.Remove(unit.UnitNo);
             // The silo of the attempt in flight: the database's row may still name an older attempt's.
             var silo = _inFlight.TryGet(unit.UnitNo, out var d) && unit.Dispatch != d.Key ? d.Silo : unit.Silo;
@@ -242,12 +242,14 @@ public sealed class ImportGrain(
     {
         var head = _queue.Dequeue();
         _queued.Remove(head);
-        if (!_batchable.Contains(head)) return [head];
+        if (!_batchable.TryGetValue(head, out var bytes)) return [head];
         var free = _import!.Parallelism - _inFlight.Dispatches;
         var most = Math.Min(options.Value.BatchUnits, (_queue.Count + free) / free);
         var batch = new List<int> { head };
-        while (batch.Count < most && _queue.TryPeek(out var next, out var turn) && turn.NotBefore <= now && _batchable.Contains(next))
+        while (batch.Count < most && _queue.TryPeek(out var next, out var turn) && turn.NotBefore <= now
+               && _batchable.TryGetValue(next, out var size) && bytes + size <= options.Value.BatchBytes)
         {
+            bytes += size;
             _queue.Dequeue();
             _queued.Remove(next);
             batch.Add(next);

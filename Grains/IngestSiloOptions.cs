@@ -14,11 +14,18 @@ public sealed class IngestSiloOptions
     public int BatchUnits { get; set; } = 64;
 
     /// <summary>
-    /// The largest unit (file or object size) that is batched. Default: 256 KiB, an API page of
-    /// hundreds of records, whose load costs little more than a unit's fixed costs; a batch then
-    /// holds at most 16 MiB. From <c>INGEST_BATCH_UNIT_BYTES</c>.
+    /// The largest unit (file or object size) that is batched. Default: 1 MiB, an API page of up to
+    /// a thousand nested records: each of its statements (a COPY per table) costs PostgreSQL a
+    /// fixed part that a batch shares. From <c>INGEST_BATCH_UNIT_BYTES</c>.
     /// </summary>
-    public long BatchUnitBytes { get; set; } = 256 * 1024;
+    public long BatchUnitBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Most bytes in one batch (its units' sizes added up). A batch is one transaction, and a new
+    /// dimension key it inserts holds up every other transaction inserting that key until it
+    /// commits: a long batch would make the others wait. Default: 4 MiB. From <c>INGEST_BATCH_BYTES</c>.
+    /// </summary>
+    public long BatchBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>
     /// How often an active import grain compares its units with the database (a unit report lost

@@ -100,6 +100,7 @@ public static class SiloHost
                 o.Slots = settings.Grains.Slots;
                 o.BatchUnits = settings.Grains.BatchUnits;
                 o.BatchUnitBytes = settings.Grains.BatchUnitBytes;
+                o.BatchBytes = settings.Grains.BatchBytes;
                 o.ReconcileInterval = settings.Grains.ReconcileInterval;
                 o.ReminderPeriod = settings.Grains.ReminderPeriod;
                 o.SweepInterval = settings.Grains.SweepInterval;

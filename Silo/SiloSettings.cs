@@ -70,6 +70,7 @@ public sealed class SiloSettings
             Slots = env.Int("INGEST_SILO_SLOTS", defaults.Slots, min: 1),
             BatchUnits = env.Int("INGEST_BATCH_UNITS", defaults.BatchUnits, min: 1),
             BatchUnitBytes = env.Int("INGEST_BATCH_UNIT_BYTES", (int)defaults.BatchUnitBytes, min: 0),
+            BatchBytes = env.Int("INGEST_BATCH_BYTES", (int)defaults.BatchBytes, min: 0),
             ReconcileInterval = env.Seconds("INGEST_RECONCILE_SECONDS", defaults.ReconcileInterval),
             ReminderPeriod = env.Seconds("INGEST_REMINDER_SECONDS", defaults.ReminderPeriod),
             SweepInterval = env.Seconds("INGEST_SWEEP_SECONDS", defaults.SweepInterval),

@@ -140,6 +140,22 @@ public class GrainTests
     }
 
     [Fact]
+    public async Task A_batch_holds_at_most_its_byte_budget_of_units()
+    {
+        using var data = new TempFolder().WithPages(files: 40, perFile: 1);
+        var largest = Directory.GetFiles(data.Path).Max(f => new FileInfo(f).Length);
+        await using var db = await TestDatabase.CreateAsync();
+        await using var cluster = await InProcessCluster.StartAsync(db, batchBytes: 3 * largest);
+        var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
+
+        Assert.Equal(ImportState.Completed, (await db.WaitForAsync(id)).State);
+        Assert.Equal("40,40", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+        // An even share of the queue would be batches of 20: the budget cuts them to three units.
+        Assert.Equal(3, await db.ScalarAsync<long>($"SELECT max(n) FROM (SELECT count(*) AS n FROM ingest.units WHERE import_id = {id} GROUP BY batch) b"));
+        Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM (SELECT batch FROM ingest.units WHERE import_id = {id} GROUP BY batch HAVING sum(size_bytes) > {3 * largest}) b"));
+    }
+
+    [Fact]
     public async Task A_reload_in_batches_merges_and_counts_each_units_rows_exactly()
     {
         using var data = new TempFolder().WithPages(files: 60, perFile: 1);

@@ -24,7 +24,7 @@ public sealed class InProcessCluster : IAsyncDisposable
     /// <summary>Submit, pause, resume and cancel through the import grains, as the console does.</summary>
     public ImportControl Control { get; }
 
-    public static async Task<InProcessCluster> StartAsync(TestDatabase db, short silos = 2, int slots = 2, TimeSpan? reconcileInterval = null, bool batches = true)
+    public static async Task<InProcessCluster> StartAsync(TestDatabase db, short silos = 2, int slots = 2, TimeSpan? reconcileInterval = null, bool batches = true, long? batchBytes = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.Options.ConfigureFileLogging = false;
@@ -44,6 +44,7 @@ public sealed class InProcessCluster : IAsyncDisposable
             {
                 o.Slots = slots;
                 if (!batches) o.BatchUnits = 1;
+                if (batchBytes is { } bytes) o.BatchBytes = bytes;
                 o.ReconcileInterval = reconcileInterval ?? TimeSpan.FromSeconds(2);
             });
         });

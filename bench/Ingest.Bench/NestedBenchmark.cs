@@ -19,6 +19,8 @@ public static class NestedBenchmark
         var perFile = Benchmark.Option(args, "--per-file", 1000);
         var silos = Benchmark.Option(args, "--silos", 2);
         var parallelism = Benchmark.Option(args, "--parallelism", ImportSpec.DefaultParallelism);
+        // This machine's speed wanders by a fifth from minute to minute: --repeat measures each pair again.
+        var repeat = Benchmark.Option(args, "--repeat", 1);
         // --foreign-keys with|without: measure one of the two loads only.
         var only = args.SkipWhile(a => a != "--foreign-keys").Skip(1).FirstOrDefault();
         if (only is not (null or "with" or "without"))
@@ -55,9 +57,10 @@ public static class NestedBenchmark
                 await Benchmark.IngestAsync(db, ImportSpecParser.ParseJson(RawgSample.NestedSpec("bench-nested-warm-up", warmUp, $"w{i}_", only is null ? i % 2 == 0 : only == "with", parallelism)));
             }
 
-            foreach (var foreignKeys in new[] { true, false }.Where(fk => only is null || only == (fk ? "with" : "without")))
+            var ratios = new Dictionary<bool, List<double>>();
+            foreach (var (foreignKeys, round) in Enumerable.Range(0, repeat).SelectMany(r => new[] { true, false }.Where(fk => only is null || only == (fk ? "with" : "without")).Select(fk => (fk, r))))
             {
-                var prefix = foreignKeys ? "n_" : "nf_";
+                var prefix = (foreignKeys ? "n_" : "nf_") + (round == 0 ? "" : $"r{round}_");
                 var spec = ImportSpecParser.ParseJson(RawgSample.NestedSpec("bench-nested", pages, prefix, foreignKeys, parallelism));
                 await Benchmark.QuiesceAsync(db, processes);
                 var before = CpuClock.Read(processes);
@@ -89,7 +92,11 @@ public static class NestedBenchmark
                 Console.WriteLine($"{(foreignKeys ? "with foreign keys   " : "without foreign keys")}: ingest {ingest.Seconds:F1} s = {ingest.Rows / ingest.Seconds,8:N0} games/s, {rows / ingest.Seconds,9:N0} rows/s ({rows:N0} rows in {plan.Tables.Count} tables) | " +
                     $"plain COPY {copySeconds:F1} s = {rows / copySeconds,9:N0} rows/s | ratio {copySeconds / ingest.Seconds:F2}");
                 Console.WriteLine($"    CPU: ingest {ingestCpu}; plain COPY {copyCpu}");
+                (ratios.TryGetValue(foreignKeys, out var list) ? list : ratios[foreignKeys] = []).Add(copySeconds / ingest.Seconds);
             }
+            if (repeat > 1)
+                foreach (var (foreignKeys, list) in ratios)
+                    Console.WriteLine($"{(foreignKeys ? "with foreign keys   " : "without foreign keys")}: median ratio of {list.Count} runs {list.Order().ElementAt(list.Count / 2):F2} (each: {string.Join(", ", list.Select(r => r.ToString("F2")))})");
             return 0;
         }
         finally

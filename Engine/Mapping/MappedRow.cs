@@ -11,23 +11,24 @@ namespace Ingest.Engine.Mapping;
 /// </summary>
 public sealed class MappedRow
 {
+    // 16 bytes a column: a relational load buffers tens of thousands of rows per table.
     private struct Cell
     {
         public bool HasValue;
-        public long Integer;   // bigint, int, boolean (0/1), date (day number), timestamptz (UTC ticks)
-        public double Double;
-        public decimal Decimal;
-        public int Start, Length; // text and jsonb, in _bytes
-        public string? Rejected;  // why the value did not convert
+        public long Value; // bigint, int, boolean (0/1), date (day number), timestamptz (UTC ticks), double (its bits), text and jsonb (start << 32 | length in _bytes)
     }
 
     private readonly Cell[] _cells;
+    private decimal[]? _decimals; // numeric values, for rows that have them
+    private string?[]? _rejected; // why a value did not convert, once one did not
     private byte[] _bytes;
     private int _used;
 
-    public MappedRow(IReadOnlyList<ColumnType> types, int initialBytes = 1024)
+    /// <param name="types">The column types; the row keeps the array, which must not change.</param>
+    /// <param name="initialBytes">Room for text and jsonb values; it grows as needed.</param>
+    public MappedRow(ColumnType[] types, int initialBytes = 1024)
     {
-        Types = types.ToArray();
+        Types = types;
         _cells = new Cell[Types.Length];
         _bytes = new byte[initialBytes];
     }
@@ -39,20 +40,20 @@ public sealed class MappedRow
 
     public bool IsNull(int column) => !_cells[column].HasValue;
 
-    public long GetInt64(int column) => _cells[column].Integer;
+    public long GetInt64(int column) => _cells[column].Value;
 
-    public double GetDouble(int column) => _cells[column].Double;
+    public double GetDouble(int column) => BitConverter.Int64BitsToDouble(_cells[column].Value);
 
-    public decimal GetDecimal(int column) => _cells[column].Decimal;
+    public decimal GetDecimal(int column) => _decimals![column];
 
-    public bool GetBoolean(int column) => _cells[column].Integer != 0;
+    public bool GetBoolean(int column) => _cells[column].Value != 0;
 
-    public DateOnly GetDate(int column) => DateOnly.FromDayNumber((int)_cells[column].Integer);
+    public DateOnly GetDate(int column) => DateOnly.FromDayNumber((int)_cells[column].Value);
 
-    public DateTime GetTimestamp(int column) => new(_cells[column].Integer, DateTimeKind.Utc);
+    public DateTime GetTimestamp(int column) => new(_cells[column].Value, DateTimeKind.Utc);
 
     /// <summary>The UTF-8 bytes of a text or jsonb value; valid until the row is cleared.</summary>
-    public ReadOnlyMemory<byte> GetBytes(int column) => _bytes.AsMemory(_cells[column].Start, _cells[column].Length);
+    public ReadOnlyMemory<byte> GetBytes(int column) => _bytes.AsMemory(Start(_cells[column]), Length(_cells[column]));
 
     /// <summary>The value as the CLR type Npgsql would read back (text and jsonb as string); null when NULL.</summary>
     public object? this[int column] => IsNull(column) ? null : Types[column] switch
@@ -72,21 +73,30 @@ public sealed class MappedRow
     public void Clear()
     {
         Array.Clear(_cells);
+        if (_rejected is not null) Array.Clear(_rejected);
         _used = 0;
     }
 
     /// <summary>Why the column's value did not convert; null when it did (or is NULL).</summary>
-    public string? RejectReason(int column) => _cells[column].Rejected;
+    public string? RejectReason(int column) => _rejected?[column];
 
-    internal void SetNull(int column) => _cells[column] = default;
+    internal void SetNull(int column) => Set(column, default);
 
-    internal void SetRejected(int column, string reason) => _cells[column] = new Cell { Rejected = reason };
+    internal void SetRejected(int column, string reason)
+    {
+        _cells[column] = default;
+        (_rejected ??= new string?[Width])[column] = reason;
+    }
 
-    internal void SetInteger(int column, long value) => _cells[column] = new Cell { HasValue = true, Integer = value };
+    internal void SetInteger(int column, long value) => Set(column, new Cell { HasValue = true, Value = value });
 
-    internal void SetDouble(int column, double value) => _cells[column] = new Cell { HasValue = true, Double = value };
+    internal void SetDouble(int column, double value) => SetInteger(column, BitConverter.DoubleToInt64Bits(value));
 
-    internal void SetDecimal(int column, decimal value) => _cells[column] = new Cell { HasValue = true, Decimal = value };
+    internal void SetDecimal(int column, decimal value)
+    {
+        (_decimals ??= new decimal[Width])[column] = value;
+        Set(column, new Cell { HasValue = true });
+    }
 
     /// <summary>Room for a byte value of at most <paramref name="maxLength"/> bytes; then <see cref="CommitBytes"/>.</summary>
     internal Span<byte> ReserveBytes(int maxLength)
@@ -99,7 +109,7 @@ public sealed class MappedRow
     /// <summary>Makes the first <paramref name="length"/> reserved bytes the column's value.</summary>
     internal void CommitBytes(int column, int length)
     {
-        _cells[column] = new Cell { HasValue = true, Start = _used, Length = length };
+        Set(column, new Cell { HasValue = true, Value = (long)_used << 32 | (uint)length });
         _used += length;
     }
 
@@ -113,23 +123,37 @@ public sealed class MappedRow
     public void CopyTo(int column, MappedRow target, int targetColumn)
     {
         var cell = _cells[column];
-        if (cell.HasValue && Types[column] is ColumnType.Text or ColumnType.Jsonb)
-            target.SetBytes(targetColumn, _bytes.AsSpan(cell.Start, cell.Length));
-        else
-            target._cells[targetColumn] = cell;
+        if (!cell.HasValue) target.SetNull(targetColumn);
+        else if (Types[column] is ColumnType.Text or ColumnType.Jsonb) target.SetBytes(targetColumn, Bytes(cell));
+        else if (Types[column] is ColumnType.Numeric) target.SetDecimal(targetColumn, _decimals![column]);
+        else target.Set(targetColumn, cell);
     }
+
+    // A value (or NULL) replaces the column's earlier value and verdict: a field given twice takes the last.
+    private void Set(int column, Cell cell)
+    {
+        _cells[column] = cell;
+        if (_rejected is not null) _rejected[column] = null;
+    }
+
+    private static int Start(Cell cell) => (int)(cell.Value >> 32);
+
+    private static int Length(Cell cell) => (int)(uint)cell.Value;
+
+    private ReadOnlySpan<byte> Bytes(Cell cell) => _bytes.AsSpan(Start(cell), Length(cell));
 
     /// <summary>A hash of every column's value, consistent with <see cref="ValueEquals"/>.</summary>
     public int ValueHash()
     {
         var hash = new HashCode();
-        foreach (var cell in _cells)
+        for (var i = 0; i < _cells.Length; i++)
         {
+            var cell = _cells[i];
             hash.Add(cell.HasValue);
-            hash.Add(cell.Integer);
-            hash.Add(cell.Double);
-            hash.Add(cell.Decimal);
-            hash.AddBytes(_bytes.AsSpan(cell.Start, cell.Length));
+            if (!cell.HasValue) continue;
+            if (Types[i] is ColumnType.Text or ColumnType.Jsonb) hash.AddBytes(Bytes(cell));
+            else if (Types[i] is ColumnType.Numeric) hash.Add(_decimals![i]);
+            else hash.Add(cell.Value);
         }
         return hash.ToHashCode();
     }
@@ -139,11 +163,16 @@ public sealed class MappedRow
     {
         for (var i = 0; i < _cells.Length; i++)
         {
-            ref readonly var a = ref _cells[i];
-            ref readonly var b = ref other._cells[i];
-            if (a.HasValue != b.HasValue || a.Integer != b.Integer || !a.Double.Equals(b.Double) || a.Decimal != b.Decimal || a.Rejected != b.Rejected
-                || !_bytes.AsSpan(a.Start, a.Length).SequenceEqual(other._bytes.AsSpan(b.Start, b.Length)))
-                return false;
+            var (a, b) = (_cells[i], other._cells[i]);
+            if (a.HasValue != b.HasValue || RejectReason(i) != other.RejectReason(i)) return false;
+            if (!a.HasValue) continue;
+            var same = Types[i] switch
+            {
+                ColumnType.Text or ColumnType.Jsonb => Bytes(a).SequenceEqual(other.Bytes(b)),
+                ColumnType.Numeric => _decimals![i] == other._decimals![i],
+                _ => a.Value == b.Value,
+            };
+            if (!same) return false;
         }
         return true;
     }
@@ -151,7 +180,7 @@ public sealed class MappedRow
     /// <summary>A copy that owns its bytes (the benchmark keeps rows to COPY them later).</summary>
     public MappedRow Clone()
     {
-        var copy = new MappedRow(Types) { _bytes = _bytes[.._used], _used = _used };
+        var copy = new MappedRow(Types, initialBytes: 0) { _bytes = _bytes[.._used], _used = _used, _decimals = _decimals?.ToArray(), _rejected = _rejected?.ToArray() };
         _cells.CopyTo(copy._cells, 0);
         return copy;
     }

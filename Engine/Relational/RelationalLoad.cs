@@ -23,8 +23,13 @@ namespace Ingest.Engine.Relational;
 /// </summary>
 public sealed class RelationalLoad
 {
-    /// <summary>Rows buffered across all tables before they are written.</summary>
-    public const int BatchRows = 16_384;
+    /// <summary>
+    /// Rows buffered across all tables before they are written (about 16 MB of nested games). Each
+    /// COPY costs PostgreSQL a fixed part that grows with its first thousand rows (a tuple slot each,
+    /// pinned in a resource owner that PostgreSQL 15 searches linearly): a table's COPY should hold
+    /// thousands of rows, not the thousand or two one page of games gives it.
+    /// </summary>
+    public const int BatchRows = 65_536;
 
     private readonly NpgsqlConnection _connection;
     private readonly LoadPlan _plan;

@@ -23,7 +23,7 @@ public sealed class RowSink(PlanTable table)
     /// <summary>A cleared row at the end of the batch.</summary>
     public MappedRow Add(long ord)
     {
-        if (Count == _rows.Count) _rows.Add(new MappedRow(table.RowTypes, initialBytes: 256));
+        if (Count == _rows.Count) _rows.Add(new MappedRow(table.RowTypes, initialBytes: 64));
         if (Count == _ords.Length) Array.Resize(ref _ords, _ords.Length * 2);
         var row = _rows[Count];
         row.Clear();

@@ -1,7 +1,6 @@
 using Ingest.GrainInterfaces;
 using Ingest.Engine.Mapping;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Ingest.Engine.Loading;
 
@@ -23,16 +22,15 @@ public sealed class CopyLoader : IAsyncDisposable
 
     private readonly NpgsqlConnection _connection;
     private readonly TargetTable _table;
-    private readonly NpgsqlBinaryImporter _importer;
+    private readonly BinaryCopy _copy;
     private readonly bool _staged;
     private State _state;
-    private long _rows;
 
-    private CopyLoader(NpgsqlConnection connection, TargetTable table, NpgsqlBinaryImporter importer, bool staged)
+    private CopyLoader(NpgsqlConnection connection, TargetTable table, BinaryCopy copy, bool staged)
     {
         _connection = connection;
         _table = table;
-        _importer = importer;
+        _copy = copy;
         _staged = staged;
     }
 
@@ -70,35 +68,32 @@ public sealed class CopyLoader : IAsyncDisposable
         {
             copy = $"COPY {table.QualifiedName} ({columns}) FROM STDIN (FORMAT BINARY)";
         }
-        var importer = await connection.BeginBinaryImportAsync(copy, cancellationToken);
-        return new CopyLoader(connection, table, importer, staged);
+        return new CopyLoader(connection, table, await BinaryCopy.BeginAsync(connection, copy, cancellationToken), staged);
     }
 
     /// <summary>Writes one row, as the record mapper produced it. Values are written unboxed; text and jsonb as their UTF-8 bytes.</summary>
     public async Task WriteAsync(MappedRow row, CancellationToken cancellationToken = default)
     {
         Guard(State.Writing);
-        await RowWriter.WriteAsync(_importer, row, _table.DbTypes, cancellationToken);
-        if (_staged) await _importer.WriteAsync(_rows, NpgsqlDbType.Bigint, cancellationToken);
-        _rows++;
+        await _copy.WriteAsync(row, _staged ? _copy.Rows : null, cancellationToken);
     }
 
     /// <summary>Finishes the COPY and, when staged, merges staging into the target. A direct COPY inserted every row.</summary>
     public async Task<LoadCounts> CompleteAsync(CancellationToken cancellationToken = default)
     {
         Guard(State.Writing);
-        await _importer.CompleteAsync(cancellationToken);
-        await _importer.DisposeAsync();
+        await _copy.CompleteAsync(cancellationToken);
         _state = State.Completed;
-        if (!_staged) return new LoadCounts(_rows, 0, 0);
-        if (_rows == 0) return default;
+        var rows = _copy.Rows;
+        if (!_staged) return new LoadCounts(rows, 0, 0);
+        if (rows == 0) return default;
 
         await using var merge = new NpgsqlCommand(StagedMerge.Sql(_table, _table.StagingName), _connection);
         await using var reader = await merge.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         var inserted = reader.GetInt64(1);
         var updated = reader.GetInt64(2);
-        return new LoadCounts(inserted, updated, _rows - inserted - updated);
+        return new LoadCounts(inserted, updated, rows - inserted - updated);
     }
 
     private void Guard(State expected)
@@ -110,11 +105,7 @@ public sealed class CopyLoader : IAsyncDisposable
     /// <summary>Cancels the COPY if the batch was not completed; the caller's transaction must then roll back.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_state == State.Writing)
-        {
-            try { await _importer.DisposeAsync(); }
-            catch (Exception e) when (e is NpgsqlException or InvalidOperationException or OperationCanceledException) { /* the transaction is rolled back anyway */ }
-        }
+        if (_state == State.Writing) await _copy.DisposeAsync();
         _state = State.Disposed;
     }
 }

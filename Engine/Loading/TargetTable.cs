@@ -37,7 +37,6 @@ public sealed class TargetTable
         QualifiedName = SqlIdentifier.Quote(schema) + "." + SqlIdentifier.Quote(table);
         QuotedColumns = columns.Select(c => SqlIdentifier.Quote(c.Name)).ToArray();
         QuotedKey = key.Select(SqlIdentifier.Quote).ToArray();
-        DbTypes = columns.Select(c => ToDbType(c.Type)).ToArray();
         var shape = string.Join("\n", [QualifiedName, .. columns.Select(c => $"{c.Name} {c.Type}")]);
         StagingName = "ingest_stage_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(shape)))[..16];
     }
@@ -74,8 +73,6 @@ public sealed class TargetTable
     public IReadOnlyList<string> QuotedColumns { get; }
 
     public IReadOnlyList<string> QuotedKey { get; }
-
-    public IReadOnlyList<NpgsqlDbType> DbTypes { get; }
 
     public bool IsKeyed => QuotedKey.Count > 0;
 

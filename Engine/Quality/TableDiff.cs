@@ -32,7 +32,7 @@ public static class TableDiff
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
         var columns = string.Join(", ", table.QuotedColumns);
         await Execute(connection, $"CREATE TEMP TABLE ingest_diff ({string.Join(", ", target.Columns.Select((c, i) => $"{table.QuotedColumns[i]} {c.Type.ToSql()}"))}, ingest_ord bigint) ON COMMIT DROP", cancellationToken);
-        await using (var copy = await connection.BeginBinaryImportAsync($"COPY ingest_diff ({columns}, ingest_ord) FROM STDIN (FORMAT BINARY)", cancellationToken))
+        await using (var copy = await BinaryCopy.BeginAsync(connection, $"COPY ingest_diff ({columns}, ingest_ord) FROM STDIN (FORMAT BINARY)", cancellationToken))
         {
             foreach (var item in await source.ListAsync(cancellationToken))
             {
@@ -42,10 +42,7 @@ public static class TableDiff
                 await foreach (var record in new JsonRecordReader(item.Key, spec.Source.Records, SourceFactory.IsNdjson(item.Key)).ReadAsync(opened.Content, cancellationToken))
                 {
                     if (mapper.TryMap(record.Span, row, facts, index, now, tally, out _))
-                    {
-                        await RowWriter.WriteAsync(copy, row, table.DbTypes, cancellationToken);
-                        await copy.WriteAsync(read, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
-                    }
+                        await copy.WriteAsync(row, read, cancellationToken);
                     else rejected++;
                     index++;
                     read++;

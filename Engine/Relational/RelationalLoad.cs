@@ -1,7 +1,6 @@
 using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Ingest.Engine.Relational;
 
@@ -34,7 +33,6 @@ public sealed class RelationalLoad
     private readonly NpgsqlConnection _connection;
     private readonly LoadPlan _plan;
     private readonly bool _direct;
-    private readonly NpgsqlDbType[][] _types;
     private readonly long[] _written;
     private readonly long[] _counted; // rows taken per table that earlier units' counts hold
     private readonly LoadCounts[] _merged;
@@ -45,7 +43,6 @@ public sealed class RelationalLoad
         _plan = plan;
         _direct = direct;
         Mapper = mapper;
-        _types = plan.Tables.Select(t => t.RowTypes.Select(TargetTable.ToDbType).ToArray()).ToArray();
         _written = new long[plan.Tables.Count];
         _counted = new long[plan.Tables.Count];
         _merged = new LoadCounts[plan.Tables.Count];
@@ -93,14 +90,9 @@ public sealed class RelationalLoad
 
     private async Task CopyAsync(RowSink sink, string copy, bool withOrd, CancellationToken cancellationToken)
     {
-        var types = _types[sink.Table.Index];
-        await using var importer = await _connection.BeginBinaryImportAsync(copy, cancellationToken);
-        for (var i = 0; i < sink.Count; i++)
-        {
-            await RowWriter.WriteAsync(importer, sink[i], types, cancellationToken);
-            if (withOrd) await importer.WriteAsync(sink.Ord(i), NpgsqlDbType.Bigint, cancellationToken);
-        }
-        await importer.CompleteAsync(cancellationToken);
+        await using var writer = await BinaryCopy.BeginAsync(_connection, copy, cancellationToken);
+        for (var i = 0; i < sink.Count; i++) await writer.WriteAsync(sink[i], withOrd ? sink.Ord(i) : null, cancellationToken);
+        await writer.CompleteAsync(cancellationToken);
     }
 
     /// <summary>

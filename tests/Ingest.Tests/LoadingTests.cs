@@ -1,5 +1,7 @@
+using System.Text;
 using Ingest.Engine;
 using Ingest.Engine.Loading;
+using Ingest.Engine.Mapping;
 using Ingest.GrainInterfaces;
 using Ingest.Grains;
 using Ingest.Tests.Harness;
@@ -11,6 +13,59 @@ namespace Ingest.Tests;
 /// <summary>What lands in the target table and in the counters, with real nodes on a real PostgreSQL.</summary>
 public class LoadingTests
 {
+    [Fact]
+    public async Task A_binary_COPY_writes_every_column_type_as_PostgreSQL_reads_it_back()
+    {
+        ColumnSpec[] columns =
+        [
+            new("n", "n", ColumnType.Int), new("t", "t", ColumnType.Text), new("j", "j", ColumnType.Jsonb), new("b", "b", ColumnType.Bigint),
+            new("d", "d", ColumnType.Double), new("m", "m", ColumnType.Numeric), new("bo", "bo", ColumnType.Boolean),
+            new("da", "da", ColumnType.Date), new("ts", "ts", ColumnType.Timestamptz),
+        ];
+        var big = new string('x', 100_000); // a row larger than the writer's 64 KiB buffer
+        string[] records =
+        [
+            """{"n": -2147483648, "t": "café \"x\" ✓", "j": {"a": [1, 2]}, "b": 9223372036854775807, "d": -0.0, "m": "12345678901234567890.1234567", "bo": true, "da": "1999-12-31", "ts": "1969-07-20T20:17:40.123456Z"}""",
+            """{"n": 7, "t": "", "j": [], "b": -9223372036854775808, "d": 1e300, "m": "0.00001", "bo": false, "da": "2000-01-01", "ts": "2000-01-01T00:00:00Z"}""",
+            """{"n": 8, "m": "-1.50"}""",
+            """{"n": 9, "m": "0"}""",
+            """{"n": 10, "m": "79228162514264337593543950335"}""",
+            """{"n": 11, "m": "-0.0000000000000000000000000001"}""",
+            """{"n": 12, "m": "100000000", "d": 0.1}""",
+            $$"""{"n": 13, "j": {"big": "{{big}}"}, "t": "{{big}}"}""",
+        ];
+        await using var db = await TestDatabase.CreateAsync();
+        await db.ExecuteAsync("CREATE TABLE every_type (n int, t text, j jsonb, b bigint, d float8, m numeric, bo boolean, da date, ts timestamptz, ord bigint)");
+        var mapper = new RecordMapper(columns, []);
+        var row = mapper.CreateRow();
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        await using (var copy = await BinaryCopy.BeginAsync(connection, "COPY every_type (n, t, j, b, d, m, bo, da, ts, ord) FROM STDIN (FORMAT BINARY)"))
+        {
+            foreach (var (record, i) in records.Select((r, i) => (r, i)))
+            {
+                Assert.True(mapper.TryMap(Encoding.UTF8.GetBytes(record), row, out var reject), reject?.Reason);
+                await copy.WriteAsync(row, 100 + i);
+            }
+            await copy.CompleteAsync();
+            Assert.Equal(records.Length, copy.Rows);
+        }
+
+        const string text = """
+            SELECT string_agg(concat_ws('|', n, t, j, b, d, m, bo, da, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), ord), E'\n' ORDER BY n)
+            FROM every_type WHERE n <> 13
+            """;
+        Assert.Equal("""
+            -2147483648|café "x" ✓|{"a": [1, 2]}|9223372036854775807|-0|12345678901234567890.1234567|t|1999-12-31|1969-07-20 20:17:40.123456|100
+            7||[]|-9223372036854775808|1e+300|0.00001|f|2000-01-01|2000-01-01 00:00:00.000000|101
+            8|-1.50|102
+            9|0|103
+            10|79228162514264337593543950335|104
+            11|-0.0000000000000000000000000001|105
+            12|0.1|100000000|106
+            """.ReplaceLineEndings("\n"), await db.ScalarAsync<string>(text));
+        Assert.Equal(big.Length * 2, await db.ScalarAsync<int>("SELECT length(t) + length(j->>'big') FROM every_type WHERE n = 13"));
+    }
+
     [Fact]
     public async Task Upserts_then_an_identical_reload_changes_nothing_and_a_changed_file_updates_only_its_rows()
     {

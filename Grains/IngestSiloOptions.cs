@@ -9,9 +9,10 @@ public sealed class IngestSiloOptions
     /// <summary>
     /// Most units in one batch: small units (see <see cref="BatchUnitBytes"/>) on their first try are
     /// handed out together and loaded in one transaction, which saves a claim, a commit and two grain
-    /// calls per unit. 1 turns batching off. Default: 64. From <c>INGEST_BATCH_UNITS</c>.
+    /// calls per unit. 1 turns batching off. Default: 128 (<see cref="BatchBytes"/> bounds a batch
+    /// of larger units). From <c>INGEST_BATCH_UNITS</c>.
     /// </summary>
-    public int BatchUnits { get; set; } = 64;
+    public int BatchUnits { get; set; } = 128;
 
     /// <summary>
     /// The largest unit (file or object size) that is batched. Default: 1 MiB, an API page of up to

@@ -48,24 +48,25 @@ public sealed class BinaryCopy : IAsyncDisposable
     public static async Task<BinaryCopy> BeginAsync(NpgsqlConnection connection, string copy, CancellationToken cancellationToken = default) =>
         new(await connection.BeginRawBinaryCopyAsync(copy, cancellationToken));
 
-    /// <summary>Writes a row: its columns, then an optional <c>bigint</c> (a staging table's ordinal).</summary>
-    public ValueTask WriteAsync(MappedRow row, long? ord = null, CancellationToken cancellationToken = default)
+    /// <summary>Writes a row: its columns (the first <paramref name="columns"/>, or all), then an optional <c>bigint</c> (a staging table's ordinal).</summary>
+    public ValueTask WriteAsync(MappedRow row, long? ord = null, int? columns = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_done, this);
-        var size = RowSize(row, ord.HasValue);
+        var width = columns ?? row.Width;
+        var size = RowSize(row, width, ord.HasValue);
         if (_buffer.Length - _used >= size)
         {
-            Encode(row, ord);
+            Encode(row, width, ord);
             return ValueTask.CompletedTask;
         }
-        return FlushThenWriteAsync(row, ord, size, cancellationToken);
+        return FlushThenWriteAsync(row, width, ord, size, cancellationToken);
     }
 
-    private async ValueTask FlushThenWriteAsync(MappedRow row, long? ord, int size, CancellationToken cancellationToken)
+    private async ValueTask FlushThenWriteAsync(MappedRow row, int width, long? ord, int size, CancellationToken cancellationToken)
     {
         await FlushAsync(cancellationToken);
         if (size > _buffer.Length) _buffer = new byte[size]; // one row larger than the buffer: a big jsonb document
-        Encode(row, ord);
+        Encode(row, width, ord);
     }
 
     /// <summary>Ends the COPY; PostgreSQL's error for any row (a unique violation, say) is thrown here.</summary>
@@ -102,10 +103,10 @@ public sealed class BinaryCopy : IAsyncDisposable
         return span;
     }
 
-    private static int RowSize(MappedRow row, bool ord)
+    private static int RowSize(MappedRow row, int width, bool ord)
     {
         var size = 2 + (ord ? 12 : 0);
-        for (var i = 0; i < row.Width; i++)
+        for (var i = 0; i < width; i++)
             size += 4 + (row.IsNull(i) ? 0 : row.Types[i] switch
             {
                 ColumnType.Text => row.GetBytes(i).Length,
@@ -119,10 +120,10 @@ public sealed class BinaryCopy : IAsyncDisposable
         return size;
     }
 
-    private void Encode(MappedRow row, long? ord)
+    private void Encode(MappedRow row, int width, long? ord)
     {
-        BinaryPrimitives.WriteInt16BigEndian(Reserve(2), (short)(row.Width + (ord.HasValue ? 1 : 0)));
-        for (var i = 0; i < row.Width; i++)
+        BinaryPrimitives.WriteInt16BigEndian(Reserve(2), (short)(width + (ord.HasValue ? 1 : 0)));
+        for (var i = 0; i < width; i++)
         {
             if (row.IsNull(i))
             {

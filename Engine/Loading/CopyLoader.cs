@@ -75,7 +75,7 @@ public sealed class CopyLoader : IAsyncDisposable
     public async Task WriteAsync(MappedRow row, CancellationToken cancellationToken = default)
     {
         Guard(State.Writing);
-        await _copy.WriteAsync(row, _staged ? _copy.Rows : null, cancellationToken);
+        await _copy.WriteAsync(row, _staged ? _copy.Rows : null, cancellationToken: cancellationToken);
     }
 
     /// <summary>Finishes the COPY and, when staged, merges staging into the target. A direct COPY inserted every row.</summary>

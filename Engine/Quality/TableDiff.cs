@@ -42,7 +42,7 @@ public static class TableDiff
                 await foreach (var record in new JsonRecordReader(item.Key, spec.Source.Records, SourceFactory.IsNdjson(item.Key)).ReadAsync(opened.Content, cancellationToken))
                 {
                     if (mapper.TryMap(record.Span, row, facts, index, now, tally, out _))
-                        await copy.WriteAsync(row, read, cancellationToken);
+                        await copy.WriteAsync(row, read, cancellationToken: cancellationToken);
                     else rejected++;
                     index++;
                     read++;

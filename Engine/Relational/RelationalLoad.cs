@@ -71,27 +71,43 @@ public sealed class RelationalLoad
     // Sinks are in plan order: dimensions, the root, then children after their parents.
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
+        var lookups = new SurrogateLookup?[_plan.Tables.Count]; // per surrogate dimension, of this flush's keys
         foreach (var sink in Mapper.Sinks)
         {
             if (sink.Count == 0) continue;
             var table = sink.Table;
             if (!_direct)
-                await CopyAsync(sink, RelationalSql.Copy(table), withOrd: true, cancellationToken);
+                await CopyAsync(sink, RelationalSql.Copy(table), staged: true, cancellationToken);
             else if (table.Role == TableRole.Dimension)
+            {
                 _merged[table.Index] += await MergeAsync(RelationalSql.MergeDimension(table, RelationalSql.Unnest(table)), RowArrays.Of(sink), cancellationToken);
-            else if (HasSurrogates(table))
-                await ExecuteAsync(RelationalSql.InsertResolving(table), RowArrays.Of(sink), cancellationToken);
+                if (table.Target.Identity is not null && SurrogateLookup.Supports(table))
+                    lookups[table.Index] = await SurrogateLookup.ReadAsync(_connection, sink, cancellationToken);
+            }
+            else if (Surrogates(table) is { Length: > 0 } references)
+            {
+                // The rows' dimension keys are in this flush's dimension rows: their surrogates were just read.
+                if (references.All(r => lookups[r.Dimension.Index] is not null))
+                {
+                    for (var i = 0; i < sink.Count; i++)
+                        foreach (var reference in references) lookups[reference.Dimension.Index]!.Fill(sink[i], reference);
+                    await CopyAsync(sink, RelationalSql.CopyInto(table), staged: false, cancellationToken);
+                }
+                else await ExecuteAsync(RelationalSql.InsertResolving(table), RowArrays.Of(sink), cancellationToken);
+            }
             else
-                await CopyAsync(sink, RelationalSql.CopyInto(table), withOrd: false, cancellationToken);
+                await CopyAsync(sink, RelationalSql.CopyInto(table), staged: false, cancellationToken);
             _written[table.Index] += sink.Count;
             sink.Clear();
         }
     }
 
-    private async Task CopyAsync(RowSink sink, string copy, bool withOrd, CancellationToken cancellationToken)
+    // Staged: every column of the row, then its ordinal. Direct: the table's own columns (not the hidden copies of natural keys).
+    private async Task CopyAsync(RowSink sink, string copy, bool staged, CancellationToken cancellationToken)
     {
+        var columns = staged ? sink.Table.RowTypes.Length : sink.Table.Target.QuotedColumns.Count;
         await using var writer = await BinaryCopy.BeginAsync(_connection, copy, cancellationToken);
-        for (var i = 0; i < sink.Count; i++) await writer.WriteAsync(sink[i], withOrd ? sink.Ord(i) : null, cancellationToken);
+        for (var i = 0; i < sink.Count; i++) await writer.WriteAsync(sink[i], staged ? sink.Ord(i) : null, columns, cancellationToken);
         await writer.CompleteAsync(cancellationToken);
     }
 
@@ -162,11 +178,11 @@ public sealed class RelationalLoad
         return counts;
     }
 
-    private static bool HasSurrogates(PlanTable table) => table.References.Any(r => r.SurrogateColumn >= 0);
+    private static PlanReference[] Surrogates(PlanTable table) => table.References.Where(r => r.SurrogateColumn >= 0).ToArray();
 
     private async Task ResolveSurrogatesAsync(PlanTable table, CancellationToken cancellationToken)
     {
-        foreach (var reference in table.References.Where(r => r.SurrogateColumn >= 0))
+        foreach (var reference in Surrogates(table))
             await ExecuteAsync(RelationalSql.ResolveSurrogate(table, reference), null, cancellationToken);
     }
 

@@ -51,6 +51,22 @@ internal static class RelationalSql
     }
 
     /// <summary>
+    /// The surrogates of a dimension's natural keys sent as arrays (<see cref="RowArrays.Columns"/>):
+    /// rows of (natural key…, surrogate). A statement of its own after the merge, so that it sees the
+    /// keys that another transaction inserted while the merge waited for it.
+    /// </summary>
+    public static string Surrogates(PlanTable dimension)
+    {
+        var target = dimension.Target;
+        var keys = string.Join(", ", target.QuotedKey);
+        var arrays = string.Join(", ", dimension.KeyColumns.Select((c, i) => $"${i + 1}::{dimension.RowTypes[c].ToSql()}[]"));
+        return $"""
+            SELECT {string.Join(", ", target.QuotedKey.Select(k => $"d.{k}"))}, d.{SqlIdentifier.Quote(target.Identity!)} FROM {target.QualifiedName} d
+            WHERE {Row("d", target.QuotedKey)} IN (SELECT {keys} FROM unnest({arrays}) AS s({keys}))
+            """;
+    }
+
+    /// <summary>
     /// Inserts new dimension keys and updates changed attributes; returns (distinct keys, inserted,
     /// updated). Unchanged rows are not locked: dimensions that every unit references (a "PC"
     /// platform) do not serialise the units.

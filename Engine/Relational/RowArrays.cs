@@ -17,12 +17,18 @@ internal static class RowArrays
 {
     public static IEnumerable<NpgsqlParameter> Of(RowSink sink)
     {
-        var types = sink.Table.RowTypes;
-        for (var c = 0; c < types.Length; c++)
-            yield return new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | TargetTable.ToDbType(types[c]), Value = Column(sink, c, types[c]) };
+        foreach (var parameter in Columns(sink, Enumerable.Range(0, sink.Table.RowTypes.Length))) yield return parameter;
         var ords = new long[sink.Count];
         for (var i = 0; i < ords.Length; i++) ords[i] = sink.Ord(i);
         yield return new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = ords };
+    }
+
+    /// <summary>Only the given columns, without the ordinals.</summary>
+    public static IEnumerable<NpgsqlParameter> Columns(RowSink sink, IEnumerable<int> columns)
+    {
+        var types = sink.Table.RowTypes;
+        foreach (var c in columns)
+            yield return new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | TargetTable.ToDbType(types[c]), Value = Column(sink, c, types[c]) };
     }
 
     private static Array Column(RowSink sink, int column, ColumnType type) => type switch

@@ -13,8 +13,9 @@ namespace Ingest.Engine.Relational;
 /// <item><b>staged</b>: every batch goes by binary COPY into staging tables; <see cref="CompleteAsync"/>
 /// merges them in dependency order (upserts, surrogate lookups, deletes of vanished child rows).</item>
 /// <item><b>direct</b>, for a first load: each batch's dimensions are merged at once, then the root
-/// and child rows are COPYed straight into their tables (rows with surrogates to look up are
-/// inserted with a join to their dimension). Dimensions and lookups take their rows as array
+/// and child rows are COPYed straight into their tables, surrogates filled in from the ids the
+/// flush read back (<see cref="SurrogateLookup"/>; a natural key it cannot compare: inserted with a
+/// join to the dimension). Dimensions and lookups take their rows as array
 /// parameters, so a direct load touches no temporary table: at each commit PostgreSQL empties
 /// every staging table the session holds once any was touched. A key that exists already fails
 /// the COPY with a unique violation: the caller rolls back and loads the unit staged.</item>

@@ -278,7 +278,7 @@ public static class Benchmark
     }
 
     // VmHWM: the process's peak resident set.
-    private static double PeakRssMiB(Process process) =>
+    internal static double PeakRssMiB(Process process) =>
         File.ReadLines($"/proc/{process.Id}/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
             .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0).FirstOrDefault();
 

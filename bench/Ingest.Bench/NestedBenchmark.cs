@@ -94,6 +94,7 @@ public static class NestedBenchmark
                 Console.WriteLine($"    CPU: ingest {ingestCpu}; plain COPY {copyCpu}");
                 (ratios.TryGetValue(foreignKeys, out var list) ? list : ratios[foreignKeys] = []).Add(copySeconds / ingest.Seconds);
             }
+            Console.WriteLine($"peak RSS per silo: {string.Join(", ", processes.Select(p => $"{Benchmark.PeakRssMiB(p):F0} MiB"))}");
             if (repeat > 1)
                 foreach (var (foreignKeys, list) in ratios)
                     Console.WriteLine($"{(foreignKeys ? "with foreign keys   " : "without foreign keys")}: median ratio of {list.Count} runs {list.Order().ElementAt(list.Count / 2):F2} (each: {string.Join(", ", list.Select(r => r.ToString("F2")))})");

@@ -114,7 +114,7 @@ public sealed class BinaryCopy : IAsyncDisposable
                 ColumnType.Bigint or ColumnType.Double or ColumnType.Timestamptz => 8,
                 ColumnType.Int or ColumnType.Date => 4,
                 ColumnType.Boolean => 1,
-                ColumnType.Numeric => NumericSize(row.GetDecimal(i)),
+                ColumnType.Numeric => NumericSize(NumericDigits(row.GetDecimal(i), [])),
                 _ => throw new InvalidOperationException($"unknown column type {row.Types[i]}"),
             });
         return size;
@@ -163,10 +163,7 @@ public sealed class BinaryCopy : IAsyncDisposable
                     Reserve(1)[0] = row.GetBoolean(i) ? (byte)1 : (byte)0;
                     break;
                 case ColumnType.Numeric:
-                    var value = row.GetDecimal(i);
-                    var size = NumericSize(value);
-                    BinaryPrimitives.WriteInt32BigEndian(Reserve(4), size);
-                    WriteNumeric(Reserve(size), value);
+                    WriteNumeric(row.GetDecimal(i));
                     break;
             }
         }
@@ -190,12 +187,15 @@ public sealed class BinaryCopy : IAsyncDisposable
 
     // numeric's send format: digit count, weight (of the first digit, in base-10000 positions from
     // the point), sign, display scale, then the digits, each 0–9999, most significant first.
-    private static int NumericSize(decimal value) => 8 + 2 * NumericDigits(value, []);
+    private static int NumericSize(int digits) => 8 + 2 * digits;
 
-    private static void WriteNumeric(Span<byte> target, decimal value)
+    private void WriteNumeric(decimal value)
     {
         Span<short> digits = stackalloc short[NumericMaxDigits];
         var count = NumericDigits(value, digits);
+        var size = NumericSize(count);
+        BinaryPrimitives.WriteInt32BigEndian(Reserve(4), size);
+        var target = Reserve(size);
         var scale = value.Scale;
         // The digits right of the point fill whole groups of four: ceil(scale / 4) of them.
         var weight = count - 1 - (scale + 3) / 4;

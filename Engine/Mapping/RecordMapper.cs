@@ -15,7 +15,8 @@ namespace Ingest.Engine.Mapping;
 /// The element is read once, token by token, straight from its UTF-8 bytes: the column paths form
 /// a tree, the walk descends only into the fields some column needs, and each value is converted
 /// where it stands. When a field occurs twice in one object, the last one wins. The walk also
-/// notes where the nested values that other tables read (<see cref="ElementSpan"/>) lie.
+/// notes where the nested values that other tables read (<see cref="ElementSpan"/>) lie, and hands
+/// such a value to an <see cref="INestedMapper"/> where it stands when no column reads inside it.
 /// </para>
 /// </summary>
 public sealed class RecordMapper
@@ -31,12 +32,14 @@ public sealed class RecordMapper
     private readonly int[] _hashFirstSpan;
     private readonly int _allSpans;
     private readonly int _offset;
+    private readonly string[] _spanPaths;
+    private readonly bool[] _inline;
     private readonly PathNode _root = new(null);
 
     /// <param name="columns">The columns this mapper fills.</param>
     /// <param name="key">The columns that must have a value, or the record is rejected.</param>
     /// <param name="offset">Where the first of <paramref name="columns"/> sits in the row (columns before it are the caller's).</param>
-    /// <param name="spans">Dotted paths whose values' positions <see cref="TryMap(ReadOnlySpan{byte}, MappedRow, in ElementFacts, Span{ElementSpan}, out RecordReject?)"/> reports, in this order.</param>
+    /// <param name="spans">Dotted paths of the nested values other tables read, whose positions <see cref="TryMap(ReadOnlySpan{byte}, MappedRow, in ElementFacts, Span{ElementSpan}, out RecordReject?)"/> reports, in this order.</param>
     public RecordMapper(IReadOnlyList<ColumnSpec> columns, IReadOnlyList<string> key, int offset = 0, IReadOnlyList<string>? spans = null)
     {
         _columns = columns.ToArray();
@@ -46,7 +49,14 @@ public sealed class RecordMapper
         _constants = new byte[]?[_columns.Length];
         _hashFirstSpan = new int[_columns.Length];
         SpanCount = spans?.Count ?? 0;
-        for (var s = 0; s < SpanCount; s++) Node(spans![s]).Spans.Add(s);
+        _spanPaths = spans?.ToArray() ?? [];
+        _inline = new bool[SpanCount];
+        for (var s = 0; s < SpanCount; s++)
+        {
+            var node = Node(spans![s]);
+            node.Spans.Add(s);
+            if (node.Nested < 0) node.Nested = s;
+        }
         // A hash column's fields are spans of the mapper's own, after the caller's.
         _allSpans = SpanCount;
         for (var i = 0; i < _columns.Length; i++)
@@ -64,10 +74,25 @@ public sealed class RecordMapper
             else if (column.Path == "$index") _sources[i] = Source.ElementIndex;
             else Node(column.Path!).Columns.Add(i);
         }
+        // A nested value is handed over where it stands when it is the only one at its path and no
+        // column reads inside it (the walk would have to descend into it too).
+        for (var s = 0; s < SpanCount; s++)
+        {
+            var node = Node(_spanPaths[s]);
+            if (node == _root || node.HasChildren || node.Spans.Count(slot => slot < SpanCount) != 1) continue;
+            node.Inline = s;
+            _inline[s] = true;
+        }
     }
 
     /// <summary>How many spans <see cref="TryMap(ReadOnlySpan{byte}, MappedRow, in ElementFacts, Span{ElementSpan}, out RecordReject?)"/> reports.</summary>
     public int SpanCount { get; }
+
+    /// <summary>
+    /// Whether a walk with an <see cref="INestedMapper"/> hands the span's value to it; otherwise the
+    /// caller maps it from the span after the walk.
+    /// </summary>
+    public bool MapsInline(int span) => span >= 0 && _inline[span];
 
     // A map's value is the element itself: $value is $, $value.a is a.
     private PathNode Node(string path)
@@ -96,11 +121,25 @@ public sealed class RecordMapper
     /// </summary>
     public bool TryMap(ReadOnlySpan<byte> element, MappedRow row, in ElementFacts facts, Span<ElementSpan> spans, out RecordReject? reject)
     {
-        Span<ElementSpan> all = _allSpans == SpanCount ? spans : stackalloc ElementSpan[_allSpans];
-        all.Clear();
         var reader = new Utf8JsonReader(element, ReaderOptions);
         reader.Read();
-        Visit(ref reader, element, _root, row, all);
+        return TryMap(ref reader, element, row, facts, spans, null, out reject);
+    }
+
+    /// <summary>
+    /// Fills this mapper's columns of <paramref name="row"/> from the element <paramref name="reader"/>
+    /// is on (its first token), leaving the reader on its last token. The spans are positions in
+    /// <paramref name="json"/>, the text the reader reads; the nested values <see cref="MapsInline"/>
+    /// names go to <paramref name="nested"/> as the walk meets them. A nested value given twice in
+    /// one object rejects the record.
+    /// </summary>
+    public bool TryMap(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, MappedRow row, in ElementFacts facts, Span<ElementSpan> spans,
+        INestedMapper? nested, out RecordReject? reject)
+    {
+        Span<ElementSpan> all = _allSpans == SpanCount ? spans : stackalloc ElementSpan[_allSpans];
+        all.Clear();
+        reject = null;
+        if (!Visit(ref reader, json, _root, row, all, nested, ref reject)) return false;
         if (_allSpans != SpanCount) all[..SpanCount].CopyTo(spans);
 
         for (var i = 0; i < _columns.Length; i++)
@@ -108,7 +147,7 @@ public sealed class RecordMapper
             if (_sources[i] == Source.Hash)
             {
                 var fields = all.Slice(_hashFirstSpan[i], _columns[i].Hash!.Count);
-                row.SetBytes(_offset + i, Encoding.ASCII.GetBytes(ContentHash.Compute(element, fields)));
+                row.SetBytes(_offset + i, Encoding.ASCII.GetBytes(ContentHash.Compute(json, fields)));
             }
             else if (_sources[i] != Source.Path && !Inject(i, facts, row, out var why))
                 row.SetRejected(_offset + i, why!);
@@ -171,19 +210,32 @@ public sealed class RecordMapper
         return ValueConverter.TryConvertJson(json, _columns[i].Type, row, _offset + i, out reason);
     }
 
-    // The reader is on the first token of the value that node's path leads to.
-    private void Visit(ref Utf8JsonReader reader, ReadOnlySpan<byte> element, PathNode node, MappedRow row, scoped Span<ElementSpan> spans)
+    // The reader is on the first token of the value that node's path leads to; false (with the
+    // nested mapper's reason) when a nested value rejects the record.
+    private bool Visit(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, PathNode node, MappedRow row, scoped Span<ElementSpan> spans,
+        INestedMapper? nested, ref RecordReject? reject)
     {
         var kind = reader.TokenType;
         var start = (int)reader.TokenStartIndex;
-        if (kind == JsonTokenType.StartObject && node.HasChildren)
+        if (node.Nested >= 0 && spans[node.Nested].Length != 0)
+        {
+            // Rows already made from the first occurrence cannot be taken back the way a repeated scalar is overwritten.
+            var path = _spanPaths[node.Nested];
+            reject = new RecordReject(path, $"'{path}' occurs twice in one object: a nested collection or dimension is read once");
+            return false;
+        }
+        if (node.Inline >= 0 && nested is not null && kind != JsonTokenType.Null)
+        {
+            if (!nested.TryMapNested(node.Inline, ref reader, json, out reject)) return false;
+        }
+        else if (kind == JsonTokenType.StartObject && node.HasChildren)
         {
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var child = node.FindProperty(ref reader);
                 reader.Read();
                 if (child is null) reader.Skip();
-                else Visit(ref reader, element, child, row, spans);
+                else if (!Visit(ref reader, json, child, row, spans, nested, ref reject)) return false;
             }
         }
         else if (kind == JsonTokenType.StartArray && node.HasChildren)
@@ -192,7 +244,7 @@ public sealed class RecordMapper
             {
                 var child = node.FindIndex(index);
                 if (child is null) reader.Skip();
-                else Visit(ref reader, element, child, row, spans);
+                else if (!Visit(ref reader, json, child, row, spans, nested, ref reject)) return false;
             }
         }
         else
@@ -202,8 +254,8 @@ public sealed class RecordMapper
 
         var end = (int)reader.BytesConsumed;
         foreach (var slot in node.Spans) spans[slot] = new ElementSpan(start, end - start, kind);
-        if (node.Columns.Count == 0) return;
-        var raw = element[start..end];
+        if (node.Columns.Count == 0) return true;
+        var raw = json[start..end];
         // A later occurrence of the same field replaces an earlier one, including its verdict.
         foreach (var i in node.Columns)
         {
@@ -213,6 +265,7 @@ public sealed class RecordMapper
                          : !ValueConverter.TryConvert(ref reader, kind, raw, _columns[i].Type, row, _offset + i, out reason))
                 row.SetRejected(_offset + i, reason!);
         }
+        return true;
     }
 
     /// <summary>One path segment: the columns whose path ends here, the spans it reports, and the segments below it.</summary>
@@ -228,6 +281,12 @@ public sealed class RecordMapper
         public List<int> Spans { get; } = [];
 
         public bool HasChildren => _children.Count > 0;
+
+        /// <summary>The first span of a nested value another table reads here; -1 for none.</summary>
+        public int Nested { get; set; } = -1;
+
+        /// <summary>The span whose value goes to the nested mapper where it stands; -1 for none.</summary>
+        public int Inline { get; set; } = -1;
 
         public PathNode Child(string segment)
         {
@@ -252,7 +311,7 @@ public sealed class RecordMapper
     }
 }
 
-/// <summary>Where a nested value lies in its element (length 0: absent), and the token it starts with.</summary>
+/// <summary>Where a nested value lies in the text the walk reads (length 0: absent), and the token it starts with.</summary>
 public readonly record struct ElementSpan(int Start, int Length, JsonTokenType Kind)
 {
     /// <summary>Whether the value is absent or JSON null.</summary>

@@ -118,10 +118,9 @@ public sealed class LoadPlan
         return table;
     }
 
+    // A span per reader, even of the same path: a value with one reader can be handed to it as the walk meets it.
     private static int AddSpan(List<string> spans, string path)
     {
-        var at = spans.IndexOf(path);
-        if (at >= 0) return at;
         spans.Add(path);
         return spans.Count - 1;
     }

@@ -10,8 +10,15 @@ namespace Ingest.Engine.Relational;
 /// a row per element of each nested collection (with its parent's key), and a row per
 /// referenced dimension. A record is taken whole or not at all: when any of its rows is
 /// rejected, none of them stay.
+/// <para>
+/// One reader goes through the record once: the table mappers hand the collections and
+/// dimensions they meet back to this mapper (<see cref="INestedMapper"/>), which maps them from
+/// the same reader. Only a nested value that a column also reads inside, or a dimension that is
+/// the referencing element itself, is read again from its span. A parent's key may come after
+/// its collections in the text, so children get it when the whole record has been read.
+/// </para>
 /// </summary>
-public sealed class RelationalMapper
+public sealed class RelationalMapper : INestedMapper
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Skip };
 
@@ -20,12 +27,19 @@ public sealed class RelationalMapper
     private readonly ElementSpan[][] _spans;
     private readonly int[] _marks;
     private readonly byte[][] _keyScratch;
+    private readonly int[] _parentTable;
+    private readonly List<int>[] _parentRows; // per child table: the parent's row of each of the record's rows
+    private readonly bool[] _rereads; // per table: whether some nested value is read again from its span
+    private readonly Frame[] _frames;
+    private int _depth;
 
     private readonly RowValidator? _validator;
     private readonly DateTime _now;
     private QualityTally? _tally;
     private List<RuleViolation>? _violations;
     private long _ordBase;
+    private UnitFacts _unit = null!;
+    private long _recordIndex;
 
     /// <param name="plan">The tables.</param>
     /// <param name="validator">Checks the root's rows, with <paramref name="now"/> for now() defaults, counting into the tally <see cref="StartUnit"/> gives.</param>
@@ -39,6 +53,14 @@ public sealed class RelationalMapper
         _spans = plan.Tables.Select(t => new ElementSpan[t.Mapper.SpanCount]).ToArray();
         _marks = new int[_sinks.Length];
         _keyScratch = plan.Tables.Select(_ => new byte[64]).ToArray();
+        _parentTable = new int[_sinks.Length];
+        _parentRows = plan.Tables.Select(_ => new List<int>()).ToArray();
+        foreach (var table in plan.Tables)
+        foreach (var child in table.Children)
+            _parentTable[child.Table.Index] = table.Index;
+        _frames = new Frame[plan.Tables.Count];
+        _rereads = plan.Tables.Select(t =>
+            t.References.Exists(r => !t.Mapper.MapsInline(r.Span)) || t.Children.Exists(c => !t.Mapper.MapsInline(c.Span))).ToArray();
     }
 
     /// <summary>The sinks, in plan order; empty them (<see cref="RowSink.Clear"/>) before another mapper reuses them.</summary>
@@ -72,81 +94,129 @@ public sealed class RelationalMapper
     /// <param name="violations">Collects the validation rules the root row broke, when given (a dry run).</param>
     public bool TryMap(ReadOnlySpan<byte> record, UnitFacts unit, long recordIndex, out RecordReject? reject, List<RuleViolation>? violations = null)
     {
-        for (var i = 0; i < _sinks.Length; i++) _marks[i] = _sinks[i].Count;
+        for (var i = 0; i < _sinks.Length; i++)
+        {
+            _marks[i] = _sinks[i].Count;
+            _parentRows[i].Clear();
+        }
         _violations = violations;
-        if (MapElement(_plan.Root, record, null, null, unit, recordIndex, default, -1, out reject)) return true;
+        _unit = unit;
+        _recordIndex = recordIndex;
+        _depth = 0;
+        var reader = new Utf8JsonReader(record, ReaderOptions);
+        reader.Read();
+        if (MapElement(_plan.Root, ref reader, record, parentRow: -1, keyLength: 0, index: -1, out reject))
+        {
+            CopyParentKeys();
+            return true;
+        }
         for (var i = 0; i < _sinks.Length; i++) _sinks[i].Truncate(_marks[i]);
         return false;
     }
 
-    private bool MapElement(PlanTable table, ReadOnlySpan<byte> element, PlanTable? parent, MappedRow? parentRow, UnitFacts unit, long recordIndex,
-        ReadOnlySpan<byte> keyJson, int index, out RecordReject? reject)
+    // The reader is on the element's first token; it is left on its last.
+    private bool MapElement(PlanTable table, ref Utf8JsonReader reader, ReadOnlySpan<byte> json, int parentRow, int keyLength, int index, out RecordReject? reject)
     {
-        var row = _sinks[table.Index].Add(_ordBase + recordIndex);
-        // The parent's key columns, wherever they sit in its row, lead the child's row.
-        for (var k = 0; k < table.ParentKeyWidth; k++) parentRow!.CopyTo(parent!.KeyColumns[k], row, k);
+        var sink = _sinks[table.Index];
+        var rowIndex = sink.Count;
+        var row = sink.Add(_ordBase + _recordIndex);
+        if (table.Role == TableRole.Child) _parentRows[table.Index].Add(parentRow);
 
+        var start = (int)reader.TokenStartIndex;
         var spans = _spans[table.Index];
-        if (!table.Mapper.TryMap(element, row, new ElementFacts(unit, recordIndex, keyJson, index), spans, out reject)) return false;
-        if (parent is null && _validator is not null && !_validator.Check(row, element, _now, _tally!, out reject, _violations)) return false;
+        _frames[_depth++] = new Frame(table, row, rowIndex, keyLength, index);
+        var mapped = table.Mapper.TryMap(ref reader, json, row, Facts(table, keyLength, index), spans, this, out reject);
+        _depth--;
+        if (!mapped) return false;
+        var element = json[start..(int)reader.BytesConsumed];
+        if (table.Role == TableRole.Root && _validator is not null && !_validator.Check(row, element, _now, _tally!, out reject, _violations)) return false;
+
+        if (_rereads[table.Index] && !MapFromSpans(table, json, element, row, rowIndex, keyLength, index, out reject)) return false;
 
         foreach (var reference in table.References)
         {
-            if (!MapReference(table, reference, element, spans, row, new ElementFacts(unit, recordIndex, keyJson, index), out reject)) return false;
-        }
-
-        foreach (var child in table.Children)
-        {
-            var span = spans[child.Span];
-            if (span.IsMissing) continue;
-            if (!MapCollection(child, element.Slice(span.Start, span.Length), table, row, unit, recordIndex, out reject)) return false;
-        }
-        return true;
-    }
-
-    private bool MapReference(PlanTable table, PlanReference reference, ReadOnlySpan<byte> element, ElementSpan[] spans, MappedRow row,
-        in ElementFacts facts, out RecordReject? reject)
-    {
-        reject = null;
-        var dimension = reference.Dimension;
-        var dimElement = element;
-        if (reference.Span >= 0)
-        {
-            var span = spans[reference.Span];
-            dimElement = span.IsMissing ? default : element.Slice(span.Start, span.Length);
-        }
-        var sink = _sinks[dimension.Index];
-        var hasKey = false;
-        if (!dimElement.IsEmpty)
-        {
-            var dimRow = sink.Add(_ordBase + facts.RecordIndex);
-            if (!dimension.Mapper.TryMap(dimElement, dimRow, facts, default, out var why))
-            {
-                reject = new RecordReject(why!.Column, $"{dimension.Target.Name}: {why.Reason}");
-                return false;
-            }
-            hasKey = Array.TrueForAll(dimension.KeyColumns, k => !dimRow.IsNull(k));
-            if (!hasKey) sink.Truncate(sink.Count - 1); // a null natural key: no dimension row, and the reference is NULL
-            else
-            {
-                for (var k = 0; k < reference.NaturalKeyCopies.Length; k++)
-                    dimRow.CopyTo(dimension.KeyColumns[k], row, reference.NaturalKeyCopies[k]);
-                sink.DropIfRepeated();
-            }
-        }
-        if (!hasKey && reference.SurrogateIsKey)
-        {
+            if (!reference.SurrogateIsKey || !HasNull(row, reference.NaturalKeyCopies)) continue;
             var column = table.Target.Columns[reference.SurrogateColumn].Name;
-            reject = new RecordReject(column, $"key column '{column}' has no value: the {dimension.Target.Name} it refers to has no key ({string.Join(", ", dimension.Target.Key)})");
+            var dimension = reference.Dimension.Target;
+            reject = new RecordReject(column, $"key column '{column}' has no value: the {dimension.Name} it refers to has no key ({string.Join(", ", dimension.Key)})");
             return false;
         }
         return true;
     }
 
-    private bool MapCollection(PlanChild child, ReadOnlySpan<byte> collection, PlanTable parent, MappedRow parentRow, UnitFacts unit, long recordIndex, out RecordReject? reject)
+    // What the walk could not hand over where it stood, read again from its span (or the element itself).
+    private bool MapFromSpans(PlanTable table, ReadOnlySpan<byte> json, ReadOnlySpan<byte> element, MappedRow row, int rowIndex, int keyLength, int index,
+        out RecordReject? reject)
     {
-        var reader = new Utf8JsonReader(collection, ReaderOptions);
-        reader.Read();
+        reject = null;
+        var spans = _spans[table.Index];
+        foreach (var reference in table.References)
+        {
+            if (table.Mapper.MapsInline(reference.Span)) continue;
+            var dimElement = reference.Span < 0 ? element : Slice(json, spans[reference.Span]);
+            if (dimElement.IsEmpty) continue;
+            var reader = new Utf8JsonReader(dimElement, ReaderOptions);
+            reader.Read();
+            if (!MapDimension(table, reference, ref reader, dimElement, row, Facts(table, keyLength, index), out reject)) return false;
+        }
+        foreach (var child in table.Children)
+        {
+            if (table.Mapper.MapsInline(child.Span)) continue;
+            var collection = Slice(json, spans[child.Span]);
+            if (collection.IsEmpty) continue;
+            var reader = new Utf8JsonReader(collection, ReaderOptions);
+            reader.Read();
+            if (!MapCollection(child, ref reader, collection, rowIndex, out reject)) return false;
+        }
+        return true;
+    }
+
+    private static bool HasNull(MappedRow row, int[] columns)
+    {
+        foreach (var column in columns)
+            if (row.IsNull(column)) return true;
+        return false;
+    }
+
+    private static ReadOnlySpan<byte> Slice(ReadOnlySpan<byte> json, ElementSpan span) => span.IsMissing ? default : json.Slice(span.Start, span.Length);
+
+    bool INestedMapper.TryMapNested(int span, ref Utf8JsonReader reader, ReadOnlySpan<byte> json, out RecordReject? reject)
+    {
+        var frame = _frames[_depth - 1];
+        foreach (var child in frame.Table.Children)
+            if (child.Span == span) return MapCollection(child, ref reader, json, frame.RowIndex, out reject);
+        foreach (var reference in frame.Table.References)
+            if (reference.Span == span) return MapDimension(frame.Table, reference, ref reader, json, frame.Row, Facts(frame.Table, frame.KeyLength, frame.Index), out reject);
+        throw new InvalidOperationException($"{frame.Table.Target.Name} has no nested value at span {span}");
+    }
+
+    // The reader is on the dimension's element; a null natural key makes no dimension row and leaves the reference NULL.
+    private bool MapDimension(PlanTable table, PlanReference reference, ref Utf8JsonReader reader, ReadOnlySpan<byte> json, MappedRow row,
+        in ElementFacts facts, out RecordReject? reject)
+    {
+        var dimension = reference.Dimension;
+        var sink = _sinks[dimension.Index];
+        var dimRow = sink.Add(_ordBase + _recordIndex);
+        if (!dimension.Mapper.TryMap(ref reader, json, dimRow, facts, default, null, out var why))
+        {
+            reject = new RecordReject(why!.Column, $"{dimension.Target.Name}: {why.Reason}");
+            return false;
+        }
+        reject = null;
+        if (!Array.TrueForAll(dimension.KeyColumns, k => !dimRow.IsNull(k)))
+        {
+            sink.Truncate(sink.Count - 1);
+            return true;
+        }
+        for (var k = 0; k < reference.NaturalKeyCopies.Length; k++)
+            dimRow.CopyTo(dimension.KeyColumns[k], row, reference.NaturalKeyCopies[k]);
+        sink.DropIfRepeated();
+        return true;
+    }
+
+    // The reader is on the collection's first token; it is left on its last.
+    private bool MapCollection(PlanChild child, ref Utf8JsonReader reader, ReadOnlySpan<byte> json, int parentRow, out RecordReject? reject)
+    {
         var kind = reader.TokenType;
         if (kind is not (JsonTokenType.StartArray or JsonTokenType.StartObject))
         {
@@ -167,13 +237,9 @@ public sealed class RelationalMapper
                 scratch[keyLength - 1] = (byte)'"';
                 reader.Read();
             }
-            var start = (int)reader.TokenStartIndex;
-            reader.Skip();
-            var item = collection[start..(int)reader.BytesConsumed];
-            var keyJson = _keyScratch[child.Table.Index].AsSpan(0, keyLength);
-            if (!MapElement(child.Table, item, parent, parentRow, unit, recordIndex, keyJson, index, out var why))
+            if (!MapElement(child.Table, ref reader, json, parentRow, keyLength, index, out var why))
             {
-                var at = keyLength == 0 ? $"[{index}]" : $"[{Encoding.UTF8.GetString(keyJson)}]";
+                var at = keyLength == 0 ? $"[{index}]" : $"[{Encoding.UTF8.GetString(_keyScratch[child.Table.Index].AsSpan(0, keyLength))}]";
                 reject = new RecordReject(why!.Column, $"{child.Path}{at}: {why.Reason}");
                 return false;
             }
@@ -181,4 +247,28 @@ public sealed class RelationalMapper
         reject = null;
         return true;
     }
+
+    // Each child row gets its parent's key columns, parents first: a grandchild's parent key includes its grandparent's.
+    private void CopyParentKeys()
+    {
+        foreach (var table in _plan.Descendants)
+        {
+            var parentRows = _parentRows[table.Index];
+            var parent = _plan.Tables[_parentTable[table.Index]];
+            var sink = _sinks[table.Index];
+            var parentSink = _sinks[parent.Index];
+            for (var i = 0; i < parentRows.Count; i++)
+            {
+                var row = sink[_marks[table.Index] + i];
+                var parentRow = parentSink[parentRows[i]];
+                for (var k = 0; k < table.ParentKeyWidth; k++) parentRow.CopyTo(parent.KeyColumns[k], row, k);
+            }
+        }
+    }
+
+    private ElementFacts Facts(PlanTable table, int keyLength, int index) =>
+        new(_unit, _recordIndex, _keyScratch[table.Index].AsSpan(0, keyLength), index);
+
+    /// <summary>An element being mapped: the walk hands its nested values back to it.</summary>
+    private readonly record struct Frame(PlanTable Table, MappedRow Row, int RowIndex, int KeyLength, int Index);
 }

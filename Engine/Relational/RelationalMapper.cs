@@ -203,7 +203,7 @@ public sealed class RelationalMapper : INestedMapper
             return false;
         }
         reject = null;
-        if (!Array.TrueForAll(dimension.KeyColumns, k => !dimRow.IsNull(k)))
+        if (HasNull(dimRow, dimension.KeyColumns))
         {
             sink.Truncate(sink.Count - 1);
             return true;

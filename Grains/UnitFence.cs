@@ -12,8 +12,11 @@ namespace Ingest.Grains;
 /// </summary>
 public static class UnitFence
 {
-    /// <summary>What a claim found.</summary>
-    public sealed record ClaimResult(UnitClaim? Claim, UnitEnd? NotClaimed, string? Error);
+    /// <summary>
+    /// What a claim found; <paramref name="EndedTransactions"/> counts the open transactions of the
+    /// unit's lost attempt that the claim ended.
+    /// </summary>
+    public sealed record ClaimResult(UnitClaim? Claim, UnitEnd? NotClaimed, string? Error, int EndedTransactions = 0);
 
     /// <summary>What a batch's mark found: whether the import runs, and the units the batch took.</summary>
     public sealed record BatchMark(bool ImportRunning, IReadOnlyList<FencedUnit> Units);
@@ -26,6 +29,10 @@ public static class UnitFence
     /// of its own (so a unit that kills its silo every time still uses up its attempts). A unit
     /// still <c>running</c> had an attempt die with its silo; on its last attempt it fails instead
     /// (a poison unit). Nothing is claimed when the unit already ended or its import is not running.
+    /// The lost attempt's transaction, if still open, is ended first: a silo that froze or lost its
+    /// network keeps its connections, and their locks (a row's key, the unit's row) would otherwise
+    /// hold this attempt up until the server noticed, which can take hours. Its commit would be
+    /// fenced off anyway.
     /// </summary>
     public static async Task<ClaimResult> ClaimAsync(NpgsqlDataSource dataSource, long importId, int unitNo, string silo, string dispatch, CancellationToken cancellationToken = default)
     {
@@ -33,6 +40,19 @@ public static class UnitFence
         // again, and this attempt's completion is then fenced off. So it does not wait for its WAL.
         await using var batch = dataSource.CreateBatch();
         batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
+        // Read without a lock, so a lost attempt that holds the unit's row cannot hold up its own end.
+        // Only the same role's sessions: pg_terminate_backend refuses others, which would fail the claim.
+        var endLost = new NpgsqlBatchCommand(
+            $"""
+            SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid))::int
+            FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id
+            JOIN pg_stat_activity a ON a.application_name = {AttemptName("u.dispatch")} AND a.usename = current_user
+            WHERE u.import_id = $1 AND u.unit_no = $2 AND u.state = 'running' AND u.dispatch <> $3 AND i.state = 'running'
+            """);
+        endLost.Parameters.AddWithValue(importId);
+        endLost.Parameters.AddWithValue(unitNo);
+        endLost.Parameters.AddWithValue(dispatch);
+        batch.BatchCommands.Add(endLost);
         var claim = new NpgsqlBatchCommand(
             """
             WITH cur AS (
@@ -64,14 +84,18 @@ public static class UnitFence
         claim.Parameters.AddWithValue(silo);
         claim.Parameters.AddWithValue(dispatch);
         batch.BatchCommands.Add(claim);
+        int ended;
         await using (var r = await batch.ExecuteReaderAsync(cancellationToken))
         {
             await r.NextResultAsync(cancellationToken); // past set_config's row
+            await r.ReadAsync(cancellationToken);
+            ended = r.GetInt32(0);
+            await r.NextResultAsync(cancellationToken);
             if (await r.ReadAsync(cancellationToken))
             {
                 return r.GetString(0) == UnitState.Failed
-                    ? new ClaimResult(null, UnitEnd.Failed, r.GetString(5))
-                    : new ClaimResult(new UnitClaim(importId, unitNo, r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4)), null, null);
+                    ? new ClaimResult(null, UnitEnd.Failed, r.GetString(5), ended)
+                    : new ClaimResult(new UnitClaim(importId, unitNo, r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4)), null, null, ended);
             }
         }
 
@@ -81,8 +105,25 @@ public static class UnitFence
         why.Parameters.AddWithValue(importId);
         why.Parameters.AddWithValue(unitNo);
         var open = (bool?)await why.ExecuteScalarAsync(cancellationToken) ?? false;
-        return new ClaimResult(null, open ? UnitEnd.ImportNotRunning : UnitEnd.Superseded, null);
+        return new ClaimResult(null, open ? UnitEnd.ImportNotRunning : UnitEnd.Superseded, null, ended);
     }
+
+    /// <summary>
+    /// Begins the transaction of an attempt (a unit's or a batch's) and names its session after the
+    /// attempt's <paramref name="dispatch"/> until it ends, so that a later claim of one of its units
+    /// can find it in <c>pg_stat_activity</c> and end it (see <see cref="ClaimAsync"/>).
+    /// </summary>
+    public static async Task<NpgsqlTransaction> BeginAttemptAsync(NpgsqlConnection connection, string dispatch, CancellationToken cancellationToken = default)
+    {
+        var tx = await connection.BeginTransactionAsync(cancellationToken);
+        await using var cmd = new NpgsqlCommand($"SELECT set_config('application_name', {AttemptName("$1")}, true)", connection);
+        cmd.Parameters.AddWithValue(dispatch);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+        return tx;
+    }
+
+    // An attempt's session name, as SQL: PostgreSQL keeps a name's first 63 bytes (a dispatch is ASCII).
+    private static string AttemptName(string dispatchSql) => $"left('ingest ' || {dispatchSql}, 63)";
 
     /// <summary>
     /// Claims pending units for a batch on <paramref name="silo"/>, in a commit of its own: each

@@ -48,6 +48,8 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
             logger.LogWarning("unit {ImportId}/{UnitNo}: could not be claimed ({Error}); it is handed out again", importId, unitNo, TransientErrors.Describe(e));
             return new UnitReport(unitNo, dispatch, UnitEnd.RetryLater, DateTimeOffset.UtcNow.AddSeconds(1), TransientErrors.Describe(e));
         }
+        if (claimed.EndedTransactions > 0)
+            logger.LogWarning("unit {ImportId}/{UnitNo}: ended the open transaction of its lost attempt (its silo froze or lost its network?)", importId, unitNo);
         if (claimed.Claim is not { } claim)
         {
             if (claimed.NotClaimed == UnitEnd.Failed)
@@ -61,7 +63,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
         try
         {
             var loader = await GetLoaderAsync(importId);
-            var completed = await TransientErrors.Pipeline.ExecuteAsync(async ct => await LoadAndCompleteAsync(loader, importId, [claim.Fenced], batched: false, ct), abandon);
+            var completed = await TransientErrors.Pipeline.ExecuteAsync(async ct => await LoadAndCompleteAsync(loader, importId, dispatch, [claim.Fenced], batched: false, ct), abandon);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             if (completed is not [var (_, result)])
             {
@@ -140,7 +142,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
         try
         {
             var loader = await GetLoaderAsync(importId);
-            var completed = await LoadAndCompleteAsync(loader, importId, mark.Units, batched: true, abandon);
+            var completed = await LoadAndCompleteAsync(loader, importId, dispatch, mark.Units, batched: true, abandon);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             if (completed is null)
             {
@@ -201,24 +203,24 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
     }
 
     // Loads the units and completes them in ONE transaction; null when any was fenced off (rolled back).
-    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadAndCompleteAsync(UnitLoader loader, long importId, IReadOnlyList<FencedUnit> units, bool batched, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadAndCompleteAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, bool batched, CancellationToken cancellationToken)
     {
         try
         {
-            return await LoadAndCompleteOnceAsync(loader, importId, units, batched, cancellationToken);
+            return await LoadAndCompleteOnceAsync(loader, importId, dispatch, units, batched, cancellationToken);
         }
         catch (DirectCopyConflictException)
         {
             // A key that exists already: rolled back, and the loader now stages this import's units
             // (a batch's one after another in one transaction). Load them again, staged.
-            return await LoadAndCompleteOnceAsync(loader, importId, units, batched, cancellationToken);
+            return await LoadAndCompleteOnceAsync(loader, importId, dispatch, units, batched, cancellationToken);
         }
     }
 
-    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadAndCompleteOnceAsync(UnitLoader loader, long importId, IReadOnlyList<FencedUnit> units, bool batched, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadAndCompleteOnceAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, bool batched, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
         var results = batched
             ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Key)], cancellationToken)
             : [await loader.LoadAsync(connection, importId, units.Single().Key, cancellationToken)];

@@ -128,15 +128,21 @@ public class FailoverTests(ITestOutputHelper output)
     {
         using var data = new TempFolder().WithPages(files: 2, perFile: 25);
         await using var db = await TestDatabase.CreateAsync();
-        await SlowTarget.CreateAsync(db, seconds: 4);
+        // The sleep comes after the rows: frozen in it, the silo's open transaction holds their keys,
+        // which the takeover's rows need (a frozen process keeps its connections open).
+        await SlowTarget.CreateAsync(db, seconds: 4, afterRows: true);
         var frozen = db.StartSilo(slots: 1, batches: false);
         await frozen.StartedAsync();
         var other = db.StartSilo(slots: 1, batches: false);
         await other.StartedAsync();
         // Plain insert: a second commit of the same unit would show as duplicate rows.
         var id = await db.SubmitAsync(Specs.Files(data.Path, keyed: false, parallelism: 1));
-        var unit = await Poll.UntilAsync(() => db.ScalarAsync<string>($"SELECT coalesce(min(unit_no || '|' || silo), '') FROM ingest.units WHERE import_id = {id} AND state = 'running'"),
-            u => u.Length > 0, TimeSpan.FromSeconds(30), "a unit in flight");
+        var unit = await Poll.UntilAsync(() => db.ScalarAsync<string>(
+                $"""
+                SELECT coalesce(min(u.unit_no || '|' || u.silo), '') FROM ingest.units u JOIN pg_stat_activity a ON a.application_name = 'ingest ' || u.dispatch
+                WHERE u.import_id = {id} AND u.state = 'running' AND a.wait_event = 'PgSleep'
+                """),
+            u => u.Length > 0, TimeSpan.FromSeconds(30), "a unit's rows inserted, its transaction open");
         var (unitNo, holder) = (unit.Split('|')[0], unit.Split('|')[1]);
         if (holder != frozen.Address) (frozen, other) = (other, frozen);
 
@@ -148,6 +154,7 @@ public class FailoverTests(ITestOutputHelper output)
         output.WriteLine($"taken over {(DateTime.UtcNow - frozenAt).TotalSeconds:F1} s after SIGSTOP");
         await SlowTarget.SetDelayAsync(db, 0);
         var status = await db.WaitForAsync(id);
+        Assert.Contains($"unit {id}/{unitNo}: ended the open transaction of its lost attempt", other.Output);
         frozen.Thaw();
         // The thawed silo learns it was declared dead, stops, and a new silo rejoins in its process.
         await Poll.UntilAsync(() => Task.FromResult(frozen.Output.Contains("a new silo rejoins it") && frozen.Address != holder),

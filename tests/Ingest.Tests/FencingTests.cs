@@ -2,6 +2,7 @@ using Ingest.Engine;
 using Ingest.GrainInterfaces;
 using Ingest.Grains;
 using Ingest.Tests.Harness;
+using Npgsql;
 using Xunit;
 
 namespace Ingest.Tests;
@@ -35,6 +36,33 @@ public class FencingTests
         // Nor can the stale attempt fail or hand back the unit any more.
         Assert.Equal(UnitEnd.Superseded, (await UnitFence.FailAsync(db.DataSource, stale, "late", terminal: false)).End);
         Assert.False(await UnitFence.HandBackAsync(db.DataSource, stale));
+    }
+
+    [Fact]
+    public async Task A_claim_ends_the_open_transaction_of_the_attempt_it_takes_the_unit_from()
+    {
+        using var data = new TempFolder().WithPages(files: 1, perFile: 20);
+        await using var db = await TestDatabase.CreateAsync();
+        // Plain insert into a keyed table: the new attempt's rows wait for the lost attempt's uncommitted keys.
+        var id = await db.StoreAsync(Specs.Files(data.Path, keyed: false));
+        await new ImportPlanner(db.DataSource).PlanAsync(id);
+        var spec = ImportSpecJson.Deserialize(await db.ScalarAsync<string>($"SELECT spec::text FROM ingest.imports WHERE id = {id}"));
+
+        var first = await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:1@1", "lost");
+        Assert.Equal(0, first.EndedTransactions);
+        // The attempt loads its rows, then its silo freezes before it completes: the transaction stays open.
+        await using var lost = await db.DataSource.OpenConnectionAsync();
+        await using var lostTx = await UnitFence.BeginAttemptAsync(lost, "lost");
+        await UnitLoader.For(spec).LoadAsync(lost, id, first.Claim!.Key);
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ingest lost' AND state = 'idle in transaction'"));
+
+        var claimed = await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:2@2", "current");
+        Assert.Equal(1, claimed.EndedTransactions);
+        // Without the end, this load would wait on the lost attempt's keys for as long as its silo stays frozen.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Assert.True(await LoadAndCompleteAsync(db, spec, claimed.Claim!, timeout.Token));
+        Assert.Equal("20,20", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+        await Assert.ThrowsAnyAsync<NpgsqlException>(() => lostTx.CommitAsync());
     }
 
     [Fact]
@@ -97,20 +125,20 @@ public class FencingTests
         Assert.Equal("30,30", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
     }
 
-    private static Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, UnitClaim claim) =>
-        LoadAndCompleteAsync(db, spec, claim.ImportId, [claim.Fenced], batched: false);
+    private static Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, UnitClaim claim, CancellationToken cancellationToken = default) =>
+        LoadAndCompleteAsync(db, spec, claim.ImportId, [claim.Fenced], batched: false, cancellationToken);
 
-    private static async Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, long importId, IReadOnlyList<FencedUnit> units, bool batched)
+    private static async Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, long importId, IReadOnlyList<FencedUnit> units, bool batched, CancellationToken cancellationToken = default)
     {
-        await using var connection = await db.DataSource.OpenConnectionAsync();
-        await using var tx = await connection.BeginTransactionAsync();
+        await using var connection = await db.DataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
         var loader = UnitLoader.For(spec);
         var results = batched
-            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Key)])
-            : [await loader.LoadAsync(connection, importId, units.Single().Key)];
+            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Key)], cancellationToken)
+            : [await loader.LoadAsync(connection, importId, units.Single().Key, cancellationToken)];
         var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
-        if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched)) return false;
-        await tx.CommitAsync();
+        if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched, cancellationToken)) return false;
+        await tx.CommitAsync(cancellationToken);
         return true;
     }
 }

@@ -64,8 +64,10 @@ public static class NestedBenchmark
                 var spec = ImportSpecParser.ParseJson(RawgSample.NestedSpec("bench-nested", pages, prefix, foreignKeys, parallelism));
                 await Benchmark.QuiesceAsync(db, processes);
                 var before = CpuClock.Read(processes);
+                var walBefore = await WalAsync(db);
                 var ingest = await Benchmark.IngestAsync(db, spec);
                 var ingestCpu = CpuClock.Read(processes) - before;
+                var ingestWal = await WalAsync(db) - walBefore;
                 var plan = new LoadPlan(spec.Target);
                 var rows = 0L;
                 foreach (var table in plan.Tables) rows += await CountAsync(db, table.Target.QualifiedName);
@@ -83,15 +85,18 @@ public static class NestedBenchmark
                 }
                 await Benchmark.QuiesceAsync(db, processes);
                 before = CpuClock.Read(processes);
+                walBefore = await WalAsync(db);
                 var clock = Stopwatch.StartNew();
                 await using (var connection = await db.OpenConnectionAsync())
                     for (var i = 0; i < baseline.Tables.Count; i++) await ImportAsync(connection, baseline.Tables[i].Target.QualifiedName, exported[i]);
                 var copySeconds = clock.Elapsed.TotalSeconds;
                 var copyCpu = CpuClock.Read(processes) - before;
+                var copyWal = await WalAsync(db) - walBefore;
 
                 Console.WriteLine($"{(foreignKeys ? "with foreign keys   " : "without foreign keys")}: ingest {ingest.Seconds:F1} s = {ingest.Rows / ingest.Seconds,8:N0} games/s, {rows / ingest.Seconds,9:N0} rows/s ({rows:N0} rows in {plan.Tables.Count} tables) | " +
                     $"plain COPY {copySeconds:F1} s = {rows / copySeconds,9:N0} rows/s | ratio {copySeconds / ingest.Seconds:F2}");
                 Console.WriteLine($"    CPU: ingest {ingestCpu}; plain COPY {copyCpu}");
+                Console.WriteLine($"    WAL: ingest {ingestWal / 1048576.0:F0} MiB; plain COPY {copyWal / 1048576.0:F0} MiB");
                 (ratios.TryGetValue(foreignKeys, out var list) ? list : ratios[foreignKeys] = []).Add(copySeconds / ingest.Seconds);
             }
             Console.WriteLine($"peak RSS per silo: {string.Join(", ", processes.Select(p => $"{Benchmark.PeakRssMiB(p):F0} MiB"))}");
@@ -109,6 +114,13 @@ public static class NestedBenchmark
             }
             Directory.Delete(work, recursive: true);
         }
+    }
+
+    // The server's WAL position in bytes: what a load wrote to the WAL (and will write to the tables).
+    private static async Task<long> WalAsync(NpgsqlDataSource db)
+    {
+        await using var cmd = db.CreateCommand("SELECT pg_current_wal_lsn() - '0/0'");
+        return (long)(decimal)(await cmd.ExecuteScalarAsync())!;
     }
 
     private static async Task<long> CountAsync(NpgsqlDataSource db, string table)

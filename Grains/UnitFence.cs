@@ -42,11 +42,14 @@ public static class UnitFence
         batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
         // Read without a lock, so a lost attempt that holds the unit's row cannot hold up its own end.
         // Only the same role's sessions: pg_terminate_backend refuses others, which would fail the claim.
+        // The sessions are listed only when there is a lost attempt (OFFSET 0 keeps the LATERAL
+        // subquery from being flattened into a join that lists them first, about 0.5 ms a claim).
         var endLost = new NpgsqlBatchCommand(
             $"""
             SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid))::int
-            FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id
-            JOIN pg_stat_activity a ON a.application_name = {AttemptName("u.dispatch")} AND a.usename = current_user
+            FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id,
+            LATERAL (SELECT a.pid FROM pg_stat_activity a
+                     WHERE a.application_name = {AttemptName("u.dispatch")} AND a.usename = current_user OFFSET 0) a
             WHERE u.import_id = $1 AND u.unit_no = $2 AND u.state = 'running' AND u.dispatch <> $3 AND i.state = 'running'
             """);
         endLost.Parameters.AddWithValue(importId);

@@ -47,7 +47,20 @@ public sealed class RelationalLoad
         _written = new long[plan.Tables.Count];
         _counted = new long[plan.Tables.Count];
         _merged = new LoadCounts[plan.Tables.Count];
+        foreach (var sink in mapper.Sinks) sink.EncodeRecords(Encoding(sink.Table, direct));
     }
+
+    /// <summary>
+    /// How a load keeps a table's rows (<see cref="RowSink.EncodeRecords"/>). A table whose rows go
+    /// to COPY as they were mapped has them encoded when their record ends: the rows are still in
+    /// the cache then, and wait in a fraction of the memory. A dimension's rows are deduplicated and
+    /// sent as arrays, and a direct load fills surrogates into its rows after a merge: those are held.
+    /// </summary>
+    public static (int Columns, bool Ord)? Encoding(PlanTable table, bool direct) =>
+        table.Role == TableRole.Dimension ? null
+        : !direct ? (table.RowTypes.Length, true)
+        : Surrogates(table).Length == 0 ? (table.Target.QuotedColumns.Count, false)
+        : null;
 
     public RelationalMapper Mapper { get; }
 
@@ -90,7 +103,7 @@ public sealed class RelationalLoad
                 // The rows' dimension keys are in this flush's dimension rows: their surrogates were just read.
                 if (references.All(r => lookups[r.Dimension.Index] is not null))
                 {
-                    for (var i = 0; i < sink.Count; i++)
+                    for (var i = 0; i < sink.Held; i++)
                         foreach (var reference in references) lookups[reference.Dimension.Index]!.Fill(sink[i], reference);
                     await CopyAsync(sink, RelationalSql.CopyInto(table), staged: false, cancellationToken);
                 }
@@ -108,7 +121,8 @@ public sealed class RelationalLoad
     {
         var columns = staged ? sink.Table.RowTypes.Length : sink.Table.Target.QuotedColumns.Count;
         await using var writer = await BinaryCopy.BeginAsync(_connection, copy, cancellationToken);
-        for (var i = 0; i < sink.Count; i++) await writer.WriteAsync(sink[i], staged ? sink.Ord(i) : null, columns, cancellationToken);
+        if (sink.Encoded is { } encoded) await writer.WriteAsync(encoded, cancellationToken);
+        for (var i = 0; i < sink.Held; i++) await writer.WriteAsync(sink[i], staged ? sink.Ord(i) : null, columns, cancellationToken);
         await writer.CompleteAsync(cancellationToken);
     }
 

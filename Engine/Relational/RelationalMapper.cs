@@ -96,7 +96,7 @@ public sealed class RelationalMapper : INestedMapper
     {
         for (var i = 0; i < _sinks.Length; i++)
         {
-            _marks[i] = _sinks[i].Count;
+            _marks[i] = _sinks[i].Held;
             _parentRows[i].Clear();
         }
         _violations = violations;
@@ -108,6 +108,7 @@ public sealed class RelationalMapper : INestedMapper
         if (MapElement(_plan.Root, ref reader, record, parentRow: -1, keyLength: 0, index: -1, out reject))
         {
             CopyParentKeys();
+            foreach (var sink in _sinks) sink.EndRecord();
             return true;
         }
         for (var i = 0; i < _sinks.Length; i++) _sinks[i].Truncate(_marks[i]);
@@ -118,7 +119,7 @@ public sealed class RelationalMapper : INestedMapper
     private bool MapElement(PlanTable table, ref Utf8JsonReader reader, ReadOnlySpan<byte> json, int parentRow, int keyLength, int index, out RecordReject? reject)
     {
         var sink = _sinks[table.Index];
-        var rowIndex = sink.Count;
+        var rowIndex = sink.Held;
         var row = sink.Add(_ordBase + _recordIndex);
         if (table.Role == TableRole.Child) _parentRows[table.Index].Add(parentRow);
 
@@ -205,7 +206,7 @@ public sealed class RelationalMapper : INestedMapper
         reject = null;
         if (HasNull(dimRow, dimension.KeyColumns))
         {
-            sink.Truncate(sink.Count - 1);
+            sink.Truncate(sink.Held - 1);
             return true;
         }
         for (var k = 0; k < reference.NaturalKeyCopies.Length; k++)

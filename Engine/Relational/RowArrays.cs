@@ -18,7 +18,7 @@ internal static class RowArrays
     public static IEnumerable<NpgsqlParameter> Of(RowSink sink)
     {
         foreach (var parameter in Columns(sink, Enumerable.Range(0, sink.Table.RowTypes.Length))) yield return parameter;
-        var ords = new long[sink.Count];
+        var ords = new long[sink.Held];
         for (var i = 0; i < ords.Length; i++) ords[i] = sink.Ord(i);
         yield return new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = ords };
     }
@@ -47,7 +47,7 @@ internal static class RowArrays
     // A NULL stays default (null).
     private static T[] Values<T>(RowSink sink, int column, Func<MappedRow, T> value)
     {
-        var values = new T[sink.Count];
+        var values = new T[sink.Held];
         for (var i = 0; i < values.Length; i++)
             if (!sink[i].IsNull(column)) values[i] = value(sink[i]);
         return values;

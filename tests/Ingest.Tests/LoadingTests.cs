@@ -13,17 +13,16 @@ namespace Ingest.Tests;
 /// <summary>What lands in the target table and in the counters, with real nodes on a real PostgreSQL.</summary>
 public class LoadingTests
 {
-    [Fact]
-    public async Task A_binary_COPY_writes_every_column_type_as_PostgreSQL_reads_it_back()
-    {
-        ColumnSpec[] columns =
+    private static readonly ColumnSpec[] EveryType =
         [
             new("n", "n", ColumnType.Int), new("t", "t", ColumnType.Text), new("j", "j", ColumnType.Jsonb), new("b", "b", ColumnType.Bigint),
             new("d", "d", ColumnType.Double), new("m", "m", ColumnType.Numeric), new("bo", "bo", ColumnType.Boolean),
             new("da", "da", ColumnType.Date), new("ts", "ts", ColumnType.Timestamptz),
         ];
-        var big = new string('x', 100_000); // a row larger than the writer's 64 KiB buffer
-        string[] records =
+
+    private static readonly string Big = new('x', 100_000); // a row larger than the writer's 64 KiB buffer and an encoded chunk
+
+    private static readonly string[] EveryTypeRecords =
         [
             """{"n": -2147483648, "t": "café \"x\" ✓", "j": {"a": [1, 2]}, "b": 9223372036854775807, "d": -0.0, "m": "12345678901234567890.1234567", "bo": true, "da": "1999-12-31", "ts": "1969-07-20T20:17:40.123456Z"}""",
             """{"n": 7, "t": "", "j": [], "b": -9223372036854775808, "d": 1e300, "m": "0.00001", "bo": false, "da": "2000-01-01", "ts": "2000-01-01T00:00:00Z"}""",
@@ -32,11 +31,17 @@ public class LoadingTests
             """{"n": 10, "m": "79228162514264337593543950335"}""",
             """{"n": 11, "m": "-0.0000000000000000000000000001"}""",
             """{"n": 12, "m": "100000000", "d": 0.1}""",
-            $$"""{"n": 13, "j": {"big": "{{big}}"}, "t": "{{big}}"}""",
+            $$"""{"n": 13, "j": {"big": "{{Big}}"}, "t": "{{Big}}"}""",
         ];
+
+    [Fact]
+    public async Task A_binary_COPY_writes_every_column_type_as_PostgreSQL_reads_it_back()
+    {
+        var records = EveryTypeRecords;
+        var big = Big;
         await using var db = await TestDatabase.CreateAsync();
         await db.ExecuteAsync("CREATE TABLE every_type (n int, t text, j jsonb, b bigint, d float8, m numeric, bo boolean, da date, ts timestamptz, ord bigint)");
-        var mapper = new RecordMapper(columns, []);
+        var mapper = new RecordMapper(EveryType, []);
         var row = mapper.CreateRow();
         await using (var connection = await db.DataSource.OpenConnectionAsync())
         await using (var copy = await BinaryCopy.BeginAsync(connection, "COPY every_type (n, t, j, b, d, m, bo, da, ts, ord) FROM STDIN (FORMAT BINARY)"))
@@ -64,6 +69,47 @@ public class LoadingTests
             12|0.1|100000000|106
             """.ReplaceLineEndings("\n"), await db.ScalarAsync<string>(text));
         Assert.Equal(big.Length * 2, await db.ScalarAsync<int>("SELECT length(t) + length(j->>'big') FROM every_type WHERE n = 13"));
+    }
+
+    [Fact]
+    public async Task Rows_encoded_as_they_are_mapped_reach_PostgreSQL_as_the_COPY_encodes_them()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await db.ExecuteAsync("CREATE TABLE by_copy (n int, t text, j jsonb, b bigint, d float8, m numeric, bo boolean, da date, ts timestamptz, ord bigint)");
+        await db.ExecuteAsync("CREATE TABLE encoded (LIKE by_copy)");
+        var mapper = new RecordMapper(EveryType, []);
+        var row = mapper.CreateRow();
+        var encoded = new EncodedRows(EveryType.Length, ord: true);
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        {
+            await using (var copy = await BinaryCopy.BeginAsync(connection, "COPY by_copy FROM STDIN (FORMAT BINARY)"))
+            {
+                // Twice over, so that the encoded rows fill more than one chunk before the big one.
+                foreach (var (record, i) in EveryTypeRecords.Concat(EveryTypeRecords).Select((r, i) => (r, i)))
+                {
+                    Assert.True(mapper.TryMap(Encoding.UTF8.GetBytes(record), row, out var reject), reject?.Reason);
+                    await copy.WriteAsync(row, 100 + i);
+                    encoded.Add(row, 100 + i);
+                }
+                await copy.CompleteAsync();
+            }
+            Assert.True(encoded.Chunks.Count() > 2, "the big rows need chunks of their own");
+            await using (var copy = await BinaryCopy.BeginAsync(connection, "COPY encoded FROM STDIN (FORMAT BINARY)"))
+            {
+                await copy.WriteAsync(row, -1); // a row encoded by the COPY before the encoded ones
+                await copy.WriteAsync(encoded);
+                await copy.CompleteAsync();
+                Assert.Equal(2 * EveryTypeRecords.Length + 1, copy.Rows);
+            }
+        }
+
+        Assert.Equal(2 * EveryTypeRecords.Length, await db.ScalarAsync<long>("SELECT count(*) FROM encoded WHERE ord >= 0"));
+        Assert.Equal(0, await db.ScalarAsync<long>("""
+            SELECT count(*) FROM ((TABLE by_copy EXCEPT ALL SELECT * FROM encoded WHERE ord >= 0) UNION ALL (SELECT * FROM encoded WHERE ord >= 0 EXCEPT ALL TABLE by_copy)) d
+            """));
+        encoded.Clear();
+        Assert.Equal(0, encoded.Count);
+        Assert.Empty(encoded.Chunks);
     }
 
     [Fact]

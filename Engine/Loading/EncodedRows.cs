@@ -1,0 +1,57 @@
+using Ingest.Engine.Mapping;
+
+namespace Ingest.Engine.Loading;
+
+/// <summary>
+/// Rows encoded in PostgreSQL's binary COPY format as they are taken (<see cref="CopyRowFormat"/>),
+/// waiting for their COPY (<see cref="BinaryCopy.WriteAsync(EncodedRows, CancellationToken)"/>).
+/// A row encoded right after it was mapped is read while it is still in the cache, and waits in a
+/// few dozen bytes, not in a <see cref="MappedRow"/> of a few hundred. The chunks are reused after
+/// <see cref="Clear"/>.
+/// </summary>
+/// <param name="columns">How many of each row's first columns the COPY takes.</param>
+/// <param name="ord">Whether each row ends with its ordinal (a staging table's last column).</param>
+public sealed class EncodedRows(int columns, bool ord)
+{
+    private const int ChunkBytes = 128 * 1024;
+
+    private readonly List<byte[]> _chunks = [];
+    private readonly List<int> _used = []; // per chunk in use, its bytes
+
+    /// <summary>Rows taken since the last <see cref="Clear"/>.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The encoded rows, in the order they were taken.</summary>
+    public IEnumerable<ReadOnlyMemory<byte>> Chunks
+    {
+        get
+        {
+            for (var i = 0; i < _used.Count; i++) yield return _chunks[i].AsMemory(0, _used[i]);
+        }
+    }
+
+    public void Add(MappedRow row, long rowOrd)
+    {
+        var size = CopyRowFormat.Size(row, columns, ord);
+        var last = _used.Count - 1;
+        if (last < 0 || _chunks[last].Length - _used[last] < size) last = NextChunk(size);
+        CopyRowFormat.Encode(row, columns, ord ? rowOrd : null, _chunks[last].AsSpan(_used[last], size));
+        _used[last] += size;
+        Count++;
+    }
+
+    public void Clear()
+    {
+        _used.Clear();
+        Count = 0;
+    }
+
+    private int NextChunk(int size)
+    {
+        var next = _used.Count;
+        if (next == _chunks.Count) _chunks.Add(new byte[Math.Max(ChunkBytes, size)]);
+        else if (_chunks[next].Length < size) _chunks[next] = new byte[size]; // one row larger than a chunk: a big jsonb document
+        _used.Add(0);
+        return next;
+    }
+}

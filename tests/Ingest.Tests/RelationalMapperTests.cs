@@ -98,4 +98,30 @@ public class RelationalMapperTests
         Assert.StartsWith("orders[0]: lines[0]: column 'qty' (int)", reject.Reason);
         Assert.All(mapper.Sinks, sink => Assert.Equal(0, sink.Count));
     }
+
+    [Fact]
+    public void Sinks_that_encode_take_a_record_when_it_ends_and_nothing_of_a_rejected_one()
+    {
+        var sinks = RelationalMapper.CreateSinks(Plan);
+        foreach (var sink in sinks) sink.EncodeRecords(RelationalLoad.Encoding(sink.Table, direct: true));
+        var mapper = new RelationalMapper(Plan, sinks: sinks);
+        var lines = sinks.Single(s => s.Table.Target.Name == "lines");
+        var products = sinks.Single(s => s.Table.Target.Name == "products");
+        Assert.NotNull(lines.Encoded);
+        Assert.Null(products.Encoded); // a dimension's rows are deduplicated and sent as arrays: held
+
+        Assert.True(mapper.TryMap("""{"orders": [{"no": 7, "lines": [{"qty": 2, "product": {"sku": "a"}}]}], "id": 3}"""u8, Unit, 0, out _));
+        Assert.False(mapper.TryMap("""{"id": 4, "orders": [{"no": 1, "lines": [{"product": {"sku": "b"}, "qty": "many"}]}]}"""u8, Unit, 1, out _));
+
+        Assert.Equal((1, 0, 1), (lines.Count, lines.Held, lines.Encoded!.Count));
+        Assert.Equal((1, 1), (products.Count, products.Held));
+        // customer_id, order_no, sku, qty: the parent keys were in the row before it was encoded.
+        byte[] line = [0, 4, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 7, 0, 0, 0, 1, (byte)'a', 0, 0, 0, 4, 0, 0, 0, 2];
+        Assert.Equal(line, lines.Encoded.Chunks.Single().ToArray());
+        Assert.Equal(4, mapper.Buffered); // a customer, an order, a line, a product
+
+        foreach (var sink in sinks) sink.Clear();
+        Assert.Equal(0, mapper.Buffered);
+        Assert.Empty(lines.Encoded.Chunks);
+    }
 }

@@ -47,6 +47,7 @@ public sealed class ImportGrain(
     // Queued units that may go out in a batch (small, pending, on their first try, in no batch before), with their sizes.
     private readonly Dictionary<int, long> _batchable = [];
     private ImportCatalog.ImportRow? _import;
+    private bool _dispatched;
     private Task? _planning;
     private IGrainTimer? _reconcileTimer;
     private IGrainTimer? _wakeTimer;
@@ -236,15 +237,21 @@ public sealed class ImportGrain(
     }
 
     // The ready unit at the head of the queue, with the batchable ready units behind it when it is
-    // batchable itself: an even share of the queue for each free dispatch. Each batch costs the server
-    // a COPY and a commit whatever its size, and fewer, larger COPYs cost it less CPU per row.
+    // batchable itself. Each batch costs the server a COPY per table and a commit whatever its size,
+    // and fewer, larger COPYs cost it less CPU per row. A batch takes a parallelism's share of what
+    // is queued (guided: the batches shrink as the queue does, so that the last ones end together).
+    // The first dispatch of an activation goes alone: the keys a relational load's first batch
+    // inserts into its dimensions are the ones every other batch inserts too, and they wait for it
+    // to commit; a single unit commits soonest.
     private int[] TakeBatch(DateTimeOffset now)
     {
         var head = _queue.Dequeue();
         _queued.Remove(head);
-        if (!_batchable.TryGetValue(head, out var bytes)) return [head];
-        var free = _import!.Parallelism - _inFlight.Dispatches;
-        var most = Math.Min(options.Value.BatchUnits, (_queue.Count + free) / free);
+        var parallelism = _import!.Parallelism;
+        var first = !_dispatched;
+        _dispatched = true;
+        if (!_batchable.TryGetValue(head, out var bytes) || (first && parallelism > 1)) return [head];
+        var most = Math.Min(options.Value.BatchUnits, (_queue.Count + parallelism) / parallelism);
         var batch = new List<int> { head };
         while (batch.Count < most && _queue.TryPeek(out var next, out var turn) && turn.NotBefore <= now
                && _batchable.TryGetValue(next, out var size) && bytes + size <= options.Value.BatchBytes)

@@ -24,12 +24,13 @@ namespace Ingest.Engine.Relational;
 public sealed class RelationalLoad
 {
     /// <summary>
-    /// Rows buffered across all tables before they are written (about 16 MB of nested games). Each
-    /// COPY costs PostgreSQL a fixed part that grows with its first thousand rows (a tuple slot each,
-    /// pinned in a resource owner that PostgreSQL 15 searches linearly): a table's COPY should hold
-    /// thousands of rows, not the thousand or two one page of games gives it.
+    /// Rows buffered across all tables before they are written (about 16 MB of nested games, most of
+    /// them encoded for COPY in a few dozen bytes each). Each COPY costs PostgreSQL a fixed part that
+    /// grows with its first thousand rows (a tuple slot each, pinned in a resource owner that
+    /// PostgreSQL 15 searches linearly), about a millisecond: a table's COPY should hold thousands of
+    /// rows, and a batch of pages should not need more than one flush.
     /// </summary>
-    public const int BatchRows = 65_536;
+    public const int BatchRows = 262_144;
 
     private readonly NpgsqlConnection _connection;
     private readonly LoadPlan _plan;

@@ -125,16 +125,19 @@ public class GrainTests
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(new UnitCounts(40, 40, 0, 0, 0, 0), status.Units);
         Assert.Equal("40,40", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
-        // An even share of the queue for each free dispatch: two batches of 20.
-        Assert.Equal("20,20", await db.ScalarAsync<string>($"SELECT string_agg(n::text, ',') FROM (SELECT count(*) AS n FROM ingest.units WHERE import_id = {id} GROUP BY batch) b"));
+        // The first unit alone, then a parallelism's share of the queue (guided: the batches shrink
+        // with the queue), down to single units again at the end: 1, 20, 10, 5, 2, 1, 1.
+        Assert.Equal("20,10,5,2", await db.ScalarAsync<string>(
+            $"SELECT string_agg(n::text, ',' ORDER BY n DESC) FROM (SELECT count(*) AS n FROM ingest.units WHERE import_id = {id} AND batch IS NOT NULL GROUP BY batch) b"));
+        Assert.Equal(3, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND batch IS NULL"));
         // Each unit's one attempt counted when its batch committed.
         Assert.Equal("1,1", await db.ScalarAsync<string>($"SELECT min(attempts) || ',' || max(attempts) FROM ingest.units WHERE import_id = {id}"));
 
         await db.ExecuteAsync("TRUNCATE games");
         await SlowTarget.SetDelayAsync(db, 30);
         var (cancelled, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, keyed: false, parallelism: 2)));
-        await Poll.UntilAsync(async () => await db.AttemptsAsync(cancelled) == 2, TimeSpan.FromSeconds(30), "two batches in flight");
-        Assert.Equal(40, await db.UnitsAsync(cancelled, UnitState.Running));
+        await Poll.UntilAsync(async () => await db.AttemptsAsync(cancelled) == 2, TimeSpan.FromSeconds(30), "a unit and a batch in flight");
+        Assert.Equal(21, await db.UnitsAsync(cancelled, UnitState.Running));
 
         await CancelAndAssertRolledBackAsync(cluster, db, cancelled, units: 40);
     }
@@ -150,8 +153,8 @@ public class GrainTests
 
         Assert.Equal(ImportState.Completed, (await db.WaitForAsync(id)).State);
         Assert.Equal("40,40", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
-        // An even share of the queue would be batches of 20: the budget cuts them to three units.
-        Assert.Equal(3, await db.ScalarAsync<long>($"SELECT max(n) FROM (SELECT count(*) AS n FROM ingest.units WHERE import_id = {id} GROUP BY batch) b"));
+        // A parallelism's share of the queue would be batches of 20: the budget cuts them to three units.
+        Assert.Equal(3, await db.ScalarAsync<long>($"SELECT max(n) FROM (SELECT count(*) AS n FROM ingest.units WHERE import_id = {id} AND batch IS NOT NULL GROUP BY batch) b"));
         Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM (SELECT batch FROM ingest.units WHERE import_id = {id} GROUP BY batch HAVING sum(size_bytes) > {3 * largest}) b"));
     }
 

@@ -18,6 +18,9 @@ public sealed class EncodedRows(int columns, bool ord)
     private readonly List<byte[]> _chunks = [];
     private readonly List<int> _used = []; // per chunk in use, its bytes
 
+    /// <summary>How rows are encoded: their first <c>Columns</c>, then their ordinal when <c>Ord</c>.</summary>
+    public (int Columns, bool Ord) Layout => (columns, ord);
+
     /// <summary>Rows taken since the last <see cref="Clear"/>.</summary>
     public int Count { get; private set; }
 

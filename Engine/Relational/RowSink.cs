@@ -15,7 +15,6 @@ public sealed class RowSink(PlanTable table)
     private readonly Dictionary<int, int> _seen = [];
     private long[] _ords = new long[256];
     private EncodedRows? _encoded;
-    private (int Columns, bool Ord) _encoding;
 
     public PlanTable Table => table;
 
@@ -40,11 +39,7 @@ public sealed class RowSink(PlanTable table)
     {
         if (Count > 0) throw new InvalidOperationException("a sink changes how it keeps rows only when empty");
         if (encoding is not { } e) _encoded = null;
-        else if (_encoded is null || _encoding != e)
-        {
-            _encoded = new EncodedRows(e.Columns, e.Ord);
-            _encoding = e;
-        }
+        else if (_encoded?.Layout != e) _encoded = new EncodedRows(e.Columns, e.Ord);
     }
 
     /// <summary>A cleared row at the end of the held rows.</summary>

@@ -24,13 +24,15 @@ public sealed class BinaryCopy : IAsyncDisposable
 
     private const int BufferBytes = 64 * 1024;
 
+    private readonly NpgsqlConnection _connection;
     private readonly NpgsqlRawCopyStream _stream;
     private byte[] _buffer = new byte[BufferBytes];
     private int _used;
     private bool _done;
 
-    private BinaryCopy(NpgsqlRawCopyStream stream)
+    private BinaryCopy(NpgsqlConnection connection, NpgsqlRawCopyStream stream)
     {
+        _connection = connection;
         _stream = stream;
         Header.CopyTo(_buffer);
         _used = Header.Length;
@@ -43,7 +45,7 @@ public sealed class BinaryCopy : IAsyncDisposable
     /// <param name="copy">The COPY statement, <c>FROM STDIN (FORMAT BINARY)</c>, with its column list.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     public static async Task<BinaryCopy> BeginAsync(NpgsqlConnection connection, string copy, CancellationToken cancellationToken = default) =>
-        new(await connection.BeginRawBinaryCopyAsync(copy, cancellationToken));
+        new(connection, await connection.BeginRawBinaryCopyAsync(copy, cancellationToken));
 
     /// <summary>Writes a row: its columns (the first <paramref name="columns"/>, or all), then an optional <c>bigint</c> (a staging table's ordinal).</summary>
     public ValueTask WriteAsync(MappedRow row, long? ord = null, int? columns = null, CancellationToken cancellationToken = default)
@@ -83,7 +85,10 @@ public sealed class BinaryCopy : IAsyncDisposable
         Encode(row, width, ord, size);
     }
 
-    /// <summary>Ends the COPY; PostgreSQL's error for any row (a unique violation, say) is thrown here.</summary>
+    /// <summary>
+    /// Ends the COPY; PostgreSQL's error for any row (a unique violation, say) is thrown here. The
+    /// token interrupts the server too, while it still works on the rows (a slow trigger, a lock wait).
+    /// </summary>
     public async Task CompleteAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_done, this);
@@ -91,7 +96,37 @@ public sealed class BinaryCopy : IAsyncDisposable
         BinaryPrimitives.WriteInt16BigEndian(Reserve(2), -1); // the trailer
         await FlushAsync(cancellationToken);
         _done = true;
-        await _stream.DisposeAsync();
+        // Npgsql's raw COPY stream waits for the server's result without a token and sends no cancel
+        // request: a silo handing its units back waited for a slow COPY to end on its own.
+        Task? cancelling = null;
+        var registration = cancellationToken.Register(() => cancelling = CancelServerAsync());
+        try
+        {
+            await _stream.DisposeAsync();
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the COPY was cancelled", e, cancellationToken);
+        }
+        finally
+        {
+            await registration.DisposeAsync(); // waits for a callback under way
+            // The cancel reaches the server before the session runs anything else (an idle session ignores it).
+            if (cancelling is not null) await cancelling;
+        }
+    }
+
+    // A cancel request for this COPY's session, from another one (the protocol's own cancel request is not public in Npgsql).
+    private async Task CancelServerAsync()
+    {
+        try
+        {
+            await using var other = await _connection.CloneWithAsync(_connection.ConnectionString);
+            await other.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT pg_cancel_backend($1)", other) { Parameters = { new() { Value = _connection.ProcessID } } };
+            await cmd.ExecuteNonQueryAsync();
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException) { /* the COPY then ends on its own */ }
     }
 
     /// <summary>Cancels the COPY if it was not completed.</summary>

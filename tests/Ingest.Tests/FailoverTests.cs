@@ -110,7 +110,8 @@ public class FailoverTests(ITestOutputHelper output)
         first.Terminate();
         var stoppedAt = DateTime.UtcNow;
 
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", second) == units, TimeSpan.FromSeconds(7), $"the second silo to hold all {units} units");
+        // The attempts are in an 8 s sleep on the server: a hand-back that waited for it would take 6 s.
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", second) == units, TimeSpan.FromSeconds(4), $"the second silo to hold all {units} units");
         Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         // No attempt used up by the hand-back (a batch's attempt counts when it commits); batches stay batches.
         Assert.Equal(batches ? 0 : 1, await db.ScalarAsync<int>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id}"));

@@ -1,3 +1,4 @@
+using Ingest.Engine.Sources;
 using Ingest.Grains;
 using Npgsql;
 using Spectre.Console;
@@ -12,6 +13,7 @@ namespace Ingest.Client;
 public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsyncDisposable
 {
     private NpgsqlDataSource? _dataSource;
+    private SourceRegistry? _sources;
     private Task<(ClusterConnection? Connection, string? Problem)>? _cluster;
 
     public TextWriter Out { get; } = stdout;
@@ -30,6 +32,9 @@ public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsync
     public string ClusterId { get; } = Environment.GetEnvironmentVariable("INGEST_CLUSTER_ID") is { Length: > 0 } id ? id : "ingest";
 
     public NpgsqlDataSource DataSource => _dataSource ??= Open();
+
+    /// <summary>The source connectors and record formats, for dry runs (<c>validate</c>, <c>diff</c>).</summary>
+    public SourceRegistry Sources => _sources ??= SourceServiceCollectionExtensions.CreateDefault();
 
     public ImportCatalog Catalog => new(DataSource);
 

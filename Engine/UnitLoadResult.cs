@@ -2,7 +2,7 @@ using Ingest.Engine.Loading;
 
 namespace Ingest.Engine;
 
-/// <summary>What loading one unit did.</summary>
+/// <summary>What loading one unit, or one chunk of it, did.</summary>
 /// <param name="RowsRead">Records read from the file.</param>
 /// <param name="Counts">What the load did to the target.</param>
 /// <param name="Rejected">How many records were not loaded.</param>
@@ -11,7 +11,40 @@ namespace Ingest.Engine;
 /// <param name="Quality">Rule violations and filled defaults, when the spec validates and any happened.</param>
 /// <param name="Tables">For a relational target, what the load did to each table, by name (the root's counts are <paramref name="Counts"/>).</param>
 public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejected, IReadOnlyList<RejectedRecord> Rejects, long BytesRead,
-    IReadOnlyDictionary<string, LoadCounts>? Tables = null, Quality.QualityTally? Quality = null);
+    IReadOnlyDictionary<string, LoadCounts>? Tables = null, Quality.QualityTally? Quality = null)
+{
+    /// <summary>Where the unit stands after this load when records remain (a chunk); null when it read the unit to its end.</summary>
+    public Sources.UnitCheckpoint? Checkpoint { get; init; }
+
+    private static readonly IReadOnlyDictionary<string, LoadCounts> Empty = new Dictionary<string, LoadCounts>();
+
+    /// <summary>Nothing loaded yet.</summary>
+    public static UnitLoadResult None { get; } = new(0, default, 0, [], 0);
+
+    /// <summary>
+    /// What this load and a <paramref name="later"/> one did together (a unit's committed chunks and
+    /// its next one): counts added, the later one's rejects (each chunk stores its own) and checkpoint.
+    /// </summary>
+    public UnitLoadResult Plus(UnitLoadResult later)
+    {
+        Dictionary<string, LoadCounts>? tables = null;
+        if (Tables is not null || later.Tables is not null)
+        {
+            tables = new Dictionary<string, LoadCounts>(StringComparer.Ordinal);
+            foreach (var (table, counts) in (Tables ?? Empty).Concat(later.Tables ?? Empty))
+                tables[table] = tables.GetValueOrDefault(table) + counts;
+        }
+        Quality.QualityTally? quality = null;
+        if (Quality is not null || later.Quality is not null)
+        {
+            quality = new Quality.QualityTally();
+            quality.Add(Quality);
+            quality.Add(later.Quality);
+        }
+        return new UnitLoadResult(RowsRead + later.RowsRead, Counts + later.Counts, Rejected + later.Rejected, later.Rejects,
+            BytesRead + later.BytesRead, tables, quality) { Checkpoint = later.Checkpoint };
+    }
+}
 
 /// <summary>A record that was not loaded: its 0-based index in the file, the column at fault, why, and its JSON.</summary>
 public sealed record RejectedRecord(long RecordIndex, string? Column, string Reason, string Raw);

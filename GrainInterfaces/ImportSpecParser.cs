@@ -64,12 +64,14 @@ public static partial class ImportSpecParser
             {
                 retry = new RetrySpec(
                     OptionalInt(ro, "attempts", "retry.attempts", RetrySpec.Default.Attempts, p),
-                    OptionalDouble(ro, "backoffSeconds", "retry.backoffSeconds", RetrySpec.Default.BackoffSeconds, p));
+                    OptionalDouble(ro, "backoffSeconds", "retry.backoffSeconds", RetrySpec.Default.BackoffSeconds, p),
+                    ro.ContainsKey("attemptTimeoutSeconds") ? OptionalDouble(ro, "attemptTimeoutSeconds", "retry.attemptTimeoutSeconds", 0, p) : null);
                 if (retry.Attempts < 1) p.Add("retry.attempts: must be at least 1");
                 if (retry.BackoffSeconds < 0) p.Add("retry.backoffSeconds: must not be negative");
-                Unknown(ro, "retry", p, "attempts", "backoffSeconds");
+                if (retry.AttemptTimeoutSeconds <= 0) p.Add("retry.attemptTimeoutSeconds: must be more than 0");
+                Unknown(ro, "retry", p, "attempts", "backoffSeconds", "attemptTimeoutSeconds");
             }
-            else p.Add("retry: must be an object with attempts and backoffSeconds");
+            else p.Add("retry: must be an object with attempts, backoffSeconds and attemptTimeoutSeconds");
         }
         Unknown(o, "", p, "name", "source", "target", "parallelism", "retry");
 
@@ -94,18 +96,26 @@ public static partial class ImportSpecParser
         if (kind == SourceKind.Files)
         {
             path = RequiredString(s, "path", "source.path", p);
-            Unknown(s, "source", p, "kind", "path", "pattern", "records");
+            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows");
         }
         else if (kind == SourceKind.S3)
         {
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
-            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records");
+            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows");
         }
         var pattern = OptionalString(s, "pattern", "source.pattern", p) ?? "*.json";
         var records = OptionalString(s, "records", "source.records", p);
         if (records is not null && !IsDottedPath(records)) p.Add($"source.records: '{records}' is not a dotted path like 'results' or 'data.items'");
-        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records);
+        var format = OptionalString(s, "format", "source.format", p);
+        if (format is not null && !SourceSpec.Formats.Contains(format))
+            p.Add($"source.format: unknown format '{format}' (expected {string.Join(" or ", SourceSpec.Formats)}; absent: by each file's extension)");
+        var compression = OptionalString(s, "compression", "source.compression", p);
+        if (compression is not null && !SourceSpec.Compressions.Contains(compression))
+            p.Add($"source.compression: unknown compression '{compression}' (expected {string.Join(", ", SourceSpec.Compressions)}; absent: by extension, .gz or .zst)");
+        var chunkRows = OptionalInt(s, "chunkRows", "source.chunkRows", SourceSpec.DefaultChunkRows, p);
+        if (chunkRows < 1) p.Add("source.chunkRows: must be at least 1");
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows);
     }
 
     private static bool IsDottedPath(string path) =>

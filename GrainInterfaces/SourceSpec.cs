@@ -10,13 +10,29 @@ namespace Ingest.GrainInterfaces;
 /// A dotted path to the array of records inside each file. Absent: the file is a top-level JSON array,
 /// or newline-delimited JSON when its name ends in <c>.jsonl</c> or <c>.ndjson</c>.
 /// </param>
+/// <param name="Format">The record format of every unit (<c>json</c>, <c>ndjson</c>); null: by each file's extension.</param>
+/// <param name="Compression">The compression of every unit (<c>none</c>, <c>gzip</c>, <c>zstd</c>); null: by extension (<c>.gz</c>, <c>.zst</c>).</param>
+/// <param name="ChunkRows">A unit with more records than this commits every this many, with its checkpoint (default 100,000).</param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
     string? Bucket,
     string? Prefix,
     string Pattern,
-    string? Records);
+    string? Records,
+    string? Format = null,
+    string? Compression = null,
+    int ChunkRows = SourceSpec.DefaultChunkRows)
+{
+    /// <summary>The chunk size of a spec that names none.</summary>
+    public const int DefaultChunkRows = 100_000;
+
+    /// <summary>The record formats <see cref="Format"/> may name.</summary>
+    public static IReadOnlyList<string> Formats { get; } = ["json", "ndjson"];
+
+    /// <summary>The compressions <see cref="Compression"/> may name.</summary>
+    public static IReadOnlyList<string> Compressions { get; } = ["none", "gzip", "zstd"];
+}
 
 /// <summary>The kinds of source an import can read.</summary>
 public enum SourceKind

@@ -141,7 +141,8 @@ public enum UnitMeta
 /// <summary>How often a failing unit is attempted.</summary>
 /// <param name="Attempts">Attempts in all, the first included (default 3).</param>
 /// <param name="BackoffSeconds">The wait before the second attempt; doubled before each later one (default 1).</param>
-public sealed record RetrySpec(int Attempts, double BackoffSeconds)
+/// <param name="AttemptTimeoutSeconds">An attempt still running after this long is cancelled and retried (default: none).</param>
+public sealed record RetrySpec(int Attempts, double BackoffSeconds, double? AttemptTimeoutSeconds = null)
 {
     /// <summary>Three attempts, one second apart and doubling.</summary>
     public static RetrySpec Default { get; } = new(3, 1);

@@ -10,12 +10,13 @@ namespace Ingest.Grains;
 /// </summary>
 public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
 {
-    /// <summary>An import as its grain needs it.</summary>
-    public sealed record ImportRow(string State, int Parallelism, string? TraceParent);
+    /// <summary>An import as its grain needs it; <paramref name="Planned"/> once its listing has ended.</summary>
+    public sealed record ImportRow(string State, int Parallelism, string? TraceParent, bool Planned);
 
     /// <summary>A unit that has not ended: its state, the silo and dispatch of its claim, and its backoff.</summary>
-    /// <param name="Fresh">Pending, on its first try, and in no batch before: it may be batched.</param>
-    public sealed record OpenUnit(int UnitNo, string State, string? Silo, string? Dispatch, DateTimeOffset NotBefore, bool Fresh, long SizeBytes);
+    /// <param name="Fresh">Pending, on its first try, in no batch before, and with nothing committed: it may be batched.</param>
+    /// <param name="SizeBytes">Its size, when its source says.</param>
+    public sealed record OpenUnit(int UnitNo, string State, string? Silo, string? Dispatch, DateTimeOffset NotBefore, bool Fresh, long? SizeBytes);
 
     /// <summary>
     /// Stores a validated spec as a <c>pending</c> import and returns its id. Its import grain plans
@@ -98,7 +99,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
               SET state = CASE WHEN EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'failed')
                                THEN 'completed_with_errors' ELSE 'completed' END,
                   finished_at = now()
-              WHERE i.id = $1 AND i.state = 'running'
+              WHERE i.id = $1 AND i.state = 'running' AND i.planned_at IS NOT NULL
                 AND NOT EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state IN ('pending', 'running'))
               RETURNING i.id, i.state)
             INSERT INTO ingest.events (import_id, kind) SELECT id, state FROM ended
@@ -108,14 +109,20 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         return (string?)await cmd.ExecuteScalarAsync(cancellationToken);
     }
 
-    /// <summary>Fails an import that could not be planned, with the reason; nothing of it loads.</summary>
+    /// <summary>
+    /// Fails an import that could not be planned, with the reason. Units its listing stored before it
+    /// failed are cancelled (attempts in flight are fenced off); those already loaded stay.
+    /// </summary>
     public async Task FailAsync(long id, string error, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
             """
             WITH failed AS (
               UPDATE ingest.imports SET state = 'failed', error = $2, finished_at = now()
-              WHERE id = $1 AND state = 'pending' RETURNING id)
+              WHERE id = $1 AND planned_at IS NULL AND state IN ('pending', 'running', 'paused') RETURNING id),
+            units AS (
+              UPDATE ingest.units SET state = 'cancelled', finished_at = now()
+              WHERE import_id IN (SELECT id FROM failed) AND state IN ('pending', 'running'))
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'failed', $2 FROM failed
             """);
         cmd.Parameters.AddWithValue(id);
@@ -126,7 +133,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <summary>Shows why planning is being retried (status shows it meanwhile); null clears it.</summary>
     public async Task SetErrorAsync(long id, string? error, CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand("UPDATE ingest.imports SET error = $2 WHERE id = $1 AND state IN ('pending', 'paused')");
+        await using var cmd = dataSource.CreateCommand("UPDATE ingest.imports SET error = $2 WHERE id = $1 AND planned_at IS NULL AND state IN ('pending', 'running', 'paused')");
         cmd.Parameters.AddWithValue(id);
         cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)error ?? DBNull.Value);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
@@ -135,10 +142,10 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <summary>The import as its grain needs it; null when there is no such import.</summary>
     public async Task<ImportRow?> GetImportAsync(long id, CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand("SELECT state, parallelism, trace_parent FROM ingest.imports WHERE id = $1");
+        await using var cmd = dataSource.CreateCommand("SELECT state, parallelism, trace_parent, planned_at IS NOT NULL FROM ingest.imports WHERE id = $1");
         cmd.Parameters.AddWithValue(id);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        return await r.ReadAsync(cancellationToken) ? new ImportRow(r.GetString(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2)) : null;
+        return await r.ReadAsync(cancellationToken) ? new ImportRow(r.GetString(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3)) : null;
     }
 
     /// <summary>
@@ -150,7 +157,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         await using var cmd = dataSource.CreateCommand(
             """
             SELECT unit_no, state, silo, dispatch, greatest(not_before, now()),
-                   state = 'pending' AND attempts = 0 AND batch IS NULL, size_bytes
+                   state = 'pending' AND attempts = 0 AND batch IS NULL AND checkpoint IS NULL, size_bytes
             FROM ingest.units
             WHERE import_id = $1 AND state IN ('pending', 'running')
               AND (NOT $2 OR state = 'running' OR unit_no = ANY($3))
@@ -163,7 +170,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
             units.Add(new OpenUnit(r.GetInt32(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
-                r.GetFieldValue<DateTimeOffset>(4), r.GetBoolean(5), r.GetInt64(6)));
+                r.GetFieldValue<DateTimeOffset>(4), r.GetBoolean(5), r.IsDBNull(6) ? null : r.GetInt64(6)));
         return units;
     }
 

@@ -161,11 +161,9 @@ public sealed class ImportGrain(
             return;
         }
         await EnsureBackstopAsync();
-        if (_import.State == ImportState.Pending)
-        {
-            _planning ??= PlanAsync();
-            return;
-        }
+        // Planning goes on beside loading: units start as the listing stores them.
+        if (!_import.Planned) _planning ??= PlanAsync();
+        if (_import.State == ImportState.Pending) return;
 
         if (fullReload) IngestMetrics.ImportReloads.Add(1, new KeyValuePair<string, object?>("import_id", Id));
         var units = await catalog.GetOpenUnitsAsync(Id, runningOnly: !fullReload, also: [.. _inFlight.UnitNos]);
@@ -176,7 +174,8 @@ public sealed class ImportGrain(
         var live = LiveSilos();
         foreach (var unit in units)
         {
-            if (unit.Fresh && unit.SizeBytes <= options.Value.BatchUnitBytes) _batchable[unit.UnitNo] = unit.SizeBytes;
+            // A unit of unknown size is not batched: a batch's byte budget could not bound it.
+            if (unit.Fresh && unit.SizeBytes is { } size && size <= options.Value.BatchUnitBytes) _batchable[unit.UnitNo] = size;
             else _batchable.Remove(unit.UnitNo);
             // The silo of the attempt in flight: the database's row may still name an older attempt's.
             var silo = _inFlight.TryGet(unit.UnitNo, out var d) && unit.Dispatch != d.Key ? d.Silo : unit.Silo;
@@ -324,7 +323,7 @@ public sealed class ImportGrain(
 
     private async Task EndIfDoneAsync()
     {
-        if (_import is not { State: ImportState.Running } || _queue.Count > 0 || _inFlight.Count > 0) return;
+        if (_import is not { State: ImportState.Running, Planned: true } || _queue.Count > 0 || _inFlight.Count > 0) return;
         var final = await catalog.FinalizeAsync(Id);
         if (final is null)
         {
@@ -347,7 +346,7 @@ public sealed class ImportGrain(
                 {
                     try
                     {
-                        var units = await planner.PlanAsync(Id);
+                        var units = await planner.PlanAsync(Id, UnitsPlannedAsync);
                         if (units is not null) logger.LogInformation("import {ImportId} planned: {Units} units", Id, units);
                         break;
                     }
@@ -390,6 +389,19 @@ public sealed class ImportGrain(
         }
         _planning = null;
         await ReconcileAsync([], fullReload: true);
+    }
+
+    // Units the listing just stored: they go out as they come, the first one while the listing goes on.
+    private async Task UnitsPlannedAsync(IReadOnlyList<ImportPlanner.PlannedUnit> units)
+    {
+        if (_import is not { State: ImportState.Running }) _import = await catalog.GetImportAsync(Id);
+        foreach (var unit in units)
+        {
+            if (_inFlight.TryGet(unit.UnitNo, out _)) continue; // a reconciliation found it first
+            if (unit.SizeBytes is { } size && size <= options.Value.BatchUnitBytes) _batchable[unit.UnitNo] = size;
+            Enqueue(unit.UnitNo, DateTimeOffset.MinValue);
+        }
+        Pump();
     }
 
     private async Task EnsureBackstopAsync()

@@ -1,3 +1,4 @@
+using Ingest.Engine.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
@@ -14,6 +15,7 @@ public static class IngestGrainsSiloBuilderExtensions
     {
         silo.Services.Configure(configure);
         silo.Services.AddSingleton(dataSource);
+        silo.Services.AddIngestSources();
         silo.Services.AddSingleton<ImportCatalog>();
         silo.Services.AddSingleton<ImportPlanner>();
         silo.Services.AddSingleton<UnitRunner>();

@@ -1,4 +1,5 @@
 using Ingest.Engine;
+using Ingest.Engine.Loading;
 using Ingest.GrainInterfaces;
 using Npgsql;
 using NpgsqlTypes;
@@ -67,7 +68,7 @@ public static class UnitFence
               UPDATE ingest.units u
               SET state = CASE WHEN cur.poisoned THEN 'failed' ELSE 'running' END,
                   attempts = CASE WHEN cur.poisoned THEN u.attempts ELSE u.attempts + 1 END,
-                  lease_token = u.lease_token + 1, silo = $3, dispatch = $4, started_at = now(),
+                  fence_token = u.fence_token + 1, silo = $3, dispatch = $4, started_at = now(),
                   finished_at = CASE WHEN cur.poisoned THEN now() END,
                   error = CASE WHEN cur.poisoned
                           THEN 'the silo loading this unit stopped responding on each of its ' || u.attempts
@@ -75,7 +76,8 @@ public static class UnitFence
                           ELSE u.error END
               FROM cur
               WHERE u.import_id = cur.import_id AND u.unit_no = cur.unit_no
-              RETURNING u.state, u.key, u.attempts, cur.max_attempts, u.lease_token, u.error
+              RETURNING u.state, u.key, u.attempts, cur.max_attempts, u.fence_token, u.error, u.descriptor::text, u.size_bytes, u.checkpoint::text,
+                        u.rows_read, u.rows_inserted, u.rows_updated, u.rows_unchanged, u.rows_rejected, u.bytes_read, u.table_counts::text, u.quality::text
             ), logged AS (
               INSERT INTO ingest.events (import_id, unit_no, silo, kind, message)
               SELECT $1, $2, $3, 'unit_failed', error FROM claimed WHERE state = 'failed'
@@ -96,9 +98,15 @@ public static class UnitFence
             await r.NextResultAsync(cancellationToken);
             if (await r.ReadAsync(cancellationToken))
             {
-                return r.GetString(0) == UnitState.Failed
-                    ? new ClaimResult(null, UnitEnd.Failed, r.GetString(5), ended)
-                    : new ClaimResult(new UnitClaim(importId, unitNo, r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt64(4)), null, null, ended);
+                if (r.GetString(0) == UnitState.Failed) return new ClaimResult(null, UnitEnd.Failed, r.GetString(5), ended);
+                var unit = UnitJson.Descriptor(r.IsDBNull(6) ? null : r.GetString(6), r.GetString(1), r.IsDBNull(7) ? null : r.GetInt64(7));
+                var checkpoint = UnitJson.Checkpoint(r.IsDBNull(8) ? null : r.GetString(8));
+                // What its committed chunks did: this attempt's chunks add to it.
+                var committed = checkpoint is null
+                    ? UnitLoadResult.None
+                    : new UnitLoadResult(r.GetInt64(9), new LoadCounts(r.GetInt64(10), r.GetInt64(11), r.GetInt64(12)), r.GetInt64(13), [], r.GetInt64(14),
+                        UnitJson.TableCounts(r.IsDBNull(15) ? null : r.GetString(15)), UnitJson.Quality(r.IsDBNull(16) ? null : r.GetString(16))) { Checkpoint = checkpoint };
+                return new ClaimResult(new UnitClaim(importId, unitNo, unit, r.GetInt32(2), r.GetInt32(3), r.GetInt64(4), checkpoint, committed), null, null, ended);
             }
         }
 
@@ -146,13 +154,13 @@ public static class UnitFence
               SELECT state = 'running' AS running FROM ingest.imports WHERE id = $1
             ), marked AS (
               UPDATE ingest.units u
-              SET state = 'running', lease_token = u.lease_token + 1, batch = $4, silo = $3, dispatch = $4, started_at = now()
+              SET state = 'running', fence_token = u.fence_token + 1, batch = $4, silo = $3, dispatch = $4, started_at = now()
               FROM import
               WHERE import.running AND u.import_id = $1 AND u.unit_no = ANY($2)
                 AND u.state = 'pending' AND u.attempts = 0 AND u.batch IS NULL
-              RETURNING u.unit_no, u.key, u.lease_token
+              RETURNING u.unit_no, u.key, u.fence_token, u.descriptor::text, u.size_bytes
             )
-            SELECT coalesce((SELECT running FROM import), false), m.unit_no, m.key, m.lease_token
+            SELECT coalesce((SELECT running FROM import), false), m.unit_no, m.key, m.fence_token, m.descriptor, m.size_bytes
             FROM (SELECT) one LEFT JOIN marked m ON true
             ORDER BY m.unit_no
             """);
@@ -168,7 +176,8 @@ public static class UnitFence
         while (await r.ReadAsync(cancellationToken))
         {
             running = r.GetBoolean(0);
-            if (!r.IsDBNull(1)) members.Add(new FencedUnit(r.GetInt32(1), r.GetString(2), r.GetInt64(3)));
+            if (!r.IsDBNull(1))
+                members.Add(new FencedUnit(r.GetInt32(1), UnitJson.Descriptor(r.IsDBNull(4) ? null : r.GetString(4), r.GetString(2), r.IsDBNull(5) ? null : r.GetInt64(5)), r.GetInt64(3)));
         }
         return new BatchMark(running, members);
     }
@@ -185,7 +194,7 @@ public static class UnitFence
             UPDATE ingest.units u
             SET state = 'pending', silo = NULL, dispatch = NULL, not_before = '-infinity', batch = CASE WHEN $4 THEN NULL ELSE u.batch END
             FROM unnest($2::int[], $3::bigint[]) AS v(unit_no, token)
-            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.lease_token = v.token AND u.state = 'running'
+            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.fence_token = v.token AND u.state = 'running'
             """);
         cmd.Parameters.AddWithValue(importId);
         cmd.Parameters.AddWithValue(units.Select(u => u.UnitNo).ToArray());
@@ -195,13 +204,75 @@ public static class UnitFence
     }
 
     /// <summary>
-    /// Inside the transaction that loaded the units' rows: stores their rejects and marks them all
-    /// <c>done</c> with their counts, each fenced by its token. A <paramref name="batched"/> unit's
-    /// attempt counts now, as it commits.
+    /// Inside the transaction that loaded a chunk of the unit's rows: stores the chunk's rejects, and
+    /// the unit's checkpoint and counts so far (<paramref name="loaded"/>: its committed chunks and
+    /// this one), fenced by its token. The unit stays <c>running</c>. Returns false when fenced off:
+    /// the caller must then roll back.
+    /// </summary>
+    public static async Task<bool> CommitChunkAsync(NpgsqlConnection connection, long importId, Completion loaded, CancellationToken cancellationToken = default)
+    {
+        await StoreRejectsAsync(connection, importId, [loaded], cancellationToken);
+        await using var cmd = new NpgsqlCommand(
+            """
+            UPDATE ingest.units u
+            SET checkpoint = $4::jsonb, rows_read = $5, rows_inserted = $6, rows_updated = $7, rows_unchanged = $8,
+                rows_rejected = $9, bytes_read = $10, table_counts = $11::jsonb, quality = $12::jsonb
+            WHERE u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = 'running'
+            """, connection);
+        var (unit, result) = (loaded.Unit, loaded.Result);
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(unit.UnitNo);
+        cmd.Parameters.AddWithValue(unit.Token);
+        cmd.Parameters.AddWithValue(UnitJson.Checkpoint(result.Checkpoint ?? throw new ArgumentException("a chunk ends at a checkpoint", nameof(loaded))));
+        cmd.Parameters.AddWithValue(result.RowsRead);
+        cmd.Parameters.AddWithValue(result.Counts.Inserted);
+        cmd.Parameters.AddWithValue(result.Counts.Updated);
+        cmd.Parameters.AddWithValue(result.Counts.Unchanged);
+        cmd.Parameters.AddWithValue(result.Rejected);
+        cmd.Parameters.AddWithValue(result.BytesRead);
+        cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)UnitJson.TableCounts(result) ?? DBNull.Value);
+        cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)UnitJson.Quality(result) ?? DBNull.Value);
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>
+    /// Inside the transaction that loaded the units' rows (or a unit's last chunk): stores their
+    /// rejects and marks them all <c>done</c> with their counts, each fenced by its token. A
+    /// <paramref name="batched"/> unit's attempt counts now, as it commits.
     /// Returns false when any unit was fenced off (another attempt took it, or the import was
     /// cancelled): the caller must then roll back, so no row is loaded twice.
     /// </summary>
     public static async Task<bool> CompleteAsync(NpgsqlConnection connection, long importId, IReadOnlyList<Completion> units, bool batched, CancellationToken cancellationToken = default)
+    {
+        await StoreRejectsAsync(connection, importId, units, cancellationToken);
+
+        // Last statement before COMMIT: the unit rows stay locked for as short a time as possible.
+        await using var cmd = new NpgsqlCommand(
+            """
+            UPDATE ingest.units u
+            SET state = 'done', error = NULL, finished_at = now(), attempts = u.attempts + $2::int, checkpoint = NULL,
+                rows_read = v.rows_read, rows_inserted = v.inserted, rows_updated = v.updated, rows_unchanged = v.unchanged,
+                rows_rejected = v.rejected, bytes_read = v.bytes_read, table_counts = v.table_counts, quality = v.quality
+            FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::jsonb[])
+                 AS v(unit_no, token, rows_read, inserted, updated, unchanged, rejected, bytes_read, table_counts, quality)
+            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.fence_token = v.token AND u.state = 'running'
+            """, connection);
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(batched);
+        cmd.Parameters.AddWithValue(units.Select(u => u.Unit.UnitNo).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Unit.Token).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.RowsRead).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Inserted).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Updated).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Unchanged).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Rejected).ToArray());
+        cmd.Parameters.AddWithValue(units.Select(u => u.Result.BytesRead).ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => UnitJson.TableCounts(u.Result)).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => UnitJson.Quality(u.Result)).ToArray() });
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == units.Count;
+    }
+
+    private static async Task StoreRejectsAsync(NpgsqlConnection connection, long importId, IReadOnlyList<Completion> units, CancellationToken cancellationToken)
     {
         if (units.Any(u => u.Result.Rejects.Count > 0))
         {
@@ -221,42 +292,7 @@ public static class UnitFence
             }
             await copy.CompleteAsync(cancellationToken);
         }
-
-        // Last statement before COMMIT: the unit rows stay locked for as short a time as possible.
-        await using var cmd = new NpgsqlCommand(
-            """
-            UPDATE ingest.units u
-            SET state = 'done', error = NULL, finished_at = now(), attempts = u.attempts + $2::int,
-                rows_read = v.rows_read, rows_inserted = v.inserted, rows_updated = v.updated, rows_unchanged = v.unchanged,
-                rows_rejected = v.rejected, bytes_read = v.bytes_read, table_counts = v.table_counts, quality = v.quality
-            FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::jsonb[])
-                 AS v(unit_no, token, rows_read, inserted, updated, unchanged, rejected, bytes_read, table_counts, quality)
-            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.lease_token = v.token AND u.state = 'running'
-            """, connection);
-        cmd.Parameters.AddWithValue(importId);
-        cmd.Parameters.AddWithValue(batched);
-        cmd.Parameters.AddWithValue(units.Select(u => u.Unit.UnitNo).ToArray());
-        cmd.Parameters.AddWithValue(units.Select(u => u.Unit.Token).ToArray());
-        cmd.Parameters.AddWithValue(units.Select(u => u.Result.RowsRead).ToArray());
-        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Inserted).ToArray());
-        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Updated).ToArray());
-        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Unchanged).ToArray());
-        cmd.Parameters.AddWithValue(units.Select(u => u.Result.Rejected).ToArray());
-        cmd.Parameters.AddWithValue(units.Select(u => u.Result.BytesRead).ToArray());
-        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => TableCountsJson(u.Result)).ToArray() });
-        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => QualityJson(u.Result)).ToArray() });
-        return await cmd.ExecuteNonQueryAsync(cancellationToken) == units.Count;
     }
-
-    // An array, so the tables keep their order (a jsonb object sorts its keys).
-    private static string? TableCountsJson(UnitLoadResult result) =>
-        result.Tables is null
-            ? null
-            : System.Text.Json.JsonSerializer.Serialize(
-                result.Tables.Select(t => new { table = t.Key, inserted = t.Value.Inserted, updated = t.Value.Updated, unchanged = t.Value.Unchanged, deleted = t.Value.Deleted }));
-
-    private static string? QualityJson(UnitLoadResult result) =>
-        result.Quality is { } q ? System.Text.Json.JsonSerializer.Serialize(new { violations = q.Violations, defaults = q.DefaultsFilled }) : null;
 
     /// <summary>
     /// Records a failed attempt: back to <c>pending</c> after an exponential backoff while attempts
@@ -275,7 +311,7 @@ public static class UnitFence
                   finished_at = CASE WHEN $4 OR u.attempts >= i.max_attempts THEN now() END,
                   error = $5, silo = NULL, dispatch = NULL
               FROM ingest.imports i
-              WHERE i.id = u.import_id AND u.import_id = $1 AND u.unit_no = $2 AND u.lease_token = $3 AND u.state = 'running'
+              WHERE i.id = u.import_id AND u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = 'running'
               RETURNING u.state, u.not_before
             ), logged AS (
               INSERT INTO ingest.events (import_id, unit_no, kind, message)
@@ -303,7 +339,7 @@ public static class UnitFence
         await using var cmd = dataSource.CreateCommand(
             """
             UPDATE ingest.units SET state = 'pending', attempts = attempts - 1, silo = NULL, dispatch = NULL, not_before = '-infinity'
-            WHERE import_id = $1 AND unit_no = $2 AND lease_token = $3 AND state = 'running'
+            WHERE import_id = $1 AND unit_no = $2 AND fence_token = $3 AND state = 'running'
             """);
         cmd.Parameters.AddWithValue(claim.ImportId);
         cmd.Parameters.AddWithValue(claim.UnitNo);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Ingest.Engine;
+using Ingest.Engine.Sources;
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -9,16 +10,21 @@ namespace Ingest.Grains;
 
 /// <summary>
 /// Runs one attempt at a unit, top to bottom: claim it (the attempt counts, the fencing token is
-/// bumped) → load its file into the target and complete it in ONE transaction, fenced by the token →
-/// say how it ended. A slow attempt whose unit was taken over commits nothing. Bad input fails the
-/// unit at once; other errors use up an attempt. A batch of small units runs the same way with one
-/// mark for all (tokens bumped, no attempt used) and one transaction for all; a key that exists
-/// already loads it again staged, and if anything else goes wrong it rolls back and each of its
-/// units runs again alone, down the path above. Knows nothing of grains: a silo singleton.
+/// bumped) → open it at its checkpoint → load its records into the target chunk by chunk, each chunk
+/// committed with the unit's new checkpoint in ONE transaction fenced by the token, the last one
+/// completing the unit → say how it ended. A slow attempt whose unit was taken over commits nothing
+/// more. Bad input fails the unit at once (chunks committed before stay); other errors use up an
+/// attempt, and so does one that outlives <c>retry.attemptTimeoutSeconds</c>. A batch of small
+/// units runs with one mark for all (tokens bumped, no attempt used) and one transaction for all; a
+/// key that exists already loads it again staged, and if anything else goes wrong it rolls back and
+/// each of its units runs again alone, down the path above. Knows nothing of grains: a silo singleton.
 /// </summary>
-public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> logger)
+public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sources, ILogger<UnitRunner> logger)
 {
-    private readonly ConcurrentDictionary<long, Task<UnitLoader>> _loaders = new();
+    /// <summary>An import's spec and its loader, kept while the silo runs its units.</summary>
+    private sealed record LoadedImport(ImportSpec Spec, UnitLoader Loader);
+
+    private readonly ConcurrentDictionary<long, Task<LoadedImport>> _imports = new();
 
     /// <summary>
     /// Runs the attempt at <paramref name="units"/> (one unit, or a batch) until it ends; one report
@@ -58,14 +64,18 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
         }
 
         var started = Stopwatch.GetTimestamp();
-        logger.LogInformation("unit {ImportId}/{UnitNo} start: {Key} (attempt {Attempt}/{MaxAttempts})",
-            importId, unitNo, claim.Key, claim.Attempt, claim.MaxAttempts);
+        logger.LogInformation("unit {ImportId}/{UnitNo} start: {Key} (attempt {Attempt}/{MaxAttempts}){From}",
+            importId, unitNo, claim.Key, claim.Attempt, claim.MaxAttempts, claim.Checkpoint is { } from ? $" from record {from.Records}" : "");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(abandon); // and retry.attemptTimeoutSeconds
+        double? limit = null;
         try
         {
-            var loader = await GetLoaderAsync(importId);
-            var completed = await TransientErrors.Pipeline.ExecuteAsync(async ct => await LoadAndCompleteAsync(loader, importId, dispatch, [claim.Fenced], batched: false, ct), abandon);
+            var import = await GetImportAsync(importId);
+            limit = import.Spec.Retry.AttemptTimeoutSeconds;
+            if (limit is not null) timeout.CancelAfter(TimeSpan.FromSeconds(limit.Value));
+            var result = await LoadChunksAsync(import, claim, dispatch, timeout.Token);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            if (completed is not [var (_, result)])
+            if (result is null)
             {
                 logger.LogWarning("unit {ImportId}/{UnitNo} end: fenced off (another attempt holds it, or it was cancelled), rolled back after {Seconds:F1}s",
                     importId, unitNo, seconds);
@@ -84,8 +94,8 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
                 logger.LogInformation("unit {ImportId}/{UnitNo} end: abandoned and rolled back", importId, unitNo);
                 return new UnitReport(unitNo, dispatch, UnitEnd.Abandoned);
             }
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            var handedBack = await UnitFence.HandBackAsync(dataSource, claim, timeout.Token);
+            using var handBack = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var handedBack = await UnitFence.HandBackAsync(dataSource, claim, handBack.Token);
             logger.LogInformation("unit {ImportId}/{UnitNo} end: rolled back and handed back (silo stopping){Fenced}",
                 importId, unitNo, handedBack ? "" : "; another attempt already held it");
             return new UnitReport(unitNo, dispatch, handedBack ? UnitEnd.HandedBack : UnitEnd.Superseded);
@@ -94,7 +104,10 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
         {
             IngestMetrics.UnitsFailed.Add(1);
             var terminal = TransientErrors.IsBadInput(e);
-            var error = terminal ? e.Message : $"{claim.Key}: {TransientErrors.Describe(e)}";
+            var error = terminal ? e.Message
+                : e is OperationCanceledException && timeout.IsCancellationRequested
+                    ? $"{claim.Key}: the attempt was still running after {limit:0.###} s (retry.attemptTimeoutSeconds); it was cancelled and rolled back"
+                    : $"{claim.Key}: {TransientErrors.Describe(e)}";
             UnitEnd end;
             DateTimeOffset? notBefore;
             try
@@ -139,10 +152,12 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
 
         var started = Stopwatch.GetTimestamp();
         var range = $"{mark.Units[0].UnitNo}..{mark.Units[^1].UnitNo}";
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(abandon);
         try
         {
-            var loader = await GetLoaderAsync(importId);
-            var completed = await LoadAndCompleteAsync(loader, importId, dispatch, mark.Units, batched: true, abandon);
+            var import = await GetImportAsync(importId);
+            if (import.Spec.Retry.AttemptTimeoutSeconds is { } limit) timeout.CancelAfter(TimeSpan.FromSeconds(limit));
+            var completed = await LoadBatchAsync(import.Loader, importId, dispatch, mark.Units, timeout.Token);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             if (completed is null)
             {
@@ -171,7 +186,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
         }
         catch (Exception e)
         {
-            // Bad input in one unit, a conflict, a lost connection: alone, each unit fails, retries or loads on its own.
+            // Bad input in one unit, a conflict, a lost connection, a timeout: alone, each unit fails, retries or loads on its own.
             logger.LogInformation("units {ImportId}/{Range}: batch of {Count} rolled back ({Error}); they run alone",
                 importId, range, mark.Units.Count, TransientErrors.IsBadInput(e) ? e.Message : TransientErrors.Describe(e));
             reports.AddRange(await ReleaseAsync(importId, dispatch, mark.Units, UnitEnd.RunAlone, range));
@@ -202,30 +217,90 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
         IngestMetrics.UnitDuration.Record(seconds);
     }
 
-    // Loads the units and completes them in ONE transaction; null when any was fenced off (rolled back).
-    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadAndCompleteAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, bool batched, CancellationToken cancellationToken)
+    // Loads the unit from its checkpoint to its end, chunk by chunk, each committed with the unit's
+    // new checkpoint in one fenced transaction; the last one completes the unit. The unit's reading
+    // goes on from chunk to chunk; after an error it is opened again at the last checkpoint. Returns
+    // what the unit's chunks did in all, or null when it was fenced off (the chunk rolled back).
+    private async Task<UnitLoadResult?> LoadChunksAsync(LoadedImport import, UnitClaim claim, string dispatch, CancellationToken cancellationToken)
+    {
+        var loaded = claim.Committed;
+        UnitReading? reading = null;
+        try
+        {
+            while (true)
+            {
+                var chunk = await TransientErrors.Pipeline.ExecuteAsync(async ct =>
+                {
+                    try
+                    {
+                        reading ??= await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
+                        return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
+                    }
+                    catch (Exception e) when (e is DirectCopyConflictException || TransientErrors.IsTransient(e))
+                    {
+                        // Rolled back: the chunk is read again from the last checkpoint. A key that exists
+                        // already loads it again at once, staged (the loader stages this import's units now).
+                        if (reading is not null) await reading.DisposeAsync();
+                        reading = null;
+                        if (e is not DirectCopyConflictException) throw;
+                        reading = await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
+                        return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
+                    }
+                }, cancellationToken);
+                if (chunk is null) return null;
+                loaded = chunk;
+                if (chunk.Checkpoint is null) return loaded;
+                logger.LogInformation("unit {ImportId}/{UnitNo}: chunk committed, {Records} records in", claim.ImportId, claim.UnitNo, chunk.Checkpoint.Records);
+            }
+        }
+        finally
+        {
+            if (reading is not null) await reading.DisposeAsync();
+        }
+    }
+
+    // One chunk in one transaction: its rows, and the unit's checkpoint (or its completion) fenced by its token.
+    private async Task<UnitLoadResult?> LoadChunkAsync(LoadedImport import, UnitClaim claim, string dispatch, UnitReading reading, UnitLoadResult loaded, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
+        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, import.Spec.Source.ChunkRows, cancellationToken);
+        var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk));
+        var fenced = now.Result.Checkpoint is null
+            ? await UnitFence.CompleteAsync(connection, claim.ImportId, [now], batched: false, cancellationToken)
+            : await UnitFence.CommitChunkAsync(connection, claim.ImportId, now, cancellationToken);
+        if (!fenced)
+        {
+            await tx.RollbackAsync(CancellationToken.None);
+            return null;
+        }
+        // Past the fence the chunk is ours: commit even if the silo is stopping.
+        await tx.CommitAsync(CancellationToken.None);
+        return now.Result;
+    }
+
+    // Loads a batch's units whole and completes them in ONE transaction; null when any was fenced off (rolled back).
+    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
     {
         try
         {
-            return await LoadAndCompleteOnceAsync(loader, importId, dispatch, units, batched, cancellationToken);
+            return await LoadBatchOnceAsync(loader, importId, dispatch, units, cancellationToken);
         }
         catch (DirectCopyConflictException)
         {
             // A key that exists already: rolled back, and the loader now stages this import's units
             // (a batch's one after another in one transaction). Load them again, staged.
-            return await LoadAndCompleteOnceAsync(loader, importId, dispatch, units, batched, cancellationToken);
+            return await LoadBatchOnceAsync(loader, importId, dispatch, units, cancellationToken);
         }
     }
 
-    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadAndCompleteOnceAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, bool batched, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchOnceAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
-        var results = batched
-            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Key)], cancellationToken)
-            : [await loader.LoadAsync(connection, importId, units.Single().Key, cancellationToken)];
+        var results = await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], cancellationToken);
         var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
-        if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched, cancellationToken))
+        if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched: true, cancellationToken))
         {
             await tx.RollbackAsync(CancellationToken.None);
             return null;
@@ -235,24 +310,25 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ILogger<UnitRunner> 
         return loaded;
     }
 
-    private async Task<UnitLoader> GetLoaderAsync(long importId)
+    private async Task<LoadedImport> GetImportAsync(long importId)
     {
         // Loaders of ended imports are not told apart here: a silo that served many imports starts afresh.
-        if (_loaders.Count > 64) _loaders.Clear();
-        var loading = _loaders.GetOrAdd(importId, LoadSpecAsync);
+        if (_imports.Count > 64) _imports.Clear();
+        var loading = _imports.GetOrAdd(importId, LoadSpecAsync);
         try { return await loading; }
         catch
         {
-            _loaders.TryRemove(KeyValuePair.Create(importId, loading)); // retry the load next time
+            _imports.TryRemove(KeyValuePair.Create(importId, loading)); // retry the load next time
             throw;
         }
     }
 
-    private async Task<UnitLoader> LoadSpecAsync(long importId)
+    private async Task<LoadedImport> LoadSpecAsync(long importId)
     {
         await using var cmd = dataSource.CreateCommand("SELECT spec::text FROM ingest.imports WHERE id = $1");
         cmd.Parameters.AddWithValue(importId);
         var json = (string?)await cmd.ExecuteScalarAsync() ?? throw new InvalidOperationException($"import {importId} does not exist");
-        return UnitLoader.For(ImportSpecJson.Deserialize(json));
+        var spec = ImportSpecJson.Deserialize(json);
+        return new LoadedImport(spec, UnitLoader.For(spec, sources));
     }
 }

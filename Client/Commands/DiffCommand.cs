@@ -20,7 +20,7 @@ public static class DiffCommand
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
             var parsed = ImportSpecParser.ParseFile(result.GetValue(spec)!.FullName);
-            var report = await TableDiff.RunAsync(context.DataSource, parsed, ct);
+            var report = await TableDiff.RunAsync(context.DataSource, parsed, context.Sources, ct);
             if (result.GetValue(json)) Json.Write(context.Out, report);
             else Render(context.OutConsole, parsed, report);
             return ExitCodes.Ok;

@@ -24,7 +24,7 @@ public static class ValidateCommand
         {
             var parsed = ImportSpecParser.ParseFile(result.GetValue(spec)!.FullName);
             if (result.GetValue(sample) < 1 || result.GetValue(files) < 1) throw new UsageException("--sample and --files must be at least 1");
-            var report = await SampleCheck.RunAsync(parsed, result.GetValue(sample), result.GetValue(files), ct);
+            var report = await SampleCheck.RunAsync(parsed, context.Sources, result.GetValue(sample), result.GetValue(files), ct);
             if (result.GetValue(json)) Json.Write(context.Out, report);
             else Render(context.OutConsole, report);
             return report.Clean ? ExitCodes.Ok : ExitCodes.ImportNotCompleted;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Ingest.Engine.Formats;
 
 namespace Ingest.Engine.Json;
 
@@ -9,18 +10,20 @@ namespace Ingest.Engine.Json;
 /// top-level array, or the values of an NDJSON file. Memory stays bounded by the largest record,
 /// whatever the file's size: the stream is read in blocks through <see cref="Utf8JsonReader"/>,
 /// and each record is handed out as its own UTF-8 bytes, in place in the block buffer.
+/// A reader can also start where an earlier one stopped: at a record's <see cref="RecordEnd"/>.
 /// </summary>
-public sealed class JsonRecordReader
+public sealed class JsonRecordReader : IRecordReader
 {
     private const int InitialBufferSize = 64 * 1024;
     private const int MaxRecordBytes = 256 * 1024 * 1024;
 
-    private enum Phase { Container, Properties, Records, Trailing }
+    private enum Phase { Resume, Container, Properties, Records, Trailing, Done }
 
     private readonly string _name;
     private readonly string[] _path;
     private readonly bool _ndjson;
 
+    private readonly long _startOffset;
     private Phase _phase;
     private int _segment;
     private JsonReaderState _state;
@@ -28,17 +31,27 @@ public sealed class JsonRecordReader
     /// <param name="name">The file's name, for error messages.</param>
     /// <param name="recordsPath">Dotted path to the records array; null for a top-level array or NDJSON.</param>
     /// <param name="ndjson">Whether the file holds one JSON value per line.</param>
-    public JsonRecordReader(string name, string? recordsPath, bool ndjson)
+    /// <param name="startOffset">
+    /// Where the stream given to <see cref="ReadAsync"/> starts in the file: 0, or the
+    /// <see cref="RecordEnd"/> of a record read before. Inside an array the reader then takes up
+    /// after that record's <c>,</c>, and stops at the array's <c>]</c>.
+    /// </param>
+    public JsonRecordReader(string name, string? recordsPath, bool ndjson, long startOffset = 0)
     {
         _name = name;
         _path = recordsPath is null || ndjson ? [] : recordsPath.Split('.');
         _ndjson = ndjson;
-        _phase = ndjson ? Phase.Records : Phase.Container;
+        _startOffset = startOffset;
+        RecordEnd = startOffset;
+        _phase = ndjson ? Phase.Records : startOffset > 0 ? Phase.Resume : Phase.Container;
         _state = new JsonReaderState(new JsonReaderOptions { AllowMultipleValues = ndjson, CommentHandling = JsonCommentHandling.Skip });
     }
 
     /// <summary>Total bytes read from the stream so far.</summary>
     public long BytesRead { get; private set; }
+
+    /// <summary>The offset in the file just past the last record handed out: where a later reader may start.</summary>
+    public long RecordEnd { get; private set; }
 
     /// <summary>
     /// Yields each record's JSON text (validated). The bytes are valid until the enumeration moves on.
@@ -51,7 +64,7 @@ public sealed class JsonRecordReader
         try
         {
             int start = 0, end = 0;
-            long bufferOffset = 0; // absolute position of buffer[0] in the file
+            long bufferOffset = _startOffset; // absolute position of buffer[0] in the file
             var final = false;
             while (true)
             {
@@ -80,11 +93,34 @@ public sealed class JsonRecordReader
                     final = n == 0;
                 }
 
+                if (_phase == Phase.Resume)
+                {
+                    // Past the record read before: whitespace, then ',' and the next record, or the
+                    // array's ']'. The records after the ',' are read as an array of their own, which
+                    // the '[' put in the ','s place opens.
+                    while (start < end && buffer[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') start++;
+                    if (start == end)
+                    {
+                        if (final) throw new SourceDataException($"{_name}: the file ends at byte {bufferOffset + end}, inside its records array");
+                        continue;
+                    }
+                    if (buffer[start] == (byte)']') yield break;
+                    if (buffer[start] != (byte)',')
+                        throw new SourceDataException($"{_name}: expected ',' or ']' at byte {bufferOffset + start}, after the record read before (has the file changed?)");
+                    buffer[start] = (byte)'[';
+                    _segment = _path.Length;
+                    _phase = Phase.Container;
+                }
+
                 var block = start;
                 start += Parse(buffer.AsSpan(block, end - block), final, bufferOffset + block, records);
                 foreach (var (recordStart, length) in records)
+                {
+                    RecordEnd = bufferOffset + block + recordStart + length;
                     yield return buffer.AsMemory(block + recordStart, length);
+                }
                 records.Clear();
+                if (_phase == Phase.Done) yield break;
 
                 if (final)
                 {
@@ -121,6 +157,7 @@ public sealed class JsonRecordReader
                     reader = before;
                     break;
                 }
+                if (_phase == Phase.Done) break;
             }
             _state = reader.CurrentState;
             return (int)reader.BytesConsumed;
@@ -166,7 +203,7 @@ public sealed class JsonRecordReader
             case Phase.Records:
                 if (reader.TokenType == JsonTokenType.EndArray && !_ndjson)
                 {
-                    _phase = Phase.Trailing;
+                    _phase = _startOffset > 0 ? Phase.Done : Phase.Trailing;
                     return true;
                 }
                 var recordStart = (int)reader.TokenStartIndex;

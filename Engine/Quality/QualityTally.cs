@@ -12,4 +12,12 @@ public sealed class QualityTally
     public void Violated(string rule) => Violations[rule] = Violations.GetValueOrDefault(rule) + 1;
 
     public void Filled(string column) => DefaultsFilled[column] = DefaultsFilled.GetValueOrDefault(column) + 1;
+
+    /// <summary>Adds another tally's counts to this one.</summary>
+    public void Add(QualityTally? other)
+    {
+        if (other is null) return;
+        foreach (var (rule, n) in other.Violations) Violations[rule] = Violations.GetValueOrDefault(rule) + n;
+        foreach (var (column, n) in other.DefaultsFilled) DefaultsFilled[column] = DefaultsFilled.GetValueOrDefault(column) + n;
+    }
 }

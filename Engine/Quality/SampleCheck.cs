@@ -1,4 +1,3 @@
-using Ingest.Engine.Json;
 using Ingest.Engine.Mapping;
 using Ingest.Engine.Relational;
 using Ingest.Engine.Sources;
@@ -15,9 +14,9 @@ public static class SampleCheck
     /// <summary>Examples kept per rule.</summary>
     public const int ExamplesPerRule = 5;
 
-    public static async Task<SampleReport> RunAsync(ImportSpec spec, int recordsPerFile, int files, CancellationToken cancellationToken = default)
+    public static async Task<SampleReport> RunAsync(ImportSpec spec, SourceRegistry sources, int recordsPerFile, int files, CancellationToken cancellationToken = default)
     {
-        var source = SourceFactory.Create(spec.Source);
+        var source = sources.For(spec.Source);
         var target = spec.Target;
         var plan = target.IsRelational ? new LoadPlan(target) : null;
         var flat = new CheckedMapper(target);
@@ -31,18 +30,17 @@ public static class SampleCheck
         // A relational target's rows are mapped and dropped record by record: nothing accumulates.
         var mapper = plan is null ? null : new RelationalMapper(plan, flat.Validator, now);
         mapper?.StartUnit(tally); // the sample's files count into one tally
-        var objects = await source.ListAsync(cancellationToken);
-        foreach (var item in objects.Take(files))
+        var sampled = 0;
+        await foreach (var item in source.PlanAsync(cancellationToken))
         {
-            var reader = new JsonRecordReader(item.Key, spec.Source.Records, SourceFactory.IsNdjson(item.Key));
-            long index = 0;
+            if (sampled++ == files) break;
             try
             {
-                await using var opened = await source.OpenAsync(item.Key, cancellationToken);
-                var facts = new UnitFacts(0, opened.Info);
-                await foreach (var record in reader.ReadAsync(opened.Content, cancellationToken))
+                await using var unit = await source.OpenAsync(item, null, cancellationToken);
+                var facts = new UnitFacts(0, unit.Info);
+                while (unit.RecordIndex + 1 < recordsPerFile && await unit.MoveNextAsync(cancellationToken))
                 {
-                    if (index >= recordsPerFile) break;
+                    var (record, index) = (unit.Current, unit.RecordIndex);
                     var violations = new List<RuleViolation>();
                     bool ok;
                     RecordReject? reject;
@@ -66,7 +64,6 @@ public static class SampleCheck
                             if (report.Examples.Count < ExamplesPerRule) report.Examples.Add(new RuleExample(item.Key, index, v.Why));
                         }
                     }
-                    index++;
                 }
             }
             catch (SourceDataException e)
@@ -74,7 +71,8 @@ public static class SampleCheck
                 fileErrors.Add(e.Message);
             }
         }
-        return new SampleReport(Math.Min(files, objects.Count), read, valid, read - valid, rules, tally.DefaultsFilled, fileErrors);
+        if (sampled == 0) throw source.NothingMatches();
+        return new SampleReport(Math.Min(files, sampled), read, valid, read - valid, rules, tally.DefaultsFilled, fileErrors);
     }
 }
 

@@ -1,4 +1,3 @@
-using Ingest.Engine.Json;
 using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
 using Ingest.Engine.Sources;
@@ -17,14 +16,14 @@ public static class TableDiff
 {
     public const int Examples = 5;
 
-    public static async Task<DiffReport> RunAsync(NpgsqlDataSource dataSource, ImportSpec spec, CancellationToken cancellationToken = default)
+    public static async Task<DiffReport> RunAsync(NpgsqlDataSource dataSource, ImportSpec spec, SourceRegistry sources, CancellationToken cancellationToken = default)
     {
         var target = spec.Target;
         if (target.Key.Count == 0) throw new SpecException(["target.key: diff compares by key; this target has none"]);
         var table = new TargetTable(target);
         var mapper = new CheckedMapper(target);
         var (now, tally) = (DateTime.UtcNow, new QualityTally());
-        var source = SourceFactory.Create(spec.Source);
+        var source = sources.For(spec.Source);
         var row = mapper.CreateRow();
         long read = 0, rejected = 0;
 
@@ -34,20 +33,21 @@ public static class TableDiff
         await Execute(connection, $"CREATE TEMP TABLE ingest_diff ({string.Join(", ", target.Columns.Select((c, i) => $"{table.QuotedColumns[i]} {c.Type.ToSql()}"))}, ingest_ord bigint) ON COMMIT DROP", cancellationToken);
         await using (var copy = await BinaryCopy.BeginAsync(connection, $"COPY ingest_diff ({columns}, ingest_ord) FROM STDIN (FORMAT BINARY)", cancellationToken))
         {
-            foreach (var item in await source.ListAsync(cancellationToken))
+            var units = 0;
+            await foreach (var item in source.PlanAsync(cancellationToken))
             {
-                await using var opened = await source.OpenAsync(item.Key, cancellationToken);
-                var facts = new UnitFacts(0, opened.Info);
-                long index = 0;
-                await foreach (var record in new JsonRecordReader(item.Key, spec.Source.Records, SourceFactory.IsNdjson(item.Key)).ReadAsync(opened.Content, cancellationToken))
+                units++;
+                await using var unit = await source.OpenAsync(item, null, cancellationToken);
+                var facts = new UnitFacts(0, unit.Info);
+                while (await unit.MoveNextAsync(cancellationToken))
                 {
-                    if (mapper.TryMap(record.Span, row, facts, index, now, tally, out _))
+                    if (mapper.TryMap(unit.Current.Span, row, facts, unit.RecordIndex, now, tally, out _))
                         await copy.WriteAsync(row, read, cancellationToken: cancellationToken);
                     else rejected++;
-                    index++;
                     read++;
                 }
             }
+            if (units == 0) throw source.NothingMatches();
             await copy.CompleteAsync(cancellationToken);
         }
 

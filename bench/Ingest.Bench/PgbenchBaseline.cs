@@ -32,7 +32,7 @@ public static partial class PgbenchBaseline
               VALUES (:id, 'Game', '2001-02-03', 3.5, 'Teen', '{"{"}"id": 1, "name": "Game"{"}"}')
               ON CONFLICT (id) DO UPDATE SET name = excluded.name, released = excluded.released, rating = excluded.rating, esrb = excluded.esrb, raw = excluded.raw;
             UPDATE pgbench_units SET state = 'done', finished_at = now(), rows_read = 1, rows_inserted = 1
-              WHERE import_id = {importId} AND unit_no = :unit AND lease_token = lease_token;
+              WHERE import_id = {importId} AND unit_no = :unit AND fence_token = fence_token;
             END;
             """);
         var (output, _) = await PostgresTools.RunAsync(Path.Combine(PostgresTools.Bin(), "pgbench"),

@@ -48,7 +48,7 @@ public class FailoverTests(ITestOutputHelper output)
             await Task.Delay(random.Next(0, 900));
             var victim = db.Silos.Single(n => n.Address == holder);
             var heldSql = $"""
-                SELECT coalesce(string_agg(unit_no || ':' || lease_token, ','), '') FROM ingest.units
+                SELECT coalesce(string_agg(unit_no || ':' || fence_token, ','), '') FROM ingest.units
                 WHERE import_id = {id} AND state = 'running' AND silo = '{holder}'
                 """;
             victim.Kill();
@@ -62,7 +62,7 @@ public class FailoverTests(ITestOutputHelper output)
             if (held.Length > 0)
             {
                 var units = held.Split(',').Select(h => h.Split(':')).ToList();
-                var fence = string.Join(" OR ", units.Select(h => $"(unit_no = {h[0]} AND lease_token = {h[1]} AND state = 'running')"));
+                var fence = string.Join(" OR ", units.Select(h => $"(unit_no = {h[0]} AND fence_token = {h[1]} AND state = 'running')"));
                 var stillHeld = batches ? units.Count - 1 : 0;
                 await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND ({fence})") <= stillHeld,
                     TimeSpan.FromSeconds(10), () => $"units {held} of the killed silo to be taken over; silo output:\n{db.SiloOutput}");

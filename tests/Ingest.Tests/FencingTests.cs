@@ -17,7 +17,7 @@ public class FencingTests
         await using var db = await TestDatabase.CreateAsync();
         // Plain insert: a second commit of the unit would show as duplicate rows.
         var id = await db.StoreAsync(Specs.Files(data.Path, keyed: false));
-        Assert.Equal(1, await new ImportPlanner(db.DataSource).PlanAsync(id));
+        Assert.Equal(1, await new ImportPlanner(db.DataSource, TestSources.Registry).PlanAsync(id));
         var spec = ImportSpecJson.Deserialize(await db.ScalarAsync<string>($"SELECT spec::text FROM ingest.imports WHERE id = {id}"));
 
         var stale = (await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:1@1", "stale")).Claim!;
@@ -45,7 +45,7 @@ public class FencingTests
         await using var db = await TestDatabase.CreateAsync();
         // Plain insert into a keyed table: the new attempt's rows wait for the lost attempt's uncommitted keys.
         var id = await db.StoreAsync(Specs.Files(data.Path, keyed: false));
-        await new ImportPlanner(db.DataSource).PlanAsync(id);
+        await new ImportPlanner(db.DataSource, TestSources.Registry).PlanAsync(id);
         var spec = ImportSpecJson.Deserialize(await db.ScalarAsync<string>($"SELECT spec::text FROM ingest.imports WHERE id = {id}"));
 
         var first = await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:1@1", "lost");
@@ -53,7 +53,7 @@ public class FencingTests
         // The attempt loads its rows, then its silo freezes before it completes: the transaction stays open.
         await using var lost = await db.DataSource.OpenConnectionAsync();
         await using var lostTx = await UnitFence.BeginAttemptAsync(lost, "lost");
-        await UnitLoader.For(spec).LoadAsync(lost, id, first.Claim!.Key);
+        await UnitLoader.For(spec, TestSources.Registry).LoadAsync(lost, id, first.Claim!.Key);
         Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ingest lost' AND state = 'idle in transaction'"));
 
         var claimed = await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:2@2", "current");
@@ -71,7 +71,7 @@ public class FencingTests
         using var data = new TempFolder().WithPages(files: 1, perFile: 5);
         await using var db = await TestDatabase.CreateAsync();
         var id = await db.StoreAsync(Specs.Files(data.Path, attempts: 2));
-        await new ImportPlanner(db.DataSource).PlanAsync(id);
+        await new ImportPlanner(db.DataSource, TestSources.Registry).PlanAsync(id);
 
         Assert.NotNull((await UnitFence.ClaimAsync(db.DataSource, id, 0, "s1", "a")).Claim);
         Assert.NotNull((await UnitFence.ClaimAsync(db.DataSource, id, 0, "s2", "b")).Claim);
@@ -90,7 +90,7 @@ public class FencingTests
         await using var db = await TestDatabase.CreateAsync();
         // Plain insert: a second commit of a unit would show as duplicate rows.
         var id = await db.StoreAsync(Specs.Files(data.Path, keyed: false, attempts: 2));
-        await new ImportPlanner(db.DataSource).PlanAsync(id);
+        await new ImportPlanner(db.DataSource, TestSources.Registry).PlanAsync(id);
         var spec = ImportSpecJson.Deserialize(await db.ScalarAsync<string>($"SELECT spec::text FROM ingest.imports WHERE id = {id}"));
         string Units() => $"SELECT string_agg(unit_no || ':' || state || ':' || attempts || ':' || coalesce(batch, '-'), ' ' ORDER BY unit_no) FROM ingest.units WHERE import_id = {id}";
 
@@ -132,9 +132,9 @@ public class FencingTests
     {
         await using var connection = await db.DataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        var loader = UnitLoader.For(spec);
+        var loader = UnitLoader.For(spec, TestSources.Registry);
         var results = batched
-            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Key)], cancellationToken)
+            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], cancellationToken)
             : [await loader.LoadAsync(connection, importId, units.Single().Key, cancellationToken)];
         var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
         if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched, cancellationToken)) return false;

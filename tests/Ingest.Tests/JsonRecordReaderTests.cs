@@ -76,6 +76,42 @@ public class JsonRecordReaderTests
         Assert.Contains("page.json", e.Message);
     }
 
+    [Theory]
+    [InlineData("{ \"count\": 4, \"data\": { \"results\" : [ {\"id\": 1} ,{\"id\": 2, \"x\": [1, {\"y\": \"],\"}]},\n {\"id\": 3}\t, 4 ] , \"after\": [1] }, \"z\": {} }", "data.results", false)]
+    [InlineData("""[1,"two" , {"a":3},[4]]""", null, false)]
+    [InlineData("[]", null, false)]
+    [InlineData("{\"id\":1}\n{\"id\":2}\r\n\n{\"id\":3}", null, true)]
+    public async Task A_reader_started_at_a_records_end_reads_exactly_the_records_after_it(string json, string? path, bool ndjson)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var all = await ReadAllAsync(json, path, ndjson);
+        var ends = new List<long> { 0 };
+        var whole = new JsonRecordReader("page.json", path, ndjson);
+        await foreach (var _ in whole.ReadAsync(new TrickleStream(bytes, 5))) ends.Add(whole.RecordEnd);
+
+        // From the start, and from the end of each record (the last one too: nothing follows it).
+        for (var k = 0; k < ends.Count; k++)
+        {
+            var resumed = new JsonRecordReader("page.json", path, ndjson, startOffset: ends[k]);
+            var rest = new List<string>();
+            await foreach (var r in resumed.ReadAsync(new TrickleStream(bytes[(int)ends[k]..], 3)))
+                rest.Add(Encoding.UTF8.GetString(r.Span));
+            Assert.Equal(all.Skip(k), rest);
+        }
+    }
+
+    [Fact]
+    public async Task A_reader_started_where_no_record_ends_says_the_file_changed()
+    {
+        var bytes = Encoding.UTF8.GetBytes("""{"results": [{"id": 1}, {"id": 2}]}""");
+        var reader = new JsonRecordReader("page.json", "results", ndjson: false, startOffset: 15);
+
+        var e = await Assert.ThrowsAsync<SourceDataException>(async () => { await foreach (var _ in reader.ReadAsync(new MemoryStream(bytes[15..]))) { } });
+
+        Assert.Contains("page.json", e.Message);
+        Assert.Contains("has the file changed?", e.Message);
+    }
+
     private sealed class TrickleStream(byte[] data, int chunk) : MemoryStream(data)
     {
         public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, chunk));

@@ -134,8 +134,8 @@ public class RelationalTests
             """;
         await using var db = await TestDatabase.CreateAsync();
         var id = await db.StoreAsync(spec);
-        Assert.Equal(5, await new ImportPlanner(db.DataSource).PlanAsync(id));
-        var loader = UnitLoader.For(ImportSpecParser.ParseJson(spec));
+        Assert.Equal(5, await new ImportPlanner(db.DataSource, TestSources.Registry).PlanAsync(id));
+        var loader = UnitLoader.For(ImportSpecParser.ParseJson(spec), TestSources.Registry);
 
         var first = await db.LoadBatchAsync(loader, id, "a.json", "b.json", "c.json");
         Assert.Equal([1L, 2, 1], first.Select(r => r.RowsRead));
@@ -319,8 +319,8 @@ public class RelationalTests
         var json = spec.Replace("FOLDER", data.Path);
         await using var db = await TestDatabase.CreateAsync();
         var id = await db.StoreAsync(json);
-        Assert.Equal(2, await new ImportPlanner(db.DataSource).PlanAsync(id));
-        var loader = UnitLoader.For(ImportSpecParser.ParseJson(json));
+        Assert.Equal(2, await new ImportPlanner(db.DataSource, TestSources.Registry).PlanAsync(id));
+        var loader = UnitLoader.For(ImportSpecParser.ParseJson(json), TestSources.Registry);
 
         // The load, and how many temporary tables its session holds after the commit.
         async Task<(UnitLoadResult, long)> LoadAsync(string key)

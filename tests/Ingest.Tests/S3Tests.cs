@@ -57,7 +57,7 @@ public class S3Tests
         var status = await db.WaitForAsync(await db.SubmitAsync(Specs.S3("empty-prefix", "rawg/")));
 
         Assert.Equal(ImportState.Failed, status.State);
-        Assert.Contains("no objects match '*.json' under s3://empty-prefix/rawg/", status.Error);
+        Assert.Contains("no files match '*.json' in s3://empty-prefix/rawg/", status.Error);
     }
 
     [Fact]

@@ -1,0 +1,28 @@
+using Ingest.GrainInterfaces;
+
+namespace Ingest.Engine.Sources;
+
+/// <summary>
+/// Where an import's bytes live, for one kind of source: it plans the import into units as it lists
+/// them, and opens a unit's content. What the bytes hold is the record format's business.
+/// Registered by kind (<see cref="SourceServiceCollectionExtensions.AddIngestSources"/>).
+/// </summary>
+public interface ISourceConnector
+{
+    /// <summary>The kind of source this connector reads.</summary>
+    SourceKind Kind { get; }
+
+    /// <summary>
+    /// Yields the units of an import, in the same order every time, as the listing goes on.
+    /// Yields nothing when nothing matches (the planner says so).
+    /// </summary>
+    /// <exception cref="SourceDataException">The folder or bucket does not exist.</exception>
+    IAsyncEnumerable<UnitDescriptor> PlanAsync(SourceSpec source, CancellationToken cancellationToken = default);
+
+    /// <summary>Opens a unit's content at <paramref name="offset"/> bytes from its start.</summary>
+    /// <exception cref="SourceDataException">The file or object no longer exists.</exception>
+    Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, CancellationToken cancellationToken = default);
+
+    /// <summary>A short description of where a source's units are, for messages (<c>folder /data</c>, <c>s3://bucket/prefix</c>).</summary>
+    string Describe(SourceSpec source);
+}

@@ -1,0 +1,62 @@
+using Ingest.Engine.Formats;
+using Ingest.GrainInterfaces;
+
+namespace Ingest.Engine.Sources;
+
+/// <summary>
+/// An import's source: its connector, which plans units and opens them, and the record format of
+/// each unit (<c>source.format</c>, else by the key's extension once any compression's is taken
+/// off: <c>.jsonl</c>/<c>.ndjson</c> are NDJSON, anything else JSON).
+/// </summary>
+public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary<string, IRecordFormat> formats, SourceSpec spec)
+{
+    public SourceSpec Spec => spec;
+
+    /// <summary>Where the units are, for messages.</summary>
+    public string Describe() => connector.Describe(spec);
+
+    /// <summary>The units, as the connector lists them.</summary>
+    public IAsyncEnumerable<UnitDescriptor> PlanAsync(CancellationToken cancellationToken = default) => connector.PlanAsync(spec, cancellationToken);
+
+    /// <summary>The error for a source in which nothing matches: a wrong pattern must not look like an empty success.</summary>
+    public SourceDataException NothingMatches() => new($"no files match '{spec.Pattern}' in {Describe()}");
+
+    /// <summary>The record format of <paramref name="key"/>.</summary>
+    public IRecordFormat FormatOf(string key)
+    {
+        if (spec.Format is { } name) return formats[name];
+        var plain = ContentCompressions.StripExtension(key);
+        var ndjson = plain.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || plain.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase);
+        return formats[ndjson ? "ndjson" : "json"];
+    }
+
+    /// <summary>
+    /// Opens a unit where <paramref name="checkpoint"/> says its committed records end (at its start
+    /// when null), ready to yield the records after them.
+    /// </summary>
+    /// <exception cref="SourceDataException">The file is gone, or changed since the checkpoint was committed.</exception>
+    public async Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, CancellationToken cancellationToken = default)
+    {
+        checkpoint ??= UnitCheckpoint.Start;
+        var compression = ContentCompressions.Of(spec, unit.Key);
+        // Compressed content cannot be entered in the middle: it is decompressed from the start and skipped.
+        var rawOffset = compression == ContentCompression.None ? checkpoint.Offset : 0;
+        var opened = await connector.OpenAsync(spec, unit, rawOffset, cancellationToken);
+        try
+        {
+            if (checkpoint.Offset > 0 && checkpoint.ETag is not null && opened.Info.ETag != checkpoint.ETag)
+                throw new SourceDataException(
+                    $"{unit.Key}: changed since its first {checkpoint.Records} records were loaded (version {checkpoint.ETag}, now {opened.Info.ETag}); " +
+                    "those records stay loaded, the rest cannot be read from where they stopped");
+            var content = compression.Decompress(opened.Content);
+            var reading = new UnitReading(opened, content, compression, FormatOf(unit.Key).CreateReader(spec, unit.Key, checkpoint.Offset), checkpoint);
+            if (rawOffset != checkpoint.Offset) await reading.SkipAsync(checkpoint.Offset, cancellationToken);
+            return reading;
+        }
+        catch
+        {
+            await opened.DisposeAsync();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using System.Buffers;
+using Ingest.Engine.Formats;
+
+namespace Ingest.Engine.Sources;
+
+/// <summary>
+/// A unit opened at a checkpoint: its records one at a time, each with its index in the unit, and
+/// the checkpoint after the last one read. A load may take a chunk of its records, commit, and go on
+/// with the next chunk from the same reading.
+/// </summary>
+public sealed class UnitReading : IAsyncDisposable
+{
+    private readonly OpenedObject _opened;
+    private readonly Stream _content;
+    private readonly ContentCompression _compression;
+    private readonly IRecordReader _reader;
+    private IAsyncEnumerator<ReadOnlyMemory<byte>>? _records;
+    private long _next;
+
+    internal UnitReading(OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from)
+    {
+        _opened = opened;
+        _content = content;
+        _compression = compression;
+        _reader = reader;
+        _next = from.Records;
+        Start = from;
+    }
+
+    /// <summary>What the source says of the file or object being read.</summary>
+    public SourceObject Info => _opened.Info;
+
+    /// <summary>Where this reading started.</summary>
+    public UnitCheckpoint Start { get; }
+
+    /// <summary>The record read last (valid until the next <see cref="MoveNextAsync"/>).</summary>
+    public ReadOnlyMemory<byte> Current { get; private set; }
+
+    /// <summary>The index of <see cref="Current"/> in the unit (0-based).</summary>
+    public long RecordIndex => _next - 1;
+
+    /// <summary>Whether the unit's records have all been read.</summary>
+    public bool Ended { get; private set; }
+
+    /// <summary>
+    /// How far into the (decompressed) content the unit is: past the last record read, or once the
+    /// records have all been read, at the end of the content.
+    /// </summary>
+    public long Position => Ended ? Start.Offset + _reader.BytesRead : _reader.RecordEnd;
+
+    /// <summary>Where a later reading would start: after the records read so far.</summary>
+    public UnitCheckpoint Checkpoint => new(_next, _reader.RecordEnd, Info.ETag);
+
+    /// <summary>Reads the next record; false at the end of the unit.</summary>
+    /// <exception cref="SourceDataException">The content is malformed or its compression corrupt.</exception>
+    public async ValueTask<bool> MoveNextAsync(CancellationToken cancellationToken = default)
+    {
+        if (Ended) return false;
+        _records ??= _reader.ReadAsync(_content, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            if (!await _records.MoveNextAsync())
+            {
+                Ended = true;
+                return false;
+            }
+        }
+        catch (Exception e) when (ContentCompressions.IsCorruption(e))
+        {
+            throw new SourceDataException($"{Info.Key}: corrupt {_compression.ToString().ToLowerInvariant()} data after record {_next} ({e.Message})", e);
+        }
+        Current = _records.Current;
+        _next++;
+        return true;
+    }
+
+    // Decompressed content resumes by reading up to the checkpoint and dropping what was read.
+    internal async Task SkipAsync(long bytes, CancellationToken cancellationToken)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (bytes > 0)
+            {
+                int n;
+                try { n = await _content.ReadAsync(scratch.AsMemory(0, (int)Math.Min(scratch.Length, bytes)), cancellationToken); }
+                catch (Exception e) when (ContentCompressions.IsCorruption(e))
+                {
+                    throw new SourceDataException($"{Info.Key}: corrupt {_compression.ToString().ToLowerInvariant()} data before record {_next} ({e.Message})", e);
+                }
+                if (n == 0) throw new SourceDataException($"{Info.Key}: ends before byte {Start.Offset}, where its loaded records ended (has the file changed?)");
+                bytes -= n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_records is not null) await _records.DisposeAsync();
+        await _content.DisposeAsync();
+        await _opened.DisposeAsync();
+    }
+}

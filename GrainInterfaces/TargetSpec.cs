@@ -39,7 +39,7 @@ public sealed record TargetSpec(
 }
 
 /// <summary>
-/// Content-hash dedup: SHA-256 over the named record fields (canonical encoding, see the README),
+/// Content-hash dedup: SHA-256 over the named record fields (canonical encoding, see docs/SPEC.md),
 /// stored as hex in <paramref name="Column"/>. With a key, a record whose key exists and whose hash
 /// is the same is a duplicate and is not rewritten; without one, the hash is the key.
 /// </summary>

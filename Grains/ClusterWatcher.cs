@@ -1,3 +1,4 @@
+using Ingest.Engine;
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -83,7 +84,7 @@ public sealed class ClusterWatcher(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            logger.LogWarning("cannot prune dead silos' rows ({Error}); trying again at the next sweep", TransientErrors.Describe(e));
+            logger.LogWarning("cannot prune dead silos' rows ({Error}); trying again at the next sweep", ErrorClassifier.Describe(e));
         }
     }
 

@@ -9,70 +9,77 @@ public sealed partial class ImportCatalog
     /// <summary>An import's totals, summed from its units now; null when there is no such import.</summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default) => await GetStatusAsync(id, files: false, cancellationToken);
 
-    /// <summary>An import's totals and, when <paramref name="files"/>, each file's; null when there is no such import.</summary>
+    /// <summary>
+    /// An import's totals and, when <paramref name="files"/>, each file's; null when there is no such
+    /// import. The totals are the import's counters (<see cref="ImportCounters"/>): the cost of a
+    /// status does not grow with the import's units.
+    /// </summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, bool files, CancellationToken cancellationToken = default)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        // One snapshot for the import row and its unit sums.
+        // One snapshot for the import row, its counters and its running units.
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
         await using var cmd = new NpgsqlCommand(
             $"""
             SELECT i.name, i.state, i.error, i.submitted_at, i.started_at, i.finished_at,
-                   count(u.unit_no)::int,
-                   count(*) FILTER (WHERE u.state = 'done')::int,
-                   count(*) FILTER (WHERE u.state = 'failed')::int,
-                   count(*) FILTER (WHERE u.state = 'running')::int,
-                   count(*) FILTER (WHERE u.state = 'pending')::int,
-                   count(*) FILTER (WHERE u.state = 'cancelled')::int,
-                   coalesce(sum(u.rows_read), 0)::bigint, coalesce(sum(u.rows_inserted), 0)::bigint,
-                   coalesce(sum(u.rows_updated), 0)::bigint, coalesce(sum(u.rows_unchanged), 0)::bigint,
-                   coalesce(sum(u.rows_rejected), 0)::bigint,
-                   coalesce(sum(u.bytes_read), 0)::bigint, coalesce(sum(u.size_bytes), 0)::bigint,
-                   coalesce(sum(u.size_bytes) FILTER (WHERE u.state IN ('done', 'failed')), 0)::bigint,
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
                    i.trace_parent, {ConflictKinds},
-                   bool_or(u.table_counts IS NOT NULL) AS has_tables, bool_or(u.quality IS NOT NULL) AS has_quality
-            FROM ingest.imports i LEFT JOIN ingest.units u ON u.import_id = i.id
+                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'running')::int
+            FROM ingest.imports i
             WHERE i.id = $1
-            GROUP BY i.id
             """, connection);
         cmd.Parameters.AddWithValue(id);
         ImportStatus status;
-        bool hasTables, hasQuality;
+        string state;
+        double elapsed;
+        bool dedup, keep;
+        int running;
         await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             if (!await r.ReadAsync(cancellationToken)) return null;
-            var state = r.GetString(1);
-            var units = new UnitCounts(r.GetInt32(6), r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11));
-            var (dedup, keep) = (r.GetBoolean(22), r.GetBoolean(23));
-            var rows = Rows(r.GetInt64(12), r.GetInt64(13), r.GetInt64(14), r.GetInt64(15), r.GetInt64(16), dedup, keep);
-            var (bytesRead, bytesTotal, bytesEnded) = (r.GetInt64(17), r.GetInt64(18), r.GetInt64(19));
-            var elapsed = r.IsDBNull(20) ? 0 : r.GetDouble(20);
-            double? eta = null;
-            if (ImportState.IsFinal(state)) eta = 0;
-            else if (bytesEnded > 0 && elapsed > 0) eta = elapsed * (bytesTotal - bytesEnded) / bytesEnded;
+            state = r.GetString(1);
+            elapsed = r.IsDBNull(6) ? 0 : r.GetDouble(6);
+            (dedup, keep, running) = (r.GetBoolean(8), r.GetBoolean(9), r.GetInt32(10));
             status = new ImportStatus(
-                id, r.GetString(0), state, units, rows, bytesRead, bytesTotal,
-                elapsed > 0 ? rows.Read / elapsed : 0, eta,
+                id, r.GetString(0), state, new UnitCounts(0, 0, 0, running, 0, 0), Rows(0, 0, 0, 0, 0, dedup, keep), 0, 0, 0, null,
                 r.IsDBNull(2) ? null : r.GetString(2),
                 r.GetFieldValue<DateTimeOffset>(3),
                 r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
                 r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
                 [],
-                IngestTracing.TraceIdOf(r.IsDBNull(21) ? null : r.GetString(21)));
-            (hasTables, hasQuality) = (!r.IsDBNull(24) && r.GetBoolean(24), !r.IsDBNull(25) && r.GetBoolean(25));
+                IngestTracing.TraceIdOf(r.IsDBNull(7) ? null : r.GetString(7)));
         }
-        // Each of these scans the import's units again: only when some unit has counts to sum.
-        if (hasTables) status = status with { Tables = await TableCountsAsync(connection, id, cancellationToken) };
-        if (hasQuality) status = status with { Quality = await QualityAsync(connection, id, cancellationToken) };
+        var totals = await ImportCounters.ReadAsync(connection, id, cancellationToken);
+        long Total(string scope, string counter) => totals.GetValueOrDefault((scope, counter));
+        var (all, done, failed, cancelled) = (Total("units", "total"), Total("units", "done"), Total("units", "failed"), Total("units", "cancelled"));
+        var rows = Rows(Total("rows", "read"), Total("rows", "inserted"), Total("rows", "updated"), Total("rows", "unchanged"), Total("rows", "rejected"), dedup, keep);
+        var (bytesTotal, bytesEnded) = (Total("bytes", "total"), Total("bytes", "ended"));
+        // By bytes while every unit's size is known; by units otherwise (an API's pages, a query's ranges).
+        double? eta = null;
+        if (ImportState.IsFinal(state)) eta = 0;
+        else if (elapsed > 0 && Total("units", "unsized") == 0 && bytesEnded > 0) eta = elapsed * (bytesTotal - bytesEnded) / bytesEnded;
+        else if (elapsed > 0 && done + failed > 0) eta = elapsed * (all - done - failed - cancelled) / (done + failed);
+        status = status with
+        {
+            Units = new UnitCounts((int)all, (int)done, (int)failed, running, (int)Math.Max(0, all - done - failed - cancelled - running), (int)cancelled),
+            Rows = rows,
+            BytesRead = Total("bytes", "read"),
+            BytesTotal = bytesTotal,
+            RowsPerSecond = elapsed > 0 ? rows.Read / elapsed : 0,
+            EtaSeconds = eta,
+        };
+        if (totals.Keys.Any(k => k.Scope.StartsWith("table:", StringComparison.Ordinal)))
+            status = status with { Tables = await TableCountsAsync(connection, id, totals, cancellationToken) };
+        if (totals.Keys.Any(k => k.Scope is "violations" or "defaults"))
+            status = status with { Quality = QualityOf(totals) };
         if (files) status = status with { Files = await FileCountsAsync(connection, id, cancellationToken) };
         if (status.Units.Failed == 0) return status;
 
-        await using var failed = new NpgsqlCommand(
+        await using var failedUnits = new NpgsqlCommand(
             "SELECT unit_no, key, attempts, error FROM ingest.units WHERE import_id = $1 AND state = 'failed' ORDER BY unit_no LIMIT 100", connection);
-        failed.Parameters.AddWithValue(id);
+        failedUnits.Parameters.AddWithValue(id);
         var list = new List<FailedUnit>();
-        await using (var r = await failed.ExecuteReaderAsync(cancellationToken))
+        await using (var r = await failedUnits.ExecuteReaderAsync(cancellationToken))
             while (await r.ReadAsync(cancellationToken))
                 list.Add(new FailedUnit(r.GetInt32(0), r.GetString(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
         return status with { FailedUnits = list };
@@ -102,42 +109,36 @@ public sealed partial class ImportCatalog
         return list;
     }
 
-    private static async Task<QualityCounts?> QualityAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    private static QualityCounts? QualityOf(Dictionary<(string Scope, string Counter), long> totals)
     {
-        await using var cmd = new NpgsqlCommand(
-            """
-            SELECT kind, e.key, sum(e.value::bigint)::bigint
-            FROM ingest.units u
-            CROSS JOIN LATERAL (VALUES ('violations', u.quality->'violations'), ('defaults', u.quality->'defaults')) AS k(kind, counts)
-            CROSS JOIN LATERAL jsonb_each_text(k.counts) AS e
-            WHERE u.import_id = $1 AND u.quality IS NOT NULL
-            GROUP BY kind, e.key ORDER BY kind, e.key
-            """, connection);
-        cmd.Parameters.AddWithValue(id);
-        var violations = new Dictionary<string, long>(StringComparer.Ordinal);
-        var defaults = new Dictionary<string, long>(StringComparer.Ordinal);
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-            (r.GetString(0) == "violations" ? violations : defaults)[r.GetString(1)] = r.GetInt64(2);
+        var violations = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var defaults = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var ((scope, counter), value) in totals)
+            if (value != 0 && scope is "violations" or "defaults") (scope == "violations" ? violations : defaults)[counter] = value;
         return violations.Count + defaults.Count == 0 ? null : new QualityCounts(violations, defaults);
     }
 
-    // Summed per table over the import's done units, in the order the tables first appear; null for a flat target.
-    private static async Task<IReadOnlyDictionary<string, TableCounts>?> TableCountsAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    // Per table, in the order of the plan's tables (as a unit's counts list them); null for a flat target.
+    private static async Task<IReadOnlyDictionary<string, TableCounts>?> TableCountsAsync(NpgsqlConnection connection, long id,
+        Dictionary<(string Scope, string Counter), long> totals, CancellationToken cancellationToken)
     {
-        await using var cmd = new NpgsqlCommand(
-            """
-            SELECT t.value->>'table', sum((t.value->>'inserted')::bigint)::bigint, sum((t.value->>'updated')::bigint)::bigint,
-                   sum((t.value->>'unchanged')::bigint)::bigint, sum((t.value->>'deleted')::bigint)::bigint
-            FROM ingest.units u CROSS JOIN LATERAL jsonb_array_elements(u.table_counts) WITH ORDINALITY AS t(value, ord)
-            WHERE u.import_id = $1 AND u.table_counts IS NOT NULL
-            GROUP BY 1 ORDER BY min(t.ord), 1
-            """, connection);
-        cmd.Parameters.AddWithValue(id);
+        var order = new List<string>();
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT t->>'table' FROM (SELECT table_counts FROM ingest.units WHERE import_id = $1 AND table_counts IS NOT NULL LIMIT 1) u, jsonb_array_elements(u.table_counts) t",
+            connection))
+        {
+            cmd.Parameters.AddWithValue(id);
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken)) order.Add(r.GetString(0));
+        }
+        var names = totals.Keys.Where(k => k.Scope.StartsWith("table:", StringComparison.Ordinal)).Select(k => k.Scope["table:".Length..]).Distinct()
+            .OrderBy(t => order.IndexOf(t) is var i and >= 0 ? i : int.MaxValue).ThenBy(t => t, StringComparer.Ordinal);
         var tables = new Dictionary<string, TableCounts>(StringComparer.Ordinal);
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-            tables[r.GetString(0)] = new TableCounts(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
+        foreach (var table in names)
+        {
+            long Count(string counter) => totals.GetValueOrDefault(($"table:{table}", counter));
+            tables[table] = new TableCounts(Count("inserted"), Count("updated"), Count("unchanged"), Count("deleted"));
+        }
         return tables.Count == 0 ? null : tables;
     }
 
@@ -147,9 +148,9 @@ public sealed partial class ImportCatalog
         await using var cmd = dataSource.CreateCommand(
             """
             SELECT i.id, i.name, i.state,
-                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id)::int,
-                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'done')::int,
-                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'failed')::int,
+                   (SELECT coalesce(sum(c.value) FILTER (WHERE c.counter = 'total'), 0) FROM ingest.import_counters c WHERE c.import_id = i.id AND c.scope = 'units')::int,
+                   (SELECT coalesce(sum(c.value) FILTER (WHERE c.counter = 'done'), 0) FROM ingest.import_counters c WHERE c.import_id = i.id AND c.scope = 'units')::int,
+                   (SELECT coalesce(sum(c.value) FILTER (WHERE c.counter = 'failed'), 0) FROM ingest.import_counters c WHERE c.import_id = i.id AND c.scope = 'units')::int,
                    i.submitted_at, i.finished_at
             FROM ingest.imports i
             WHERE $1::text IS NULL OR i.state = $1

@@ -58,15 +58,25 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// (their completion cannot commit) even before they are told to roll back.
     /// </summary>
     public Task<ChangeResult> CancelAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "cancelled",
-        """
+        $"""
         WITH i AS (
           UPDATE ingest.imports SET state = 'cancelled', finished_at = now()
           WHERE id = $1 AND state IN ('pending', 'running', 'paused') RETURNING id, state),
-        u AS (
-          UPDATE ingest.units SET state = 'cancelled', finished_at = now()
-          WHERE import_id IN (SELECT id FROM i) AND state IN ('pending', 'running'))
+        {CancelUnits("i")}
         SELECT state FROM i
         """, cancellationToken);
+
+    // CTEs that cancel the open units of the imports in CTE <paramref name="imports"/>, and count them.
+    private static string CancelUnits(string imports) =>
+        $"""
+        u AS (
+          UPDATE ingest.units SET state = 'cancelled', finished_at = now()
+          WHERE import_id IN (SELECT id FROM {imports}) AND state IN ('pending', 'running') RETURNING import_id),
+        counted AS (
+          INSERT INTO ingest.import_counters (import_id, scope, counter, shard, value)
+          SELECT import_id, 'units', 'cancelled', 0, count(*) FROM u GROUP BY import_id
+          {ImportCounters.AddOnConflict})
+        """;
 
     private async Task<ChangeResult> ChangeAsync(long id, string eventKind, string sql, CancellationToken cancellationToken)
     {
@@ -116,13 +126,11 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     public async Task FailAsync(long id, string error, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            """
+            $"""
             WITH failed AS (
               UPDATE ingest.imports SET state = 'failed', error = $2, finished_at = now()
               WHERE id = $1 AND planned_at IS NULL AND state IN ('pending', 'running', 'paused') RETURNING id),
-            units AS (
-              UPDATE ingest.units SET state = 'cancelled', finished_at = now()
-              WHERE import_id IN (SELECT id FROM failed) AND state IN ('pending', 'running'))
+            {CancelUnits("failed")}
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'failed', $2 FROM failed
             """);
         cmd.Parameters.AddWithValue(id);

@@ -1,3 +1,4 @@
+using Ingest.Engine;
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -350,7 +351,7 @@ public sealed class ImportGrain(
                         if (units is not null) logger.LogInformation("import {ImportId} planned: {Units} units", Id, units);
                         break;
                     }
-                    catch (Exception e) when (TransientErrors.IsBadInput(e))
+                    catch (Exception e) when (ErrorClassifier.IsBadInput(e))
                     {
                         // Bad input will not fix itself: the import fails, with the reason, and nothing loads.
                         span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
@@ -361,7 +362,7 @@ public sealed class ImportGrain(
                     catch (Exception e)
                     {
                         span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
-                        var error = TransientErrors.Describe(e);
+                        var error = ErrorClassifier.Describe(e);
                         state.State.PlanAttempts++;
                         await state.WriteStateAsync();
                         var attempts = options.Value.PlanAttempts;

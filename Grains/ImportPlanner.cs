@@ -8,10 +8,10 @@ using Npgsql;
 namespace Ingest.Grains;
 
 /// <summary>
-/// Turns an import into units as its source lists them: the first unit is stored at once (with the
-/// target's tables checked or created, and the import moved to <c>running</c>), the rest in chunks
-/// as the listing goes on, each in a transaction of its own and handed to the import grain as it
-/// commits, so units load while the listing goes on. The import is planned when its listing ends.
+/// Turns an import into units as its source lists them, in chunks (a thousand units, or what a
+/// quarter of a second listed), each in a transaction of its own and handed to the import grain as
+/// it commits, so units load while the listing goes on. The first chunk also checks (or creates)
+/// the target's tables and moves the import to <c>running</c>. The import is planned when its listing ends.
 /// A listing cut short (a silo died) is taken up again from its start: units stored already are
 /// skipped by key.
 /// </summary>
@@ -48,16 +48,15 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
         var source = sources.For(spec.Source);
         var chunk = new List<UnitDescriptor>();
         var listed = 0;
-        var since = Stopwatch.StartNew();
+        var since = new Stopwatch(); // since the chunk's first unit was listed
         await foreach (var unit in source.PlanAsync(cancellationToken))
         {
+            if (chunk.Count == 0) since.Restart();
             chunk.Add(unit);
             listed++;
-            // The first unit goes alone, so that loading starts while the listing goes on.
-            if (listed > 1 && chunk.Count < ChunkUnits && since.Elapsed < ChunkTime) continue;
+            if (chunk.Count < ChunkUnits && since.Elapsed < ChunkTime) continue;
             if (!await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
             chunk.Clear();
-            since.Restart();
         }
         if (listed == 0) throw source.NothingMatches();
         if (chunk.Count > 0 && !await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
@@ -105,6 +104,10 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
             await using var r = await insert.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken)) units.Add(new PlannedUnit(r.GetInt32(0), r.IsDBNull(1) ? null : r.GetInt64(1)));
         }
+        await ImportCounters.AddAsync(connection, importId, 0, [
+            new("units", "total", units.Count),
+            new("units", "unsized", units.Count(u => u.SizeBytes is null)),
+            new("bytes", "total", units.Sum(u => u.SizeBytes ?? 0))], cancellationToken);
         await tx.CommitAsync(cancellationToken);
         if (units.Count > 0) await stored(units);
         return true;

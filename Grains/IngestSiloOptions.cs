@@ -25,9 +25,8 @@ public sealed class IngestSiloOptions
     /// Most bytes in one batch (its units' sizes added up). Each batch costs the server a COPY per
     /// table and a commit, so larger batches cost it less; but a batch is one transaction, and a new
     /// dimension key it inserts holds up every other transaction inserting that key until it
-    /// commits, and what a failed batch rolls back is lost work. Default: 8 MiB (nested pages: 4 MiB
-    /// took 0.72–0.82 of a plain COPY's speed, 8 MiB 0.83–0.89, 16 MiB 0.82–0.88 with a third more
-    /// memory). From <c>INGEST_BATCH_BYTES</c>.
+    /// commits, and what a failed batch rolls back is lost work. Default: 8 MiB (docs/BENCHMARKS.md
+    /// says how the sizes compared). From <c>INGEST_BATCH_BYTES</c>.
     /// </summary>
     public long BatchBytes { get; set; } = 8 * 1024 * 1024;
 

@@ -1,47 +1,21 @@
 using Ingest.Engine;
-using Ingest.Engine.Loading;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using Polly;
 using Polly.Retry;
 
 namespace Ingest.Grains;
 
 /// <summary>
-/// The one error classifier. Transient errors are retried at once, inside one attempt: deadlocks,
-/// serialization failures and a PostgreSQL server that is restarting or unreachable. Bad input (a
-/// malformed file, a missing folder, a table that does not match) is terminal: for the unit when
-/// it loads, for the import when it is planned. Anything else ends the attempt, which is retried
-/// with backoff while attempts remain.
+/// How the grains retry what <see cref="ErrorClassifier"/> calls transient: at once within an
+/// attempt, a message between grains, a silo waiting for its database.
 /// </summary>
 public static class TransientErrors
 {
-    /// <summary>Whether <paramref name="e"/> is bad input, which running again cannot fix.</summary>
-    public static bool IsBadInput(Exception e) => e is SourceDataException or TargetTableException;
-
-    /// <summary>The error as a status or event shows it.</summary>
-    public static string Describe(Exception e) => e switch
-    {
-        SourceDataException or TargetTableException => e.Message,
-        PostgresException pg => $"PostgreSQL {pg.SqlState}: {pg.MessageText}{(pg.Detail is null ? "" : " (" + pg.Detail + ")")}",
-        _ => $"{e.GetType().Name}: {e.Message}",
-    };
-
-    public static bool IsTransient(Exception e) => e switch
-    {
-        PostgresException pg => pg.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
-            or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
-            || pg.SqlState.StartsWith("08", StringComparison.Ordinal),
-        NpgsqlException npgsql => npgsql.IsTransient,
-        System.Net.Sockets.SocketException or TimeoutException => true,
-        _ => false,
-    };
-
     /// <summary>Retries transient errors with jittered exponential backoff for up to about a minute.</summary>
     public static ResiliencePipeline Pipeline { get; } = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(ErrorClassifier.IsTransient),
             MaxRetryAttempts = 12,
             BackoffType = DelayBackoffType.Exponential,
             UseJitter = true,
@@ -73,7 +47,7 @@ public static class TransientErrors
     public static ResiliencePipeline UntilReachable(ILogger logger) => new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(ErrorClassifier.IsTransient),
             MaxRetryAttempts = int.MaxValue,
             BackoffType = DelayBackoffType.Exponential,
             UseJitter = true,

@@ -22,8 +22,15 @@ public static class UnitFence
     /// <summary>What a batch's mark found: whether the import runs, and the units the batch took.</summary>
     public sealed record BatchMark(bool ImportRunning, IReadOnlyList<FencedUnit> Units);
 
-    /// <summary>A loaded unit, waiting to complete in its transaction.</summary>
-    public sealed record Completion(FencedUnit Unit, UnitLoadResult Result);
+    /// <summary>
+    /// A loaded unit (or chunk), waiting to commit in its transaction: what the unit's loads did in
+    /// all (<paramref name="Result"/>, which its row shows), and what this one <paramref name="Added"/>
+    /// (which the import's totals add; the same for a unit loaded in one go).
+    /// </summary>
+    public sealed record Completion(FencedUnit Unit, UnitLoadResult Result, UnitLoadResult? Added = null)
+    {
+        public UnitLoadResult Added { get; } = Added ?? Result;
+    }
 
     /// <summary>
     /// Claims a unit for an attempt on <paramref name="silo"/>: attempts + 1, token + 1, in a commit
@@ -44,7 +51,7 @@ public static class UnitFence
         // Read without a lock, so a lost attempt that holds the unit's row cannot hold up its own end.
         // Only the same role's sessions: pg_terminate_backend refuses others, which would fail the claim.
         // The sessions are listed only when there is a lost attempt (OFFSET 0 keeps the LATERAL
-        // subquery from being flattened into a join that lists them first, about 0.5 ms a claim).
+        // subquery from being flattened into a join that lists them first, at every claim).
         var endLost = new NpgsqlBatchCommand(
             $"""
             SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid))::int
@@ -58,7 +65,7 @@ public static class UnitFence
         endLost.Parameters.AddWithValue(dispatch);
         batch.BatchCommands.Add(endLost);
         var claim = new NpgsqlBatchCommand(
-            """
+            $"""
             WITH cur AS (
               SELECT u.import_id, u.unit_no, u.state = 'running' AND u.attempts >= i.max_attempts AS poisoned, i.max_attempts
               FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id
@@ -81,6 +88,8 @@ public static class UnitFence
             ), logged AS (
               INSERT INTO ingest.events (import_id, unit_no, silo, kind, message)
               SELECT $1, $2, $3, 'unit_failed', error FROM claimed WHERE state = 'failed'
+            ), counted AS (
+              {EndedCounters("claimed", "$1", "$2")}
             )
             SELECT * FROM claimed
             """);
@@ -132,6 +141,17 @@ public static class UnitFence
         await cmd.ExecuteNonQueryAsync(cancellationToken);
         return tx;
     }
+
+    // A CTE's INSERT that counts a unit that has just failed (a row of <paramref name="ended"/> with
+    // state and size_bytes) into its import's totals.
+    private static string EndedCounters(string ended, string importIdSql, string unitNoSql) =>
+        $"""
+        INSERT INTO ingest.import_counters (import_id, scope, counter, shard, value)
+        SELECT {importIdSql}, c.scope, c.counter, {ImportCounters.ShardSql(unitNoSql)}, c.value
+        FROM {ended} e, LATERAL (VALUES ('bytes', 'ended', coalesce(e.size_bytes, 0)), ('units', 'failed', 1::bigint)) AS c(scope, counter, value)
+        WHERE e.state = 'failed' AND c.value <> 0
+        {ImportCounters.AddOnConflict}
+        """;
 
     // An attempt's session name, as SQL: PostgreSQL keeps a name's first 63 bytes (a dispatch is ASCII).
     private static string AttemptName(string dispatchSql) => $"left('ingest ' || {dispatchSql}, 63)";
@@ -232,7 +252,9 @@ public static class UnitFence
         cmd.Parameters.AddWithValue(result.BytesRead);
         cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)UnitJson.TableCounts(result) ?? DBNull.Value);
         cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)UnitJson.Quality(result) ?? DBNull.Value);
-        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+        if (await cmd.ExecuteNonQueryAsync(cancellationToken) != 1) return false;
+        await ImportCounters.AddAsync(connection, importId, unit.UnitNo, ImportCounters.Loaded(loaded.Added), cancellationToken);
+        return true;
     }
 
     /// <summary>
@@ -269,7 +291,13 @@ public static class UnitFence
         cmd.Parameters.AddWithValue(units.Select(u => u.Result.BytesRead).ToArray());
         cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => UnitJson.TableCounts(u.Result)).ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => UnitJson.Quality(u.Result)).ToArray() });
-        return await cmd.ExecuteNonQueryAsync(cancellationToken) == units.Count;
+        if (await cmd.ExecuteNonQueryAsync(cancellationToken) != units.Count) return false;
+        await ImportCounters.AddAsync(connection, importId, units[0].Unit.UnitNo,
+            units.SelectMany(u => ImportCounters.Loaded(u.Added)).Concat([
+                new("units", "done", units.Count),
+                new("bytes", "ended", units.Sum(u => u.Unit.Unit.Size ?? 0))]),
+            cancellationToken);
+        return true;
     }
 
     private static async Task StoreRejectsAsync(NpgsqlConnection connection, long importId, IReadOnlyList<Completion> units, CancellationToken cancellationToken)
@@ -303,7 +331,7 @@ public static class UnitFence
     public static async Task<(UnitEnd End, DateTimeOffset? NotBefore)> FailAsync(NpgsqlDataSource dataSource, UnitClaim claim, string error, bool terminal, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            """
+            $"""
             WITH failed AS (
               UPDATE ingest.units u
               SET state = CASE WHEN $4 OR u.attempts >= i.max_attempts THEN 'failed' ELSE 'pending' END,
@@ -312,10 +340,12 @@ public static class UnitFence
                   error = $5, silo = NULL, dispatch = NULL
               FROM ingest.imports i
               WHERE i.id = u.import_id AND u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = 'running'
-              RETURNING u.state, u.not_before
+              RETURNING u.state, u.not_before, u.size_bytes
             ), logged AS (
               INSERT INTO ingest.events (import_id, unit_no, kind, message)
               SELECT $1, $2, CASE WHEN state = 'failed' THEN 'unit_failed' ELSE 'unit_retry' END, $6 FROM failed
+            ), counted AS (
+              {EndedCounters("failed", "$1", "$2")}
             )
             SELECT state, not_before FROM failed
             """);

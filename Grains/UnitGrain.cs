@@ -1,3 +1,4 @@
+using Ingest.Engine;
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Orleans.Placement;
@@ -63,7 +64,7 @@ public sealed class UnitGrain(UnitRunner runner, SiloSlots slots, ILocalSiloDeta
         catch (Exception e)
         {
             // The report could not be delivered: the import grain's reconciliation finds the unit's state in the database.
-            logger.LogWarning("unit {ImportId}/{Units}: {Error}", assignment.ImportId, string.Join(',', assignment.Units), TransientErrors.Describe(e));
+            logger.LogWarning("unit {ImportId}/{Units}: {Error}", assignment.ImportId, string.Join(',', assignment.Units), ErrorClassifier.Describe(e));
         }
         finally
         {

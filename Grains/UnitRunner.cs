@@ -51,8 +51,8 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         catch (Exception e)
         {
             // Not claimed (or the answer was lost: the next claim then counts this attempt as one that died).
-            logger.LogWarning("unit {ImportId}/{UnitNo}: could not be claimed ({Error}); it is handed out again", importId, unitNo, TransientErrors.Describe(e));
-            return new UnitReport(unitNo, dispatch, UnitEnd.RetryLater, DateTimeOffset.UtcNow.AddSeconds(1), TransientErrors.Describe(e));
+            logger.LogWarning("unit {ImportId}/{UnitNo}: could not be claimed ({Error}); it is handed out again", importId, unitNo, ErrorClassifier.Describe(e));
+            return new UnitReport(unitNo, dispatch, UnitEnd.RetryLater, DateTimeOffset.UtcNow.AddSeconds(1), ErrorClassifier.Describe(e));
         }
         if (claimed.EndedTransactions > 0)
             logger.LogWarning("unit {ImportId}/{UnitNo}: ended the open transaction of its lost attempt (its silo froze or lost its network?)", importId, unitNo);
@@ -103,11 +103,11 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         catch (Exception e)
         {
             IngestMetrics.UnitsFailed.Add(1);
-            var terminal = TransientErrors.IsBadInput(e);
+            var terminal = ErrorClassifier.IsBadInput(e);
             var error = terminal ? e.Message
                 : e is OperationCanceledException && timeout.IsCancellationRequested
                     ? $"{claim.Key}: the attempt was still running after {limit:0.###} s (retry.attemptTimeoutSeconds); it was cancelled and rolled back"
-                    : $"{claim.Key}: {TransientErrors.Describe(e)}";
+                    : $"{claim.Key}: {ErrorClassifier.Describe(e)}";
             UnitEnd end;
             DateTimeOffset? notBefore;
             try
@@ -118,7 +118,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
             catch (Exception recording)
             {
                 // Left running: the next claim counts this attempt as one that died.
-                logger.LogWarning("unit {ImportId}/{UnitNo}: the failure could not be recorded ({Error})", importId, unitNo, TransientErrors.Describe(recording));
+                logger.LogWarning("unit {ImportId}/{UnitNo}: the failure could not be recorded ({Error})", importId, unitNo, ErrorClassifier.Describe(recording));
                 (end, notBefore) = (UnitEnd.RetryLater, DateTimeOffset.UtcNow.AddSeconds(1));
             }
             logger.LogWarning("unit {ImportId}/{UnitNo} end: attempt {Attempt}/{MaxAttempts} failed ({End}): {Error}",
@@ -142,7 +142,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         catch (Exception e)
         {
             // Perhaps marked, perhaps not: alone, each unit's claim finds out, and retries what is transient.
-            logger.LogWarning("units {ImportId}/{Units}: the batch could not be taken ({Error}); they run alone", importId, string.Join(',', units), TransientErrors.Describe(e));
+            logger.LogWarning("units {ImportId}/{Units}: the batch could not be taken ({Error}); they run alone", importId, string.Join(',', units), ErrorClassifier.Describe(e));
             return [.. units.Select(u => Report(u, UnitEnd.RunAlone))];
         }
         if (!mark.ImportRunning) return [.. units.Select(u => Report(u, UnitEnd.ImportNotRunning))];
@@ -166,7 +166,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
                 reports.AddRange(await ReleaseAsync(importId, dispatch, mark.Units, UnitEnd.RunAlone, range));
                 return [.. reports];
             }
-            foreach (var (_, result) in completed) RecordDone(result, seconds / completed.Count);
+            foreach (var unit in completed) RecordDone(unit.Result, seconds / completed.Count);
             logger.LogInformation(
                 "units {ImportId}/{Range} end: batch of {Count} done in {Seconds:F2}s, read {Read}, inserted {Inserted}, updated {Updated}, unchanged {Unchanged}, rejected {Rejected}",
                 importId, range, completed.Count, seconds, completed.Sum(c => c.Result.RowsRead), completed.Sum(c => c.Result.Counts.Inserted),
@@ -188,7 +188,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         {
             // Bad input in one unit, a conflict, a lost connection, a timeout: alone, each unit fails, retries or loads on its own.
             logger.LogInformation("units {ImportId}/{Range}: batch of {Count} rolled back ({Error}); they run alone",
-                importId, range, mark.Units.Count, TransientErrors.IsBadInput(e) ? e.Message : TransientErrors.Describe(e));
+                importId, range, mark.Units.Count, ErrorClassifier.IsBadInput(e) ? e.Message : ErrorClassifier.Describe(e));
             reports.AddRange(await ReleaseAsync(importId, dispatch, mark.Units, UnitEnd.RunAlone, range));
         }
         return [.. reports];
@@ -202,7 +202,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         try { await UnitFence.ReleaseBatchAsync(dataSource, importId, units, rebatch: end == UnitEnd.HandedBack, timeout.Token); }
         catch (Exception e)
         {
-            logger.LogWarning("units {ImportId}/{Range}: the batch could not be released ({Error}); they run alone", importId, range, TransientErrors.Describe(e));
+            logger.LogWarning("units {ImportId}/{Range}: the batch could not be released ({Error}); they run alone", importId, range, ErrorClassifier.Describe(e));
             end = UnitEnd.RunAlone;
         }
         return units.Select(u => new UnitReport(u.UnitNo, dispatch, end));
@@ -236,7 +236,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
                         reading ??= await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
                         return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
                     }
-                    catch (Exception e) when (e is DirectCopyConflictException || TransientErrors.IsTransient(e))
+                    catch (Exception e) when (e is DirectCopyConflictException || ErrorClassifier.IsTransient(e))
                     {
                         // Rolled back: the chunk is read again from the last checkpoint. A key that exists
                         // already loads it again at once, staged (the loader stages this import's units now).
@@ -265,7 +265,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
         var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, import.Spec.Source.ChunkRows, cancellationToken);
-        var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk));
+        var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk), chunk);
         var fenced = now.Result.Checkpoint is null
             ? await UnitFence.CompleteAsync(connection, claim.ImportId, [now], batched: false, cancellationToken)
             : await UnitFence.CommitChunkAsync(connection, claim.ImportId, now, cancellationToken);

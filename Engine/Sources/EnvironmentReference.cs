@@ -13,5 +13,5 @@ public static partial class EnvironmentReference
 
     public static string Resolve(string value) => Reference().Replace(value, m =>
         Environment.GetEnvironmentVariable(m.Groups[1].Value)
-        ?? throw new SourceDataException($"environment variable '{m.Groups[1].Value}' referenced by the spec is not set on this node"));
+        ?? throw new SourceDataException($"environment variable '{m.Groups[1].Value}' referenced by the spec is not set on this node", kind: ErrorKind.Import));
 }

@@ -14,7 +14,7 @@ public sealed class FolderConnector : ISourceConnector
     {
         var folder = Folder(source);
         if (!Directory.Exists(folder))
-            throw new SourceDataException($"source folder '{folder}' does not exist (check source.path, as seen from the nodes)");
+            throw new SourceDataException($"source folder '{folder}' does not exist (check source.path, as seen from the nodes)", kind: ErrorKind.Import);
         // Names only, sorted, so that planning is repeatable: listing a folder is cheap next to storing its units.
         var files = new DirectoryInfo(folder)
             .EnumerateFiles()

@@ -19,7 +19,7 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     public IAsyncEnumerable<UnitDescriptor> PlanAsync(CancellationToken cancellationToken = default) => connector.PlanAsync(spec, cancellationToken);
 
     /// <summary>The error for a source in which nothing matches: a wrong pattern must not look like an empty success.</summary>
-    public SourceDataException NothingMatches() => new($"no files match '{spec.Pattern}' in {Describe()}");
+    public SourceDataException NothingMatches() => new($"no files match '{spec.Pattern}' in {Describe()}", kind: ErrorKind.Import);
 
     /// <summary>The record format of <paramref name="key"/>.</summary>
     public IRecordFormat FormatOf(string key)

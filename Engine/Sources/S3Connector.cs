@@ -51,7 +51,7 @@ public sealed class S3Connector(IAmazonS3 s3) : ISourceConnector
             }
             catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchBucket" || e.StatusCode == HttpStatusCode.NotFound)
             {
-                throw new SourceDataException($"S3 bucket '{bucket}' does not exist (check source.bucket and AWS_ENDPOINT_URL_S3)", e);
+                throw new SourceDataException($"S3 bucket '{bucket}' does not exist (check source.bucket and AWS_ENDPOINT_URL_S3)", e, ErrorKind.Import);
             }
             foreach (var o in response.S3Objects ?? [])
                 if (FileSystemName.MatchesSimpleExpression(source.Pattern, o.Key.AsSpan(prefix.Length)))

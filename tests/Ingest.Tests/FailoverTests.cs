@@ -81,6 +81,7 @@ public class FailoverTests(ITestOutputHelper output)
         Assert.Equal(new RowCounts(files * perFile, files * perFile, 0, 0, 0), status.Rows);
         Assert.Equal(files * perFile, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         Assert.Equal(files * perFile, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM games"));
+        Assert.Equal("", await db.CountersMismatchAsync(id));
         // An interrupted unit took a second attempt; an interrupted batch's units each ran alone after it.
         var interrupted = batches ? "batch IS NOT NULL AND dispatch <> batch" : "attempts > 1";
         Assert.True(await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND {interrupted}") >= 1,
@@ -95,7 +96,7 @@ public class FailoverTests(ITestOutputHelper output)
     {
         using var data = new TempFolder().WithPages(files: 4, perFile: 10);
         await using var db = await TestDatabase.CreateAsync();
-        await SlowTarget.CreateAsync(db, seconds: 8);
+        await SlowTarget.CreateAsync(db, seconds: 20);
         // Membership that takes a minute to declare a silo dead: a takeover within seconds can then only come from the hand-back.
         var slowDetection = new Dictionary<string, string> { ["INGEST_PROBE_TIMEOUT_SECONDS"] = "20", ["INGEST_MAX_PROBE_TIMEOUT_SECONDS"] = "60" };
         var first = db.StartSilo(env: slowDetection, batches: batches);
@@ -110,8 +111,9 @@ public class FailoverTests(ITestOutputHelper output)
         first.Terminate();
         var stoppedAt = DateTime.UtcNow;
 
-        // The attempts are in an 8 s sleep on the server: a hand-back that waited for it would take 6 s.
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", second) == units, TimeSpan.FromSeconds(4), $"the second silo to hold all {units} units");
+        // The attempts are in a 20 s sleep on the server: a hand-back that waited for it would take over 15 s
+        // (and failure detection a minute); 10 s leaves room for a machine busy with other tests.
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", second) == units, TimeSpan.FromSeconds(10), $"the second silo to hold all {units} units");
         Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         // No attempt used up by the hand-back (a batch's attempt counts when it commits); batches stay batches.
         Assert.Equal(batches ? 0 : 1, await db.ScalarAsync<int>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id}"));

@@ -85,6 +85,29 @@ public sealed class TestDatabase : IAsyncDisposable
         return results;
     }
 
+    /// <summary>
+    /// Where an import's counters (<c>ingest.import_counters</c>) differ from the sums over its units,
+    /// as "scope.counter: counters≠units" lines; empty when they agree.
+    /// </summary>
+    public Task<string> CountersMismatchAsync(long id) => ScalarAsync<string>($"""
+        WITH counters AS (
+          SELECT scope, counter, sum(value) AS v FROM ingest.import_counters WHERE import_id = {id} GROUP BY 1, 2),
+        units AS (
+          SELECT c.scope, c.counter, sum(c.value) AS v
+          FROM ingest.units u CROSS JOIN LATERAL (VALUES
+            ('units', 'total', 1::bigint), ('units', 'done', (u.state = 'done')::int::bigint),
+            ('units', 'failed', (u.state = 'failed')::int::bigint), ('units', 'cancelled', (u.state = 'cancelled')::int::bigint),
+            ('units', 'unsized', (u.size_bytes IS NULL)::int::bigint),
+            ('bytes', 'total', coalesce(u.size_bytes, 0)), ('bytes', 'ended', CASE WHEN u.state IN ('done', 'failed') THEN coalesce(u.size_bytes, 0) ELSE 0 END),
+            ('bytes', 'read', u.bytes_read), ('rows', 'read', u.rows_read), ('rows', 'inserted', u.rows_inserted),
+            ('rows', 'updated', u.rows_updated), ('rows', 'unchanged', u.rows_unchanged), ('rows', 'rejected', u.rows_rejected)) AS c(scope, counter, value)
+          WHERE u.import_id = {id}
+          GROUP BY 1, 2)
+        SELECT coalesce(string_agg(scope || '.' || counter || ': ' || coalesce(c.v, 0) || '≠' || coalesce(u.v, 0), E'\n'), '')
+        FROM counters c FULL JOIN units u USING (scope, counter)
+        WHERE coalesce(c.v, 0) <> coalesce(u.v, 0) AND (scope IN ('units', 'bytes', 'rows'))
+        """);
+
     public async Task<T> ScalarAsync<T>(string sql)
     {
         await using var cmd = DataSource.CreateCommand(sql);

@@ -1,0 +1,47 @@
+using System.Net;
+using Amazon.S3;
+using Ingest.Engine.Loading;
+using Npgsql;
+
+namespace Ingest.Engine;
+
+/// <summary>
+/// The one error classifier: what an error means for the unit or import that met it, and how status
+/// shows it. Grains and every connector go by it.
+/// </summary>
+public static class ErrorClassifier
+{
+    public static ErrorKind Classify(Exception e) => e switch
+    {
+        SourceDataException source => source.Kind,
+        TargetTableException => ErrorKind.Import,
+        PostgresException pg => pg.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
+            or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
+            || pg.SqlState.StartsWith("08", StringComparison.Ordinal) ? ErrorKind.Transient : ErrorKind.Attempt,
+        NpgsqlException npgsql => npgsql.IsTransient ? ErrorKind.Transient : ErrorKind.Attempt,
+        AmazonS3Exception s3 => s3.StatusCode switch
+        {
+            HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized => ErrorKind.Import, // credentials: every unit would meet it
+            HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.InternalServerError
+                or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout or HttpStatusCode.RequestTimeout => ErrorKind.Transient,
+            _ => ErrorKind.Attempt,
+        },
+        System.Net.Sockets.SocketException or TimeoutException or HttpRequestException => ErrorKind.Transient,
+        _ => ErrorKind.Attempt,
+    };
+
+    /// <summary>Whether running again cannot fix it.</summary>
+    public static bool IsBadInput(Exception e) => Classify(e) is ErrorKind.Unit or ErrorKind.Import;
+
+    /// <summary>Whether it passes: worth trying again at once.</summary>
+    public static bool IsTransient(Exception e) => Classify(e) == ErrorKind.Transient;
+
+    /// <summary>The error as a status or event shows it.</summary>
+    public static string Describe(Exception e) => e switch
+    {
+        SourceDataException or TargetTableException => e.Message,
+        PostgresException pg => $"PostgreSQL {pg.SqlState}: {pg.MessageText}{(pg.Detail is null ? "" : " (" + pg.Detail + ")")}",
+        AmazonS3Exception s3 => $"S3 {(int)s3.StatusCode} {s3.ErrorCode}: {s3.Message}",
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
+}

@@ -11,7 +11,11 @@ public static class SchemaMigrator
 {
     private const long MigrationLock = 0x1A6E57_0001;
 
-    public static async Task MigrateAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken = default)
+    public static Task MigrateAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken = default) =>
+        MigrateAsync(dataSource, int.MaxValue, cancellationToken);
+
+    /// <summary>Applies the scripts up to version <paramref name="throughVersion"/> (a database as an older release left it, for upgrade tests).</summary>
+    public static async Task MigrateAsync(NpgsqlDataSource dataSource, int throughVersion, CancellationToken cancellationToken = default)
     {
         var scripts = typeof(SchemaMigrator).Assembly.GetManifestResourceNames()
             .Where(n => n.StartsWith("sql.", StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
@@ -36,7 +40,7 @@ public static class SchemaMigrator
         await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
             while (await reader.ReadAsync(cancellationToken)) applied.Add(reader.GetInt32(0));
 
-        foreach (var script in scripts.Where(s => !applied.Contains(s.Version)))
+        foreach (var script in scripts.Where(s => !applied.Contains(s.Version) && s.Version <= throughVersion))
         {
             await using var stream = typeof(SchemaMigrator).Assembly.GetManifestResourceStream(script.Resource)!;
             var sql = await new StreamReader(stream).ReadToEndAsync(cancellationToken);

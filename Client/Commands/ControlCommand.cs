@@ -26,7 +26,7 @@ public static class ControlCommand
             }
             await context.Out.WriteLineAsync($"import {importId} {outcome.State}");
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 }

@@ -25,7 +25,7 @@ public static class ListCommand
                     $"{i.SubmittedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}", i.FinishedAt is { } f ? $"{f.ToLocalTime():HH:mm:ss}" : "");
             context.OutConsole.Write(table);
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 }

@@ -23,7 +23,7 @@ public static class NodesCommand
                     $"{s.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}", $"{s.IAmAliveAt.ToLocalTime():HH:mm:ss}", s.UnitsInFlight.ToString());
             context.OutConsole.Write(table);
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 

@@ -34,7 +34,7 @@ public static class StatusCommand
             if (result.GetValue(json)) Json.Write(context.Out, status);
             else StatusView.Render(context.OutConsole, status);
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 }

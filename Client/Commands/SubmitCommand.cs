@@ -33,7 +33,7 @@ public static class SubmitCommand
             if (result.GetValue(json)) Json.Write(context.Out, status);
             else StatusView.Render(context.OutConsole, status);
             return status.State == ImportState.Completed ? ExitCodes.Ok : ExitCodes.ImportNotCompleted;
-        }));
+        }, ct));
         return command;
     }
 }

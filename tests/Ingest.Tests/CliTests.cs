@@ -64,13 +64,102 @@ public class CliTests
         Assert.Contains("INGEST_DB", result.Stderr);
     }
 
-    [Fact]
-    public async Task An_unreachable_database_exits_69()
+    // What a user must never see: a stack frame, or an exception's type name.
+    private static void AssertNoStackTrace(CliResult result)
     {
-        var result = await CliProcess.RunAsync($"Host=127.0.0.1;Port={ExternalCommand.FreePort()};Username=postgres;Timeout=3", "list");
+        foreach (var output in new[] { result.Stdout, result.Stderr })
+        {
+            Assert.False(output.Contains("   at ", StringComparison.Ordinal), $"a stack trace:\n{result}");
+            Assert.False(output.Contains("Exception", StringComparison.Ordinal), $"an exception's name:\n{result}");
+        }
+    }
 
-        Assert.Equal(69, result.ExitCode);
-        Assert.Contains("127.0.0.1", result.Stderr);
+    [Theory]
+    [InlineData(0, "list")]
+    [InlineData(0, "list", "--json")]
+    [InlineData(0, "status")]
+    [InlineData(0, "status", "--json")]
+    [InlineData(66, "status", "1")]
+    [InlineData(66, "status", "1", "--json")]
+    [InlineData(0, "nodes")]
+    [InlineData(0, "nodes", "--json")]
+    [InlineData(66, "cancel", "1")]
+    [InlineData(66, "pause", "1")]
+    [InlineData(66, "resume", "1")]
+    public async Task On_a_database_no_silo_has_prepared_each_command_answers_as_for_an_empty_catalog_and_creates_nothing(int exitCode, params string[] args)
+    {
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+
+        var result = await CliProcess.RunAsync(db.ConnectionString, args);
+
+        Assert.True(result.ExitCode == exitCode, result.ToString());
+        AssertNoStackTrace(result);
+        if (exitCode == 66) Assert.Contains("no import with id 1", result.Stderr);
+        else Assert.Equal("", result.Stderr);
+        if (args.Contains("--json") && exitCode == 0)
+            Assert.Equal(args[0] == "status" ? """{"liveSilos":[],"importsByState":{}}""" : "[]", Parse(result).ToString());
+        if (args is ["status"]) Assert.Contains("0 live silos", result.Stdout);
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname = 'ingest'"));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname LIKE 'orleans%'"));
+    }
+
+    [Theory]
+    [InlineData("list")]
+    [InlineData("list", "--json")]
+    [InlineData("status")]
+    [InlineData("status", "--json")]
+    [InlineData("status", "1")]
+    [InlineData("nodes")]
+    [InlineData("cancel", "1")]
+    [InlineData("pause", "1")]
+    [InlineData("resume", "1")]
+    public async Task An_unreachable_database_exits_69_with_one_line_naming_it(params string[] args)
+    {
+        var result = await CliProcess.RunAsync($"Host=127.0.0.1;Port={ExternalCommand.FreePort()};Timeout=3", args);
+
+        Assert.True(result.ExitCode == 69, result.ToString());
+        AssertNoStackTrace(result);
+        Assert.Equal("", result.Stdout);
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Contains("cannot reach the database", line);
+        Assert.Contains("127.0.0.1", line);
+    }
+
+    [Fact]
+    public async Task A_database_that_refuses_the_session_exits_69_and_a_malformed_INGEST_DB_exits_64()
+    {
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        var missing = new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString) { Database = "no_such_database" }.ConnectionString;
+
+        var refused = await CliProcess.RunAsync(missing, "list");
+        var malformed = await CliProcess.RunAsync("Hots=127.0.0.1", "list");
+
+        Assert.True(refused.ExitCode == 69, refused.ToString());
+        AssertNoStackTrace(refused);
+        Assert.Contains("no_such_database", refused.Stderr);
+        Assert.True(malformed.ExitCode == 64, malformed.ToString());
+        AssertNoStackTrace(malformed);
+        Assert.Contains("INGEST_DB", malformed.Stderr);
+    }
+
+    [Fact]
+    public async Task An_unexpected_error_exits_70_with_its_cause_on_one_line_and_the_details_only_with_verbose()
+    {
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        // A catalog that is not ours: the query finds the table but not its columns.
+        await db.ExecuteAsync("CREATE SCHEMA ingest; CREATE TABLE ingest.imports (id bigint)");
+
+        var plain = await CliProcess.RunAsync(db.ConnectionString, "list");
+        var verbose = await CliProcess.RunAsync(db.ConnectionString, "list", "--verbose");
+
+        Assert.True(plain.ExitCode == 70, plain.ToString());
+        Assert.False(plain.Stderr.Contains("   at ", StringComparison.Ordinal), plain.ToString());
+        var line = Assert.Single(plain.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Contains("42703", line);
+        Assert.Contains("--verbose", line);
+        Assert.Equal(70, verbose.ExitCode);
+        Assert.Contains("PostgresException", verbose.Stderr);
+        Assert.Contains("   at ", verbose.Stderr);
     }
 
     [Fact]
@@ -140,6 +229,8 @@ public class CliTests
         Assert.Equal(0, plain.ExitCode);
         Assert.Equal("1", plain.Stdout.Trim());
         Assert.Contains("no silo is reachable", plain.Stderr);
+        AssertNoStackTrace(plain);
+        Assert.DoesNotContain("Orleans", plain.Stderr);
         var pending = Parse(await CliProcess.RunAsync(db.ConnectionString, "status", "1", "--json"));
         Assert.Equal("pending", pending.GetProperty("state").GetString());
 

@@ -217,6 +217,27 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Submit_wait_with_no_silo_says_so_every_30_s_and_keeps_waiting_until_one_starts_and_ends_the_import()
+    {
+        using var data = new TempFolder().WithPages(files: 2, perFile: 5);
+        var spec = data.Write("spec.json", Specs.Files(data.Path, pattern: "page-*.json"));
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+
+        var waiting = CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--wait");
+        // The first notice comes 30 s after the watch starts.
+        await Task.Delay(TimeSpan.FromSeconds(40));
+        if (waiting.IsCompleted) Assert.Fail($"submit --wait stopped waiting:\n{await waiting}");
+        await db.StartSilo().StartedAsync();
+        var result = await waiting;
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("completed", result.Stdout);
+        AssertNoStackTrace(result);
+        Assert.Contains("no silo is reachable", result.Stderr);
+        Assert.Contains("no silo is running in cluster 'ingest': import 1 is pending", result.Stderr);
+    }
+
+    [Fact]
     public async Task Submit_wait_exits_1_when_the_import_ends_with_errors_and_plain_submit_prints_the_id()
     {
         using var data = new TempFolder().WithPages(files: 2, perFile: 5);

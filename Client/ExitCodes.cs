@@ -6,7 +6,7 @@ public static class ExitCodes
     public const int Ok = 0;
     /// <summary>The import ended failed, cancelled, or with failed units.</summary>
     public const int ImportNotCompleted = 1;
-    /// <summary>Bad usage or an invalid spec; nothing was stored.</summary>
+    /// <summary>Bad usage, an invalid spec, or a submit while an import of the same name has not ended; nothing was stored.</summary>
     public const int Usage = 64;
     /// <summary>No such import.</summary>
     public const int NotFound = 66;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Ingest.GrainInterfaces;
 using Ingest.Tests.Harness;
 using Xunit;
 
@@ -235,6 +236,45 @@ public class CliTests
         AssertNoStackTrace(result);
         Assert.Contains("no silo is reachable", result.Stderr);
         Assert.Contains("no silo is running in cluster 'ingest': import 1 is pending", result.Stderr);
+    }
+
+    [Fact]
+    public async Task A_submit_while_an_import_of_the_same_name_has_not_ended_exits_64_naming_it_and_concurrent_allows_it()
+    {
+        using var data = new TempFolder().WithPages(files: 1, perFile: 5);
+        var spec = data.Write("spec.json", Specs.Files(data.Path, pattern: "page-*.json", name: "nightly"));
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        // No silo runs: the import stays pending.
+        Assert.Equal("1", (await CliProcess.RunAsync(db.ConnectionString, "submit", spec)).Stdout.Trim());
+
+        foreach (var state in new[] { ImportState.Pending, ImportState.Paused, ImportState.Running })
+        {
+            if (state == ImportState.Paused) Assert.Equal(0, (await CliProcess.RunAsync(db.ConnectionString, "pause", "1")).ExitCode);
+            // The check reads the state a silo running the import writes.
+            if (state == ImportState.Running) await db.ExecuteAsync("UPDATE ingest.imports SET state = 'running', started_at = now() WHERE id = 1");
+
+            var refused = await CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--json");
+
+            Assert.True(refused.ExitCode == 64, refused.ToString());
+            Assert.Equal("", refused.Stdout);
+            Assert.Contains($"import 1 named 'nightly' is {state}", refused.Stderr);
+            Assert.Contains("--concurrent", refused.Stderr);
+            AssertNoStackTrace(refused);
+        }
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports"));
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.events WHERE kind = 'submitted'"));
+
+        var concurrent = await CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--concurrent");
+        Assert.True(concurrent.ExitCode == 0, concurrent.ToString());
+        Assert.Equal("2", concurrent.Stdout.Trim());
+
+        // Once its imports have ended, the name is free again.
+        Assert.Equal(0, (await CliProcess.RunAsync(db.ConnectionString, "cancel", "1")).ExitCode);
+        Assert.Equal(64, (await CliProcess.RunAsync(db.ConnectionString, "submit", spec)).ExitCode);
+        Assert.Equal(0, (await CliProcess.RunAsync(db.ConnectionString, "cancel", "2")).ExitCode);
+        var again = await CliProcess.RunAsync(db.ConnectionString, "submit", spec);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal("3", again.Stdout.Trim());
     }
 
     [Fact]

@@ -9,8 +9,10 @@ public static class CliApp
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         await using var context = new ClientContext(stdout, stderr);
+        var verbose = new Option<bool>("--verbose") { Description = "On an error, print its full details too", Recursive = true };
         var root = new RootCommand("ingest: submit and follow imports into PostgreSQL (INGEST_DB names the database)")
         {
+            verbose,
             SubmitCommand.Build(context),
             StatusCommand.Build(context),
             ListCommand.Build(context),
@@ -29,6 +31,7 @@ public static class CliApp
             await stderr.WriteLineAsync("run 'ingest --help' for usage");
             return ExitCodes.Usage;
         }
+        context.Verbose = result.GetValue(verbose);
         return await result.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken);
     }
 }

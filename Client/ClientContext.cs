@@ -29,6 +29,9 @@ public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsync
     /// <summary>Whether progress can be drawn live (stderr is a terminal).</summary>
     public bool Interactive => ReferenceEquals(Error, Console.Error) && !Console.IsErrorRedirected;
 
+    /// <summary>Whether to print an error's full details (the global <c>--verbose</c>).</summary>
+    public bool Verbose { get; set; }
+
     public string ClusterId { get; } = Environment.GetEnvironmentVariable("INGEST_CLUSTER_ID") is { Length: > 0 } id ? id : "ingest";
 
     public NpgsqlDataSource DataSource => _dataSource ??= Open();
@@ -36,16 +39,34 @@ public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsync
     /// <summary>The source connectors and record formats, for dry runs (<c>validate</c>, <c>diff</c>).</summary>
     public SourceRegistry Sources => _sources ??= SourceServiceCollectionExtensions.CreateDefault();
 
+    /// <summary>Where INGEST_DB points, for messages: host, port and database, no credentials.</summary>
+    public string DatabaseAddress
+    {
+        get
+        {
+            var builder = ConnectionStringBuilder();
+            return $"{builder.Host}:{builder.Port}{(builder.Database is { } database ? "/" + database : "")}";
+        }
+    }
+
     public ImportCatalog Catalog => new(DataSource);
 
     public ImportControl Control => new(Catalog, ConnectAsync);
 
-    /// <summary>The cluster, connected once on first use; null (said on stderr) when no silo answers.</summary>
+    /// <summary>
+    /// The cluster, connected once on first use; null when no silo answers, which is said on stderr
+    /// (Orleans' reason only with <c>--verbose</c>).
+    /// </summary>
     public async Task<IClusterClient?> ConnectAsync(CancellationToken cancellationToken)
     {
         _cluster ??= ClusterConnection.TryConnectAsync(ConnectionString, ClusterId, cancellationToken);
         var (connection, problem) = await _cluster;
-        if (connection is null) await Error.WriteLineAsync($"no silo is reachable ({problem}); the change is stored and a silo takes it when one starts");
+        if (connection is null)
+        {
+            await Error.WriteLineAsync($"no silo is reachable (none runs in cluster '{ClusterId}', or its gateway does not answer): " +
+                                       "the change is stored, and a silo takes it when one starts (bin/ingest-silo)");
+            if (Verbose) await Error.WriteLineAsync(problem);
+        }
         return connection?.Client;
     }
 
@@ -62,8 +83,21 @@ public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsync
         Interactive = terminal ? InteractionSupport.Detect : InteractionSupport.No,
     });
 
+    private static NpgsqlConnectionStringBuilder ConnectionStringBuilder()
+    {
+        try
+        {
+            return new NpgsqlConnectionStringBuilder(ConnectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"INGEST_DB is not an Npgsql connection string ({e.Message}): give one like 'Host=127.0.0.1;Port=5432;Username=postgres;Database=ingest'");
+        }
+    }
+
     private static NpgsqlDataSource Open()
     {
+        ConnectionStringBuilder(); // a malformed INGEST_DB is a usage error
         var builder = new NpgsqlDataSourceBuilder(ConnectionString);
         builder.ConnectionStringBuilder.ApplicationName ??= "ingest-client";
         return builder.Build();

@@ -11,12 +11,16 @@ namespace Ingest.Client;
 /// </summary>
 public sealed class ImportControl(ImportCatalog catalog, Func<CancellationToken, Task<IClusterClient?>> cluster)
 {
-    /// <summary>Stores the import and wakes its grain; returns its id and whether a silo took it at once.</summary>
-    public async Task<(long Id, bool Started)> SubmitAsync(ImportSpec spec, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Stores the import and wakes its grain; returns its id and whether a silo took it at once.
+    /// Throws <see cref="ImportNameInUseException"/> while an import of the same name has not ended,
+    /// unless <paramref name="concurrent"/>.
+    /// </summary>
+    public async Task<(long Id, bool Started)> SubmitAsync(ImportSpec spec, bool concurrent = false, CancellationToken cancellationToken = default)
     {
         // The root span of the import's one trace; without a tracer the import still gets a trace id of its own.
         using var span = IngestTracing.Source.StartActivity(IngestTracing.SpanPrefix + "submit", ActivityKind.Producer);
-        var id = await catalog.SubmitAsync(spec, span?.Id ?? IngestTracing.NewTraceParent(), cancellationToken);
+        var id = await catalog.SubmitAsync(spec, span?.Id ?? IngestTracing.NewTraceParent(), concurrent, cancellationToken);
         span?.SetTag("ingest.import_id", id);
         if (await cluster(cancellationToken) is not { } client) return (id, false);
         await client.GetGrain<IImportGrain>(id).WakeAsync();

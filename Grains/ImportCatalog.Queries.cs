@@ -206,6 +206,20 @@ public sealed partial class ImportCatalog
         return list;
     }
 
+    /// <summary>
+    /// Whether a silo of cluster <paramref name="clusterId"/> is active and wrote that it is alive
+    /// within <paramref name="aliveWithin"/> (by the database's clock): the row of a killed silo stays
+    /// active until another silo declares it dead, which nobody does when it was the last.
+    /// </summary>
+    public async Task<bool> AnySiloAliveAsync(string clusterId, TimeSpan aliveWithin, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT EXISTS (SELECT 1 FROM orleansmembershiptable WHERE deploymentid = $1 AND status = 3 AND iamalivetime > now() - $2)");
+        cmd.Parameters.AddWithValue(clusterId);
+        cmd.Parameters.AddWithValue(aliveWithin);
+        return (bool)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     // Orleans' SiloStatus: 1 created, 2 joining, 3 active, 4 shutting down, 5 stopping, 6 dead.
     private static string StatusName(int status) => status switch
     {

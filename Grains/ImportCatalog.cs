@@ -18,27 +18,56 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <param name="SizeBytes">Its size, when its source says.</param>
     public sealed record OpenUnit(int UnitNo, string State, string? Silo, string? Dispatch, DateTimeOffset NotBefore, bool Fresh, long? SizeBytes);
 
+    // The first key of the advisory locks on import names (the second is the name's hash): the
+    // two-key space, apart from the single-key locks on schema migrations and target tables.
+    private const int ImportNameLock = 0x1A6E57;
+
     /// <summary>
     /// Stores a validated spec as a <c>pending</c> import and returns its id. Its import grain plans
     /// it; <paramref name="traceParent"/> is the submit's trace context, which its spans join.
+    /// One import per name at a time: while one of the same name has not ended (pending, running,
+    /// paused) it throws <see cref="ImportNameInUseException"/> and stores nothing, unless
+    /// <paramref name="concurrent"/>. Submits of one name are serialised by a transaction-level
+    /// advisory lock, so two at once cannot both pass the check.
     /// </summary>
-    public async Task<long> SubmitAsync(ImportSpec spec, string traceParent, CancellationToken cancellationToken = default)
+    public async Task<long> SubmitAsync(ImportSpec spec, string traceParent, bool concurrent = false, CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand(
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var lockName = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1, hashtext($2))", connection))
+        {
+            lockName.Parameters.AddWithValue(ImportNameLock);
+            lockName.Parameters.AddWithValue(spec.Name);
+            await lockName.ExecuteNonQueryAsync(cancellationToken);
+        }
+        // Read committed: this statement's snapshot, taken after the lock, sees every import of the
+        // name stored by a submit that held the lock before.
+        if (!concurrent)
+        {
+            await using var unfinished = new NpgsqlCommand(
+                "SELECT id, state FROM ingest.imports WHERE name = $1 AND state IN ('pending', 'running', 'paused') ORDER BY id LIMIT 1", connection);
+            unfinished.Parameters.AddWithValue(spec.Name);
+            await using var r = await unfinished.ExecuteReaderAsync(cancellationToken);
+            if (await r.ReadAsync(cancellationToken)) throw new ImportNameInUseException(spec.Name, r.GetInt64(0), r.GetString(1));
+        }
+
+        await using var cmd = new NpgsqlCommand(
             """
             WITH i AS (
               INSERT INTO ingest.imports (name, spec, parallelism, max_attempts, backoff_seconds, trace_parent)
               VALUES ($1, $2::jsonb, $3, $4, $5, $6) RETURNING id)
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'submitted', $1 FROM i
             RETURNING import_id
-            """);
+            """, connection);
         cmd.Parameters.AddWithValue(spec.Name);
         cmd.Parameters.AddWithValue(ImportSpecJson.Serialize(spec));
         cmd.Parameters.AddWithValue(spec.Parallelism);
         cmd.Parameters.AddWithValue(spec.Retry.Attempts);
         cmd.Parameters.AddWithValue(spec.Retry.BackoffSeconds);
         cmd.Parameters.AddWithValue(traceParent);
-        return (long)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+        var id = (long)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+        await tx.CommitAsync(cancellationToken);
+        return id;
     }
 
     /// <summary>No new unit starts; units in flight finish.</summary>

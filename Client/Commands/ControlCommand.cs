@@ -13,7 +13,7 @@ public static class ControlCommand
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
             var importId = result.GetValue(id);
-            var outcome = await change(context.Control, importId, ct);
+            var outcome = await CommandRunner.ReadAsync(() => change(context.Control, importId, ct), new ChangeResult(false, null));
             if (outcome.State is null)
             {
                 await context.Error.WriteLineAsync($"no import with id {importId} (see 'ingest list')");
@@ -26,7 +26,7 @@ public static class ControlCommand
             }
             await context.Out.WriteLineAsync($"import {importId} {outcome.State}");
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 }

@@ -24,7 +24,7 @@ public static class DiffCommand
             if (result.GetValue(json)) Json.Write(context.Out, report);
             else Render(context.OutConsole, parsed, report);
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 

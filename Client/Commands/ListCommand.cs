@@ -16,7 +16,7 @@ public static class ListCommand
         var command = new Command("list", "List imports, newest first") { state, json };
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
-            var imports = await context.Catalog.ListAsync(result.GetValue(state), cancellationToken: ct);
+            var imports = await CommandRunner.ReadAsync(() => context.Catalog.ListAsync(result.GetValue(state), cancellationToken: ct), []);
             if (result.GetValue(json)) { Json.Write(context.Out, imports); return ExitCodes.Ok; }
             var table = new Table().Border(TableBorder.Simple);
             table.AddColumns("id", "name", "state", "units done/failed/total", "submitted", "finished");
@@ -25,7 +25,7 @@ public static class ListCommand
                     $"{i.SubmittedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}", i.FinishedAt is { } f ? $"{f.ToLocalTime():HH:mm:ss}" : "");
             context.OutConsole.Write(table);
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 }

@@ -14,7 +14,7 @@ public static class NodesCommand
         var command = new Command("nodes", "List silos: address, name, host, pid, status, started, last I-am-alive, units in flight") { all, json };
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
-            var silos = await context.Catalog.ListSilosAsync(context.ClusterId, result.GetValue(all), ct);
+            var silos = await CommandRunner.ReadAsync(() => context.Catalog.ListSilosAsync(context.ClusterId, result.GetValue(all), ct), []);
             if (result.GetValue(json)) { Json.Write(context.Out, silos); return ExitCodes.Ok; }
             var table = new Table().Border(TableBorder.Simple);
             table.AddColumns("address", "name", "host", "pid", "status", "started", "last alive", "units in flight");
@@ -23,7 +23,7 @@ public static class NodesCommand
                     $"{s.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}", $"{s.IAmAliveAt.ToLocalTime():HH:mm:ss}", s.UnitsInFlight.ToString());
             context.OutConsole.Write(table);
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ingest.Client.Output;
+using Ingest.GrainInterfaces;
 using Spectre.Console;
 
 namespace Ingest.Client.Commands;
@@ -17,7 +18,8 @@ public static class StatusCommand
         {
             if (result.GetValue(id) is not { } importId)
             {
-                var cluster = await context.Catalog.GetClusterStatusAsync(context.ClusterId, ct);
+                var cluster = await CommandRunner.ReadAsync(() => context.Catalog.GetClusterStatusAsync(context.ClusterId, ct),
+                    new ClusterStatus([], new Dictionary<string, int>()));
                 if (result.GetValue(json)) { Json.Write(context.Out, cluster); return ExitCodes.Ok; }
                 context.OutConsole.MarkupLine($"[bold]{cluster.LiveSilos.Count}[/] live silos, {cluster.LiveSilos.Sum(n => n.UnitsInFlight)} units in flight");
                 foreach (var (state, count) in cluster.ImportsByState.OrderBy(kv => kv.Key))
@@ -25,7 +27,7 @@ public static class StatusCommand
                 return ExitCodes.Ok;
             }
 
-            var status = await context.Catalog.GetStatusAsync(importId, result.GetValue(files), ct);
+            var status = await CommandRunner.ReadAsync(() => context.Catalog.GetStatusAsync(importId, result.GetValue(files), ct), null);
             if (status is null)
             {
                 await context.Error.WriteLineAsync($"no import with id {importId} (see 'ingest list')");
@@ -34,7 +36,7 @@ public static class StatusCommand
             if (result.GetValue(json)) Json.Write(context.Out, status);
             else StatusView.Render(context.OutConsole, status);
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return command;
     }
 }

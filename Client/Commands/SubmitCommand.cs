@@ -5,21 +5,35 @@ using Ingest.GrainInterfaces;
 
 namespace Ingest.Client.Commands;
 
-/// <summary><c>ingest submit SPEC [--wait] [--json]</c>: validates and stores an import; optionally follows it to the end.</summary>
+/// <summary>
+/// <c>ingest submit SPEC [--wait] [--concurrent] [--json]</c>: validates and stores an import;
+/// optionally follows it to the end. One import per name at a time, unless <c>--concurrent</c>.
+/// </summary>
 public static class SubmitCommand
 {
     public static Command Build(ClientContext context)
     {
         var spec = CommandRunner.SpecArgument();
         var wait = new Option<bool>("--wait") { Description = "Follow the import until it ends; exit 0 only if it completed" };
+        var concurrent = new Option<bool>("--concurrent") { Description = "Submit even while an import of the same name has not ended; both run" };
         var json = new Option<bool>("--json") { Description = "Print JSON on stdout: {\"id\":…} or, with --wait, the final status" };
-        var command = new Command("submit", "Submit an import; prints its id") { spec, wait, json };
+        var command = new Command("submit", "Submit an import; prints its id") { spec, wait, concurrent, json };
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
             var file = result.GetValue(spec)!;
             var parsed = ImportSpecParser.ParseFile(file.FullName);
             await TransientErrors.Pipeline.ExecuteAsync(async t => await SchemaMigrator.MigrateAsync(context.DataSource, t), ct);
-            var (id, _) = await context.Control.SubmitAsync(parsed, ct);
+            long id;
+            try
+            {
+                (id, _) = await context.Control.SubmitAsync(parsed, result.GetValue(concurrent), ct);
+            }
+            catch (ImportNameInUseException e)
+            {
+                throw new UsageException(
+                    $"import {e.ImportId} named '{e.Name}' is {e.State}, and one import per name runs at a time: nothing was submitted. " +
+                    $"Wait for it to end (ingest status {e.ImportId}), cancel it (ingest cancel {e.ImportId}), or submit with --concurrent to run both");
+            }
 
             if (!result.GetValue(wait))
             {
@@ -33,7 +47,7 @@ public static class SubmitCommand
             if (result.GetValue(json)) Json.Write(context.Out, status);
             else StatusView.Render(context.OutConsole, status);
             return status.State == ImportState.Completed ? ExitCodes.Ok : ExitCodes.ImportNotCompleted;
-        }));
+        }, ct));
         return command;
     }
 }

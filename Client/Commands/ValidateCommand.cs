@@ -28,7 +28,7 @@ public static class ValidateCommand
             if (result.GetValue(json)) Json.Write(context.Out, report);
             else Render(context.OutConsole, report);
             return report.Clean ? ExitCodes.Ok : ExitCodes.ImportNotCompleted;
-        }));
+        }, ct));
         return command;
     }
 

@@ -6,12 +6,18 @@ namespace Ingest.Client.Output;
 
 /// <summary>
 /// Follows an import until it reaches a final state: a live progress bar on a terminal, a plain
-/// line every few seconds otherwise. Everything goes to stderr.
+/// line every few seconds otherwise. Every 30 s it says so when no silo runs to take the import,
+/// and keeps waiting. Everything goes to stderr.
 /// </summary>
 public sealed class ImportWatcher(ClientContext context)
 {
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan PlainEvery = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan NoSiloEvery = TimeSpan.FromSeconds(30);
+    // Silos write that they are alive every 2 s (see the silo host): a silo silent for this long is gone.
+    private static readonly TimeSpan SiloAliveWithin = TimeSpan.FromSeconds(30);
+
+    private DateTimeOffset _nextSiloCheck = DateTimeOffset.UtcNow + NoSiloEvery;
 
     public async Task<ImportStatus> WatchAsync(long id, CancellationToken cancellationToken)
     {
@@ -32,6 +38,8 @@ public sealed class ImportWatcher(ClientContext context)
                     task.Value = status.Units.Done + status.Units.Failed + status.Units.Cancelled;
                     task.Description = Describe(status);
                     if (ImportState.IsFinal(status.State)) { task.StopTask(); return; }
+                    // Written above the progress bar.
+                    if (await NoSiloAsync(store, status, cancellationToken) is { } notice) context.ErrorConsole.MarkupLine($"[yellow]{Markup.Escape(notice)}[/]");
                     await Task.Delay(Poll, cancellationToken);
                 }
             });
@@ -50,8 +58,21 @@ public sealed class ImportWatcher(ClientContext context)
                 lastLine = DateTimeOffset.UtcNow;
             }
             if (ImportState.IsFinal(status.State)) return status;
+            if (await NoSiloAsync(store, status, cancellationToken) is { } notice) await context.Error.WriteLineAsync(notice);
             await Task.Delay(Poll, cancellationToken);
         }
+    }
+
+    // Every 30 s while the import has not ended: what to say when no silo runs to take it, else null.
+    private async Task<string?> NoSiloAsync(ImportCatalog store, ImportStatus status, CancellationToken cancellationToken)
+    {
+        if (DateTimeOffset.UtcNow < _nextSiloCheck) return null;
+        _nextSiloCheck = DateTimeOffset.UtcNow + NoSiloEvery;
+        var alive = await TransientErrors.Pipeline.ExecuteAsync(
+            async ct => await store.AnySiloAliveAsync(context.ClusterId, SiloAliveWithin, ct), cancellationToken);
+        return alive ? null
+            : $"no silo is running in cluster '{context.ClusterId}': import {status.Id} is {status.State} and waits for one to start (bin/ingest-silo); " +
+              "still waiting (Ctrl-C stops waiting, not the import)";
     }
 
     private static string Describe(ImportStatus s)

@@ -1,12 +1,46 @@
 using Ingest.GrainInterfaces;
+using Ingest.Grains;
 using Ingest.Tests.Harness;
 using Xunit;
 
 namespace Ingest.Tests;
 
-/// <summary>Pause, resume and cancel while silos are working, and the retry policy.</summary>
+/// <summary>Pause, resume and cancel while silos are working, the retry policy, and one import per name at a time.</summary>
 public class ControlTests
 {
+    [Fact]
+    public async Task Submits_of_one_name_at_once_store_one_import_and_refuse_the_others_unless_concurrent()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var spec = ImportSpecParser.ParseJson(Specs.Files("/nonexistent", name: "race"));
+
+        async Task<string> SubmitAsync(bool concurrent)
+        {
+            try
+            {
+                await db.Catalog.SubmitAsync(spec, IngestTracing.NewTraceParent(), concurrent);
+                return "stored";
+            }
+            catch (ImportNameInUseException e)
+            {
+                Assert.Equal("race", e.Name);
+                Assert.Equal(ImportState.Pending, e.State);
+                return "refused";
+            }
+        }
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => SubmitAsync(concurrent: false))));
+
+        Assert.Equal(1, outcomes.Count(o => o == "stored"));
+        Assert.Equal(7, outcomes.Count(o => o == "refused"));
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'race'"));
+
+        var together = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => SubmitAsync(concurrent: true))));
+
+        Assert.All(together, o => Assert.Equal("stored", o));
+        Assert.Equal(5, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'race'"));
+    }
+
     [Fact]
     public async Task Pause_lets_in_flight_units_finish_and_starts_nothing_more_until_resume()
     {

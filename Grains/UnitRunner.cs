@@ -81,7 +81,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
                     importId, unitNo, seconds);
                 return new UnitReport(unitNo, dispatch, UnitEnd.Superseded);
             }
-            RecordDone(result, seconds);
+            RecordDone(seconds);
             logger.LogInformation(
                 "unit {ImportId}/{UnitNo} end: done in {Seconds:F2}s, read {Read}, inserted {Inserted}, updated {Updated}, unchanged {Unchanged}, rejected {Rejected}",
                 importId, unitNo, seconds, result.RowsRead, result.Counts.Inserted, result.Counts.Updated, result.Counts.Unchanged, result.Rejected);
@@ -166,7 +166,11 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
                 reports.AddRange(await ReleaseAsync(importId, dispatch, mark.Units, UnitEnd.RunAlone, range));
                 return [.. reports];
             }
-            foreach (var unit in completed) RecordDone(unit.Result, seconds / completed.Count);
+            foreach (var unit in completed)
+            {
+                RecordLoaded(unit.Added);
+                RecordDone(seconds / completed.Count);
+            }
             logger.LogInformation(
                 "units {ImportId}/{Range} end: batch of {Count} done in {Seconds:F2}s, read {Read}, inserted {Inserted}, updated {Updated}, unchanged {Unchanged}, rejected {Rejected}",
                 importId, range, completed.Count, seconds, completed.Sum(c => c.Result.RowsRead), completed.Sum(c => c.Result.Counts.Inserted),
@@ -208,13 +212,18 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         return units.Select(u => new UnitReport(u.UnitNo, dispatch, end));
     }
 
-    private static void RecordDone(UnitLoadResult result, double seconds)
+    private static void RecordDone(double seconds)
     {
         IngestMetrics.UnitsCompleted.Add(1);
-        IngestMetrics.RowsRead.Add(result.RowsRead);
-        IngestMetrics.RowsRejected.Add(result.Rejected);
-        IngestMetrics.BytesRead.Add(result.BytesRead);
         IngestMetrics.UnitDuration.Record(seconds);
+    }
+
+    // What a committed load (a batch's unit, or a chunk) read.
+    private static void RecordLoaded(UnitLoadResult added)
+    {
+        IngestMetrics.RowsRead.Add(added.RowsRead);
+        IngestMetrics.RowsRejected.Add(added.Rejected);
+        IngestMetrics.BytesRead.Add(added.BytesRead);
     }
 
     // Loads the unit from its checkpoint to its end, chunk by chunk, each committed with the unit's
@@ -248,9 +257,10 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
                     }
                 }, cancellationToken);
                 if (chunk is null) return null;
-                loaded = chunk;
-                if (chunk.Checkpoint is null) return loaded;
-                logger.LogInformation("unit {ImportId}/{UnitNo}: chunk committed, {Records} records in", claim.ImportId, claim.UnitNo, chunk.Checkpoint.Records);
+                RecordLoaded(chunk.Added);
+                loaded = chunk.Result;
+                if (loaded.Checkpoint is null) return loaded;
+                logger.LogInformation("unit {ImportId}/{UnitNo}: chunk committed, {Records} records in", claim.ImportId, claim.UnitNo, loaded.Checkpoint.Records);
             }
         }
         finally
@@ -260,7 +270,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
     }
 
     // One chunk in one transaction: its rows, and the unit's checkpoint (or its completion) fenced by its token.
-    private async Task<UnitLoadResult?> LoadChunkAsync(LoadedImport import, UnitClaim claim, string dispatch, UnitReading reading, UnitLoadResult loaded, CancellationToken cancellationToken)
+    private async Task<UnitFence.Completion?> LoadChunkAsync(LoadedImport import, UnitClaim claim, string dispatch, UnitReading reading, UnitLoadResult loaded, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
@@ -276,7 +286,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         }
         // Past the fence the chunk is ours: commit even if the silo is stopping.
         await tx.CommitAsync(CancellationToken.None);
-        return now.Result;
+        return now;
     }
 
     // Loads a batch's units whole and completes them in ONE transaction; null when any was fenced off (rolled back).

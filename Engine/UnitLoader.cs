@@ -136,7 +136,7 @@ public sealed class UnitLoader
         if (_plan is not null)
         {
             await using var load = await BeginRelationalAsync(connection, _plan, staged, cancellationToken);
-            return await load.MapAsync(this, importId, unit, maxRecords, last: true, cancellationToken);
+            return await load.MapAsync(importId, unit, maxRecords, last: true, cancellationToken);
         }
         var now = await TransactionTimeAsync(connection, cancellationToken);
         await using var loader = await CopyLoader.BeginAsync(connection, _table, staged, cancellationToken);
@@ -174,7 +174,7 @@ public sealed class UnitLoader
         foreach (var unit in units)
         {
             await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
-            results.Add(await load.MapAsync(this, importId, reading, long.MaxValue, last: results.Count == units.Count - 1, cancellationToken));
+            results.Add(await load.MapAsync(importId, reading, long.MaxValue, last: results.Count == units.Count - 1, cancellationToken));
         }
         return results;
     }
@@ -185,7 +185,8 @@ public sealed class UnitLoader
         try
         {
             var mapper = new RelationalMapper(plan, _mapper.Validator, await TransactionTimeAsync(connection, cancellationToken), sinks: sinks);
-            return new SharedRelationalLoad(plan, mapper, await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, cancellationToken), sinks, _sinks);
+            var load = await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, cancellationToken);
+            return new SharedRelationalLoad(plan, mapper, load, _mapper.FailsOnInvalid, sinks, _sinks);
         }
         catch
         {
@@ -208,12 +209,12 @@ public sealed class UnitLoader
         };
 
     /// <summary>One relational load (a unit's chunk, or a batch's units) and the row buffers it borrowed.</summary>
-    private sealed class SharedRelationalLoad(LoadPlan plan, RelationalMapper mapper, RelationalLoad load, RowSink[] sinks, ConcurrentBag<RowSink[]> pool) : IAsyncDisposable
+    private sealed class SharedRelationalLoad(LoadPlan plan, RelationalMapper mapper, RelationalLoad load, bool failsOnInvalid, RowSink[] sinks, ConcurrentBag<RowSink[]> pool) : IAsyncDisposable
     {
         // Up to maxRecords of the unit's records into the load; the last unit of the load completes it.
-        public async Task<UnitLoadResult> MapAsync(UnitLoader owner, long importId, UnitReading unit, long maxRecords, bool last, CancellationToken cancellationToken)
+        public async Task<UnitLoadResult> MapAsync(long importId, UnitReading unit, long maxRecords, bool last, CancellationToken cancellationToken)
         {
-            var rejects = new Rejects(unit, owner._mapper.FailsOnInvalid);
+            var rejects = new Rejects(unit, failsOnInvalid);
             var tally = new QualityTally();
             var facts = new UnitFacts(importId, unit.Info);
             long read = 0;

@@ -52,6 +52,7 @@ public sealed class ImportGrain(
     private Task? _planning;
     private IGrainTimer? _reconcileTimer;
     private IGrainTimer? _wakeTimer;
+    private IGrainTimer? _plannedTimer;
     private DateTimeOffset _wakeAt = DateTimeOffset.MaxValue;
     private bool _reminder;
     private IDisposable? _metrics;
@@ -389,7 +390,11 @@ public sealed class ImportGrain(
             return;
         }
         _planning = null;
-        await ReconcileAsync([], fullReload: true);
+        // In a turn of its own: planning runs beside the grain's calls, and a reconciliation's snapshot
+        // of the units must not be taken while unit reports are handled (a batch that ended during
+        // the read would be put back in flight).
+        _plannedTimer?.Dispose();
+        _plannedTimer = this.RegisterGrainTimer(() => ReconcileAsync([], fullReload: true), TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
     // Units the listing just stored: they go out as they come, the first one while the listing goes on.
@@ -421,6 +426,8 @@ public sealed class ImportGrain(
         _reconcileTimer = null;
         _wakeTimer?.Dispose();
         _wakeTimer = null;
+        _plannedTimer?.Dispose();
+        _plannedTimer = null;
         _queue.Clear();
         _queued.Clear();
         _inFlight.Clear();

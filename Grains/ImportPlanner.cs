@@ -132,16 +132,21 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
         }
         await Events.WriteAsync(connection, importId, null, null, "planned", $"{units} units", cancellationToken);
         await tx.CommitAsync(cancellationToken);
-
-        // Fresh statistics for the units just stored. With the old ones the planner takes an import's
-        // thousands of units for a handful, and a batch's mark scans all of them to find its few.
-        // Autovacuum would analyze only a minute later.
-        if (units >= 1000)
-        {
-            await using var analyze = new NpgsqlCommand("ANALYZE ingest.units", connection);
-            try { await analyze.ExecuteNonQueryAsync(cancellationToken); }
-            catch (PostgresException) { } // autovacuum analyzes later
-        }
+        if (units >= 1000) _ = AnalyzeUnitsAsync();
         return units;
+    }
+
+    // Fresh statistics for the units just stored: with the old ones PostgreSQL takes an import's
+    // thousands of units for a handful, and a batch's mark scans all of them to find its few.
+    // Autovacuum would analyze only a minute later. In the background: ANALYZE waits for an
+    // autovacuum of the table to end, and the import must not wait for it to complete.
+    private async Task AnalyzeUnitsAsync()
+    {
+        try
+        {
+            await using var analyze = dataSource.CreateCommand("ANALYZE ingest.units");
+            await analyze.ExecuteNonQueryAsync();
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException) { } // autovacuum analyzes later
     }
 }

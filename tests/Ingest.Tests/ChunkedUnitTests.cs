@@ -203,7 +203,8 @@ public class ChunkedUnitTests(ITestOutputHelper output)
         using var data = new TempFolder();
         for (var i = 1; i <= files; i++) File.WriteAllText(Path.Combine(data.Path, $"p{i:D5}.ndjson"), $"{{\"id\": {i}, \"name\": \"g{i}\"}}\n");
         await using var db = await TestDatabase.CreateAsync();
-        var silo = db.StartSilo(slots: 4);
+        // Reconciliations a minute apart: the import's end must not wait for one.
+        var silo = db.StartSilo(slots: 4, env: new Dictionary<string, string> { ["INGEST_RECONCILE_SECONDS"] = "60" });
         await silo.StartedAsync();
 
         var id = await db.SubmitAsync(Specs.Files(data.Path, pattern: "*.ndjson", records: null, parallelism: 8));
@@ -216,6 +217,10 @@ public class ChunkedUnitTests(ITestOutputHelper output)
             await db.ScalarAsync<DateTime>($"SELECT planned_at FROM ingest.imports WHERE id = {id}"));
         output.WriteLine($"first unit started {(planned - firstStart).TotalMilliseconds:F0} ms before the listing ended");
         Assert.True(firstStart < planned, $"first unit started at {firstStart:O}, the listing ended at {planned:O}");
+        // Units reported as they end while the listing's last reconciliation reads the units: none of
+        // them is taken for one still in flight, which would hold the import open until the next one.
+        var lingered = await db.ScalarAsync<double>($"SELECT extract(epoch FROM i.finished_at - max(u.finished_at))::float8 FROM ingest.imports i JOIN ingest.units u ON u.import_id = i.id WHERE i.id = {id} GROUP BY i.id");
+        Assert.True(lingered < 10, $"the import ended {lingered:F1} s after its last unit");
         Assert.Equal($"{files} units", await db.ScalarAsync<string>($"SELECT message FROM ingest.events WHERE import_id = {id} AND kind = 'planned'"));
         // The totals status shows come from a few counter rows, not from the import's units.
         Assert.Equal("", await db.CountersMismatchAsync(id));

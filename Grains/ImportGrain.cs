@@ -397,10 +397,24 @@ public sealed class ImportGrain(
         _plannedTimer = this.RegisterGrainTimer(() => ReconcileAsync([], fullReload: true), TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
-    // Units the listing just stored: they go out as they come, the first one while the listing goes on.
-    private async Task UnitsPlannedAsync(IReadOnlyList<ImportPlanner.PlannedUnit> units)
+    // Units the listing just stored go out as they come, while the listing goes on; queued in a turn
+    // of their own, like the reconciliation at the end of planning (a reconciliation in progress
+    // would otherwise take those sent out meanwhile for ended ones).
+    private Task UnitsPlannedAsync(IReadOnlyList<ImportPlanner.PlannedUnit> units)
+    {
+        IGrainTimer? turn = null;
+        turn = this.RegisterGrainTimer(async () =>
+        {
+            turn!.Dispose();
+            await QueuePlannedAsync(units);
+        }, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        return Task.CompletedTask;
+    }
+
+    private async Task QueuePlannedAsync(IReadOnlyList<ImportPlanner.PlannedUnit> units)
     {
         if (_import is not { State: ImportState.Running }) _import = await catalog.GetImportAsync(Id);
+        if (_import is null || ImportState.IsFinal(_import.State)) return;
         foreach (var unit in units)
         {
             if (_inFlight.TryGet(unit.UnitNo, out _)) continue; // a reconciliation found it first

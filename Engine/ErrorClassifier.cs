@@ -1,4 +1,5 @@
 using System.Net;
+using Amazon.Runtime;
 using Amazon.S3;
 using Ingest.Engine.Loading;
 using Npgsql;
@@ -19,14 +20,15 @@ public static class ErrorClassifier
             or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
             || pg.SqlState.StartsWith("08", StringComparison.Ordinal) ? ErrorKind.Transient : ErrorKind.Attempt,
         NpgsqlException npgsql => npgsql.IsTransient ? ErrorKind.Transient : ErrorKind.Attempt,
-        AmazonS3Exception s3 => s3.StatusCode switch
-        {
-            HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized => ErrorKind.Import, // credentials: every unit would meet it
-            HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.InternalServerError
-                or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout or HttpStatusCode.RequestTimeout => ErrorKind.Transient,
-            _ => ErrorKind.Attempt,
-        },
-        System.Net.Sockets.SocketException or TimeoutException or HttpRequestException => ErrorKind.Transient,
+        // Credentials: every unit would meet them.
+        AmazonS3Exception s3 when s3.ErrorCode is "AccessDenied" or "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AllAccessDisabled" => ErrorKind.Import,
+        AmazonServiceException aws => aws.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.InternalServerError
+                or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout or HttpStatusCode.RequestTimeout
+                || aws.InnerException is HttpRequestException or IOException
+            ? ErrorKind.Transient
+            : ErrorKind.Attempt,
+        // A connection lost while a source streams (its unit opens again at its last checkpoint).
+        System.Net.Sockets.SocketException or TimeoutException or HttpRequestException or IOException => ErrorKind.Transient,
         _ => ErrorKind.Attempt,
     };
 

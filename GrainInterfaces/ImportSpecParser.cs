@@ -68,7 +68,8 @@ public static partial class ImportSpecParser
                     ro.ContainsKey("attemptTimeoutSeconds") ? OptionalDouble(ro, "attemptTimeoutSeconds", "retry.attemptTimeoutSeconds", 0, p) : null);
                 if (retry.Attempts < 1) p.Add("retry.attempts: must be at least 1");
                 if (retry.BackoffSeconds < 0) p.Add("retry.backoffSeconds: must not be negative");
-                if (retry.AttemptTimeoutSeconds <= 0) p.Add("retry.attemptTimeoutSeconds: must be more than 0");
+                if (retry.AttemptTimeoutSeconds is <= 0 or > RetrySpec.MaxAttemptTimeoutSeconds)
+                    p.Add($"retry.attemptTimeoutSeconds: must be more than 0 and at most {RetrySpec.MaxAttemptTimeoutSeconds} (30 days)");
                 Unknown(ro, "retry", p, "attempts", "backoffSeconds", "attemptTimeoutSeconds");
             }
             else p.Add("retry: must be an object with attempts, backoffSeconds and attemptTimeoutSeconds");

@@ -146,4 +146,7 @@ public sealed record RetrySpec(int Attempts, double BackoffSeconds, double? Atte
 {
     /// <summary>Three attempts, one second apart and doubling.</summary>
     public static RetrySpec Default { get; } = new(3, 1);
+
+    /// <summary>The longest <see cref="AttemptTimeoutSeconds"/>: 30 days.</summary>
+    public const double MaxAttemptTimeoutSeconds = 30 * 24 * 3600;
 }

@@ -163,8 +163,9 @@ public sealed class ImportGrain(
             return;
         }
         await EnsureBackstopAsync();
-        // Planning goes on beside loading: units start as the listing stores them.
-        if (!_import.Planned) _planning ??= PlanAsync();
+        // Planning goes on beside loading: units start as the listing stores them. A pause stops the
+        // listing too; a resume takes it up again.
+        if (!_import.Planned && _import.State != ImportState.Paused) _planning ??= PlanAsync();
         if (_import.State == ImportState.Pending) return;
 
         if (fullReload) IngestMetrics.ImportReloads.Add(1, new KeyValuePair<string, object?>("import_id", Id));

@@ -38,7 +38,7 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
     {
         ImportSpec spec;
         await using (var pick = dataSource.CreateCommand(
-            "SELECT spec::text FROM ingest.imports WHERE id = $1 AND planned_at IS NULL AND state IN ('pending', 'running', 'paused')"))
+            "SELECT spec::text FROM ingest.imports WHERE id = $1 AND planned_at IS NULL AND state IN ('pending', 'running')"))
         {
             pick.Parameters.AddWithValue(importId);
             if (await pick.ExecuteScalarAsync(cancellationToken) is not string json) return null;
@@ -63,7 +63,8 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
         return await FinishAsync(importId, cancellationToken);
     }
 
-    // Stores a chunk of units (those not stored before); false when the import was cancelled meanwhile.
+    // Stores a chunk of units (those not stored before); false when the import was paused or cancelled
+    // meanwhile (a resume lists again, skipping the units stored).
     private async Task<bool> StoreAsync(long importId, ImportSpec spec, List<UnitDescriptor> chunk, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -75,7 +76,7 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
             lockImport.Parameters.AddWithValue(importId);
             state = (string?)await lockImport.ExecuteScalarAsync(cancellationToken);
         }
-        if (state is not (ImportState.Pending or ImportState.Running or ImportState.Paused)) return false;
+        if (state is not (ImportState.Pending or ImportState.Running)) return false;
         if (state == ImportState.Pending)
         {
             // A relational target's tables in dependency order: dimensions, the root, then its children (foreign keys point back).
@@ -122,7 +123,7 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
         await using (var finish = new NpgsqlCommand(
             """
             UPDATE ingest.imports i SET planned_at = now()
-            WHERE i.id = $1 AND i.planned_at IS NULL AND i.state IN ('running', 'paused')
+            WHERE i.id = $1 AND i.planned_at IS NULL AND i.state = 'running'
             RETURNING (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id)::int
             """, connection))
         {

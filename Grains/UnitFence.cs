@@ -1,5 +1,6 @@
 using Ingest.Engine;
 using Ingest.Engine.Loading;
+using Ingest.Engine.Sources;
 using Ingest.GrainInterfaces;
 using Npgsql;
 using NpgsqlTypes;
@@ -177,7 +178,7 @@ public static class UnitFence
               SET state = 'running', fence_token = u.fence_token + 1, batch = $4, silo = $3, dispatch = $4, started_at = now()
               FROM import
               WHERE import.running AND u.import_id = $1 AND u.unit_no = ANY($2)
-                AND u.state = 'pending' AND u.attempts = 0 AND u.batch IS NULL
+                AND u.state = 'pending' AND u.attempts = 0 AND u.batch IS NULL AND u.checkpoint IS NULL
               RETURNING u.unit_no, u.key, u.fence_token, u.descriptor::text, u.size_bytes
             )
             SELECT coalesce((SELECT running FROM import), false), m.unit_no, m.key, m.fence_token, m.descriptor, m.size_bytes
@@ -226,10 +227,12 @@ public static class UnitFence
     /// <summary>
     /// Inside the transaction that loaded a chunk of the unit's rows: stores the chunk's rejects, and
     /// the unit's checkpoint and counts so far (<paramref name="loaded"/>: its committed chunks and
-    /// this one), fenced by its token. The unit stays <c>running</c>. Returns false when fenced off:
-    /// the caller must then roll back.
+    /// this one), fenced by its token and by the checkpoint the chunk started from
+    /// (<paramref name="from"/>), so that a chunk tried again after its commit's answer was lost
+    /// cannot commit twice. The unit stays <c>running</c>. Returns false when fenced off: the caller
+    /// must then roll back (and may ask <see cref="StandingAsync"/> whether the chunk is in already).
     /// </summary>
-    public static async Task<bool> CommitChunkAsync(NpgsqlConnection connection, long importId, Completion loaded, CancellationToken cancellationToken = default)
+    public static async Task<bool> CommitChunkAsync(NpgsqlConnection connection, long importId, Completion loaded, UnitCheckpoint? from, CancellationToken cancellationToken = default)
     {
         await StoreRejectsAsync(connection, importId, [loaded], cancellationToken);
         await using var cmd = new NpgsqlCommand(
@@ -237,7 +240,7 @@ public static class UnitFence
             UPDATE ingest.units u
             SET checkpoint = $4::jsonb, rows_read = $5, rows_inserted = $6, rows_updated = $7, rows_unchanged = $8,
                 rows_rejected = $9, bytes_read = $10, table_counts = $11::jsonb, quality = $12::jsonb
-            WHERE u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = 'running'
+            WHERE u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = 'running' AND u.checkpoint IS NOT DISTINCT FROM $13::jsonb
             """, connection);
         var (unit, result) = (loaded.Unit, loaded.Result);
         cmd.Parameters.AddWithValue(importId);
@@ -252,6 +255,7 @@ public static class UnitFence
         cmd.Parameters.AddWithValue(result.BytesRead);
         cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)UnitJson.TableCounts(result) ?? DBNull.Value);
         cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)UnitJson.Quality(result) ?? DBNull.Value);
+        cmd.Parameters.AddWithValue(NpgsqlDbType.Text, from is null ? DBNull.Value : UnitJson.Checkpoint(from));
         if (await cmd.ExecuteNonQueryAsync(cancellationToken) != 1) return false;
         await ImportCounters.AddAsync(connection, importId, unit.UnitNo, ImportCounters.Loaded(loaded.Added), cancellationToken);
         return true;
@@ -320,6 +324,17 @@ public static class UnitFence
             }
             await copy.CompleteAsync(cancellationToken);
         }
+    }
+
+    /// <summary>Where a unit stands now: its fencing token, its state and its checkpoint; null when there is no such unit.</summary>
+    public static async Task<(long Token, string State, UnitCheckpoint? Checkpoint)?> StandingAsync(NpgsqlDataSource dataSource, long importId, int unitNo, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT fence_token, state, checkpoint::text FROM ingest.units WHERE import_id = $1 AND unit_no = $2");
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(unitNo);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken)) return null;
+        return (r.GetInt64(0), r.GetString(1), UnitJson.Checkpoint(r.IsDBNull(2) ? null : r.GetString(2)));
     }
 
     /// <summary>

@@ -243,17 +243,26 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
                     try
                     {
                         reading ??= await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
-                        return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
+                        try
+                        {
+                            return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
+                        }
+                        catch (DirectCopyConflictException)
+                        {
+                            // A key that exists already: the chunk loads again at once from the last
+                            // checkpoint, staged (the loader stages this import's units now).
+                            await reading.DisposeAsync();
+                            reading = null;
+                            reading = await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
+                            return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
+                        }
                     }
-                    catch (Exception e) when (e is DirectCopyConflictException || ErrorClassifier.IsTransient(e))
+                    catch
                     {
-                        // Rolled back: the chunk is read again from the last checkpoint. A key that exists
-                        // already loads it again at once, staged (the loader stages this import's units now).
+                        // Rolled back: whatever tries again reads the chunk again from the last checkpoint.
                         if (reading is not null) await reading.DisposeAsync();
                         reading = null;
-                        if (e is not DirectCopyConflictException) throw;
-                        reading = await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
-                        return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
+                        throw;
                     }
                 }, cancellationToken);
                 if (chunk is null) return null;
@@ -278,11 +287,15 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
         var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk), chunk);
         var fenced = now.Result.Checkpoint is null
             ? await UnitFence.CompleteAsync(connection, claim.ImportId, [now], batched: false, cancellationToken)
-            : await UnitFence.CommitChunkAsync(connection, claim.ImportId, now, cancellationToken);
+            : await UnitFence.CommitChunkAsync(connection, claim.ImportId, now, loaded.Checkpoint, cancellationToken);
         if (!fenced)
         {
             await tx.RollbackAsync(CancellationToken.None);
-            return null;
+            // Tried again after its commit's answer was lost, the chunk is in already: go on from it.
+            var standing = await UnitFence.StandingAsync(dataSource, claim.ImportId, claim.UnitNo, cancellationToken);
+            var committed = standing is { } s && s.Token == claim.Token
+                && (now.Result.Checkpoint is null ? s.State == UnitState.Done : s.State == UnitState.Running && s.Checkpoint == now.Result.Checkpoint);
+            return committed ? now : null;
         }
         // Past the fence the chunk is ours: commit even if the silo is stopping.
         await tx.CommitAsync(CancellationToken.None);

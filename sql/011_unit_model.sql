@@ -13,4 +13,4 @@ ALTER TABLE ingest.units ALTER COLUMN size_bytes DROP DEFAULT;
 -- Units are stored as the listing goes on; an import is planned once its listing has ended.
 -- Until then it does not complete, and a new activation of its grain takes the listing up again.
 ALTER TABLE ingest.imports ADD COLUMN planned_at timestamptz;
-UPDATE ingest.imports SET planned_at = coalesce(started_at, submitted_at) WHERE state <> 'pending';
+UPDATE ingest.imports SET planned_at = started_at WHERE started_at IS NOT NULL;

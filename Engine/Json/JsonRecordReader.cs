@@ -95,11 +95,11 @@ public sealed class JsonRecordReader : IRecordReader
 
                 if (_phase == Phase.Resume)
                 {
-                    // Past the record read before: whitespace, then ',' and the next record, or the
-                    // array's ']'. The records after the ',' are read as an array of their own, which
-                    // the '[' put in the ','s place opens.
-                    while (start < end && buffer[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') start++;
-                    if (start == end)
+                    // Past the record read before: white space and comments, then ',' and the next
+                    // record, or the array's ']'. The records after the ',' are read as an array of
+                    // their own, which the '[' put in the ','s place opens.
+                    start += SkipSeparator(buffer.AsSpan(start, end - start), final, out var complete);
+                    if (!complete)
                     {
                         if (final) throw new SourceDataException($"{_name}: the file ends at byte {bufferOffset + end}, inside its records array");
                         continue;
@@ -214,6 +214,35 @@ public sealed class JsonRecordReader : IRecordReader
             default:
                 // After the records: read the rest only to report a malformed file.
                 return reader.TrySkip();
+        }
+    }
+
+    // White space and comments at the start of block: how many bytes they take, and whether what
+    // follows them is in the block (complete) or more bytes are needed to tell.
+    private static int SkipSeparator(ReadOnlySpan<byte> block, bool final, out bool complete)
+    {
+        var i = 0;
+        while (true)
+        {
+            while (i < block.Length && block[i] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') i++;
+            var rest = block[i..];
+            if (rest.Length == 0 || (rest.Length == 1 && rest[0] == (byte)'/' && !final))
+            {
+                complete = false;
+                return i;
+            }
+            if (rest.Length < 2 || rest[0] != (byte)'/' || rest[1] is not ((byte)'/' or (byte)'*'))
+            {
+                complete = true;
+                return i;
+            }
+            var end = rest[1] == (byte)'/' ? rest[2..].IndexOf((byte)'\n') : rest[2..].IndexOf("*/"u8);
+            if (end < 0)
+            {
+                complete = false;
+                return i;
+            }
+            i += 2 + end + (rest[1] == (byte)'/' ? 1 : 2);
         }
     }
 

@@ -29,7 +29,7 @@ public sealed class FolderConnector : ISourceConnector
         await Task.CompletedTask;
     }
 
-    public Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, CancellationToken cancellationToken = default)
+    public Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, string? version, CancellationToken cancellationToken = default)
     {
         var path = Path.Combine(Folder(source), unit.Key);
         try

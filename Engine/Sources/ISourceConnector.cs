@@ -19,9 +19,14 @@ public interface ISourceConnector
     /// <exception cref="SourceDataException">The folder or bucket does not exist.</exception>
     IAsyncEnumerable<UnitDescriptor> PlanAsync(SourceSpec source, CancellationToken cancellationToken = default);
 
-    /// <summary>Opens a unit's content at <paramref name="offset"/> bytes from its start.</summary>
-    /// <exception cref="SourceDataException">The file or object no longer exists.</exception>
-    Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Opens a unit's content at <paramref name="offset"/> bytes from its start. With a
+    /// <paramref name="version"/> (the ETag a checkpoint was read from), the connector reads only
+    /// that version where it can make the source check it (an S3 conditional GET); the caller
+    /// compares <see cref="OpenedObject.Info"/> too.
+    /// </summary>
+    /// <exception cref="SourceDataException">The file or object no longer exists, or is not <paramref name="version"/>.</exception>
+    Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, string? version, CancellationToken cancellationToken = default);
 
     /// <summary>A short description of where a source's units are, for messages (<c>folder /data</c>, <c>s3://bucket/prefix</c>).</summary>
     string Describe(SourceSpec source);

@@ -18,6 +18,11 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// <summary>The units, as the connector lists them.</summary>
     public IAsyncEnumerable<UnitDescriptor> PlanAsync(CancellationToken cancellationToken = default) => connector.PlanAsync(spec, cancellationToken);
 
+    /// <summary>The error for a unit whose content is not the version its checkpoint was read from.</summary>
+    public static SourceDataException Changed(UnitDescriptor unit, UnitCheckpoint checkpoint, string? now) => new(
+        $"{unit.Key}: changed since its first {checkpoint.Records} records were loaded (version {checkpoint.ETag}, now {now ?? "another"}); " +
+        "those records stay loaded, the rest cannot be read from where they stopped");
+
     /// <summary>The error for a source in which nothing matches: a wrong pattern must not look like an empty success.</summary>
     public SourceDataException NothingMatches() => new($"no files match '{spec.Pattern}' in {Describe()}", kind: ErrorKind.Import);
 
@@ -41,21 +46,23 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
         var compression = ContentCompressions.Of(spec, unit.Key);
         // Compressed content cannot be entered in the middle: it is decompressed from the start and skipped.
         var rawOffset = compression == ContentCompression.None ? checkpoint.Offset : 0;
-        var opened = await connector.OpenAsync(spec, unit, rawOffset, cancellationToken);
+        var resumed = checkpoint.Offset > 0;
+        var opened = await connector.OpenAsync(spec, unit, rawOffset, resumed ? checkpoint.ETag : null, cancellationToken);
+        if (resumed && checkpoint.ETag is not null && opened.Info.ETag != checkpoint.ETag)
+        {
+            await opened.DisposeAsync();
+            throw Changed(unit, checkpoint, opened.Info.ETag);
+        }
+        var reading = new UnitReading(opened, compression.Decompress(opened.Content), compression,
+            FormatOf(unit.Key).CreateReader(spec, unit.Key, checkpoint.Offset), checkpoint);
         try
         {
-            if (checkpoint.Offset > 0 && checkpoint.ETag is not null && opened.Info.ETag != checkpoint.ETag)
-                throw new SourceDataException(
-                    $"{unit.Key}: changed since its first {checkpoint.Records} records were loaded (version {checkpoint.ETag}, now {opened.Info.ETag}); " +
-                    "those records stay loaded, the rest cannot be read from where they stopped");
-            var content = compression.Decompress(opened.Content);
-            var reading = new UnitReading(opened, content, compression, FormatOf(unit.Key).CreateReader(spec, unit.Key, checkpoint.Offset), checkpoint);
             if (rawOffset != checkpoint.Offset) await reading.SkipAsync(checkpoint.Offset, cancellationToken);
             return reading;
         }
         catch
         {
-            await opened.DisposeAsync();
+            await reading.DisposeAsync();
             throw;
         }
     }

@@ -60,11 +60,12 @@ public sealed class S3Connector(IAmazonS3 s3) : ISourceConnector
         } while (response.IsTruncated == true);
     }
 
-    public async Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, CancellationToken cancellationToken = default)
+    public async Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, string? version, CancellationToken cancellationToken = default)
     {
         var bucket = Bucket(source);
         var request = new GetObjectRequest { BucketName = bucket, Key = unit.Key };
         if (offset > 0) request.ByteRange = new ByteRange($"bytes={offset}-");
+        if (version is not null) request.EtagToMatch = $"\"{version}\"";
         try
         {
             var response = await s3.GetObjectAsync(request, cancellationToken);
@@ -76,10 +77,15 @@ public sealed class S3Connector(IAmazonS3 s3) : ISourceConnector
         {
             throw new SourceDataException($"s3://{bucket}/{unit.Key}: object no longer exists", e);
         }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.PreconditionFailed)
+        {
+            throw new SourceDataException($"s3://{bucket}/{unit.Key}: is no longer version {version}", e);
+        }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
         {
-            // Resumed at the very end: nothing is left to read.
-            return new OpenedObject(Stream.Null, new SourceObject(unit.Key, offset, unit.ETag, unit.Modified));
+            // Resumed at or past the end: nothing is left to read, if the object is still the version read before.
+            var head = await s3.GetObjectMetadataAsync(bucket, unit.Key, cancellationToken);
+            return new OpenedObject(Stream.Null, new SourceObject(unit.Key, head.ContentLength, head.ETag?.Trim('"'), ToOffset(head.LastModified)));
         }
     }
 

@@ -72,6 +72,25 @@ public class ControlTests
     }
 
     [Fact]
+    public async Task An_import_paused_before_it_started_is_not_planned_until_resumed_and_then_completes()
+    {
+        using var data = new TempFolder().WithPages(files: 3, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        // Stored and paused while no silo runs.
+        var id = await db.StoreAsync(Specs.Files(data.Path));
+        Assert.True((await db.Catalog.PauseAsync(id)).Applied);
+        // A silo that starts wakes every unfinished import (its grain registers its backstop reminder):
+        // this one stays paused, and its listing waits for the resume.
+        await db.StartSilo().StartedAsync();
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>("SELECT count(*) FROM orleansreminderstable WHERE remindername = 'backstop'") == 1,
+            TimeSpan.FromSeconds(30), "the import's grain woken");
+        Assert.Equal("paused|0", await db.ScalarAsync<string>($"SELECT state || '|' || (SELECT count(*) FROM ingest.units WHERE import_id = {id}) FROM ingest.imports WHERE id = {id}"));
+
+        Assert.Equal(ImportState.Completed, (await db.Control.ResumeAsync(id)).Applied ? (await db.WaitForAsync(id)).State : "not resumed");
+        Assert.Equal(30, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+
+    [Fact]
     public async Task Cancel_abandons_in_flight_units_and_keeps_exactly_what_was_committed()
     {
         using var data = new TempFolder().WithPages(files: 12, perFile: 10);

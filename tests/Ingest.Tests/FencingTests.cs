@@ -125,6 +125,45 @@ public class FencingTests
         Assert.Equal("30,30", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
     }
 
+    [Fact]
+    public async Task A_chunk_commits_once_from_its_checkpoint_and_a_unit_with_committed_chunks_is_never_batched()
+    {
+        using var data = new TempFolder().WithPages(files: 1, perFile: 30);
+        await using var db = await TestDatabase.CreateAsync();
+        // Plain insert: a chunk committed twice would show as duplicate rows.
+        var id = await db.StoreAsync(Specs.Files(data.Path, keyed: false).Replace("\"pattern\":", "\"chunkRows\": 10, \"pattern\":"));
+        await new ImportPlanner(db.DataSource, TestSources.Registry).PlanAsync(id);
+        var spec = ImportSpecJson.Deserialize(await db.ScalarAsync<string>($"SELECT spec::text FROM ingest.imports WHERE id = {id}"));
+        var loader = UnitLoader.For(spec, TestSources.Registry);
+        var claim = (await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:1@1", "a")).Claim!;
+
+        // The first chunk, committed from no checkpoint; then the same chunk again, as a try after a
+        // lost answer to its COMMIT would load it: fenced off by the checkpoint it started from.
+        async Task<bool> FirstChunkAsync()
+        {
+            await using var connection = await db.DataSource.OpenConnectionAsync();
+            await using var tx = await connection.BeginTransactionAsync();
+            await using var reading = await loader.Source.OpenAsync(claim.Unit, null);
+            var chunk = await loader.LoadAsync(connection, id, reading, 10);
+            if (!await UnitFence.CommitChunkAsync(connection, id, new UnitFence.Completion(claim.Fenced, chunk), from: null)) return false;
+            await tx.CommitAsync();
+            return true;
+        }
+        Assert.True(await FirstChunkAsync());
+        Assert.False(await FirstChunkAsync());
+        Assert.Equal("10,10", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+        var standing = (await UnitFence.StandingAsync(db.DataSource, id, 0))!.Value;
+        Assert.Equal((claim.Token, "running", 10L), (standing.Token, standing.State, standing.Checkpoint!.Records));
+        Assert.Equal(10, await db.ScalarAsync<long>($"SELECT sum(value) FROM ingest.import_counters WHERE import_id = {id} AND scope = 'rows' AND counter = 'inserted'"));
+
+        // Handed back by a stopping silo, its attempt does not count; with chunks committed it is not batched again.
+        Assert.True(await UnitFence.HandBackAsync(db.DataSource, claim));
+        Assert.Empty((await UnitFence.MarkBatchAsync(db.DataSource, id, [0], "127.0.0.1:2@2", "b")).Units);
+        var resumed = (await UnitFence.ClaimAsync(db.DataSource, id, 0, "127.0.0.1:2@2", "c")).Claim!;
+        Assert.Equal(10, resumed.Checkpoint!.Records);
+        Assert.Equal(10, resumed.Committed.RowsRead);
+    }
+
     private static Task<bool> LoadAndCompleteAsync(TestDatabase db, ImportSpec spec, UnitClaim claim, CancellationToken cancellationToken = default) =>
         LoadAndCompleteAsync(db, spec, claim.ImportId, [claim.Fenced], batched: false, cancellationToken);
 

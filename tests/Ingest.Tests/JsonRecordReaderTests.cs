@@ -79,6 +79,7 @@ public class JsonRecordReaderTests
     [Theory]
     [InlineData("{ \"count\": 4, \"data\": { \"results\" : [ {\"id\": 1} ,{\"id\": 2, \"x\": [1, {\"y\": \"],\"}]},\n {\"id\": 3}\t, 4 ] , \"after\": [1] }, \"z\": {} }", "data.results", false)]
     [InlineData("""[1,"two" , {"a":3},[4]]""", null, false)]
+    [InlineData("[1 // one\n , /* two */ 2 /* end */ ]", null, false)]
     [InlineData("[]", null, false)]
     [InlineData("{\"id\":1}\n{\"id\":2}\r\n\n{\"id\":3}", null, true)]
     public async Task A_reader_started_at_a_records_end_reads_exactly_the_records_after_it(string json, string? path, bool ndjson)

@@ -177,7 +177,7 @@ public static class UnitFence
               UPDATE ingest.units u
               SET state = 'running', fence_token = u.fence_token + 1, batch = $4, silo = $3, dispatch = $4, started_at = now()
               FROM import
-              WHERE import.running AND u.import_id = $1 AND u.unit_no = ANY($2)
+              WHERE import.running AND u.import_id = $1 AND u.unit_no BETWEEN $5 AND $6 AND u.unit_no = ANY($2)
                 AND u.state = 'pending' AND u.attempts = 0 AND u.batch IS NULL AND u.checkpoint IS NULL
               RETURNING u.unit_no, u.key, u.fence_token, u.descriptor::text, u.size_bytes
             )
@@ -189,6 +189,10 @@ public static class UnitFence
         mark.Parameters.AddWithValue(units);
         mark.Parameters.AddWithValue(silo);
         mark.Parameters.AddWithValue(dispatch);
+        // The range lets the index find the batch's units whatever the statistics say: while units are
+        // still being stored, they hold none of the import's, and a scan of its open units looks cheap.
+        mark.Parameters.AddWithValue(units.Min());
+        mark.Parameters.AddWithValue(units.Max());
         batch.BatchCommands.Add(mark);
         var running = false;
         var members = new List<FencedUnit>(units.Length);

@@ -197,9 +197,9 @@ public class ChunkedUnitTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task The_first_unit_of_a_folder_of_10000_files_starts_while_the_rest_are_still_being_stored()
+    public async Task The_first_unit_of_a_folder_of_15000_files_starts_while_the_rest_are_still_being_stored()
     {
-        const int files = 10_000;
+        const int files = 15_000; // three chunks of units: the first one loads while the others are stored
         using var data = new TempFolder();
         for (var i = 1; i <= files; i++) File.WriteAllText(Path.Combine(data.Path, $"p{i:D5}.ndjson"), $"{{\"id\": {i}, \"name\": \"g{i}\"}}\n");
         await using var db = await TestDatabase.CreateAsync();

@@ -1,7 +1,7 @@
 using Ingest.Engine.Sources;
-using Ingest.Grains;
 using Npgsql;
 using Spectre.Console;
+using Ingest.Catalog;
 
 namespace Ingest.Client;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Ingest.GrainInterfaces;
-using Ingest.Grains;
+using Ingest.Catalog;
+using Ingest.Engine;
 
 namespace Ingest.Client;
 

@@ -1,8 +1,8 @@
 using Ingest.Client;
-using Ingest.Grains;
 using OpenTelemetry;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Ingest.Engine;
 
 // With an OTLP endpoint (the standard OTEL_* variables), the submit span, root of the import's
 // trace, is exported; disposing the provider flushes it before the process ends.

@@ -3,6 +3,7 @@ using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Ingest.Catalog;
 
 namespace Ingest.Grains;
 

@@ -3,6 +3,7 @@ using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime.Placement;
+using Ingest.Catalog;
 
 namespace Ingest.Grains;
 
@@ -401,7 +402,7 @@ public sealed class ImportGrain(
     // Units the listing just stored go out as they come, while the listing goes on; queued in a turn
     // of their own, like the reconciliation at the end of planning (a reconciliation in progress
     // would otherwise take those sent out meanwhile for ended ones).
-    private Task UnitsPlannedAsync(IReadOnlyList<ImportPlanner.PlannedUnit> units)
+    private Task UnitsPlannedAsync(IReadOnlyList<PlannedUnits.PlannedUnit> units)
     {
         IGrainTimer? turn = null;
         turn = this.RegisterGrainTimer(async () =>
@@ -412,7 +413,7 @@ public sealed class ImportGrain(
         return Task.CompletedTask;
     }
 
-    private async Task QueuePlannedAsync(IReadOnlyList<ImportPlanner.PlannedUnit> units)
+    private async Task QueuePlannedAsync(IReadOnlyList<PlannedUnits.PlannedUnit> units)
     {
         if (_import is not { State: ImportState.Running }) _import = await catalog.GetImportAsync(Id);
         if (_import is null || ImportState.IsFinal(_import.State)) return;

@@ -1,6 +1,7 @@
 using Ingest.Engine.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Ingest.Catalog;
 
 namespace Ingest.Grains;
 

@@ -7,7 +7,4 @@ namespace Ingest.Grains;
 public static class SiloNames
 {
     public static string Of(SiloAddress silo) => $"{silo.Endpoint.Address}:{silo.Endpoint.Port}@{silo.Generation}";
-
-    /// <summary>The SQL expression for a row of <c>OrleansMembershipTable</c> aliased <paramref name="alias"/>.</summary>
-    public static string Sql(string alias) => $"{alias}.address || ':' || {alias}.port || '@' || {alias}.generation";
 }

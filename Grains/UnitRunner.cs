@@ -5,6 +5,7 @@ using Ingest.Engine.Sources;
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Ingest.Catalog;
 
 namespace Ingest.Grains;
 
@@ -19,7 +20,7 @@ namespace Ingest.Grains;
 /// key that exists already loads it again staged, and if anything else goes wrong it rolls back and
 /// each of its units runs again alone, down the path above. Knows nothing of grains: a silo singleton.
 /// </summary>
-public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sources, ILogger<UnitRunner> logger)
+public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalog, SourceRegistry sources, ILogger<UnitRunner> logger)
 {
     /// <summary>An import's spec and its loader, kept while the silo runs its units.</summary>
     private sealed record LoadedImport(ImportSpec Spec, UnitLoader Loader);
@@ -348,10 +349,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, SourceRegistry sourc
 
     private async Task<LoadedImport> LoadSpecAsync(long importId)
     {
-        await using var cmd = dataSource.CreateCommand("SELECT spec::text FROM ingest.imports WHERE id = $1");
-        cmd.Parameters.AddWithValue(importId);
-        var json = (string?)await cmd.ExecuteScalarAsync() ?? throw new InvalidOperationException($"import {importId} does not exist");
-        var spec = ImportSpecJson.Deserialize(json);
+        var spec = await catalog.GetSpecAsync(importId) ?? throw new InvalidOperationException($"import {importId} does not exist");
         return new LoadedImport(spec, UnitLoader.For(spec, sources));
     }
 }

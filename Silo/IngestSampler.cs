@@ -1,5 +1,6 @@
 using Ingest.Grains;
 using OpenTelemetry.Trace;
+using Ingest.Engine;
 
 namespace Ingest.Silo;
 

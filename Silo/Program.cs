@@ -3,6 +3,8 @@ using Ingest.Silo;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Ingest.Catalog;
+using Ingest.Engine;
 
 SiloSettings settings;
 try

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using Ingest.Client.Output;
-using Ingest.Grains;
 using Ingest.GrainInterfaces;
+using Ingest.Catalog;
+using Ingest.Engine;
 
 namespace Ingest.Client.Commands;
 

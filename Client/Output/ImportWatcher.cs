@@ -1,6 +1,7 @@
-using Ingest.Grains;
 using Ingest.GrainInterfaces;
 using Spectre.Console;
+using Ingest.Catalog;
+using Ingest.Engine;
 
 namespace Ingest.Client.Output;
 

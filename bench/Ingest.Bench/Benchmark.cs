@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Ingest.Client;
-using Ingest.Grains;
 using Ingest.GrainInterfaces;
 using Ingest.Engine.Json;
 using Ingest.Engine.Loading;
@@ -8,6 +7,7 @@ using Ingest.Engine.Mapping;
 using Ingest.Engine.Relational;
 using Ingest.Engine.Sources;
 using Npgsql;
+using Ingest.Catalog;
 
 namespace Ingest.Bench;
 

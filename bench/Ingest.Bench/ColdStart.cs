@@ -1,7 +1,7 @@
-using Ingest.Grains;
 using Ingest.GrainInterfaces;
 using Ingest.Engine.Loading;
 using Npgsql;
+using Ingest.Catalog;
 
 namespace Ingest.Bench;
 

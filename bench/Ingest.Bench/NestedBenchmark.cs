@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Ingest.Engine.Relational;
 using Ingest.GrainInterfaces;
-using Ingest.Grains;
 using Npgsql;
+using Ingest.Catalog;
 
 namespace Ingest.Bench;
 

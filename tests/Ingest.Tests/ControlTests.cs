@@ -2,6 +2,8 @@ using Ingest.GrainInterfaces;
 using Ingest.Grains;
 using Ingest.Tests.Harness;
 using Xunit;
+using Ingest.Catalog;
+using Ingest.Engine;
 
 namespace Ingest.Tests;
 

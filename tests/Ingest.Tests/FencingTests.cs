@@ -4,6 +4,7 @@ using Ingest.Grains;
 using Ingest.Tests.Harness;
 using Npgsql;
 using Xunit;
+using Ingest.Catalog;
 
 namespace Ingest.Tests;
 

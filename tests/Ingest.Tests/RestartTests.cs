@@ -1,6 +1,7 @@
 using Ingest.GrainInterfaces;
 using Ingest.Tests.Harness;
 using Xunit;
+using Ingest.Catalog;
 
 namespace Ingest.Tests;
 
@@ -14,7 +15,7 @@ public class RestartTests
         await using var db = await TestDatabase.CreateAsync(migrate: false);
         // The catalog as the release before units had descriptors and checkpoints left it: an import
         // running, one unit claimed by a silo that is gone, the others pending, no counters.
-        await Grains.SchemaMigrator.MigrateAsync(db.DataSource, throughVersion: 10);
+        await SchemaMigrator.MigrateAsync(db.DataSource, throughVersion: 10);
         var spec = System.Text.Json.Nodes.JsonNode.Parse(ImportSpecJson.Serialize(ImportSpecParser.ParseJson(Specs.Files(data.Path))))!;
         foreach (var added in new[] { "format", "compression", "chunkRows" }) spec["source"]!.AsObject().Remove(added);
         spec["retry"]!.AsObject().Remove("attemptTimeoutSeconds");

@@ -3,6 +3,7 @@ using Ingest.Engine;
 using Ingest.GrainInterfaces;
 using Ingest.Grains;
 using Npgsql;
+using Ingest.Catalog;
 
 namespace Ingest.Tests.Harness;
 

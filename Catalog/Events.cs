@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>The append-only log of what happened to imports and units (<c>ingest.events</c>).</summary>
 public static class Events

@@ -1,7 +1,7 @@
 using System.Reflection;
 using Npgsql;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>
 /// Applies the versioned scripts of <c>sql/</c> (embedded) that the database lacks, in order, in

@@ -1,7 +1,8 @@
 using Ingest.GrainInterfaces;
 using Npgsql;
+using Ingest.Engine;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 public sealed partial class ImportCatalog
 {
@@ -184,8 +185,8 @@ public sealed partial class ImportCatalog
     {
         await using var cmd = dataSource.CreateCommand(
             $"""
-            SELECT {SiloNames.Sql("m")}, m.siloname, m.hostname, m.status, m.starttime, m.iamalivetime,
-                   (SELECT count(*) FROM ingest.units u WHERE u.silo = {SiloNames.Sql("m")} AND u.state = 'running')::int
+            SELECT {SiloName}, m.siloname, m.hostname, m.status, m.starttime, m.iamalivetime,
+                   (SELECT count(*) FROM ingest.units u WHERE u.silo = {SiloName} AND u.state = 'running')::int
             FROM orleansmembershiptable m
             WHERE m.deploymentid = $1 AND ($2 OR m.status <> 6)
             ORDER BY m.starttime DESC, m.generation DESC
@@ -219,6 +220,9 @@ public sealed partial class ImportCatalog
         cmd.Parameters.AddWithValue(aliveWithin);
         return (bool)(await cmd.ExecuteScalarAsync(cancellationToken))!;
     }
+
+    // A silo's name in our tables (ip:port@generation, as the grains write it) from its membership row m.
+    private const string SiloName = "m.address || ':' || m.port || '@' || m.generation";
 
     // Orleans' SiloStatus: 1 created, 2 joining, 3 active, 4 shutting down, 5 stopping, 6 dead.
     private static string StatusName(int status) => status switch

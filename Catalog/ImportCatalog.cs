@@ -1,7 +1,7 @@
 using Ingest.GrainInterfaces;
 using Npgsql;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>
 /// Imports as durable state in <c>ingest.imports</c> and <c>ingest.units</c>: what users do to them
@@ -174,6 +174,14 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         cmd.Parameters.AddWithValue(id);
         cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)error ?? DBNull.Value);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>The import's spec as stored; null when there is no such import.</summary>
+    public async Task<ImportSpec?> GetSpecAsync(long id, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT spec::text FROM ingest.imports WHERE id = $1");
+        cmd.Parameters.AddWithValue(id);
+        return await cmd.ExecuteScalarAsync(cancellationToken) is string json ? ImportSpecJson.Deserialize(json) : null;
     }
 
     /// <summary>The import as its grain needs it; null when there is no such import.</summary>

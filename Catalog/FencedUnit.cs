@@ -1,6 +1,6 @@
 using Ingest.Engine.Sources;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>A unit held under a fencing token (by a claim, or by a batch's mark).</summary>
 /// <param name="UnitNo">The unit's number within its import.</param>

@@ -2,7 +2,7 @@ using Ingest.Engine;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>
 /// An import's totals, kept without a hot row in <c>ingest.import_counters</c>: each transaction

@@ -5,7 +5,7 @@ using Ingest.Engine.Quality;
 using Ingest.Engine.Sources;
 using Ingest.GrainInterfaces;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>The JSON of a unit's row: its descriptor and checkpoint, and the counts of its tables and of its data quality.</summary>
 public static class UnitJson

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Ingest.Grains;
+namespace Ingest.Engine;
 
 /// <summary>
 /// The product's spans (source <c>Ingest</c>). Every import has one trace: the client's submit span

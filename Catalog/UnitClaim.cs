@@ -1,7 +1,7 @@
 using Ingest.Engine;
 using Ingest.Engine.Sources;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>
 /// One attempt's hold on a unit. <see cref="Token"/> fences it: every claim of the unit bumps the

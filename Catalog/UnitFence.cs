@@ -5,7 +5,7 @@ using Ingest.GrainInterfaces;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>
 /// The SQL of a unit's attempts: the claim that counts an attempt and bumps the fencing token,

@@ -1,9 +1,8 @@
-using Ingest.Engine;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 
-namespace Ingest.Grains;
+namespace Ingest.Engine;
 
 /// <summary>
 /// How the grains retry what <see cref="ErrorClassifier"/> calls transient: at once within an

@@ -1,4 +1,4 @@
-namespace Ingest.Grains;
+namespace Ingest.Catalog;
 
 /// <summary>
 /// A submit refused because an import of the same name has not ended (pending, running or

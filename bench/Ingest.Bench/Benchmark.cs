@@ -120,6 +120,8 @@ public static class Benchmark
                     await r.ReadAsync();
                     Console.WriteLine($"{manyFiles:N0} files      : first unit started {r.GetDouble(0):F2} s after submit, listing stored after {r.GetDouble(1):F2} s; all loaded in {many.Seconds:F2} s");
                 }
+                // What `ingest status` costs: it reads the import's counters, not its units.
+                Console.WriteLine($"status            : {await StatusMillisecondsAsync(db, reload.Id):F2} ms a call for {files:N0} units, {await StatusMillisecondsAsync(db, many.Id):F2} ms for {manyFiles:N0} (median of 50)");
 
                 // One big file is one unit: memory must not grow with it (the reader streams).
                 var bigPages = Path.Combine(work, "big");
@@ -266,6 +268,20 @@ public static class Benchmark
     private static ClusterConnection? _cluster;
 
     // Submits through the cluster, as the console does; the first call waits for a silo's gateway.
+    // The median time of a whole status of the import, over 50 calls.
+    private static async Task<double> StatusMillisecondsAsync(NpgsqlDataSource db, long id)
+    {
+        var catalog = new ImportCatalog(db);
+        var times = new List<double>();
+        for (var i = 0; i < 50; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            await catalog.GetStatusAsync(id);
+            times.Add(clock.Elapsed.TotalMilliseconds);
+        }
+        return times.Order().ElementAt(times.Count / 2);
+    }
+
     internal static async Task<(long Id, long Rows, double Seconds)> IngestAsync(NpgsqlDataSource db, ImportSpec spec)
     {
         var store = new ImportCatalog(db);

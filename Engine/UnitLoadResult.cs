@@ -27,13 +27,7 @@ public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejec
     /// </summary>
     public UnitLoadResult Plus(UnitLoadResult later)
     {
-        Dictionary<string, LoadCounts>? tables = null;
-        if (Tables is not null || later.Tables is not null)
-        {
-            tables = new Dictionary<string, LoadCounts>(StringComparer.Ordinal);
-            foreach (var (table, counts) in (Tables ?? Empty).Concat(later.Tables ?? Empty))
-                tables[table] = tables.GetValueOrDefault(table) + counts;
-        }
+        var tables = Sum(Tables, later.Tables);
         Quality.QualityTally? quality = null;
         if (Quality is not null || later.Quality is not null)
         {
@@ -43,6 +37,18 @@ public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejec
         }
         return new UnitLoadResult(RowsRead + later.RowsRead, Counts + later.Counts, Rejected + later.Rejected, later.Rejects,
             BytesRead + later.BytesRead, tables, quality) { Checkpoint = later.Checkpoint };
+    }
+
+    /// <summary>This load with more done to the target in the same transaction (records it set aside, merged after it).</summary>
+    public UnitLoadResult Adding(LoadCounts counts, IReadOnlyDictionary<string, LoadCounts>? tables = null) =>
+        this with { Counts = Counts + counts, Tables = Sum(Tables, tables) };
+
+    private static Dictionary<string, LoadCounts>? Sum(IReadOnlyDictionary<string, LoadCounts>? a, IReadOnlyDictionary<string, LoadCounts>? b)
+    {
+        if (a is null && b is null) return null;
+        var sum = new Dictionary<string, LoadCounts>(StringComparer.Ordinal);
+        foreach (var (table, counts) in (a ?? Empty).Concat(b ?? Empty)) sum[table] = sum.GetValueOrDefault(table) + counts;
+        return sum;
     }
 }
 

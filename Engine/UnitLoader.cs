@@ -32,6 +32,9 @@ public sealed class UnitLoader
     // enough for the GC to promote them, so new ones per unit cost the silo more collecting than mapping.
     private readonly ConcurrentBag<RowSink[]> _sinks = [];
 
+    // Keys of direct loads, reused like the row buffers.
+    private readonly ConcurrentBag<RepeatedKeys> _repeats = [];
+
     // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit (or batch) of only new keys.
     private volatile bool _tryDirect = true;
 
@@ -52,10 +55,11 @@ public sealed class UnitLoader
     /// Loads the next records of <paramref name="unit"/>, at most <paramref name="maxRecords"/>, on
     /// the caller's connection, inside the caller's transaction. An upsert is first
     /// tried as a plain COPY into the target (and its child tables): while none of its keys exist
-    /// yet (a first load) that is as fast as COPY gets. A key that exists, in the table or twice in
-    /// the file, throws <see cref="DirectCopyConflictException"/>: the caller rolls back and loads the
-    /// unit again from its last checkpoint, and this import's units go through staging and merge
-    /// until one of them finds only new keys.
+    /// yet (a first load) that is as fast as COPY gets. A key met twice in the chunk does not leave
+    /// that path: the later records are set aside and merged after the COPY (<see cref="RepeatedKeys"/>).
+    /// A key that exists in the table throws <see cref="DirectCopyConflictException"/>: the caller
+    /// rolls back and loads the unit again from its last checkpoint, and this import's units go
+    /// through staging and merge until one of them finds only new keys.
     /// </summary>
     public async Task<UnitLoadResult> LoadAsync(NpgsqlConnection connection, long importId, UnitReading unit, long maxRecords, CancellationToken cancellationToken = default)
     {
@@ -99,22 +103,31 @@ public sealed class UnitLoader
             if (results.TrueForAll(OnlyNewKeys)) _tryDirect = true;
             return results;
         }
+        var repeats = TakeRepeats();
         try
         {
-            if (_plan is not null) return await LoadRelationalAsync(connection, importId, units, _plan, cancellationToken);
+            if (_plan is not null) return await LoadRelationalAsync(connection, importId, units, _plan, repeats, cancellationToken);
             var now = await TransactionTimeAsync(connection, cancellationToken);
-            await using var loader = await CopyLoader.BeginAsync(connection, _table, staged: false, cancellationToken);
-            foreach (var unit in units)
+            var facts = new List<UnitFacts>(units.Count);
+            await using (var loader = await CopyLoader.BeginAsync(connection, _table, staged: false, cancellationToken: cancellationToken))
             {
-                await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
-                results.Add(await WriteRecordsAsync(loader, importId, reading, long.MaxValue, now, cancellationToken));
+                foreach (var unit in units)
+                {
+                    await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
+                    facts.Add(new UnitFacts(importId, reading.Info));
+                    results.Add(await WriteRecordsAsync(loader, facts[^1], reading, long.MaxValue, now, repeats, results.Count + 1, cancellationToken));
+                }
+                await loader.CompleteAsync(cancellationToken);
             }
-            await loader.CompleteAsync(cancellationToken);
-            return results;
+            return await LoadSetAsideAsync(connection, repeats, facts, results, cancellationToken);
         }
         catch (PostgresException e) when (_table.IsKeyed && IsKeyConflict(e))
         {
             throw Conflict($"{units[0].Key} (or another of its batch's {units.Count} units)", e);
+        }
+        finally
+        {
+            Return(repeats);
         }
     }
 
@@ -133,59 +146,120 @@ public sealed class UnitLoader
 
     private async Task<UnitLoadResult> LoadOnceAsync(NpgsqlConnection connection, long importId, UnitReading unit, long maxRecords, bool staged, CancellationToken cancellationToken)
     {
-        if (_plan is not null)
+        var repeats = staged ? null : TakeRepeats();
+        try
         {
-            await using var load = await BeginRelationalAsync(connection, _plan, staged, cancellationToken);
-            return await load.MapAsync(importId, unit, maxRecords, last: true, cancellationToken);
+            var facts = new UnitFacts(importId, unit.Info);
+            UnitLoadResult result;
+            if (_plan is not null)
+            {
+                await using var load = await BeginRelationalAsync(connection, _plan, staged, repeats, replaces: false, cancellationToken);
+                result = await load.MapAsync(facts, unit, maxRecords, last: true, cancellationToken);
+            }
+            else
+            {
+                var now = await TransactionTimeAsync(connection, cancellationToken);
+                await using var loader = await CopyLoader.BeginAsync(connection, _table, staged, cancellationToken: cancellationToken);
+                var written = await WriteRecordsAsync(loader, facts, unit, maxRecords, now, repeats, unitInLoad: 1, cancellationToken);
+                result = written with { Counts = await loader.CompleteAsync(cancellationToken) };
+            }
+            return (await LoadSetAsideAsync(connection, repeats, [facts], [result], cancellationToken))[0];
         }
-        var now = await TransactionTimeAsync(connection, cancellationToken);
-        await using var loader = await CopyLoader.BeginAsync(connection, _table, staged, cancellationToken);
-        var written = await WriteRecordsAsync(loader, importId, unit, maxRecords, now, cancellationToken);
-        return written with { Counts = await loader.CompleteAsync(cancellationToken) };
+        finally
+        {
+            Return(repeats);
+        }
     }
 
-    // Up to maxRecords of a unit's records, mapped into the open COPY. The counts are a direct COPY's: every row written is inserted.
-    private async Task<UnitLoadResult> WriteRecordsAsync(CopyLoader loader, long importId, UnitReading unit, long maxRecords, DateTime now, CancellationToken cancellationToken)
+    // Up to maxRecords of a unit's records, mapped into the open COPY, but those set aside as repeats.
+    // The counts are a direct COPY's: every row written is inserted.
+    private async Task<UnitLoadResult> WriteRecordsAsync(CopyLoader loader, UnitFacts facts, UnitReading unit, long maxRecords, DateTime now, RepeatedKeys? repeats, int unitInLoad, CancellationToken cancellationToken)
     {
         var rejects = new Rejects(unit, _mapper.FailsOnInvalid);
         var tally = new QualityTally();
         var row = _mapper.CreateRow();
-        var facts = new UnitFacts(importId, unit.Info);
         long read = 0, written = 0;
         while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
         {
             var record = unit.Current.Span;
-            if (_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject))
+            if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!, record);
+            else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
             {
                 await loader.WriteAsync(row, cancellationToken);
                 written++;
             }
-            else rejects.Add(unit.RecordIndex, reject!, record);
             read++;
         }
         return Result(unit, read, new LoadCounts(written, 0, 0), rejects, tally);
     }
 
     // A batch's units share one load: one COPY per table per full buffer, each dimension merged once.
-    private async Task<IReadOnlyList<UnitLoadResult>> LoadRelationalAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units, LoadPlan plan, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<UnitLoadResult>> LoadRelationalAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units, LoadPlan plan, RepeatedKeys? repeats, CancellationToken cancellationToken)
     {
-        await using var load = await BeginRelationalAsync(connection, plan, staged: false, cancellationToken);
         var results = new List<UnitLoadResult>(units.Count);
-        foreach (var unit in units)
+        var facts = new List<UnitFacts>(units.Count);
+        await using (var load = await BeginRelationalAsync(connection, plan, staged: false, repeats, replaces: false, cancellationToken))
         {
-            await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
-            results.Add(await load.MapAsync(importId, reading, long.MaxValue, last: results.Count == units.Count - 1, cancellationToken));
+            foreach (var unit in units)
+            {
+                await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
+                facts.Add(new UnitFacts(importId, reading.Info));
+                results.Add(await load.MapAsync(facts[^1], reading, long.MaxValue, last: results.Count == units.Count - 1, cancellationToken));
+            }
+        }
+        return await LoadSetAsideAsync(connection, repeats, facts, results, cancellationToken);
+    }
+
+    /// <summary>
+    /// After a direct load, each unit's records set aside as repeats (<see cref="RepeatedKeys"/>),
+    /// loaded staged in unit order in the same transaction, their counts added to the unit's.
+    /// </summary>
+    private async Task<IReadOnlyList<UnitLoadResult>> LoadSetAsideAsync(NpgsqlConnection connection, RepeatedKeys? repeats, IReadOnlyList<UnitFacts> facts, List<UnitLoadResult> results, CancellationToken cancellationToken)
+    {
+        if (repeats is not { Count: > 0 }) return results;
+        var now = _plan is null ? await TransactionTimeAsync(connection, cancellationToken) : default;
+        for (var i = 0; i < results.Count; i++)
+        foreach (var (replaces, records) in repeats.Groups(unit: i + 1))
+        {
+            if (_plan is not null)
+            {
+                await using var load = await BeginRelationalAsync(connection, _plan, staged: true, repeats: null, replaces, cancellationToken);
+                var tables = await load.MapSetAsideAsync(facts[i], records, cancellationToken);
+                results[i] = results[i].Adding(tables[_plan.Root.Target.Name], tables);
+                continue;
+            }
+            await using var loader = await CopyLoader.BeginAsync(connection, _table, staged: true, replaces, cancellationToken);
+            var row = _mapper.CreateRow();
+            foreach (var record in records)
+                // Mapped and checked once already (its quality counted then): it maps the same again.
+                if (_mapper.TryMap(record.Json.Span, row, facts[i], record.Index, now, new QualityTally(), out _))
+                    await loader.WriteAsync(row, cancellationToken);
+            results[i] = results[i].Adding(await loader.CompleteAsync(cancellationToken));
         }
         return results;
     }
 
-    private async Task<SharedRelationalLoad> BeginRelationalAsync(NpgsqlConnection connection, LoadPlan plan, bool staged, CancellationToken cancellationToken)
+    // Repeated keys are taken on the fast path of an upsert: a direct load of a keyed target (or root).
+    private RepeatedKeys? TakeRepeats() =>
+        !(_plan?.Root.Target ?? _table).IsKeyed ? null : _repeats.TryTake(out var reused) ? reused : new RepeatedKeys();
+
+    private void Return(RepeatedKeys? repeats)
+    {
+        if (repeats is null) return;
+        repeats.Clear();
+        _repeats.Add(repeats);
+    }
+
+    private async Task<SharedRelationalLoad> BeginRelationalAsync(NpgsqlConnection connection, LoadPlan plan, bool staged, RepeatedKeys? repeats, bool replaces, CancellationToken cancellationToken)
     {
         var sinks = _sinks.TryTake(out var reused) ? reused : RelationalMapper.CreateSinks(plan);
         try
         {
-            var mapper = new RelationalMapper(plan, _mapper.Validator, await TransactionTimeAsync(connection, cancellationToken), sinks: sinks);
-            var load = await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, cancellationToken);
+            var mapper = new RelationalMapper(plan, _mapper.Validator, await TransactionTimeAsync(connection, cancellationToken), sinks: sinks)
+            {
+                Repeats = staged ? null : repeats,
+            };
+            var load = await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, replaces, cancellationToken);
             return new SharedRelationalLoad(plan, mapper, load, _mapper.FailsOnInvalid, sinks, _sinks);
         }
         catch
@@ -212,21 +286,34 @@ public sealed class UnitLoader
     private sealed class SharedRelationalLoad(LoadPlan plan, RelationalMapper mapper, RelationalLoad load, bool failsOnInvalid, RowSink[] sinks, ConcurrentBag<RowSink[]> pool) : IAsyncDisposable
     {
         // Up to maxRecords of the unit's records into the load; the last unit of the load completes it.
-        public async Task<UnitLoadResult> MapAsync(long importId, UnitReading unit, long maxRecords, bool last, CancellationToken cancellationToken)
+        public async Task<UnitLoadResult> MapAsync(UnitFacts facts, UnitReading unit, long maxRecords, bool last, CancellationToken cancellationToken)
         {
             var rejects = new Rejects(unit, failsOnInvalid);
             var tally = new QualityTally();
-            var facts = new UnitFacts(importId, unit.Info);
             long read = 0;
             mapper.StartUnit(tally);
             while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
             {
-                if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject)) rejects.Add(unit.RecordIndex, reject!, unit.Current.Span);
+                // False without a reject: set aside, its root key repeating one this load wrote.
+                if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null)
+                    rejects.Add(unit.RecordIndex, reject, unit.Current.Span);
                 read++;
                 await load.FlushIfFullAsync(cancellationToken);
             }
             var tables = last ? await load.CompleteAsync(cancellationToken) : load.UnitCounts();
             return Result(unit, read, tables[plan.Root.Target.Name], rejects, tally, tables);
+        }
+
+        // Records a direct load set aside, mapped and checked once already (their quality counted then).
+        public async Task<IReadOnlyDictionary<string, LoadCounts>> MapSetAsideAsync(UnitFacts facts, IReadOnlyList<SetAsideRecord> records, CancellationToken cancellationToken)
+        {
+            mapper.StartUnit(new QualityTally());
+            foreach (var record in records)
+            {
+                mapper.TryMap(record.Json.Span, facts, record.Index, out _);
+                await load.FlushIfFullAsync(cancellationToken);
+            }
+            return await load.CompleteAsync(cancellationToken);
         }
 
         public ValueTask DisposeAsync()

@@ -35,6 +35,19 @@ public static class StagedMerge
         END $$
         """;
 
+    /// <summary>
+    /// Deletes the target's rows whose keys are staged: a load that wrote them takes them back before
+    /// it merges later occurrences of the same keys (<see cref="RepeatedKeys"/>).
+    /// </summary>
+    public static string DeleteReplaced(TargetTable target, string staging)
+    {
+        var key = string.Join(", ", target.QuotedKey);
+        return $"""
+            DELETE FROM {target.QualifiedName} t USING (SELECT DISTINCT {key} FROM pg_temp.{staging}) s
+            WHERE ({string.Join(", ", target.QuotedKey.Select(c => "t." + c))}) = ({string.Join(", ", target.QuotedKey.Select(c => "s." + c))})
+            """;
+    }
+
     /// <summary>The statement; it returns one row: (distinct keys staged, inserted, updated).</summary>
     public static string Sql(TargetTable target, string staging)
     {

@@ -37,6 +37,7 @@ public sealed class TargetTable
         QualifiedName = SqlIdentifier.Quote(schema) + "." + SqlIdentifier.Quote(table);
         QuotedColumns = columns.Select(c => SqlIdentifier.Quote(c.Name)).ToArray();
         QuotedKey = key.Select(SqlIdentifier.Quote).ToArray();
+        KeyColumns = key.Select(k => columns.Select(c => c.Name).ToList().IndexOf(k)).ToArray();
         var shape = string.Join("\n", [QualifiedName, .. columns.Select(c => $"{c.Name} {c.Type}")]);
         StagingName = "ingest_stage_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(shape)))[..16];
     }
@@ -75,6 +76,9 @@ public sealed class TargetTable
     public IReadOnlyList<string> QuotedKey { get; }
 
     public bool IsKeyed => QuotedKey.Count > 0;
+
+    /// <summary>Where the key's columns are in a row of <see cref="Columns"/>.</summary>
+    public IReadOnlyList<int> KeyColumns { get; }
 
     /// <summary>The session's temporary staging table for this target and column set (a safe identifier).</summary>
     public string StagingName { get; }

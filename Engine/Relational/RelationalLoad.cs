@@ -35,15 +35,17 @@ public sealed class RelationalLoad
     private readonly NpgsqlConnection _connection;
     private readonly LoadPlan _plan;
     private readonly bool _direct;
+    private readonly bool _replaces;
     private readonly long[] _written;
     private readonly long[] _counted; // rows taken per table that earlier units' counts hold
     private readonly LoadCounts[] _merged;
 
-    private RelationalLoad(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct)
+    private RelationalLoad(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct, bool replaces)
     {
         _connection = connection;
         _plan = plan;
         _direct = direct;
+        _replaces = replaces;
         Mapper = mapper;
         _written = new long[plan.Tables.Count];
         _counted = new long[plan.Tables.Count];
@@ -65,10 +67,16 @@ public sealed class RelationalLoad
 
     public RelationalMapper Mapper { get; }
 
-    /// <summary>Staged: creates the session's staging tables (kept across units, emptied at each commit), or empties them (a batch's next unit).</summary>
-    public static async Task<RelationalLoad> BeginAsync(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Staged: creates the session's staging tables (kept across units, emptied at each commit), or
+    /// empties them (a batch's next unit). A staged load that <paramref name="replaces"/> first
+    /// deletes the rows under its root keys: rows this transaction wrote, of which its records are
+    /// later occurrences (<see cref="RepeatedKeys"/>).
+    /// </summary>
+    public static async Task<RelationalLoad> BeginAsync(NpgsqlConnection connection, LoadPlan plan, RelationalMapper mapper, bool direct, bool replaces = false, CancellationToken cancellationToken = default)
     {
-        if (direct) return new RelationalLoad(connection, plan, mapper, direct);
+        if (replaces && (direct || !plan.Root.Target.IsKeyed)) throw new ArgumentException("only a staged load of a keyed root replaces rows", nameof(replaces));
+        if (direct) return new RelationalLoad(connection, plan, mapper, direct, replaces);
         await using var batch = new NpgsqlBatch(connection) { BatchCommands = { new(StagedMerge.BoundSessionStaging(plan.Tables.Count)) } };
         foreach (var table in plan.Tables)
         {
@@ -76,7 +84,7 @@ public sealed class RelationalLoad
             batch.BatchCommands.Add(new NpgsqlBatchCommand(StagedMerge.ClearStaging(table.StagingName)));
         }
         await batch.ExecuteNonQueryAsync(cancellationToken);
-        return new RelationalLoad(connection, plan, mapper, direct);
+        return new RelationalLoad(connection, plan, mapper, direct, replaces);
     }
 
     /// <summary>Writes the buffered rows when the batch is full.</summary>
@@ -176,6 +184,7 @@ public sealed class RelationalLoad
     private async Task<LoadCounts[]> MergeAllAsync(CancellationToken cancellationToken)
     {
         var counts = new LoadCounts[_plan.Tables.Count];
+        var replaced = _replaces ? await DeleteReplacedAsync(cancellationToken) : null;
         foreach (var dimension in _plan.Dimensions)
             counts[dimension.Index] = await MergeIfWrittenAsync(RelationalSql.MergeDimension(dimension, RelationalSql.Staged(dimension)), dimension, cancellationToken);
         foreach (var table in _plan.Tables) await ResolveSurrogatesAsync(table, cancellationToken);
@@ -191,7 +200,24 @@ public sealed class RelationalLoad
             counts[descendant.Index] = await MergeIfWrittenAsync(RelationalSql.Upsert(descendant), descendant, cancellationToken);
         foreach (var descendant in _plan.Descendants.Reverse())
             counts[descendant.Index] = counts[descendant.Index] with { Deleted = await ExecuteAsync(RelationalSql.DeleteMissing(root, descendant), null, cancellationToken) };
+        if (replaced is not null)
+        {
+            // Rows taken back were counted inserted by the load that wrote them: net of them, the
+            // root's earlier occurrences are unchanged, as when a unit holding a key twice is staged whole.
+            foreach (var table in _plan.Tables) counts[table.Index] = counts[table.Index] with { Inserted = counts[table.Index].Inserted - replaced[table.Index] };
+            counts[root.Index] = counts[root.Index] with { Unchanged = counts[root.Index].Unchanged + replaced[root.Index] };
+        }
         return counts;
+    }
+
+    // Descendants deepest first, then the root: per table, the rows deleted.
+    private async Task<long[]> DeleteReplacedAsync(CancellationToken cancellationToken)
+    {
+        var deleted = new long[_plan.Tables.Count];
+        if (_written[_plan.Root.Index] == 0) return deleted;
+        foreach (var table in _plan.Descendants.Reverse().Append(_plan.Root))
+            deleted[table.Index] = await ExecuteAsync(RelationalSql.DeleteReplaced(_plan.Root, table), null, cancellationToken);
+        return deleted;
     }
 
     private static PlanReference[] Surrogates(PlanTable table) => table.References.Where(r => r.SurrogateColumn >= 0).ToArray();

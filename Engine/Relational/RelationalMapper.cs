@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
 using Ingest.Engine.Quality;
 
@@ -40,6 +41,7 @@ public sealed class RelationalMapper : INestedMapper
     private long _ordBase;
     private UnitFacts _unit = null!;
     private long _recordIndex;
+    private int _units; // units started: the current one's place in its load
 
     /// <param name="plan">The tables.</param>
     /// <param name="validator">Checks the root's rows, with <paramref name="now"/> for now() defaults, counting into the tally <see cref="StartUnit"/> gives.</param>
@@ -68,6 +70,12 @@ public sealed class RelationalMapper : INestedMapper
 
     public static RowSink[] CreateSinks(LoadPlan plan) => plan.Tables.Select(t => new RowSink(t)).ToArray();
 
+    /// <summary>
+    /// The root keys a direct load wrote, when it takes repeated keys: a record whose root key is in
+    /// them already is set aside there, whole, and <see cref="TryMap"/> returns false without a reject.
+    /// </summary>
+    public RepeatedKeys? Repeats { get; set; }
+
     /// <summary>Rows waiting in all sinks.</summary>
     public int Buffered
     {
@@ -87,10 +95,14 @@ public sealed class RelationalMapper : INestedMapper
     public void StartUnit(QualityTally? tally)
     {
         _ordBase += 1L << 40; // far above any one file's record count
+        _units++;
         _tally = tally;
     }
 
-    /// <summary>Adds the rows of one record to the sinks, or none of them and says why the record is rejected.</summary>
+    /// <summary>
+    /// Adds the rows of one record to the sinks, or none of them and says why the record is rejected
+    /// (or, with no reject, that it was set aside in <see cref="Repeats"/>).
+    /// </summary>
     /// <param name="violations">Collects the validation rules the root row broke, when given (a dry run).</param>
     public bool TryMap(ReadOnlySpan<byte> record, UnitFacts unit, long recordIndex, out RecordReject? reject, List<RuleViolation>? violations = null)
     {
@@ -107,6 +119,12 @@ public sealed class RelationalMapper : INestedMapper
         reader.Read();
         if (MapElement(_plan.Root, ref reader, record, parentRow: -1, keyLength: 0, index: -1, out reject))
         {
+            var root = _plan.Root;
+            if (Repeats is { } repeats && repeats.SetAside(_sinks[root.Index][_marks[root.Index]], root.KeyColumns, _units, recordIndex, record))
+            {
+                for (var i = 0; i < _sinks.Length; i++) _sinks[i].Truncate(_marks[i]);
+                return false;
+            }
             CopyParentKeys();
             foreach (var sink in _sinks) sink.EndRecord();
             return true;

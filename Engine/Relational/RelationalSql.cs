@@ -140,6 +140,19 @@ internal static class RelationalSql
         return StagedMerge.Sql(target, t.StagingName);
     }
 
+    /// <summary>
+    /// Deletes the rows of the root (or of a descendant) under the staged root keys: a load that wrote
+    /// them takes them back before it merges later occurrences of the same keys (<see cref="Loading.RepeatedKeys"/>).
+    /// </summary>
+    public static string DeleteReplaced(PlanTable root, PlanTable table)
+    {
+        var columns = table == root ? table.Target.QuotedKey : table.Target.QuotedColumns.Take(root.RootKeyWidth);
+        return $"""
+            DELETE FROM {table.Target.QualifiedName} t
+            WHERE {Row("t", columns)} IN (SELECT {string.Join(", ", root.Target.QuotedKey)} FROM pg_temp.{root.StagingName})
+            """;
+    }
+
     /// <summary>Deletes a descendant's rows, under the root keys this unit loaded, that the records no longer hold.</summary>
     public static string DeleteMissing(PlanTable root, PlanTable descendant)
     {

@@ -1,0 +1,74 @@
+using Ingest.Engine.Mapping;
+
+namespace Ingest.Engine.Loading;
+
+/// <summary>
+/// What a direct load (a unit's chunk, or a batch of units) needs to take a key twice without
+/// leaving the fast path: the keys it wrote (<see cref="SeenKeys"/>), and the records it set aside
+/// because their key was written already. After the direct COPY, each unit's set-aside records are
+/// loaded staged, in unit order, in the same transaction (<see cref="Groups"/>): the last
+/// occurrence of a key wins, as if the unit had been staged whole.
+/// <para>
+/// Records set aside wait as their raw bytes, within a budget: past it, a repeated record is not
+/// set aside, its COPY meets its key, and the load is staged as a whole.
+/// </para>
+/// </summary>
+public sealed class RepeatedKeys
+{
+    /// <summary>Bytes of records set aside in one load before repeats make the load stage whole.</summary>
+    public const int MaxBytes = 16 * 1024 * 1024;
+
+    private readonly SeenKeys _keys = new();
+    private readonly List<Entry> _entries = [];
+    private byte[] _bytes = new byte[16 * 1024];
+    private int _used;
+
+    /// <summary>A record set aside: its unit (in load order), index, bytes, and whether the same unit wrote its key first.</summary>
+    private readonly record struct Entry(int Unit, long RecordIndex, int Start, int Length, bool Replaces);
+
+    /// <summary>Records set aside.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>
+    /// Whether the record, whose key is the <paramref name="keyColumns"/> of <paramref name="row"/>,
+    /// repeats a key this load wrote: then it is set aside (the caller writes nothing of it). Otherwise
+    /// its key is taken as written by <paramref name="unit"/>.
+    /// </summary>
+    public bool SetAside(MappedRow row, IReadOnlyList<int> keyColumns, int unit, long recordIndex, ReadOnlySpan<byte> record)
+    {
+        if (_used + record.Length > MaxBytes) return false;
+        var writer = _keys.Add(row, keyColumns, unit);
+        if (writer < 0) return false;
+        if (_bytes.Length - _used < record.Length) Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _used + record.Length));
+        record.CopyTo(_bytes.AsSpan(_used));
+        _entries.Add(new Entry(unit, recordIndex, _used, record.Length, Replaces: writer == unit));
+        _used += record.Length;
+        return true;
+    }
+
+    /// <summary>
+    /// The records <paramref name="unit"/> set aside, in two groups loaded one after the other: those
+    /// whose key the unit wrote itself (<c>Replaces</c>: the rows it wrote are taken back first, so
+    /// the unit counts the key once, inserted, and its earlier occurrences unchanged), and those whose
+    /// key an earlier unit of the load wrote (merged as that unit's upsert).
+    /// </summary>
+    public IEnumerable<(bool Replaces, IReadOnlyList<SetAsideRecord> Records)> Groups(int unit)
+    {
+        foreach (var replaces in (bool[])[true, false])
+        {
+            var records = _entries.Where(e => e.Unit == unit && e.Replaces == replaces)
+                .Select(e => new SetAsideRecord(e.RecordIndex, _bytes.AsMemory(e.Start, e.Length))).ToList();
+            if (records.Count > 0) yield return (replaces, records);
+        }
+    }
+
+    public void Clear()
+    {
+        _keys.Clear();
+        _entries.Clear();
+        _used = 0;
+    }
+}
+
+/// <summary>A record a direct load set aside: its index in its unit, and its bytes (valid until the load's <see cref="RepeatedKeys.Clear"/>).</summary>
+public readonly record struct SetAsideRecord(long Index, ReadOnlyMemory<byte> Json);

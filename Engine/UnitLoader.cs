@@ -212,31 +212,50 @@ public sealed class UnitLoader
 
     /// <summary>
     /// After a direct load, each unit's records set aside as repeats (<see cref="RepeatedKeys"/>),
-    /// loaded staged in unit order in the same transaction, their counts added to the unit's.
+    /// merged in unit order in the same transaction, their counts added to the unit's: a flat
+    /// target's as arrays in one statement, a relational target's staged.
     /// </summary>
     private async Task<IReadOnlyList<UnitLoadResult>> LoadSetAsideAsync(NpgsqlConnection connection, RepeatedKeys? repeats, IReadOnlyList<UnitFacts> facts, List<UnitLoadResult> results, CancellationToken cancellationToken)
     {
         if (repeats is not { Count: > 0 }) return results;
-        var now = _plan is null ? await TransactionTimeAsync(connection, cancellationToken) : default;
+        var now = await TransactionTimeAsync(connection, cancellationToken);
         for (var i = 0; i < results.Count; i++)
         foreach (var (replaces, records) in repeats.Groups(unit: i + 1))
         {
-            if (_plan is not null)
+            if (_plan is null)
             {
-                await using var load = await BeginRelationalAsync(connection, _plan, staged: true, repeats: null, replaces, cancellationToken);
-                var tables = await load.MapSetAsideAsync(facts[i], records, cancellationToken);
-                results[i] = results[i].Adding(tables[_plan.Root.Target.Name], tables);
+                results[i] = results[i].Adding(await MergeSetAsideAsync(connection, facts[i], records, replaces, now, cancellationToken));
                 continue;
             }
-            await using var loader = await CopyLoader.BeginAsync(connection, _table, staged: true, replaces, cancellationToken);
-            var row = _mapper.CreateRow();
-            foreach (var record in records)
-                // Mapped and checked once already (its quality counted then): it maps the same again.
-                if (_mapper.TryMap(record.Json.Span, row, facts[i], record.Index, now, new QualityTally(), out _))
-                    await loader.WriteAsync(row, cancellationToken);
-            results[i] = results[i].Adding(await loader.CompleteAsync(cancellationToken));
+            await using var load = await BeginRelationalAsync(connection, _plan, staged: true, repeats: null, replaces, cancellationToken);
+            var tables = await load.MapSetAsideAsync(facts[i], records, cancellationToken);
+            results[i] = results[i].Adding(tables[_plan.Root.Target.Name], tables);
         }
         return results;
+    }
+
+    // A flat target's records set aside, sent as arrays: a unit's own keys overwritten with their last
+    // occurrence (earlier ones counted unchanged), or an earlier unit's keys upserted.
+    private async Task<LoadCounts> MergeSetAsideAsync(NpgsqlConnection connection, UnitFacts facts, IReadOnlyList<SetAsideRecord> records, bool replaces, DateTime now, CancellationToken cancellationToken)
+    {
+        var rows = new List<MappedRow>(records.Count);
+        var row = _mapper.CreateRow();
+        foreach (var record in records)
+            // Mapped and checked once already (its quality counted then): it maps the same again.
+            if (_mapper.TryMap(record.Json.Span, row, facts, record.Index, now, new QualityTally(), out _)) rows.Add(row.Clone());
+        var sql = replaces ? StagedMerge.Replace(_table, StagedMerge.Unnest(_table)) : StagedMerge.Sql(_table, StagedMerge.Unnest(_table));
+        if (sql is null) return new LoadCounts(0, 0, rows.Count);
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        cmd.Parameters.AddRange(RowArrays.Of(rows, _table.Columns.Select(c => c.Type).ToArray(), [.. Enumerable.Range(0, rows.Count).Select(i => (long)i)]).ToArray());
+        if (replaces)
+        {
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+            return new LoadCounts(0, 0, rows.Count);
+        }
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var (inserted, updated) = (reader.GetInt64(1), reader.GetInt64(2));
+        return new LoadCounts(inserted, updated, rows.Count - inserted - updated);
     }
 
     // Repeated keys are taken on the fast path of an upsert: a direct load of a keyed target (or root).

@@ -24,28 +24,23 @@ public sealed class CopyLoader : IAsyncDisposable
     private readonly TargetTable _table;
     private readonly BinaryCopy _copy;
     private readonly bool _staged;
-    private readonly bool _replaces;
     private State _state;
 
-    private CopyLoader(NpgsqlConnection connection, TargetTable table, BinaryCopy copy, bool staged, bool replaces)
+    private CopyLoader(NpgsqlConnection connection, TargetTable table, BinaryCopy copy, bool staged)
     {
         _connection = connection;
         _table = table;
         _copy = copy;
         _staged = staged;
-        _replaces = replaces;
     }
 
     /// <summary>
     /// Starts a batch: opens a COPY straight into the target, or, when <paramref name="staged"/>
-    /// (upserts only), creates the staging table and opens a COPY into it. A staged batch that
-    /// <paramref name="replaces"/> deletes the target's rows of its keys before it merges: they are
-    /// rows this transaction wrote, and its rows are later occurrences of their keys (<see cref="RepeatedKeys"/>).
+    /// (upserts only), creates the staging table and opens a COPY into it.
     /// </summary>
-    public static async Task<CopyLoader> BeginAsync(NpgsqlConnection connection, TargetTable table, bool staged, bool replaces = false, CancellationToken cancellationToken = default)
+    public static async Task<CopyLoader> BeginAsync(NpgsqlConnection connection, TargetTable table, bool staged, CancellationToken cancellationToken = default)
     {
         if (staged && !table.IsKeyed) throw new ArgumentException("only an upsert (a keyed target) can be staged", nameof(staged));
-        if (replaces && !staged) throw new ArgumentException("only a staged batch replaces rows", nameof(replaces));
         var columns = string.Join(", ", table.QuotedColumns);
         string copy;
         if (staged)
@@ -73,7 +68,7 @@ public sealed class CopyLoader : IAsyncDisposable
         {
             copy = $"COPY {table.QualifiedName} ({columns}) FROM STDIN (FORMAT BINARY)";
         }
-        return new CopyLoader(connection, table, await BinaryCopy.BeginAsync(connection, copy, cancellationToken), staged, replaces);
+        return new CopyLoader(connection, table, await BinaryCopy.BeginAsync(connection, copy, cancellationToken), staged);
     }
 
     /// <summary>Writes one row, as the record mapper produced it. Values are written unboxed; text and jsonb as their UTF-8 bytes.</summary>
@@ -83,11 +78,7 @@ public sealed class CopyLoader : IAsyncDisposable
         await _copy.WriteAsync(row, _staged ? _copy.Rows : null, cancellationToken: cancellationToken);
     }
 
-    /// <summary>
-    /// Finishes the COPY and, when staged, merges staging into the target. A direct COPY inserted every
-    /// row. A batch that replaces counts the rows it took back as unchanged (earlier occurrences of
-    /// their keys), not as inserted: its counts add to those of the load that wrote them.
-    /// </summary>
+    /// <summary>Finishes the COPY and, when staged, merges staging into the target. A direct COPY inserted every row.</summary>
     public async Task<LoadCounts> CompleteAsync(CancellationToken cancellationToken = default)
     {
         Guard(State.Writing);
@@ -97,18 +88,12 @@ public sealed class CopyLoader : IAsyncDisposable
         if (!_staged) return new LoadCounts(rows, 0, 0);
         if (rows == 0) return default;
 
-        long replaced = 0;
-        if (_replaces)
-        {
-            await using var delete = new NpgsqlCommand(StagedMerge.DeleteReplaced(_table, _table.StagingName), _connection);
-            replaced = await delete.ExecuteNonQueryAsync(cancellationToken);
-        }
-        await using var merge = new NpgsqlCommand(StagedMerge.Sql(_table, _table.StagingName), _connection);
+        await using var merge = new NpgsqlCommand(StagedMerge.Sql(_table, $"pg_temp.{_table.StagingName}"), _connection);
         await using var reader = await merge.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         var inserted = reader.GetInt64(1);
         var updated = reader.GetInt64(2);
-        return new LoadCounts(inserted - replaced, updated, rows - inserted - updated + replaced);
+        return new LoadCounts(inserted, updated, rows - inserted - updated);
     }
 
     private void Guard(State expected)

@@ -6,8 +6,8 @@ namespace Ingest.Engine.Loading;
 /// What a direct load (a unit's chunk, or a batch of units) needs to take a key twice without
 /// leaving the fast path: the keys it wrote (<see cref="SeenKeys"/>), and the records it set aside
 /// because their key was written already. After the direct COPY, each unit's set-aside records are
-/// loaded staged, in unit order, in the same transaction (<see cref="Groups"/>): the last
-/// occurrence of a key wins, as if the unit had been staged whole.
+/// merged, in unit order, in the same transaction (<see cref="Groups"/>): the last occurrence of a
+/// key wins, with the rows and counts of a load that staged each unit whole.
 /// <para>
 /// Records set aside wait as their raw bytes, within a budget: past it, a repeated record is not
 /// set aside, its COPY meets its key, and the load is staged as a whole.
@@ -48,9 +48,9 @@ public sealed class RepeatedKeys
 
     /// <summary>
     /// The records <paramref name="unit"/> set aside, in two groups loaded one after the other: those
-    /// whose key the unit wrote itself (<c>Replaces</c>: the rows it wrote are taken back first, so
-    /// the unit counts the key once, inserted, and its earlier occurrences unchanged), and those whose
-    /// key an earlier unit of the load wrote (merged as that unit's upsert).
+    /// whose key the unit wrote itself (<c>Replaces</c>: the rows it wrote are overwritten, or taken
+    /// back and written again, so the unit counts the key once, inserted, and its earlier occurrences
+    /// unchanged), and those whose key an earlier unit of the load wrote (merged as this unit's upsert).
     /// </summary>
     public IEnumerable<(bool Replaces, IReadOnlyList<SetAsideRecord> Records)> Groups(int unit)
     {

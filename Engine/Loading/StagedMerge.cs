@@ -35,21 +35,33 @@ public static class StagedMerge
         END $$
         """;
 
+    /// <summary>Rows sent as arrays (<see cref="RowArrays"/>), as a FROM item with the target's columns and <c>ingest_ord</c>, for <see cref="Sql"/> and <see cref="Replace"/>.</summary>
+    public static string Unnest(TargetTable target) =>
+        $"unnest({string.Join(", ", target.Columns.Select((c, i) => $"${i + 1}::{c.Type.ToSql()}[]"))}, ${target.Columns.Count + 1}::bigint[]) AS s({string.Join(", ", target.QuotedColumns)}, ingest_ord)";
+
     /// <summary>
-    /// Deletes the target's rows whose keys are staged: a load that wrote them takes them back before
-    /// it merges later occurrences of the same keys (<see cref="RepeatedKeys"/>).
+    /// Overwrites the target's rows of the given keys with the last occurrence of each: rows this
+    /// transaction wrote, whose keys its load met again (<see cref="RepeatedKeys"/>). Null when the
+    /// target has no column besides its key.
     /// </summary>
-    public static string DeleteReplaced(TargetTable target, string staging)
+    /// <param name="target">The target.</param>
+    /// <param name="rows">A FROM item of rows with <c>ingest_ord</c>: <see cref="Unnest"/>.</param>
+    public static string? Replace(TargetTable target, string rows)
     {
+        var attributes = target.QuotedColumns.Except(target.QuotedKey).ToArray();
+        if (attributes.Length == 0) return null;
         var key = string.Join(", ", target.QuotedKey);
         return $"""
-            DELETE FROM {target.QualifiedName} t USING (SELECT DISTINCT {key} FROM pg_temp.{staging}) s
-            WHERE ({string.Join(", ", target.QuotedKey.Select(c => "t." + c))}) = ({string.Join(", ", target.QuotedKey.Select(c => "s." + c))})
+            UPDATE {target.QualifiedName} AS t SET ({string.Join(", ", attributes)}) = ROW({string.Join(", ", attributes.Select(c => "src." + c))})
+            FROM (SELECT DISTINCT ON ({key}) {string.Join(", ", target.QuotedColumns)} FROM {rows} ORDER BY {key}, ingest_ord DESC) AS src
+            WHERE ({string.Join(", ", target.QuotedKey.Select(c => "t." + c))}) = ({string.Join(", ", target.QuotedKey.Select(c => "src." + c))})
             """;
     }
 
     /// <summary>The statement; it returns one row: (distinct keys staged, inserted, updated).</summary>
-    public static string Sql(TargetTable target, string staging)
+    /// <param name="target">The target.</param>
+    /// <param name="rows">A FROM item of rows with <c>ingest_ord</c>: a staging table (<c>pg_temp.…</c>), or <see cref="Unnest"/>.</param>
+    public static string Sql(TargetTable target, string rows)
     {
         var columns = string.Join(", ", target.QuotedColumns);
         var key = string.Join(", ", target.QuotedKey);
@@ -65,7 +77,7 @@ public static class StagedMerge
         // Rows the WHERE leaves alone are not returned: they are the unchanged ones.
         return $"""
             WITH src AS (
-              SELECT DISTINCT ON ({key}) {columns} FROM pg_temp.{staging} ORDER BY {key}, ingest_ord DESC
+              SELECT DISTINCT ON ({key}) {columns} FROM {rows} ORDER BY {key}, ingest_ord DESC
             ), up AS (
               INSERT INTO {target.QualifiedName} AS t ({columns})
               SELECT {columns} FROM src ORDER BY {key}

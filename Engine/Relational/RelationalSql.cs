@@ -137,7 +137,7 @@ internal static class RelationalSql
                 WITH up AS (INSERT INTO {target.QualifiedName} ({columns}) SELECT {columns} FROM pg_temp.{t.StagingName} ORDER BY ingest_ord RETURNING 1)
                 SELECT count(*), count(*), 0::bigint FROM up
                 """;
-        return StagedMerge.Sql(target, t.StagingName);
+        return StagedMerge.Sql(target, Staged(t));
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Ingest.Engine.Loading;
 using Ingest.Engine.Mapping;
 using Ingest.GrainInterfaces;
 using Npgsql;

@@ -9,6 +9,7 @@ namespace Ingest.Bench;
 /// <summary>
 /// The rows a spec would load, written as COPY text (TSV) for <c>psql \copy</c>: the cold
 /// baseline a data engineer would reach for first. Writing the file is not part of the measurement.
+/// A key repeated within its file keeps its last row only (in the place of the first), as a load leaves it.
 /// </summary>
 public static class PsqlCopyBaseline
 {
@@ -19,8 +20,11 @@ public static class PsqlCopyBaseline
         long rows = 0;
         await using var output = new StreamWriter(tsv, append: false, new UTF8Encoding(false), 1 << 16);
         var line = new StringBuilder();
+        var key = spec.Target.Key.Select(k => spec.Target.Columns.ToList().FindIndex(c => c.Name == k)).ToArray();
         foreach (var file in Directory.GetFiles(pages).Order())
         {
+            var lines = new List<string>();
+            var byKey = new Dictionary<string, int>();
             await using var stream = File.OpenRead(file);
             await foreach (var record in new JsonRecordReader(file, spec.Source.Records, ndjson: false).ReadAsync(stream))
             {
@@ -31,9 +35,16 @@ public static class PsqlCopyBaseline
                     if (c > 0) line.Append('\t');
                     Append(line, row, c);
                 }
-                await output.WriteLineAsync(line);
-                rows++;
+                var k = string.Join('\t', key.Select(c => Convert.ToString(row[c], CultureInfo.InvariantCulture)));
+                if (key.Length > 0 && byKey.TryGetValue(k, out var earlier)) lines[earlier] = line.ToString();
+                else
+                {
+                    byKey[k] = lines.Count;
+                    lines.Add(line.ToString());
+                }
             }
+            foreach (var l in lines) await output.WriteLineAsync(l);
+            rows += lines.Count;
         }
         return rows;
     }

@@ -34,13 +34,19 @@ public static class RawgSample
         }
         """;
 
-    /// <summary>Writes <paramref name="files"/> pages of <paramref name="perFile"/> games into <paramref name="folder"/>.</summary>
-    public static void Write(string folder, int files, int perFile) => WritePages(folder, files, perFile, WriteGame);
+    /// <summary>
+    /// Writes <paramref name="files"/> pages of <paramref name="perFile"/> games into <paramref name="folder"/>.
+    /// With <paramref name="repeatEvery"/> N, every Nth game appears again at the end of its page,
+    /// renamed (a dump that repeats a record with a change: the last one wins).
+    /// </summary>
+    public static void Write(string folder, int files, int perFile, int repeatEvery = 0) =>
+        WritePages(folder, files, perFile, repeatEvery, (w, id, revised) => WriteGame(w, id, revised));
 
-    /// <summary>Writes <paramref name="files"/> pages of <paramref name="perFile"/> nested games (see <see cref="WriteNestedGame"/>).</summary>
-    public static void WriteNested(string folder, int files, int perFile) => WritePages(folder, files, perFile, WriteNestedGame);
+    /// <summary>Writes <paramref name="files"/> pages of <paramref name="perFile"/> nested games (see <see cref="WriteNestedGame"/>), with repeats as <see cref="Write"/>.</summary>
+    public static void WriteNested(string folder, int files, int perFile, int repeatEvery = 0) =>
+        WritePages(folder, files, perFile, repeatEvery, (w, id, revised) => WriteNestedGame(w, id, revised));
 
-    private static void WritePages(string folder, int files, int perFile, Action<Utf8JsonWriter, long> writeGame)
+    private static void WritePages(string folder, int files, int perFile, int repeatEvery, Action<Utf8JsonWriter, long, bool> writeGame)
     {
         Directory.CreateDirectory(folder);
         for (var f = 0; f < files; f++)
@@ -51,20 +57,22 @@ public static class RawgSample
             w.WriteNumber("count", (long)files * perFile);
             w.WriteString("next", f + 1 < files ? $"https://api.example/games?page={f + 2}" : null);
             w.WriteStartArray("results");
-            for (var i = 0; i < perFile; i++) writeGame(w, (long)f * perFile + i + 1);
+            for (var i = 0; i < perFile; i++) writeGame(w, (long)f * perFile + i + 1, false);
+            for (var i = 0; repeatEvery > 0 && i < perFile; i++)
+                if (((long)f * perFile + i + 1) % repeatEvery == 0) writeGame(w, (long)f * perFile + i + 1, true);
             w.WriteEndArray();
             w.WriteEndObject();
         }
     }
 
-    /// <summary>One game, a pure function of its id.</summary>
-    public static void WriteGame(Utf8JsonWriter w, long id)
+    /// <summary>One game, a pure function of its id (renamed when <paramref name="revised"/>).</summary>
+    public static void WriteGame(Utf8JsonWriter w, long id, bool revised = false)
     {
         var r = new Random((int)(id * 7919 % int.MaxValue));
         w.WriteStartObject();
         w.WriteNumber("id", id);
         w.WriteString("slug", $"game-{id}");
-        w.WriteString("name", $"Game {id} {Genres[r.Next(Genres.Length)]}");
+        w.WriteString("name", $"Game {id} {Genres[r.Next(Genres.Length)]}{(revised ? " (revised)" : "")}");
         w.WriteString("released", new DateOnly(1990, 1, 1).AddDays(r.Next(12000)).ToString("yyyy-MM-dd"));
         w.WriteNumber("rating", Math.Round(r.NextDouble() * 5, 2));
         w.WriteNumber("ratings_count", r.Next(10000));
@@ -165,13 +173,13 @@ public static class RawgSample
     /// platforms, genres, tags, stores (each with its own object), screenshots, alternative names
     /// (strings), an ESRB rating (null for a fifth of the games) and a score per store (a map).
     /// </summary>
-    public static void WriteNestedGame(Utf8JsonWriter w, long id)
+    public static void WriteNestedGame(Utf8JsonWriter w, long id, bool revised = false)
     {
         var r = new Random((int)(id * 7919 % int.MaxValue));
         w.WriteStartObject();
         w.WriteNumber("id", id);
         w.WriteString("slug", $"game-{id}");
-        w.WriteString("name", $"Game {id}");
+        w.WriteString("name", revised ? $"Game {id} (revised)" : $"Game {id}");
         w.WriteString("released", new DateOnly(1990, 1, 1).AddDays(r.Next(12000)).ToString("yyyy-MM-dd"));
         w.WriteNumber("rating", Math.Round(r.NextDouble() * 5, 2));
         if (r.Next(5) == 0) w.WriteNull("esrb_rating");

@@ -5,7 +5,8 @@ COPY . .
 RUN dotnet publish Silo/Ingest.Silo.csproj -c Release -o /app/silo \
  && dotnet publish Client/Ingest.Client.csproj -c Release -o /app/client
 
-FROM mcr.microsoft.com/dotnet/runtime:10.0
+# The silo serves its dashboard with ASP.NET Core: the aspnet image (the runtime and ASP.NET Core).
+FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app /app
 RUN printf '#!/bin/sh\nexec dotnet /app/client/Ingest.Client.dll "$@"\n' > /usr/local/bin/ingest \

@@ -7,13 +7,14 @@ namespace Ingest.Catalog;
 public sealed partial class ImportCatalog
 {
 
-    /// <summary>An import's totals, summed from its units now; null when there is no such import.</summary>
+    /// <summary>An import's totals, from its counters; null when there is no such import.</summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default) => await GetStatusAsync(id, files: false, cancellationToken);
 
     /// <summary>
     /// An import's totals and, when <paramref name="files"/>, each file's; null when there is no such
-    /// import. The totals are the import's counters (<see cref="ImportCounters"/>): the cost of a
-    /// status does not grow with the import's units.
+    /// import. The totals are the import's counters (<see cref="ImportCounters"/>), and the units it
+    /// reads are its running and failed ones, each by an index of theirs: the cost of a status does
+    /// not grow with the import's units.
     /// </summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, bool files, CancellationToken cancellationToken = default)
     {

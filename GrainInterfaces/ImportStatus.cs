@@ -2,7 +2,7 @@ namespace Ingest.GrainInterfaces;
 
 /// <summary>
 /// An import's progress and totals, as <c>ingest status ID --json</c> prints it.
-/// Totals are summed from the import's units at the time of the query.
+/// Totals are the import's counters at the time of the query, equal to the sums over its units.
 /// </summary>
 /// <param name="Id">The import's id.</param>
 /// <param name="Name">The spec's name.</param>

@@ -7,13 +7,14 @@ namespace Ingest.Catalog;
 public sealed partial class ImportCatalog
 {
 
-    /// <summary>An import's totals, summed from its units now; null when there is no such import.</summary>
+    /// <summary>An import's totals, from its counters; null when there is no such import.</summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default) => await GetStatusAsync(id, files: false, cancellationToken);
 
     /// <summary>
     /// An import's totals and, when <paramref name="files"/>, each file's; null when there is no such
-    /// import. The totals are the import's counters (<see cref="ImportCounters"/>): the cost of a
-    /// status does not grow with the import's units.
+    /// import. The totals are the import's counters (<see cref="ImportCounters"/>), and the units it
+    /// reads are its running and failed ones, each by an index of theirs: the cost of a status does
+    /// not grow with the import's units.
     /// </summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, bool files, CancellationToken cancellationToken = default)
     {
@@ -25,20 +26,20 @@ public sealed partial class ImportCatalog
             SELECT i.name, i.state, i.error, i.submitted_at, i.started_at, i.finished_at,
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
                    i.trace_parent, {ConflictKinds},
-                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'running')::int
+                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int
             FROM ingest.imports i
             WHERE i.id = $1
             """, connection);
         cmd.Parameters.AddWithValue(id);
         ImportStatus status;
-        string state;
+        ImportState state;
         double elapsed;
         bool dedup, keep;
         int running;
         await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             if (!await r.ReadAsync(cancellationToken)) return null;
-            state = r.GetString(1);
+            state = StateNames.ToImportState(r.GetString(1));
             elapsed = r.IsDBNull(6) ? 0 : r.GetDouble(6);
             (dedup, keep, running) = (r.GetBoolean(8), r.GetBoolean(9), r.GetInt32(10));
             status = new ImportStatus(
@@ -57,7 +58,7 @@ public sealed partial class ImportCatalog
         var (bytesTotal, bytesEnded) = (Total("bytes", "total"), Total("bytes", "ended"));
         // By bytes while every unit's size is known; by units otherwise (an API's pages, a query's ranges).
         double? eta = null;
-        if (ImportState.IsFinal(state)) eta = 0;
+        if (state.IsFinal()) eta = 0;
         else if (elapsed > 0 && Total("units", "unsized") == 0 && bytesEnded > 0) eta = elapsed * (bytesTotal - bytesEnded) / bytesEnded;
         else if (elapsed > 0 && done + failed > 0) eta = elapsed * (all - done - failed - cancelled) / (done + failed);
         status = status with
@@ -77,7 +78,7 @@ public sealed partial class ImportCatalog
         if (status.Units.Failed == 0) return status;
 
         await using var failedUnits = new NpgsqlCommand(
-            "SELECT unit_no, key, attempts, error FROM ingest.units WHERE import_id = $1 AND state = 'failed' ORDER BY unit_no LIMIT 100", connection);
+            $"SELECT unit_no, key, attempts, error FROM ingest.units WHERE import_id = $1 AND state = {StateSql.Unit.Failed} ORDER BY unit_no LIMIT 100", connection);
         failedUnits.Parameters.AddWithValue(id);
         var list = new List<FailedUnit>();
         await using (var r = await failedUnits.ExecuteReaderAsync(cancellationToken))
@@ -105,7 +106,7 @@ public sealed partial class ImportCatalog
         var list = new List<FileCounts>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
-            list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), r.GetString(2),
+            list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), StateNames.ToUnitState(r.GetString(2)),
                 Rows(r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetBoolean(8), r.GetBoolean(9))));
         return list;
     }
@@ -144,7 +145,7 @@ public sealed partial class ImportCatalog
     }
 
     /// <summary>Imports, newest first, optionally in one state.</summary>
-    public async Task<IReadOnlyList<ImportSummary>> ListAsync(string? state = null, int limit = 100, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<ImportSummary>> ListAsync(ImportState? state = null, int limit = 100, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
             """
@@ -157,12 +158,12 @@ public sealed partial class ImportCatalog
             WHERE $1::text IS NULL OR i.state = $1
             ORDER BY i.id DESC LIMIT $2
             """);
-        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)state ?? DBNull.Value);
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)state?.Name() ?? DBNull.Value);
         cmd.Parameters.AddWithValue(limit);
         var list = new List<ImportSummary>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
-            list.Add(new ImportSummary(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5),
+            list.Add(new ImportSummary(r.GetInt64(0), r.GetString(1), StateNames.ToImportState(r.GetString(2)), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5),
                 r.GetFieldValue<DateTimeOffset>(6), r.IsDBNull(7) ? null : r.GetFieldValue<DateTimeOffset>(7)));
         return list;
     }
@@ -186,7 +187,7 @@ public sealed partial class ImportCatalog
         await using var cmd = dataSource.CreateCommand(
             $"""
             SELECT {SiloName}, m.siloname, m.hostname, m.status, m.starttime, m.iamalivetime,
-                   (SELECT count(*) FROM ingest.units u WHERE u.silo = {SiloName} AND u.state = 'running')::int
+                   (SELECT count(*) FROM ingest.units u WHERE u.silo = {SiloName} AND u.state = {StateSql.Unit.Running})::int
             FROM orleansmembershiptable m
             WHERE m.deploymentid = $1 AND ($2 OR m.status <> 6)
             ORDER BY m.starttime DESC, m.generation DESC
@@ -239,9 +240,9 @@ public sealed partial class ImportCatalog
     {
         var silos = await ListSilosAsync(clusterId, cancellationToken: cancellationToken);
         await using var cmd = dataSource.CreateCommand("SELECT state, count(*)::int FROM ingest.imports GROUP BY state");
-        var byState = new Dictionary<string, int>();
+        var byState = new Dictionary<ImportState, int>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken)) byState[r.GetString(0)] = r.GetInt32(1);
+        while (await r.ReadAsync(cancellationToken)) byState[StateNames.ToImportState(r.GetString(0))] = r.GetInt32(1);
         return new ClusterStatus(silos, byState);
     }
 }

@@ -11,12 +11,12 @@ namespace Ingest.Catalog;
 public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
 {
     /// <summary>An import as its grain needs it; <paramref name="Planned"/> once its listing has ended.</summary>
-    public sealed record ImportRow(string State, int Parallelism, string? TraceParent, bool Planned);
+    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned);
 
     /// <summary>A unit that has not ended: its state, the silo and dispatch of its claim, and its backoff.</summary>
     /// <param name="Fresh">Pending, on its first try, in no batch before, and with nothing committed: it may be batched.</param>
     /// <param name="SizeBytes">Its size, when its source says.</param>
-    public sealed record OpenUnit(int UnitNo, string State, string? Silo, string? Dispatch, DateTimeOffset NotBefore, bool Fresh, long? SizeBytes);
+    public sealed record OpenUnit(int UnitNo, UnitState State, string? Silo, string? Dispatch, DateTimeOffset NotBefore, bool Fresh, long? SizeBytes);
 
     // The first key of the advisory locks on import names (the second is the name's hash): the
     // two-key space, apart from the single-key locks on schema migrations and target tables.
@@ -45,10 +45,10 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         if (!concurrent)
         {
             await using var unfinished = new NpgsqlCommand(
-                "SELECT id, state FROM ingest.imports WHERE name = $1 AND state IN ('pending', 'running', 'paused') ORDER BY id LIMIT 1", connection);
+                $"SELECT id, state FROM ingest.imports WHERE name = $1 AND state IN {StateSql.Import.Unfinished} ORDER BY id LIMIT 1", connection);
             unfinished.Parameters.AddWithValue(spec.Name);
             await using var r = await unfinished.ExecuteReaderAsync(cancellationToken);
-            if (await r.ReadAsync(cancellationToken)) throw new ImportNameInUseException(spec.Name, r.GetInt64(0), r.GetString(1));
+            if (await r.ReadAsync(cancellationToken)) throw new ImportNameInUseException(spec.Name, r.GetInt64(0), StateNames.ToImportState(r.GetString(1)));
         }
 
         await using var cmd = new NpgsqlCommand(
@@ -72,14 +72,14 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
 
     /// <summary>No new unit starts; units in flight finish.</summary>
     public Task<ChangeResult> PauseAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "paused",
-        "UPDATE ingest.imports SET state = 'paused' WHERE id = $1 AND state IN ('pending', 'running') RETURNING state",
+        $"UPDATE ingest.imports SET state = {StateSql.Import.Paused} WHERE id = $1 AND state IN ({StateSql.Import.Pending}, {StateSql.Import.Running}) RETURNING state",
         cancellationToken);
 
     /// <summary>Units start again (or planning, if it was paused before planning).</summary>
     public Task<ChangeResult> ResumeAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "resumed",
-        """
-        UPDATE ingest.imports SET state = CASE WHEN started_at IS NULL THEN 'pending' ELSE 'running' END
-        WHERE id = $1 AND state = 'paused' RETURNING state
+        $"""
+        UPDATE ingest.imports SET state = CASE WHEN started_at IS NULL THEN {StateSql.Import.Pending} ELSE {StateSql.Import.Running} END
+        WHERE id = $1 AND state = {StateSql.Import.Paused} RETURNING state
         """, cancellationToken);
 
     /// <summary>
@@ -89,8 +89,8 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     public Task<ChangeResult> CancelAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "cancelled",
         $"""
         WITH i AS (
-          UPDATE ingest.imports SET state = 'cancelled', finished_at = now()
-          WHERE id = $1 AND state IN ('pending', 'running', 'paused') RETURNING id, state),
+          UPDATE ingest.imports SET state = {StateSql.Import.Cancelled}, finished_at = now()
+          WHERE id = $1 AND state IN {StateSql.Import.Unfinished} RETURNING id, state),
         {CancelUnits("i")}
         SELECT state FROM i
         """, cancellationToken);
@@ -99,8 +99,8 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     private static string CancelUnits(string imports) =>
         $"""
         u AS (
-          UPDATE ingest.units SET state = 'cancelled', finished_at = now()
-          WHERE import_id IN (SELECT id FROM {imports}) AND state IN ('pending', 'running') RETURNING import_id),
+          UPDATE ingest.units SET state = {StateSql.Unit.Cancelled}, finished_at = now()
+          WHERE import_id IN (SELECT id FROM {imports}) AND state IN {StateSql.Unit.Open} RETURNING import_id),
         counted AS (
           INSERT INTO ingest.import_counters (import_id, scope, counter, shard, value)
           SELECT import_id, 'units', 'cancelled', 0, count(*) FROM u GROUP BY import_id
@@ -117,11 +117,11 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         if (state is not null)
             await Events.WriteAsync(connection, id, null, null, eventKind, null, cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        if (state is not null) return new ChangeResult(true, state);
+        if (state is not null) return new ChangeResult(true, StateNames.ToImportState(state));
 
         await using var current = dataSource.CreateCommand("SELECT state FROM ingest.imports WHERE id = $1");
         current.Parameters.AddWithValue(id);
-        return new ChangeResult(false, (string?)await current.ExecuteScalarAsync(cancellationToken));
+        return new ChangeResult(false, await current.ExecuteScalarAsync(cancellationToken) is string now ? StateNames.ToImportState(now) : null);
     }
 
     /// <summary>
@@ -129,23 +129,24 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <c>completed_with_errors</c> when some failed. Returns the final state, or null when units
     /// are still open (or the import is not running).
     /// </summary>
-    public async Task<string?> FinalizeAsync(long id, CancellationToken cancellationToken = default)
+    public async Task<ImportState?> FinalizeAsync(long id, CancellationToken cancellationToken = default)
     {
+        // The event's kind is the final state's name.
         await using var cmd = dataSource.CreateCommand(
-            """
+            $"""
             WITH ended AS (
               UPDATE ingest.imports i
-              SET state = CASE WHEN EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state = 'failed')
-                               THEN 'completed_with_errors' ELSE 'completed' END,
+              SET state = CASE WHEN EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Failed})
+                               THEN {StateSql.Import.CompletedWithErrors} ELSE {StateSql.Import.Completed} END,
                   finished_at = now()
-              WHERE i.id = $1 AND i.state = 'running' AND i.planned_at IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state IN ('pending', 'running'))
+              WHERE i.id = $1 AND i.state = {StateSql.Import.Running} AND i.planned_at IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state IN {StateSql.Unit.Open})
               RETURNING i.id, i.state)
             INSERT INTO ingest.events (import_id, kind) SELECT id, state FROM ended
             RETURNING kind
             """);
         cmd.Parameters.AddWithValue(id);
-        return (string?)await cmd.ExecuteScalarAsync(cancellationToken);
+        return await cmd.ExecuteScalarAsync(cancellationToken) is string state ? StateNames.ToImportState(state) : null;
     }
 
     /// <summary>
@@ -157,8 +158,8 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         await using var cmd = dataSource.CreateCommand(
             $"""
             WITH failed AS (
-              UPDATE ingest.imports SET state = 'failed', error = $2, finished_at = now()
-              WHERE id = $1 AND planned_at IS NULL AND state IN ('pending', 'running', 'paused') RETURNING id),
+              UPDATE ingest.imports SET state = {StateSql.Import.Failed}, error = $2, finished_at = now()
+              WHERE id = $1 AND planned_at IS NULL AND state IN {StateSql.Import.Unfinished} RETURNING id),
             {CancelUnits("failed")}
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'failed', $2 FROM failed
             """);
@@ -170,7 +171,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <summary>Shows why planning is being retried (status shows it meanwhile); null clears it.</summary>
     public async Task SetErrorAsync(long id, string? error, CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand("UPDATE ingest.imports SET error = $2 WHERE id = $1 AND planned_at IS NULL AND state IN ('pending', 'running', 'paused')");
+        await using var cmd = dataSource.CreateCommand($"UPDATE ingest.imports SET error = $2 WHERE id = $1 AND planned_at IS NULL AND state IN {StateSql.Import.Unfinished}");
         cmd.Parameters.AddWithValue(id);
         cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)error ?? DBNull.Value);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
@@ -190,7 +191,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         await using var cmd = dataSource.CreateCommand("SELECT state, parallelism, trace_parent, planned_at IS NOT NULL FROM ingest.imports WHERE id = $1");
         cmd.Parameters.AddWithValue(id);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        return await r.ReadAsync(cancellationToken) ? new ImportRow(r.GetString(0), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3)) : null;
+        return await r.ReadAsync(cancellationToken) ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3)) : null;
     }
 
     /// <summary>
@@ -200,12 +201,12 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<OpenUnit>> GetOpenUnitsAsync(long id, bool runningOnly = false, int[]? also = null, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            """
+            $"""
             SELECT unit_no, state, silo, dispatch, greatest(not_before, now()),
-                   state = 'pending' AND attempts = 0 AND batch IS NULL AND checkpoint IS NULL, size_bytes
+                   state = {StateSql.Unit.Pending} AND attempts = 0 AND batch IS NULL AND checkpoint IS NULL, size_bytes
             FROM ingest.units
-            WHERE import_id = $1 AND state IN ('pending', 'running')
-              AND (NOT $2 OR state = 'running' OR unit_no = ANY($3))
+            WHERE import_id = $1 AND state IN {StateSql.Unit.Open}
+              AND (NOT $2 OR state = {StateSql.Unit.Running} OR unit_no = ANY($3))
             ORDER BY unit_no
             """);
         cmd.Parameters.AddWithValue(id);
@@ -214,7 +215,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         var units = new List<OpenUnit>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
-            units.Add(new OpenUnit(r.GetInt32(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
+            units.Add(new OpenUnit(r.GetInt32(0), StateNames.ToUnitState(r.GetString(1)), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3),
                 r.GetFieldValue<DateTimeOffset>(4), r.GetBoolean(5), r.IsDBNull(6) ? null : r.GetInt64(6)));
         return units;
     }
@@ -222,7 +223,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <summary>Imports that have not ended (pending, running, paused).</summary>
     public async Task<IReadOnlyList<long>> GetUnfinishedImportsAsync(CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand("SELECT id FROM ingest.imports WHERE state IN ('pending', 'running', 'paused') ORDER BY id");
+        await using var cmd = dataSource.CreateCommand($"SELECT id FROM ingest.imports WHERE state IN {StateSql.Import.Unfinished} ORDER BY id");
         var ids = new List<long>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken)) ids.Add(r.GetInt64(0));

@@ -18,7 +18,7 @@ public static class PlannedUnits
     public static async Task<ImportSpec?> ToListAsync(NpgsqlDataSource dataSource, long importId, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            "SELECT spec::text FROM ingest.imports WHERE id = $1 AND planned_at IS NULL AND state IN ('pending', 'running')");
+            $"SELECT spec::text FROM ingest.imports WHERE id = $1 AND planned_at IS NULL AND state IN ({StateSql.Import.Pending}, {StateSql.Import.Running})");
         cmd.Parameters.AddWithValue(importId);
         return await cmd.ExecuteScalarAsync(cancellationToken) is string json ? ImportSpecJson.Deserialize(json) : null;
     }
@@ -28,17 +28,17 @@ public static class PlannedUnits
     /// returns its state; null when it is planned already or gone. The lock keeps two activations of
     /// its grain (briefly possible after a failure) from storing at once.
     /// </summary>
-    public static async Task<string?> LockAsync(NpgsqlConnection connection, long importId, CancellationToken cancellationToken = default)
+    public static async Task<ImportState?> LockAsync(NpgsqlConnection connection, long importId, CancellationToken cancellationToken = default)
     {
         await using var cmd = new NpgsqlCommand("SELECT state FROM ingest.imports WHERE id = $1 AND planned_at IS NULL FOR UPDATE", connection);
         cmd.Parameters.AddWithValue(importId);
-        return (string?)await cmd.ExecuteScalarAsync(cancellationToken);
+        return await cmd.ExecuteScalarAsync(cancellationToken) is string state ? StateNames.ToImportState(state) : null;
     }
 
     /// <summary>Moves a pending import to <c>running</c>, in the caller's transaction.</summary>
     public static async Task StartAsync(NpgsqlConnection connection, long importId, CancellationToken cancellationToken = default)
     {
-        await using var cmd = new NpgsqlCommand("UPDATE ingest.imports SET state = 'running', started_at = now(), error = NULL WHERE id = $1", connection);
+        await using var cmd = new NpgsqlCommand($"UPDATE ingest.imports SET state = {StateSql.Import.Running}, started_at = now(), error = NULL WHERE id = $1", connection);
         cmd.Parameters.AddWithValue(importId);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -84,9 +84,9 @@ public static class PlannedUnits
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
         int units;
         await using (var finish = new NpgsqlCommand(
-            """
+            $"""
             UPDATE ingest.imports i SET planned_at = now()
-            WHERE i.id = $1 AND i.planned_at IS NULL AND i.state = 'running'
+            WHERE i.id = $1 AND i.planned_at IS NULL AND i.state = {StateSql.Import.Running}
             RETURNING (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id)::int
             """, connection))
         {

@@ -59,7 +59,7 @@ public static class UnitFence
             FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id,
             LATERAL (SELECT a.pid FROM pg_stat_activity a
                      WHERE a.application_name = {AttemptName("u.dispatch")} AND a.usename = current_user OFFSET 0) a
-            WHERE u.import_id = $1 AND u.unit_no = $2 AND u.state = 'running' AND u.dispatch <> $3 AND i.state = 'running'
+            WHERE u.import_id = $1 AND u.unit_no = $2 AND u.state = {StateSql.Unit.Running} AND u.dispatch <> $3 AND i.state = {StateSql.Import.Running}
             """);
         endLost.Parameters.AddWithValue(importId);
         endLost.Parameters.AddWithValue(unitNo);
@@ -68,13 +68,13 @@ public static class UnitFence
         var claim = new NpgsqlBatchCommand(
             $"""
             WITH cur AS (
-              SELECT u.import_id, u.unit_no, u.state = 'running' AND u.attempts >= i.max_attempts AS poisoned, i.max_attempts
+              SELECT u.import_id, u.unit_no, u.state = {StateSql.Unit.Running} AND u.attempts >= i.max_attempts AS poisoned, i.max_attempts
               FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id
-              WHERE u.import_id = $1 AND u.unit_no = $2 AND u.state IN ('pending', 'running') AND i.state = 'running'
+              WHERE u.import_id = $1 AND u.unit_no = $2 AND u.state IN {StateSql.Unit.Open} AND i.state = {StateSql.Import.Running}
               FOR UPDATE OF u
             ), claimed AS (
               UPDATE ingest.units u
-              SET state = CASE WHEN cur.poisoned THEN 'failed' ELSE 'running' END,
+              SET state = CASE WHEN cur.poisoned THEN {StateSql.Unit.Failed} ELSE {StateSql.Unit.Running} END,
                   attempts = CASE WHEN cur.poisoned THEN u.attempts ELSE u.attempts + 1 END,
                   fence_token = u.fence_token + 1, silo = $3, dispatch = $4, started_at = now(),
                   finished_at = CASE WHEN cur.poisoned THEN now() END,
@@ -88,7 +88,7 @@ public static class UnitFence
                         u.rows_read, u.rows_inserted, u.rows_updated, u.rows_unchanged, u.rows_rejected, u.bytes_read, u.table_counts::text, u.quality::text
             ), logged AS (
               INSERT INTO ingest.events (import_id, unit_no, silo, kind, message)
-              SELECT $1, $2, $3, 'unit_failed', error FROM claimed WHERE state = 'failed'
+              SELECT $1, $2, $3, 'unit_failed', error FROM claimed WHERE state = {StateSql.Unit.Failed}
             ), counted AS (
               {EndedCounters("claimed", "$1", "$2")}
             )
@@ -108,7 +108,7 @@ public static class UnitFence
             await r.NextResultAsync(cancellationToken);
             if (await r.ReadAsync(cancellationToken))
             {
-                if (r.GetString(0) == UnitState.Failed) return new ClaimResult(null, UnitEnd.Failed, r.GetString(5), ended);
+                if (StateNames.ToUnitState(r.GetString(0)) == UnitState.Failed) return new ClaimResult(null, UnitEnd.Failed, r.GetString(5), ended);
                 var unit = UnitJson.Descriptor(r.IsDBNull(6) ? null : r.GetString(6), r.GetString(1), r.IsDBNull(7) ? null : r.GetInt64(7));
                 var checkpoint = UnitJson.Checkpoint(r.IsDBNull(8) ? null : r.GetString(8));
                 // What its committed chunks did: this attempt's chunks add to it.
@@ -122,7 +122,7 @@ public static class UnitFence
 
         // Nothing claimed: the unit ended (another attempt finished it, or a cancel), or the import is paused.
         await using var why = dataSource.CreateCommand(
-            "SELECT u.state IN ('pending', 'running') FROM ingest.units u WHERE u.import_id = $1 AND u.unit_no = $2");
+            $"SELECT u.state IN {StateSql.Unit.Open} FROM ingest.units u WHERE u.import_id = $1 AND u.unit_no = $2");
         why.Parameters.AddWithValue(importId);
         why.Parameters.AddWithValue(unitNo);
         var open = (bool?)await why.ExecuteScalarAsync(cancellationToken) ?? false;
@@ -150,7 +150,7 @@ public static class UnitFence
         INSERT INTO ingest.import_counters (import_id, scope, counter, shard, value)
         SELECT {importIdSql}, c.scope, c.counter, {ImportCounters.ShardSql(unitNoSql)}, c.value
         FROM {ended} e, LATERAL (VALUES ('bytes', 'ended', coalesce(e.size_bytes, 0)), ('units', 'failed', 1::bigint)) AS c(scope, counter, value)
-        WHERE e.state = 'failed' AND c.value <> 0
+        WHERE e.state = {StateSql.Unit.Failed} AND c.value <> 0
         {ImportCounters.AddOnConflict}
         """;
 
@@ -170,15 +170,15 @@ public static class UnitFence
         await using var batch = dataSource.CreateBatch();
         batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
         var mark = new NpgsqlBatchCommand(
-            """
+            $"""
             WITH import AS (
-              SELECT state = 'running' AS running FROM ingest.imports WHERE id = $1
+              SELECT state = {StateSql.Import.Running} AS running FROM ingest.imports WHERE id = $1
             ), marked AS (
               UPDATE ingest.units u
-              SET state = 'running', fence_token = u.fence_token + 1, batch = $4, silo = $3, dispatch = $4, started_at = now()
+              SET state = {StateSql.Unit.Running}, fence_token = u.fence_token + 1, batch = $4, silo = $3, dispatch = $4, started_at = now()
               FROM import
               WHERE import.running AND u.import_id = $1 AND u.unit_no BETWEEN $5 AND $6 AND u.unit_no = ANY($2)
-                AND u.state = 'pending' AND u.attempts = 0 AND u.batch IS NULL AND u.checkpoint IS NULL
+                AND u.state = {StateSql.Unit.Pending} AND u.attempts = 0 AND u.batch IS NULL AND u.checkpoint IS NULL
               RETURNING u.unit_no, u.key, u.fence_token, u.descriptor::text, u.size_bytes
             )
             SELECT coalesce((SELECT running FROM import), false), m.unit_no, m.key, m.fence_token, m.descriptor, m.size_bytes
@@ -215,11 +215,11 @@ public static class UnitFence
     public static async Task ReleaseBatchAsync(NpgsqlDataSource dataSource, long importId, IReadOnlyList<FencedUnit> units, bool rebatch, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            """
+            $"""
             UPDATE ingest.units u
-            SET state = 'pending', silo = NULL, dispatch = NULL, not_before = '-infinity', batch = CASE WHEN $4 THEN NULL ELSE u.batch END
+            SET state = {StateSql.Unit.Pending}, silo = NULL, dispatch = NULL, not_before = '-infinity', batch = CASE WHEN $4 THEN NULL ELSE u.batch END
             FROM unnest($2::int[], $3::bigint[]) AS v(unit_no, token)
-            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.fence_token = v.token AND u.state = 'running'
+            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.fence_token = v.token AND u.state = {StateSql.Unit.Running}
             """);
         cmd.Parameters.AddWithValue(importId);
         cmd.Parameters.AddWithValue(units.Select(u => u.UnitNo).ToArray());
@@ -240,11 +240,11 @@ public static class UnitFence
     {
         await StoreRejectsAsync(connection, importId, [loaded], cancellationToken);
         await using var cmd = new NpgsqlCommand(
-            """
+            $"""
             UPDATE ingest.units u
             SET checkpoint = $4::jsonb, rows_read = $5, rows_inserted = $6, rows_updated = $7, rows_unchanged = $8,
                 rows_rejected = $9, bytes_read = $10, table_counts = $11::jsonb, quality = $12::jsonb
-            WHERE u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = 'running' AND u.checkpoint IS NOT DISTINCT FROM $13::jsonb
+            WHERE u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = {StateSql.Unit.Running} AND u.checkpoint IS NOT DISTINCT FROM $13::jsonb
             """, connection);
         var (unit, result) = (loaded.Unit, loaded.Result);
         cmd.Parameters.AddWithValue(importId);
@@ -278,14 +278,14 @@ public static class UnitFence
 
         // Last statement before COMMIT: the unit rows stay locked for as short a time as possible.
         await using var cmd = new NpgsqlCommand(
-            """
+            $"""
             UPDATE ingest.units u
-            SET state = 'done', error = NULL, finished_at = now(), attempts = u.attempts + $2::int, checkpoint = NULL,
+            SET state = {StateSql.Unit.Done}, error = NULL, finished_at = now(), attempts = u.attempts + $2::int, checkpoint = NULL,
                 rows_read = v.rows_read, rows_inserted = v.inserted, rows_updated = v.updated, rows_unchanged = v.unchanged,
                 rows_rejected = v.rejected, bytes_read = v.bytes_read, table_counts = v.table_counts, quality = v.quality
             FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::jsonb[])
                  AS v(unit_no, token, rows_read, inserted, updated, unchanged, rejected, bytes_read, table_counts, quality)
-            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.fence_token = v.token AND u.state = 'running'
+            WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.fence_token = v.token AND u.state = {StateSql.Unit.Running}
             """, connection);
         cmd.Parameters.AddWithValue(importId);
         cmd.Parameters.AddWithValue(batched);
@@ -331,14 +331,14 @@ public static class UnitFence
     }
 
     /// <summary>Where a unit stands now: its fencing token, its state and its checkpoint; null when there is no such unit.</summary>
-    public static async Task<(long Token, string State, UnitCheckpoint? Checkpoint)?> StandingAsync(NpgsqlDataSource dataSource, long importId, int unitNo, CancellationToken cancellationToken = default)
+    public static async Task<(long Token, UnitState State, UnitCheckpoint? Checkpoint)?> StandingAsync(NpgsqlDataSource dataSource, long importId, int unitNo, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand("SELECT fence_token, state, checkpoint::text FROM ingest.units WHERE import_id = $1 AND unit_no = $2");
         cmd.Parameters.AddWithValue(importId);
         cmd.Parameters.AddWithValue(unitNo);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         if (!await r.ReadAsync(cancellationToken)) return null;
-        return (r.GetInt64(0), r.GetString(1), UnitJson.Checkpoint(r.IsDBNull(2) ? null : r.GetString(2)));
+        return (r.GetInt64(0), StateNames.ToUnitState(r.GetString(1)), UnitJson.Checkpoint(r.IsDBNull(2) ? null : r.GetString(2)));
     }
 
     /// <summary>
@@ -353,16 +353,16 @@ public static class UnitFence
             $"""
             WITH failed AS (
               UPDATE ingest.units u
-              SET state = CASE WHEN $4 OR u.attempts >= i.max_attempts THEN 'failed' ELSE 'pending' END,
+              SET state = CASE WHEN $4 OR u.attempts >= i.max_attempts THEN {StateSql.Unit.Failed} ELSE {StateSql.Unit.Pending} END,
                   not_before = now() + make_interval(secs => i.backoff_seconds * power(2, u.attempts - 1)),
                   finished_at = CASE WHEN $4 OR u.attempts >= i.max_attempts THEN now() END,
                   error = $5, silo = NULL, dispatch = NULL
               FROM ingest.imports i
-              WHERE i.id = u.import_id AND u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = 'running'
+              WHERE i.id = u.import_id AND u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = {StateSql.Unit.Running}
               RETURNING u.state, u.not_before, u.size_bytes
             ), logged AS (
               INSERT INTO ingest.events (import_id, unit_no, kind, message)
-              SELECT $1, $2, CASE WHEN state = 'failed' THEN 'unit_failed' ELSE 'unit_retry' END, $6 FROM failed
+              SELECT $1, $2, CASE WHEN state = {StateSql.Unit.Failed} THEN 'unit_failed' ELSE 'unit_retry' END, $6 FROM failed
             ), counted AS (
               {EndedCounters("failed", "$1", "$2")}
             )
@@ -376,7 +376,7 @@ public static class UnitFence
         cmd.Parameters.AddWithValue($"attempt {claim.Attempt}/{claim.MaxAttempts}: {error}");
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         if (!await r.ReadAsync(cancellationToken)) return (UnitEnd.Superseded, null);
-        return r.GetString(0) == UnitState.Failed ? (UnitEnd.Failed, null) : (UnitEnd.RetryLater, r.GetFieldValue<DateTimeOffset>(1));
+        return StateNames.ToUnitState(r.GetString(0)) == UnitState.Failed ? (UnitEnd.Failed, null) : (UnitEnd.RetryLater, r.GetFieldValue<DateTimeOffset>(1));
     }
 
     /// <summary>
@@ -386,9 +386,9 @@ public static class UnitFence
     public static async Task<bool> HandBackAsync(NpgsqlDataSource dataSource, UnitClaim claim, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            """
-            UPDATE ingest.units SET state = 'pending', attempts = attempts - 1, silo = NULL, dispatch = NULL, not_before = '-infinity'
-            WHERE import_id = $1 AND unit_no = $2 AND fence_token = $3 AND state = 'running'
+            $"""
+            UPDATE ingest.units SET state = {StateSql.Unit.Pending}, attempts = attempts - 1, silo = NULL, dispatch = NULL, not_before = '-infinity'
+            WHERE import_id = $1 AND unit_no = $2 AND fence_token = $3 AND state = {StateSql.Unit.Running}
             """);
         cmd.Parameters.AddWithValue(claim.ImportId);
         cmd.Parameters.AddWithValue(claim.UnitNo);

@@ -2,6 +2,6 @@ namespace Ingest.GrainInterfaces;
 
 /// <summary>The outcome of a pause, resume or cancel.</summary>
 /// <param name="Applied">Whether the change applied.</param>
-/// <param name="State">The import's state afterwards (one of <see cref="ImportState"/>); null when there is no such import.</param>
+/// <param name="State">The import's state afterwards; null when there is no such import.</param>
 [GenerateSerializer, Immutable, Alias("ingest.ChangeResult")]
-public sealed record ChangeResult([property: Id(0)] bool Applied, [property: Id(1)] string? State);
+public sealed record ChangeResult([property: Id(0)] bool Applied, [property: Id(1)] ImportState? State);

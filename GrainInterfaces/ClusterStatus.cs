@@ -15,10 +15,10 @@ public sealed record SiloInfo(
 
 /// <summary>One line of <c>ingest list</c>.</summary>
 public sealed record ImportSummary(
-    long Id, string Name, string State, int UnitsTotal, int UnitsDone, int UnitsFailed,
+    long Id, string Name, ImportState State, int UnitsTotal, int UnitsDone, int UnitsFailed,
     DateTimeOffset SubmittedAt, DateTimeOffset? FinishedAt);
 
 /// <summary>The whole cluster at a glance: <c>ingest status</c> without an id.</summary>
 /// <param name="LiveSilos">Silos that are joining, active or shutting down.</param>
 /// <param name="ImportsByState">How many imports are in each state (states with none are left out).</param>
-public sealed record ClusterStatus(IReadOnlyList<SiloInfo> LiveSilos, IReadOnlyDictionary<string, int> ImportsByState);
+public sealed record ClusterStatus(IReadOnlyList<SiloInfo> LiveSilos, IReadOnlyDictionary<ImportState, int> ImportsByState);

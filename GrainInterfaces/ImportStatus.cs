@@ -2,11 +2,11 @@ namespace Ingest.GrainInterfaces;
 
 /// <summary>
 /// An import's progress and totals, as <c>ingest status ID --json</c> prints it.
-/// Totals are summed from the import's units at the time of the query.
+/// Totals are the import's counters at the time of the query, equal to the sums over its units.
 /// </summary>
 /// <param name="Id">The import's id.</param>
 /// <param name="Name">The spec's name.</param>
-/// <param name="State">One of <see cref="ImportState"/>.</param>
+/// <param name="State">Where the import is in its life.</param>
 /// <param name="Units">Units by state.</param>
 /// <param name="Rows">Rows by outcome.</param>
 /// <param name="BytesRead">Bytes read from the source by done units.</param>
@@ -25,7 +25,7 @@ namespace Ingest.GrainInterfaces;
 public sealed record ImportStatus(
     long Id,
     string Name,
-    string State,
+    ImportState State,
     UnitCounts Units,
     RowCounts Rows,
     long BytesRead,
@@ -65,7 +65,7 @@ public sealed record RowCounts(long Read, long Inserted, long Updated, long Unch
 /// <param name="Key">The file name or object key.</param>
 /// <param name="State">The unit's state.</param>
 /// <param name="Rows">Its rows by outcome (duplicates and kept as for the import).</param>
-public sealed record FileCounts(int UnitNo, string Key, string State, RowCounts Rows);
+public sealed record FileCounts(int UnitNo, string Key, UnitState State, RowCounts Rows);
 
 /// <summary>What an import's done units did to one table.</summary>
 /// <param name="Inserted">New rows.</param>

@@ -158,7 +158,7 @@ public sealed class ImportGrain(
     {
         _import = await catalog.GetImportAsync(Id);
         if (_import is null) return;
-        if (ImportState.IsFinal(_import.State))
+        if (_import.State.IsFinal())
         {
             await StopAsync();
             return;
@@ -328,14 +328,13 @@ public sealed class ImportGrain(
     private async Task EndIfDoneAsync()
     {
         if (_import is not { State: ImportState.Running, Planned: true } || _queue.Count > 0 || _inFlight.Count > 0) return;
-        var final = await catalog.FinalizeAsync(Id);
-        if (final is null)
+        if (await catalog.FinalizeAsync(Id) is not { } final)
         {
             // The database still has open units this activation did not know of.
             if ((await catalog.GetOpenUnitsAsync(Id)).Count > 0) await ReconcileAsync([], fullReload: true);
             return;
         }
-        logger.LogInformation("import {ImportId} {State}", Id, final);
+        logger.LogInformation("import {ImportId} {State}", Id, final.Name());
         _import = _import with { State = final };
         await StopAsync();
     }
@@ -416,7 +415,7 @@ public sealed class ImportGrain(
     private async Task QueuePlannedAsync(IReadOnlyList<PlannedUnits.PlannedUnit> units)
     {
         if (_import is not { State: ImportState.Running }) _import = await catalog.GetImportAsync(Id);
-        if (_import is null || ImportState.IsFinal(_import.State)) return;
+        if (_import is null || _import.State.IsFinal()) return;
         foreach (var unit in units)
         {
             if (_inFlight.TryGet(unit.UnitNo, out _)) continue; // a reconciliation found it first

@@ -21,10 +21,10 @@ public static class ControlCommand
             }
             if (!outcome.Applied)
             {
-                await context.Error.WriteLineAsync($"import {importId} is {outcome.State}: cannot {verb} it");
+                await context.Error.WriteLineAsync($"import {importId} is {outcome.State.Value.Name()}: cannot {verb} it");
                 return ExitCodes.Usage;
             }
-            await context.Out.WriteLineAsync($"import {importId} {outcome.State}");
+            await context.Out.WriteLineAsync($"import {importId} {outcome.State.Value.Name()}");
             return ExitCodes.Ok;
         }, ct));
         return command;

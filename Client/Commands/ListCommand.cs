@@ -11,12 +11,12 @@ public static class ListCommand
     public static Command Build(ClientContext context)
     {
         var state = new Option<string?>("--state") { Description = "Only imports in this state" };
-        state.AcceptOnlyFromAmong([.. ImportState.All]);
+        state.AcceptOnlyFromAmong([.. Enum.GetValues<ImportState>().Select(s => s.Name())]);
         var json = new Option<bool>("--json") { Description = "Print JSON on stdout" };
         var command = new Command("list", "List imports, newest first") { state, json };
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
-            var imports = await CommandRunner.ReadAsync(() => context.Catalog.ListAsync(result.GetValue(state), cancellationToken: ct), []);
+            var imports = await CommandRunner.ReadAsync(() => context.Catalog.ListAsync(result.GetValue(state) is { } name ? StateNames.ToImportState(name) : null, cancellationToken: ct), []);
             if (result.GetValue(json)) { Json.Write(context.Out, imports); return ExitCodes.Ok; }
             var table = new Table().Border(TableBorder.Simple);
             table.AddColumns("id", "name", "state", "units done/failed/total", "submitted", "finished");

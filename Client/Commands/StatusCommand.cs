@@ -19,10 +19,10 @@ public static class StatusCommand
             if (result.GetValue(id) is not { } importId)
             {
                 var cluster = await CommandRunner.ReadAsync(() => context.Catalog.GetClusterStatusAsync(context.ClusterId, ct),
-                    new ClusterStatus([], new Dictionary<string, int>()));
+                    new ClusterStatus([], new Dictionary<ImportState, int>()));
                 if (result.GetValue(json)) { Json.Write(context.Out, cluster); return ExitCodes.Ok; }
                 context.OutConsole.MarkupLine($"[bold]{cluster.LiveSilos.Count}[/] live silos, {cluster.LiveSilos.Sum(n => n.UnitsInFlight)} units in flight");
-                foreach (var (state, count) in cluster.ImportsByState.OrderBy(kv => kv.Key))
+                foreach (var (state, count) in cluster.ImportsByState.OrderBy(kv => kv.Key)) // in life order
                     context.OutConsole.MarkupLine($"  {StatusView.StateMarkup(state)}: {count}");
                 return ExitCodes.Ok;
             }

@@ -32,7 +32,7 @@ public static class SubmitCommand
             catch (ImportNameInUseException e)
             {
                 throw new UsageException(
-                    $"import {e.ImportId} named '{e.Name}' is {e.State}, and one import per name runs at a time: nothing was submitted. " +
+                    $"import {e.ImportId} named '{e.Name}' is {e.State.Name()}, and one import per name runs at a time: nothing was submitted. " +
                     $"Wait for it to end (ingest status {e.ImportId}), cancel it (ingest cancel {e.ImportId}), or submit with --concurrent to run both");
             }
 

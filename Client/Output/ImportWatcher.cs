@@ -38,7 +38,7 @@ public sealed class ImportWatcher(ClientContext context)
                     task.MaxValue = Math.Max(1, status.Units.Total);
                     task.Value = status.Units.Done + status.Units.Failed + status.Units.Cancelled;
                     task.Description = Describe(status);
-                    if (ImportState.IsFinal(status.State)) { task.StopTask(); return; }
+                    if (status.State.IsFinal()) { task.StopTask(); return; }
                     // Written above the progress bar.
                     if (await NoSiloAsync(store, status, cancellationToken) is { } notice) context.ErrorConsole.MarkupLine($"[yellow]{Markup.Escape(notice)}[/]");
                     await Task.Delay(Poll, cancellationToken);
@@ -53,12 +53,12 @@ public sealed class ImportWatcher(ClientContext context)
         while (true)
         {
             var status = (await TransientErrors.Pipeline.ExecuteAsync(async ct => await store.GetStatusAsync(id, ct), cancellationToken))!;
-            if (ImportState.IsFinal(status.State) || DateTimeOffset.UtcNow - lastLine >= PlainEvery)
+            if (status.State.IsFinal() || DateTimeOffset.UtcNow - lastLine >= PlainEvery)
             {
                 await context.Error.WriteLineAsync(StatusView.Line(status));
                 lastLine = DateTimeOffset.UtcNow;
             }
-            if (ImportState.IsFinal(status.State)) return status;
+            if (status.State.IsFinal()) return status;
             if (await NoSiloAsync(store, status, cancellationToken) is { } notice) await context.Error.WriteLineAsync(notice);
             await Task.Delay(Poll, cancellationToken);
         }
@@ -72,13 +72,13 @@ public sealed class ImportWatcher(ClientContext context)
         var alive = await TransientErrors.Pipeline.ExecuteAsync(
             async ct => await store.AnySiloAliveAsync(context.ClusterId, SiloAliveWithin, ct), cancellationToken);
         return alive ? null
-            : $"no silo is running in cluster '{context.ClusterId}': import {status.Id} is {status.State} and waits for one to start (bin/ingest-silo); " +
+            : $"no silo is running in cluster '{context.ClusterId}': import {status.Id} is {status.State.Name()} and waits for one to start (bin/ingest-silo); " +
               "still waiting (Ctrl-C stops waiting, not the import)";
     }
 
     private static string Describe(ImportStatus s)
     {
-        var eta = s.EtaSeconds is { } e && !ImportState.IsFinal(s.State) ? $" · eta {StatusView.Duration(e)}" : "";
-        return $"{Markup.Escape(s.Name)} [grey]{s.State}[/] units {s.Units.Done + s.Units.Failed}/{s.Units.Total} · {s.RowsPerSecond:N0} rows/s{eta}";
+        var eta = s.EtaSeconds is { } e && !s.State.IsFinal() ? $" · eta {StatusView.Duration(e)}" : "";
+        return $"{Markup.Escape(s.Name)} [grey]{s.State.Name()}[/] units {s.Units.Done + s.Units.Failed}/{s.Units.Total} · {s.RowsPerSecond:N0} rows/s{eta}";
     }
 }

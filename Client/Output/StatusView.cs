@@ -23,7 +23,7 @@ public static class StatusView
         table.AddRow("rejected", s.Rows.Rejected > 0 ? $"[yellow]{s.Rows.Rejected:N0}[/] (see ingest.rejects)" : "0");
         table.AddRow("bytes read", $"{Bytes(s.BytesRead)} of {Bytes(s.BytesTotal)}");
         table.AddRow("rate", $"{s.RowsPerSecond:N0} rows/s");
-        if (!ImportState.IsFinal(s.State) && s.EtaSeconds is { } eta) table.AddRow("eta", Duration(eta));
+        if (!s.State.IsFinal() && s.EtaSeconds is { } eta) table.AddRow("eta", Duration(eta));
         table.AddRow("submitted", $"{s.SubmittedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         if (s.StartedAt is { } started)
             table.AddRow("duration", Duration(((s.FinishedAt ?? DateTimeOffset.UtcNow) - started).TotalSeconds));
@@ -56,7 +56,7 @@ public static class StatusView
             perFile.AddColumn("unit").AddColumn("file").AddColumn("state");
             foreach (var name in new[] { "read", "inserted", "updated", "unchanged", "rejected" }) perFile.AddColumn(new TableColumn(name).RightAligned());
             foreach (var f in files)
-                perFile.AddRow(f.UnitNo.ToString(), Markup.Escape(f.Key), f.State, $"{f.Rows.Read:N0}", $"{f.Rows.Inserted:N0}", $"{f.Rows.Updated:N0}",
+                perFile.AddRow(f.UnitNo.ToString(), Markup.Escape(f.Key), f.State.Name(), $"{f.Rows.Read:N0}", $"{f.Rows.Inserted:N0}", $"{f.Rows.Updated:N0}",
                     $"{f.Rows.Unchanged:N0}", $"{f.Rows.Rejected:N0}");
             console.Write(perFile);
         }
@@ -71,15 +71,15 @@ public static class StatusView
 
     /// <summary>One plain line, for logs and non-terminals.</summary>
     public static string Line(ImportStatus s) =>
-        $"import {s.Id} {s.State}: units {s.Units.Done + s.Units.Failed}/{s.Units.Total} ({s.Units.Failed} failed, {s.Units.Running} running), " +
-        $"rows {s.Rows.Read} read, {s.RowsPerSecond:F0} rows/s" + (s.EtaSeconds is { } eta && !ImportState.IsFinal(s.State) ? $", eta {Duration(eta)}" : "");
+        $"import {s.Id} {s.State.Name()}: units {s.Units.Done + s.Units.Failed}/{s.Units.Total} ({s.Units.Failed} failed, {s.Units.Running} running), " +
+        $"rows {s.Rows.Read} read, {s.RowsPerSecond:F0} rows/s" + (s.EtaSeconds is { } eta && !s.State.IsFinal() ? $", eta {Duration(eta)}" : "");
 
-    public static string StateMarkup(string state) => state switch
+    public static string StateMarkup(ImportState state) => state switch
     {
-        ImportState.Completed => "[green]completed[/]",
-        ImportState.CompletedWithErrors => "[yellow]completed_with_errors[/]",
-        ImportState.Failed or ImportState.Cancelled => $"[red]{state}[/]",
-        _ => $"[blue]{state}[/]",
+        ImportState.Completed => $"[green]{state.Name()}[/]",
+        ImportState.CompletedWithErrors => $"[yellow]{state.Name()}[/]",
+        ImportState.Failed or ImportState.Cancelled => $"[red]{state.Name()}[/]",
+        _ => $"[blue]{state.Name()}[/]",
     };
 
     public static string Duration(double seconds) =>

@@ -292,10 +292,10 @@ public static class Benchmark
         }
         var (id, _) = await new ImportControl(store, _ => Task.FromResult<IClusterClient?>(_cluster.Client)).SubmitAsync(spec);
         // Polls the import's state alone, so that following the import costs the measured window little.
-        while (!ImportState.IsFinal((await store.GetImportAsync(id))!.State)) await Task.Delay(100);
+        while (!(await store.GetImportAsync(id))!.State.IsFinal()) await Task.Delay(100);
         var status = (await store.GetStatusAsync(id))!;
         if (status.State != ImportState.Completed)
-            throw new InvalidOperationException($"import ended {status.State}: {status.Error} {status.FailedUnits.FirstOrDefault()?.Error}");
+            throw new InvalidOperationException($"import ended {status.State.Name()}: {status.Error} {status.FailedUnits.FirstOrDefault()?.Error}");
         return (id, status.Rows.Read, (status.FinishedAt!.Value - status.StartedAt!.Value).TotalSeconds);
     }
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Ingest.GrainInterfaces;
 using Ingest.Tests.Harness;
 using Xunit;
+using Ingest.Catalog;
 
 namespace Ingest.Tests;
 
@@ -251,13 +252,13 @@ public class CliTests
         {
             if (state == ImportState.Paused) Assert.Equal(0, (await CliProcess.RunAsync(db.ConnectionString, "pause", "1")).ExitCode);
             // The check reads the state a silo running the import writes.
-            if (state == ImportState.Running) await db.ExecuteAsync("UPDATE ingest.imports SET state = 'running', started_at = now() WHERE id = 1");
+            if (state == ImportState.Running) await db.ExecuteAsync($"UPDATE ingest.imports SET state = {StateSql.Import.Running}, started_at = now() WHERE id = 1");
 
             var refused = await CliProcess.RunAsync(db.ConnectionString, "submit", spec, "--json");
 
             Assert.True(refused.ExitCode == 64, refused.ToString());
             Assert.Equal("", refused.Stdout);
-            Assert.Contains($"import 1 named 'nightly' is {state}", refused.Stderr);
+            Assert.Contains($"import 1 named 'nightly' is {state.Name()}", refused.Stderr);
             Assert.Contains("--concurrent", refused.Stderr);
             AssertNoStackTrace(refused);
         }

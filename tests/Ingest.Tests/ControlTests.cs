@@ -51,18 +51,18 @@ public class ControlTests
         await SlowTarget.CreateAsync(db, seconds: 0.5);
         db.StartSilo(batches: false);
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1));
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "done") >= 1, TimeSpan.FromSeconds(30), "a first unit done");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, UnitState.Done) >= 1, TimeSpan.FromSeconds(30), "a first unit done");
 
         Assert.True((await db.Control.PauseAsync(id)).Applied);
 
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running") == 0, TimeSpan.FromSeconds(10), "the in-flight unit to finish");
-        var done = await db.UnitsAsync(id, "done");
-        Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state IN ('failed','cancelled')"));
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, UnitState.Running) == 0, TimeSpan.FromSeconds(10), "the in-flight unit to finish");
+        var done = await db.UnitsAsync(id, UnitState.Done);
+        Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state IN ({StateSql.Unit.Failed}, {StateSql.Unit.Cancelled})"));
         // Absence of new units can only be observed over time.
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         Assert.Equal(ImportState.Paused, (await db.StatusAsync(id)).State);
-        Assert.Equal(done, await db.UnitsAsync(id, "done"));
-        Assert.Equal(0, await db.UnitsAsync(id, "running"));
+        Assert.Equal(done, await db.UnitsAsync(id, UnitState.Done));
+        Assert.Equal(0, await db.UnitsAsync(id, UnitState.Running));
         Assert.True(done < 8);
 
         Assert.True((await db.Control.ResumeAsync(id)).Applied);
@@ -88,7 +88,8 @@ public class ControlTests
             TimeSpan.FromSeconds(30), "the import's grain woken");
         Assert.Equal("paused|0", await db.ScalarAsync<string>($"SELECT state || '|' || (SELECT count(*) FROM ingest.units WHERE import_id = {id}) FROM ingest.imports WHERE id = {id}"));
 
-        Assert.Equal(ImportState.Completed, (await db.Control.ResumeAsync(id)).Applied ? (await db.WaitForAsync(id)).State : "not resumed");
+        Assert.True((await db.Control.ResumeAsync(id)).Applied);
+        Assert.Equal(ImportState.Completed, (await db.WaitForAsync(id)).State);
         Assert.Equal(30, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
     }
 
@@ -100,9 +101,9 @@ public class ControlTests
         await SlowTarget.CreateAsync(db, seconds: 0.3);
         db.StartSilo(batches: false);
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 2));
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "done") >= 2, TimeSpan.FromSeconds(30), "two units done");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, UnitState.Done) >= 2, TimeSpan.FromSeconds(30), "two units done");
         await SlowTarget.SetDelayAsync(db, 30);
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running") == 2, TimeSpan.FromSeconds(30), "two units in flight");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, UnitState.Running) == 2, TimeSpan.FromSeconds(30), "two units in flight");
 
         Assert.True((await db.Control.CancelAsync(id)).Applied);
 
@@ -133,7 +134,7 @@ public class ControlTests
 
         int most = 0, mostOnSingle = 0;
         ImportStatus status;
-        while (!ImportState.IsFinal((status = await db.StatusAsync(id)).State))
+        while (!(status = await db.StatusAsync(id)).State.IsFinal())
         {
             // Small units go out in batches: an attempt is one unit or one batch.
             most = Math.Max(most, (int)await db.AttemptsAsync(id));

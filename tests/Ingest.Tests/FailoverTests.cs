@@ -2,6 +2,7 @@ using Ingest.GrainInterfaces;
 using Ingest.Tests.Harness;
 using Xunit;
 using Xunit.Abstractions;
+using Ingest.Catalog;
 
 namespace Ingest.Tests;
 
@@ -38,7 +39,7 @@ public class FailoverTests(ITestOutputHelper output)
             {
                 holder = await Poll.UntilAsync(() => db.ScalarAsync<string>($"""
                     SELECT coalesce(min(silo), '') FROM (
-                      SELECT silo FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo HAVING max(attempts) <= 1) h
+                      SELECT silo FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Unit.Running} GROUP BY silo HAVING max(attempts) <= 1) h
                     """), silo => db.Silos.Any(n => n.Address == silo && !n.HasExited), TimeSpan.FromSeconds(30), "a unit in flight");
             }
             catch (TimeoutException e)
@@ -49,7 +50,7 @@ public class FailoverTests(ITestOutputHelper output)
             var victim = db.Silos.Single(n => n.Address == holder);
             var heldSql = $"""
                 SELECT coalesce(string_agg(unit_no || ':' || fence_token, ','), '') FROM ingest.units
-                WHERE import_id = {id} AND state = 'running' AND silo = '{holder}'
+                WHERE import_id = {id} AND state = {StateSql.Unit.Running} AND silo = '{holder}'
                 """;
             victim.Kill();
             var killedAt = DateTime.UtcNow;
@@ -62,7 +63,7 @@ public class FailoverTests(ITestOutputHelper output)
             if (held.Length > 0)
             {
                 var units = held.Split(',').Select(h => h.Split(':')).ToList();
-                var fence = string.Join(" OR ", units.Select(h => $"(unit_no = {h[0]} AND fence_token = {h[1]} AND state = 'running')"));
+                var fence = string.Join(" OR ", units.Select(h => $"(unit_no = {h[0]} AND fence_token = {h[1]} AND state = {StateSql.Unit.Running})"));
                 var stillHeld = batches ? units.Count - 1 : 0;
                 await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND ({fence})") <= stillHeld,
                     TimeSpan.FromSeconds(10), () => $"units {held} of the killed silo to be taken over; silo output:\n{db.SiloOutput}");
@@ -104,7 +105,7 @@ public class FailoverTests(ITestOutputHelper output)
         // Four small units: two attempts of one unit each, or one batch of all four.
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: batches ? 1 : 2));
         var units = batches ? 4 : 2;
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", first) == units, TimeSpan.FromSeconds(30), $"{units} units in flight on the first silo");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, UnitState.Running, first) == units, TimeSpan.FromSeconds(30), $"{units} units in flight on the first silo");
         var second = db.StartSilo(env: slowDetection, batches: batches);
         await second.StartedAsync();
 
@@ -113,7 +114,7 @@ public class FailoverTests(ITestOutputHelper output)
 
         // The attempts are in a 20 s sleep on the server: a hand-back that waited for it would take over 15 s
         // (and failure detection a minute); 10 s leaves room for a machine busy with other tests.
-        await Poll.UntilAsync(async () => await db.UnitsAsync(id, "running", second) == units, TimeSpan.FromSeconds(10), $"the second silo to hold all {units} units");
+        await Poll.UntilAsync(async () => await db.UnitsAsync(id, UnitState.Running, second) == units, TimeSpan.FromSeconds(10), $"the second silo to hold all {units} units");
         Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         // No attempt used up by the hand-back (a batch's attempt counts when it commits); batches stay batches.
         Assert.Equal(batches ? 0 : 1, await db.ScalarAsync<int>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id}"));
@@ -143,7 +144,7 @@ public class FailoverTests(ITestOutputHelper output)
         var unit = await Poll.UntilAsync(() => db.ScalarAsync<string>(
                 $"""
                 SELECT coalesce(min(u.unit_no || '|' || u.silo), '') FROM ingest.units u JOIN pg_stat_activity a ON a.application_name = 'ingest ' || u.dispatch
-                WHERE u.import_id = {id} AND u.state = 'running' AND a.wait_event = 'PgSleep'
+                WHERE u.import_id = {id} AND u.state = {StateSql.Unit.Running} AND a.wait_event = 'PgSleep'
                 """),
             u => u.Length > 0, TimeSpan.FromSeconds(30), "a unit's rows inserted, its transaction open");
         var (unitNo, holder) = (unit.Split('|')[0], unit.Split('|')[1]);
@@ -189,7 +190,7 @@ public class FailoverTests(ITestOutputHelper output)
             var first = db.StartSilo(slots: 1);
             await first.StartedAsync();
             await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
-                    $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = 'running' AND attempts = 0 AND batch IS NOT NULL") == 3,
+                    $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Unit.Running} AND attempts = 0 AND batch IS NOT NULL") == 3,
                 TimeSpan.FromSeconds(30), "the batch in flight");
             first.Kill();
         }
@@ -199,7 +200,7 @@ public class FailoverTests(ITestOutputHelper output)
             var node = db.StartSilo(slots: 1, batches: batched);
             if (attempt == 1 && !batched) await node.StartedAsync();
             await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
-                    $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND unit_no = 1 AND state = 'running' AND attempts = {attempt}") == 1,
+                    $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND unit_no = 1 AND state = {StateSql.Unit.Running} AND attempts = {attempt}") == 1,
                 TimeSpan.FromSeconds(30), $"attempt {attempt} of the poison unit");
             node.Kill();
         }
@@ -213,7 +214,7 @@ public class FailoverTests(ITestOutputHelper output)
         Assert.Equal(2, failed.Attempts);
         Assert.Contains("attempt", failed.Error);
         Assert.Equal(20, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
-        Assert.Equal(1, await db.ScalarAsync<int>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id} AND state = 'done'"));
+        Assert.Equal(1, await db.ScalarAsync<int>($"SELECT max(attempts) FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Unit.Done}"));
     }
 
     [Fact]

@@ -154,7 +154,7 @@ public class FencingTests
         Assert.False(await FirstChunkAsync());
         Assert.Equal("10,10", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
         var standing = (await UnitFence.StandingAsync(db.DataSource, id, 0))!.Value;
-        Assert.Equal((claim.Token, "running", 10L), (standing.Token, standing.State, standing.Checkpoint!.Records));
+        Assert.Equal((claim.Token, UnitState.Running, 10L), (standing.Token, standing.State, standing.Checkpoint!.Records));
         Assert.Equal(10, await db.ScalarAsync<long>($"SELECT sum(value) FROM ingest.import_counters WHERE import_id = {id} AND scope = 'rows' AND counter = 'inserted'"));
 
         // Handed back by a stopping silo, its attempt does not count; with chunks committed it is not batched again.

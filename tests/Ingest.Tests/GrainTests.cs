@@ -3,6 +3,7 @@ using Ingest.GrainInterfaces;
 using Ingest.Grains;
 using Ingest.Tests.Harness;
 using Xunit;
+using Ingest.Catalog;
 
 namespace Ingest.Tests;
 
@@ -45,12 +46,12 @@ public class GrainTests
 
         int most = 0, mostOnOneSilo = 0;
         ImportStatus status;
-        while (!ImportState.IsFinal((status = await db.StatusAsync(id)).State))
+        while (!(status = await db.StatusAsync(id)).State.IsFinal())
         {
             // Small units go out in batches: an attempt is one unit or one batch.
             most = Math.Max(most, (int)await db.AttemptsAsync(id));
             mostOnOneSilo = Math.Max(mostOnOneSilo, (int)await db.ScalarAsync<long>(
-                $"SELECT coalesce(max(n), 0) FROM (SELECT count(DISTINCT dispatch) AS n FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo) s"));
+                $"SELECT coalesce(max(n), 0) FROM (SELECT count(DISTINCT dispatch) AS n FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Unit.Running} GROUP BY silo) s"));
         }
 
         Assert.Equal(ImportState.Completed, status.State);
@@ -70,7 +71,7 @@ public class GrainTests
         var (id, _) = await cluster.Control.SubmitAsync(ImportSpecParser.ParseJson(Specs.Files(data.Path, parallelism: 3)));
 
         await Poll.UntilAsync(async () => await db.ScalarAsync<long>(
-                $"SELECT count(DISTINCT silo) FROM ingest.units WHERE import_id = {id} AND state = 'running'") == 3,
+                $"SELECT count(DISTINCT silo) FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Unit.Running}") == 3,
             TimeSpan.FromSeconds(20), "three attempts running at once, one on each silo");
 
         Assert.True((await cluster.Control.CancelAsync(id)).Applied);

@@ -9,6 +9,7 @@ using Ingest.Grains;
 using Ingest.Tests.Harness;
 using Npgsql;
 using Xunit;
+using Ingest.Catalog;
 
 namespace Ingest.Tests;
 
@@ -413,7 +414,7 @@ public class RelationalTests
             // Units on their first attempt, alone (attempts 1) or in a batch (whose attempt counts when it commits).
             var holder = await Poll.UntilAsync(() => db.ScalarAsync<string>($"""
                 SELECT coalesce(min(silo), '') FROM (
-                  SELECT silo FROM ingest.units WHERE import_id = {id} AND state = 'running' GROUP BY silo HAVING max(attempts) <= 1) h
+                  SELECT silo FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Unit.Running} GROUP BY silo HAVING max(attempts) <= 1) h
                 """), silo => db.Silos.Any(n => n.Address == silo && !n.HasExited), TimeSpan.FromSeconds(30), "a unit in flight");
             db.Silos.Single(n => n.Address == holder).Kill();
             await db.StartSilo().StartedAsync();

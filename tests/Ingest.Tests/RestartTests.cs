@@ -21,12 +21,12 @@ public class RestartTests
         spec["retry"]!.AsObject().Remove("attemptTimeoutSeconds");
         var id = await db.ScalarAsync<long>($"""
             INSERT INTO ingest.imports (name, spec, state, parallelism, max_attempts, backoff_seconds, started_at)
-            VALUES ('old', '{spec.ToJsonString().Replace("'", "''")}', 'running', 4, 3, 0.2, now()) RETURNING id
+            VALUES ('old', '{spec.ToJsonString().Replace("'", "''")}', {StateSql.Import.Running}, 4, 3, 0.2, now()) RETURNING id
             """);
         await db.ExecuteAsync($"""
             CREATE TABLE games (id bigint PRIMARY KEY, name text, released date, rating double precision, esrb text, raw jsonb);
             INSERT INTO ingest.units (import_id, unit_no, key, size_bytes, state, attempts, lease_token, silo, dispatch)
-            SELECT {id}, n, 'page-' || lpad((n + 1)::text, 5, '0') || '.json', 100, CASE WHEN n = 0 THEN 'running' ELSE 'pending' END,
+            SELECT {id}, n, 'page-' || lpad((n + 1)::text, 5, '0') || '.json', 100, CASE WHEN n = 0 THEN {StateSql.Unit.Running} ELSE {StateSql.Unit.Pending} END,
                    CASE WHEN n = 0 THEN 1 ELSE 0 END, CASE WHEN n = 0 THEN 7 ELSE 0 END,
                    CASE WHEN n = 0 THEN '127.0.0.1:1@1' END, CASE WHEN n = 0 THEN '{id}/0/gone' END
             FROM generate_series(0, 2) n
@@ -35,7 +35,7 @@ public class RestartTests
         await db.StartSilo().StartedAsync(); // migrates the rest, and wakes every unfinished import
 
         var status = await db.WaitForAsync(id);
-        Assert.True(status.State == ImportState.Completed, $"{status.State}: {string.Join("; ", status.FailedUnits.Select(u => u.Error))}\n{db.SiloOutput}");
+        Assert.True(status.State == ImportState.Completed, $"{status.State.Name()}: {string.Join("; ", status.FailedUnits.Select(u => u.Error))}\n{db.SiloOutput}");
         Assert.Equal(new UnitCounts(3, 3, 0, 0, 0, 0), status.Units);
         Assert.Equal(new RowCounts(30, 30, 0, 0, 0), status.Rows);
         Assert.Equal("30,30", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));

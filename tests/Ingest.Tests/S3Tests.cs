@@ -77,7 +77,7 @@ public class S3Tests
         var id = await db.SubmitAsync(Specs.S3("rawg", "rawg/"));
 
         // Meanwhile status shows why it waits.
-        var retrying = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Error is not null || ImportState.IsFinal(s.State), TimeSpan.FromSeconds(60), "the planning error to show");
+        var retrying = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Error is not null || s.State.IsFinal(), TimeSpan.FromSeconds(60), "the planning error to show");
         Assert.Equal(ImportState.Pending, retrying.State);
         Assert.Contains("planning attempt 1/3 failed, retrying", retrying.Error);
         var status = await db.WaitForAsync(id);

@@ -96,10 +96,10 @@ public sealed class TestDatabase : IAsyncDisposable
         units AS (
           SELECT c.scope, c.counter, sum(c.value) AS v
           FROM ingest.units u CROSS JOIN LATERAL (VALUES
-            ('units', 'total', 1::bigint), ('units', 'done', (u.state = 'done')::int::bigint),
-            ('units', 'failed', (u.state = 'failed')::int::bigint), ('units', 'cancelled', (u.state = 'cancelled')::int::bigint),
+            ('units', 'total', 1::bigint), ('units', 'done', (u.state = {StateSql.Unit.Done})::int::bigint),
+            ('units', 'failed', (u.state = {StateSql.Unit.Failed})::int::bigint), ('units', 'cancelled', (u.state = {StateSql.Unit.Cancelled})::int::bigint),
             ('units', 'unsized', (u.size_bytes IS NULL)::int::bigint),
-            ('bytes', 'total', coalesce(u.size_bytes, 0)), ('bytes', 'ended', CASE WHEN u.state IN ('done', 'failed') THEN coalesce(u.size_bytes, 0) ELSE 0 END),
+            ('bytes', 'total', coalesce(u.size_bytes, 0)), ('bytes', 'ended', CASE WHEN u.state IN ({StateSql.Unit.Done}, {StateSql.Unit.Failed}) THEN coalesce(u.size_bytes, 0) ELSE 0 END),
             ('bytes', 'read', u.bytes_read), ('rows', 'read', u.rows_read), ('rows', 'inserted', u.rows_inserted),
             ('rows', 'updated', u.rows_updated), ('rows', 'unchanged', u.rows_unchanged), ('rows', 'rejected', u.rows_rejected)) AS c(scope, counter, value)
           WHERE u.import_id = {id}
@@ -125,12 +125,12 @@ public sealed class TestDatabase : IAsyncDisposable
     public async Task<ImportStatus> StatusAsync(long id) => await Catalog.GetStatusAsync(id) ?? throw new InvalidOperationException($"import {id} not found");
 
     /// <summary>How many units of the import are in <paramref name="state"/>, optionally only those claimed by <paramref name="silo"/>.</summary>
-    public Task<long> UnitsAsync(long id, string state, SiloProcess? silo = null) => ScalarAsync<long>(
-        $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = '{state}'" + (silo is null ? "" : $" AND silo = '{silo.Address}'"));
+    public Task<long> UnitsAsync(long id, UnitState state, SiloProcess? silo = null) => ScalarAsync<long>(
+        $"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Literal(state)}" + (silo is null ? "" : $" AND silo = '{silo.Address}'"));
 
     /// <summary>Attempts in flight (one unit, or a batch of units, each): the running units' distinct dispatches.</summary>
     public Task<long> AttemptsAsync(long id, string? silo = null) => ScalarAsync<long>(
-        $"SELECT count(DISTINCT dispatch) FROM ingest.units WHERE import_id = {id} AND state = 'running'" + (silo is null ? "" : $" AND silo = '{silo}'"));
+        $"SELECT count(DISTINCT dispatch) FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Unit.Running}" + (silo is null ? "" : $" AND silo = '{silo}'"));
 
     /// <summary>The import's state and its units grouped by state, attempts and silo: what a test prints when it times out.</summary>
     public Task<string> DescribeAsync(long id) => ScalarAsync<string>($"""
@@ -142,12 +142,11 @@ public sealed class TestDatabase : IAsyncDisposable
     public string SiloOutput => string.Join("\n----\n", _silos.Select(n => $"silo {n.Pid}:\n{n.Output}"));
 
     /// <summary>Polls until the import reaches a final state (or the one given) and returns its status.</summary>
-    public Task<ImportStatus> WaitForAsync(long id, TimeSpan? timeout = null, params string[] states)
+    public Task<ImportStatus> WaitForAsync(long id, TimeSpan? timeout = null, params ImportState[] states)
     {
-        string[] wanted = states.Length > 0 ? states
-            : [ImportState.Completed, ImportState.CompletedWithErrors, ImportState.Failed, ImportState.Cancelled];
+        ImportState[] wanted = states.Length > 0 ? states : [.. Enum.GetValues<ImportState>().Where(s => s.IsFinal())];
         return Poll.UntilAsync(() => StatusAsync(id), s => wanted.Contains(s.State), timeout ?? TimeSpan.FromSeconds(90),
-            () => $"import {id} to become {string.Join('/', wanted)}; silo output:\n{SiloOutput}");
+            () => $"import {id} to become {string.Join('/', wanted.Select(s => s.Name()))}; silo output:\n{SiloOutput}");
     }
 
     public async ValueTask DisposeAsync()

@@ -153,7 +153,7 @@ public static class RealDataBenchmark
         cmd.Parameters.AddWithValue(name);
         await using var reader = await cmd.ExecuteReaderAsync();
         await reader.ReadAsync();
-        if (reader.GetString(2) != ImportState.Completed) throw new InvalidOperationException($"{name} ended {reader.GetString(2)}");
+        if (StateNames.ToImportState(reader.GetString(2)) != ImportState.Completed) throw new InvalidOperationException($"{name} ended {reader.GetString(2)}");
         return (reader.GetInt64(0), seconds, reader.GetDouble(1));
     }
 

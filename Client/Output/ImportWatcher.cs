@@ -8,7 +8,8 @@ namespace Ingest.Client.Output;
 /// <summary>
 /// Follows an import until it reaches a final state: a live progress bar on a terminal, a plain
 /// line every few seconds otherwise. Every 30 s it says so when no silo runs to take the import,
-/// and keeps waiting. Everything goes to stderr.
+/// and keeps waiting. It reads the status every half second, and at once when an import ends
+/// (<see cref="ImportEndings"/>). Everything goes to stderr.
 /// </summary>
 public sealed class ImportWatcher(ClientContext context)
 {
@@ -23,7 +24,8 @@ public sealed class ImportWatcher(ClientContext context)
     public async Task<ImportStatus> WatchAsync(long id, CancellationToken cancellationToken)
     {
         var store = context.Catalog;
-        if (!context.Interactive) return await WatchPlainAsync(store, id, cancellationToken);
+        await using var endings = await ImportEndings.ListenAsync(context.DataSource, cancellationToken);
+        if (!context.Interactive) return await WatchPlainAsync(store, id, endings, cancellationToken);
 
         ImportStatus status = (await store.GetStatusAsync(id, cancellationToken))!;
         await context.ErrorConsole.Progress()
@@ -41,13 +43,13 @@ public sealed class ImportWatcher(ClientContext context)
                     if (status.State.IsFinal()) { task.StopTask(); return; }
                     // Written above the progress bar.
                     if (await NoSiloAsync(store, status, cancellationToken) is { } notice) context.ErrorConsole.MarkupLine($"[yellow]{Markup.Escape(notice)}[/]");
-                    await Task.Delay(Poll, cancellationToken);
+                    await endings.WaitAsync(Poll, cancellationToken);
                 }
             });
         return status;
     }
 
-    private async Task<ImportStatus> WatchPlainAsync(ImportCatalog store, long id, CancellationToken cancellationToken)
+    private async Task<ImportStatus> WatchPlainAsync(ImportCatalog store, long id, ImportEndings endings, CancellationToken cancellationToken)
     {
         var lastLine = DateTimeOffset.MinValue;
         while (true)
@@ -60,7 +62,7 @@ public sealed class ImportWatcher(ClientContext context)
             }
             if (status.State.IsFinal()) return status;
             if (await NoSiloAsync(store, status, cancellationToken) is { } notice) await context.Error.WriteLineAsync(notice);
-            await Task.Delay(Poll, cancellationToken);
+            await endings.WaitAsync(Poll, cancellationToken);
         }
     }
 

@@ -302,7 +302,7 @@ public static class Benchmark
     public static Process StartSilo(string cs)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(RepoRoot(), "Silo", "bin", "Release", "net10.0", "Ingest.Silo.dll"));
+        psi.ArgumentList.Add(ProgramDll("Silo"));
         psi.Environment["INGEST_DB"] = cs;
         var process = Process.Start(psi)!;
         process.OutputDataReceived += (_, _) => { };
@@ -314,6 +314,14 @@ public static class Benchmark
     internal static double PeakRssMiB(Process process) =>
         File.ReadLines($"/proc/{process.Id}/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
             .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0).FirstOrDefault();
+
+    /// <summary>
+    /// A program's assembly: the Release build's, or under <c>INGEST_BENCH_APP</c> when set (a folder
+    /// holding <c>silo/</c> and <c>client/</c>, e.g. published with ReadyToRun, to compare).
+    /// </summary>
+    public static string ProgramDll(string project) => Environment.GetEnvironmentVariable("INGEST_BENCH_APP") is { Length: > 0 } app
+        ? Path.Combine(app, project.ToLowerInvariant(), $"Ingest.{project}.dll")
+        : Path.Combine(RepoRoot(), project, "bin", "Release", "net10.0", $"Ingest.{project}.dll");
 
     public static string RepoRoot()
     {

@@ -41,7 +41,7 @@ public static class ColdStart
             var pids = silos.Select(s => s.Id).ToHashSet();
             while ((await catalog.ListSilosAsync("ingest")).Count(s => s.Status == "active" && s.Pid is { } pid && pids.Contains(pid)) < 2)
                 await Task.Delay(100);
-            var (_, ingest) = await PostgresTools.RunAsync("dotnet", Path.Combine(Benchmark.RepoRoot(), "Client", "bin", "Release", "net10.0", "Ingest.Client.dll"),
+            var (_, ingest) = await PostgresTools.RunAsync("dotnet", Benchmark.ProgramDll("Client"),
                 "submit", specFile, "--wait");
             var loaded = await db.CreateCommand("SELECT count(*) FROM games_cold").ExecuteScalarAsync();
             Console.WriteLine($"cold, end to end  : {written:N0} rows ({mib:F0} MiB of JSON, {files} files): psql \\copy of TSV {psql:F2} s = {written / psql,9:N0} rows/s | " +

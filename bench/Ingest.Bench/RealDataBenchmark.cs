@@ -18,6 +18,7 @@ namespace Ingest.Bench;
 /// <item>cold: the flat loads again on two silos started just before the command, vs the same <c>psql \copy</c>.</item>
 /// </list>
 /// Rounds interleave every measurement with its baseline; medians are reported against the goals.
+/// <c>--cold-only</c> measures the cold loads alone.
 /// </summary>
 public static class RealDataBenchmark
 {
@@ -30,6 +31,7 @@ public static class RealDataBenchmark
         var tinyUnits = Benchmark.Option(args, "--tiny-units", 2000);
         var runs = Benchmark.Option(args, "--runs", 5);
         var parallelism = Benchmark.Option(args, "--parallelism", ImportSpec.DefaultParallelism);
+        var coldOnly = args.Contains("--cold-only");
         var cs = Environment.GetEnvironmentVariable("INGEST_DB");
         if (string.IsNullOrEmpty(cs))
         {
@@ -66,16 +68,16 @@ public static class RealDataBenchmark
             var tiny = new Dictionary<bool, List<double>> { [false] = [], [true] = [] };
             var cold = new Dictionary<bool, List<double>> { [false] = [], [true] = [] };
 
-            silos.AddRange(await StartSilosAsync(db, cs, 2));
+            if (!coldOnly) silos.AddRange(await StartSilosAsync(db, cs, 2));
             // Silos are long-lived: warm them with the loads measured, as the other benchmarks do.
-            for (var i = 0; i < 2; i++)
+            for (var i = 0; i < (coldOnly ? 0 : 2); i++)
                 foreach (var repeats in new[] { false, true })
                 {
                     await SubmitAsync(db, work, data[repeats].Pages, $"warm_{i}_{Kind(repeats)}", parallelism);
                     await SubmitAsync(db, work, tinyData[repeats], $"warm_tiny_{i}_{Kind(repeats)}", parallelism);
                 }
 
-            for (var run = 1; run <= runs; run++)
+            for (var run = 1; run <= (coldOnly ? 0 : runs); run++)
             {
                 foreach (var repeats in new[] { false, true })
                 {
@@ -119,6 +121,12 @@ public static class RealDataBenchmark
                 }
 
             Console.WriteLine();
+            if (coldOnly)
+            {
+                Summary("cold, with repeats: submit --wait / psql \\copy", cold[true], "≥ 0.80");
+                Summary("cold, clean:        submit --wait / psql \\copy", cold[false], "≥ 0.80");
+                return 0;
+            }
             Console.WriteLine($"summary (median of {runs} rounds; baseline in the same round)        figure   goal");
             Summary("flat, warm, with repeats: submit --wait / psql \\copy", flat[true], "≥ 0.80");
             Summary("flat, warm, clean:        submit --wait / psql \\copy", flat[false], "");
@@ -147,7 +155,7 @@ public static class RealDataBenchmark
         var name = "bench-" + table.Replace('_', '-');
         var specFile = Path.Combine(work, table + ".json");
         await File.WriteAllTextAsync(specFile, RawgSample.Spec(name, pages, table, parallelism));
-        var (_, seconds) = await PostgresTools.RunAsync("dotnet", Path.Combine(Benchmark.RepoRoot(), "Client", "bin", "Release", "net10.0", "Ingest.Client.dll"),
+        var (_, seconds) = await PostgresTools.RunAsync("dotnet", Benchmark.ProgramDll("Client"),
             "submit", specFile, "--wait");
         await using var cmd = db.CreateCommand("SELECT id, extract(epoch FROM finished_at - started_at)::float8, state FROM ingest.imports WHERE name = $1 ORDER BY id DESC LIMIT 1");
         cmd.Parameters.AddWithValue(name);

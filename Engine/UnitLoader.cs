@@ -43,7 +43,11 @@ public sealed class UnitLoader
         _plan = target.IsRelational ? new LoadPlan(target) : null;
     }
 
-    public static UnitLoader For(ImportSpec spec, SourceRegistry sources) => new(sources.For(spec.Source), spec.Target);
+    public static UnitLoader For(ImportSpec spec, SourceRegistry sources)
+    {
+        var source = sources.For(spec);
+        return new(source, source.Target);
+    }
 
     /// <summary>The import's source, which opens its units.</summary>
     public ImportSource Source => _source;
@@ -154,13 +158,13 @@ public sealed class UnitLoader
         long read = 0, written = 0;
         while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
         {
-            var record = unit.Current.Span;
-            if (_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject))
+            if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
+            else if (_mapper.TryMap(unit.Current.Span, row, facts, unit.RecordIndex, now, tally, out var reject))
             {
                 await loader.WriteAsync(row, cancellationToken);
                 written++;
             }
-            else rejects.Add(unit.RecordIndex, reject!, record);
+            else rejects.Add(unit.RecordIndex, reject!);
             read++;
         }
         return Result(unit, read, new LoadCounts(written, 0, 0), rejects, tally);
@@ -221,7 +225,8 @@ public sealed class UnitLoader
             mapper.StartUnit(tally);
             while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
             {
-                if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject)) rejects.Add(unit.RecordIndex, reject!, unit.Current.Span);
+                if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
+                else if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject)) rejects.Add(unit.RecordIndex, reject!);
                 read++;
                 await load.FlushIfFullAsync(cancellationToken);
             }
@@ -257,13 +262,15 @@ public sealed class UnitLoader
 
         public long Count { get; private set; }
 
-        public void Add(long index, RecordReject reject, ReadOnlySpan<byte> raw)
+        // The record is the unit's current one: kept as the file holds it, its reason with its line where the format has lines.
+        public void Add(long index, RecordReject reject)
         {
+            var reason = unit.WithLine(reject.Reason);
             if (fail)
                 throw new SourceDataException(From.Records == 0
-                    ? $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail, nothing of this file is loaded): {reject.Reason}"
-                    : $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail; its first {From.Records} records, committed before, stay loaded): {reject.Reason}");
-            if (Count++ < MaxKeptRejects) _kept.Add(new RejectedRecord(index, reject.Column, reject.Reason, Truncate(raw)));
+                    ? $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail, nothing of this file is loaded): {reason}"
+                    : $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail; its first {From.Records} records, committed before, stay loaded): {reason}");
+            if (Count++ < MaxKeptRejects) _kept.Add(new RejectedRecord(index, reject.Column, reason, Truncate(unit.Original.Span)));
         }
 
         public IReadOnlyList<RejectedRecord> Kept(long records) => Count <= MaxKeptRejects

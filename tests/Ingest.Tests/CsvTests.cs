@@ -278,4 +278,184 @@ public class CsvTests(ITestOutputHelper output)
         // Row 40: after the comment and the header, 39 rows (five of them on two lines), six of them followed by a comment and an empty line.
         Assert.Equal(2 + 39 + 5 + 6 * 2 + 1, all[^1].Line);
     }
+
+    // The warehouse's sales export: one row per invoice line, with the customer's and the product's codes and names.
+    private sealed record Sale(string Factura, int Linea, string Cliente, string ClienteNombre, string Producto, string ProductoNombre, int Cantidad, decimal Precio, DateOnly Fecha);
+
+    private static List<Sale> Sales(int first, int count) => Enumerable.Range(first, count).Select(i => new Sale(
+        $"F-{i / 3:D5}", i % 3 + 1, $"C{i % 17:D3}", $"Cliente {i % 17}, S.A.", $"P-{i % 11}", i % 11 == 4 ? "Café \"premium\"" : $"Producto {i % 11}",
+        i % 9 + 1, 1.25m * (i % 40 + 1), new DateOnly(2024, 1 + i % 12, 1 + i % 28))).ToList();
+
+    private const string StarSpecColumns = """
+        "factura":   { "path": "Factura", "type": "text" },
+        "linea":     { "path": "Línea", "type": "int" },
+        "cantidad":  { "path": "Cantidad", "type": "int" },
+        "precio":    { "path": "Precio Unit.", "type": "numeric" },
+        "fecha":     { "path": "Fecha", "type": "date", "format": "dd/MM/yyyy" },
+        "archivo":   { "meta": "file" },
+        "linea_csv": { "meta": "line" }
+        """;
+
+    private const string StarReferences = """
+        "references": [
+          { "column": "cliente_sk", "dimension": { "table": "dim_cliente", "key": ["codigo"], "surrogate": "cliente_sk",
+              "columns": { "codigo": { "path": "Cód. Cliente", "type": "text" }, "nombre": { "path": "Cliente", "type": "text" } } } },
+          { "column": "producto_sk", "dimension": { "table": "dim_producto", "key": ["codigo"], "surrogate": "producto_sk",
+              "columns": { "codigo": { "path": "Cód. Producto", "type": "text" }, "nombre": { "path": "Producto", "type": "text" } } } }
+        ],
+        """;
+
+    [Fact]
+    public async Task A_star_schema_loads_from_three_CSV_files_a_fact_with_two_surrogate_dimensions_row_for_row()
+    {
+        using var data = new TempFolder();
+        // Three exports of the same sales, each in its own dialect: commas, semicolons with every field quoted, pipes.
+        var files = new[] { ("ventas_1.csv", ",", false), ("ventas_2.csv", ";", true), ("ventas_3.csv", "|", false) };
+        var expected = new List<string>();
+        for (var f = 0; f < files.Length; f++)
+        {
+            var (name, delimiter, quoteAll) = files[f];
+            string Field(string v) => quoteAll || v.Contains(delimiter) || v.Contains('"') ? "\"" + v.Replace("\"", "\"\"") + "\"" : v;
+            var text = new StringBuilder(string.Join(delimiter, new[] { "Factura", "Línea", "Cód. Cliente", "Cliente", "Cód. Producto", "Producto", "Cantidad", "Precio Unit.", "Fecha" }.Select(Field)) + "\r\n");
+            var line = 2;
+            foreach (var s in Sales(f * 300, 300))
+            {
+                text.Append(string.Join(delimiter, new[] { s.Factura, s.Linea.ToString(), s.Cliente, s.ClienteNombre, s.Producto, s.ProductoNombre, s.Cantidad.ToString(),
+                    s.Precio.ToString(System.Globalization.CultureInfo.InvariantCulture), s.Fecha.ToString("dd/MM/yyyy") }.Select(Field)) + "\r\n");
+                expected.Add($"{s.Factura}|{s.Linea}|{s.Cliente}|{s.ClienteNombre}|{s.Producto}|{s.ProductoNombre}|{s.Cantidad}|{s.Precio:0.00}|{s.Fecha:yyyy-MM-dd}|{name}|{line++}");
+            }
+            data.Write(name, text.ToString());
+        }
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Spec(data.Path, StarSpecColumns, pattern: "ventas_*.csv", table: "fact_ventas",
+            key: "\"factura\", \"linea\"", target: StarReferences + "\"foreignKeys\": true,")));
+
+        Assert.True(status.State == ImportState.Completed, await db.DescribeAsync(status.Id));
+        Assert.Equal(new RowCounts(900, 900, 0, 0, 0), status.Rows);
+        var rows = await db.ScalarAsync<string>("""
+            SELECT string_agg(concat_ws('|', f.factura, f.linea, c.codigo, c.nombre, p.codigo, p.nombre, f.cantidad, to_char(f.precio, 'FM999990.00'), f.fecha, f.archivo, f.linea_csv),
+                              E'\n' ORDER BY f.archivo, f.linea_csv)
+            FROM fact_ventas f JOIN dim_cliente c USING (cliente_sk) JOIN dim_producto p USING (producto_sk)
+            """);
+        Assert.Equal(string.Join("\n", expected), rows);
+        Assert.Equal("17,11", await db.ScalarAsync<string>("SELECT (SELECT count(*) FROM dim_cliente) || ',' || (SELECT count(*) FROM dim_producto)"));
+        Assert.Equal("Café \"premium\"", await db.ScalarAsync<string>("SELECT nombre FROM dim_producto WHERE codigo = 'P-4'"));
+    }
+
+    [Fact]
+    public async Task Bad_rows_are_rejected_with_file_line_reason_and_original_text_and_a_file_lacking_a_mapped_column_fails_at_once()
+    {
+        using var data = new TempFolder();
+        data.Write("a.csv", "id,name,note\n1,one,x\n2,two\n3,\"three\nlines\",y,extra\nx4,four,z\n5,\"bro\"ken,w\n6,six,\"\"\n");
+        data.Write("b.csv", "id,nombre,note\n7,siete,x\n");
+        data.Write("c.csv", "note,id,name\nq,8,eight\n");
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Spec(data.Path, Columns + """, "raw": { "path": "$", "type": "jsonb" }""", key: "\"id\"")));
+
+        Assert.Equal(ImportState.CompletedWithErrors, status.State);
+        var failed = Assert.Single(status.FailedUnits);
+        Assert.Equal(("b.csv", 1), (failed.Key, failed.Attempts));
+        Assert.Contains("b.csv: its header (line 1) lacks the mapped column 'name'", failed.Error);
+        Assert.Equal("1:one:x,6:six:,8:eight:q", await db.ScalarAsync<string>("SELECT string_agg(id || ':' || name || ':' || coalesce(note, 'NULL'), ',' ORDER BY id) FROM ventas"));
+        Assert.Equal("""{"id": "6", "name": "six", "note": ""}""", await db.ScalarAsync<string>("SELECT raw::text FROM ventas WHERE id = 6"));
+        var rejects = await db.ScalarAsync<string>("SELECT string_agg(record_index || ' ' || reason || ' <' || raw || '>', E'\n' ORDER BY record_index) FROM ingest.rejects");
+        output.WriteLine(rejects);
+        Assert.Equal([
+            "1 line 3: 2 fields, but the header has 3 <2,two>",
+            "2 line 4: 4 fields, but the header has 3 <3,\"three\nlines\",y,extra>",
+            "3 line 6: column 'id' (bigint) at 'id': \"x4\" is not a whole number <x4,four,z>",
+            "4 line 7: a broken quote: text after the closing quote of a field <5,\"bro\"ken,w>",
+        ], rejects.Split('\n').Where(l => l.Length > 0).Aggregate(new List<string>(), (list, l) =>
+        {
+            if (Regex.IsMatch(l, @"^\d+ line ")) list.Add(l); else list[^1] += "\n" + l;
+            return list;
+        }));
+    }
+
+    [Fact]
+    public async Task A_large_CSV_resumes_mid_file_after_its_silo_is_killed_every_row_once_with_its_line()
+    {
+        const int records = 120_000, chunkRows = 10_000;
+        using var data = new TempFolder();
+        var path = Path.Combine(data.Path, "big.csv");
+        long expectedLineSum = 0;
+        await using (var file = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16))
+        {
+            file.Write("id,name,note\r\n");
+            var line = 2L;
+            for (var i = 1; i <= records; i++)
+            {
+                expectedLineSum += line;
+                if (i % 1000 == 0) { file.Write($"{i},\"Row {i}, with a quoted\r\nline break\",\"say \"\"hi\"\"\"\r\n"); line += 2; }
+                else { file.Write($"{i},Row {i} with a name long enough to make a file of some megabytes,x\r\n"); line++; }
+            }
+        }
+        output.WriteLine($"big.csv: {new FileInfo(path).Length / (1 << 20)} MiB");
+        await using var db = await TestDatabase.CreateAsync();
+        // Each chunk's COPY sleeps (SlowTarget's trigger, on this test's table): the unit is slow enough to be killed between checkpoints.
+        await db.ExecuteAsync("""
+            CREATE TABLE test_delay (seconds double precision NOT NULL); INSERT INTO test_delay VALUES (0.4);
+            CREATE TABLE ventas (id bigint PRIMARY KEY, name text, note text, line bigint);
+            CREATE FUNCTION test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep((SELECT seconds FROM test_delay)); RETURN NULL; END $$;
+            CREATE TRIGGER test_trigger BEFORE INSERT ON ventas FOR EACH STATEMENT EXECUTE FUNCTION test_trigger();
+            """);
+        var silos = new[] { db.StartSilo(slots: 1), db.StartSilo(slots: 1) };
+        foreach (var silo in silos) await silo.StartedAsync();
+        // Plain inserts into a table with a primary key: a row loaded twice fails the unit.
+        var id = await db.SubmitAsync(Spec(data.Path, Columns + """, "line": { "meta": "line" }""", extra: $", \"chunkRows\": {chunkRows}")
+            .Replace("\"retry\":", "\"parallelism\": 1, \"retry\":"));
+
+        var seen = new SortedSet<long>();
+        await Poll.UntilAsync(async () =>
+        {
+            seen.Add(await db.ScalarAsync<long>($"SELECT coalesce((SELECT (checkpoint->>'records')::bigint FROM ingest.units WHERE import_id = {id}), 0)"));
+            return seen.Max >= 3 * chunkRows;
+        }, TimeSpan.FromSeconds(60), () => $"three chunks committed; silo output:\n{db.SiloOutput}");
+        var holder = await db.ScalarAsync<string>($"SELECT silo FROM ingest.units WHERE import_id = {id}");
+        var (first, second) = silos[0].Address == holder ? (silos[0], silos[1]) : (silos[1], silos[0]);
+        first.Kill();
+        var committed = await db.ScalarAsync<long>($"SELECT (checkpoint->>'records')::bigint FROM ingest.units WHERE import_id = {id}");
+        Assert.Equal(committed, await db.ScalarAsync<long>("SELECT count(*) FROM ventas"));
+        await SlowTarget.SetDelayAsync(db, 0);
+
+        var status = await db.WaitForAsync(id, TimeSpan.FromMinutes(2));
+
+        Assert.True(status.State == ImportState.Completed, await db.DescribeAsync(id));
+        Assert.Equal(new RowCounts(records, records, 0, 0, 0), status.Rows);
+        Assert.Equal($"{records},{records},1,{records},{expectedLineSum}",
+            await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) || ',' || min(id) || ',' || max(id) || ',' || sum(line) FROM ventas"));
+        Assert.Equal("Row 5000, with a quoted\r\nline break|say \"hi\"|5005", await db.ScalarAsync<string>("SELECT name || '|' || note || '|' || line FROM ventas WHERE id = 5000"));
+        Assert.Equal("", await db.CountersMismatchAsync(id));
+        var resumed = Regex.Match(second.Output, @"start: big\.csv \(attempt 2/3\) from record (\d+)");
+        Assert.True(resumed.Success, second.Output);
+        Assert.Equal(committed, long.Parse(resumed.Groups[1].Value));
+        Assert.Equal((records - committed) / chunkRows, Regex.Matches(second.Output, "chunk committed").Count);
+    }
+
+    [Fact]
+    public async Task Validate_and_diff_read_CSV_files()
+    {
+        using var data = new TempFolder();
+        data.Write("a.csv", "id;name;note\n1;one;x\n2;two\n3;three;z\nx4;four;w\n");
+        using var specs = new TempFolder();
+        var spec = specs.Write("spec.json", Spec(data.Path, Columns, key: "\"id\""));
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        await db.ExecuteAsync("CREATE TABLE ventas (id bigint PRIMARY KEY, name text, note text); INSERT INTO ventas VALUES (1, 'one', 'x'), (3, 'tres', 'z'), (9, 'nine', 'q');");
+
+        var validate = await CliProcess.RunAsync(null, "validate", spec);
+        var diff = await CliProcess.RunAsync(db.ConnectionString, "diff", spec, "--json");
+
+        Assert.True(validate.ExitCode == 1, validate.ToString());
+        var report = Regex.Replace(validate.Stdout, @"\s+", " "); // wrapped to the terminal's width
+        Assert.Contains("4 records read: 2 valid, 2 would be rejected", report);
+        Assert.Contains("malformed.row: 1 records a.csv record 1: line 3: 2 fields, but the header has 3", report);
+        Assert.Contains("convert.id: 1 records a.csv record 3: line 5: column 'id' (bigint) at 'id': \"x4\" is not a whole number", report);
+        Assert.True(diff.ExitCode == 0, diff.ToString());
+        var r = JsonDocument.Parse(diff.Stdout).RootElement;
+        Assert.Equal((0L, 1L, 1L, 1L), (r.GetProperty("inserted").GetInt64(), r.GetProperty("updated").GetInt64(), r.GetProperty("unchanged").GetInt64(), r.GetProperty("onlyInTable").GetInt64()));
+    }
 }

@@ -1,4 +1,6 @@
+using System.Text.RegularExpressions;
 using Ingest.GrainInterfaces;
+using Ingest.Tests.Harness;
 using Xunit;
 
 namespace Ingest.Tests;
@@ -33,6 +35,20 @@ public class CsvSpecTests
         Assert.Equal((UnitMeta.Line, ColumnType.Bigint), (spec.Target.Columns[3].Meta!.Value, spec.Target.Columns[3].Type));
         // Stored and read back as it was written.
         Assert.Equal(ImportSpecJson.Serialize(spec), ImportSpecJson.Serialize(ImportSpecJson.Deserialize(ImportSpecJson.Serialize(spec))));
+    }
+
+    [Fact]
+    public void The_star_schema_spec_of_the_reference_parses_as_written()
+    {
+        var doc = File.ReadAllText(Path.Combine(RepoPaths.Root, "docs", "SPEC.md"));
+        var section = doc[doc.IndexOf("## CSV files", StringComparison.Ordinal)..doc.IndexOf("## Large files", StringComparison.Ordinal)];
+        var json = Regex.Matches(section, "```json\n(\\{.*?)```", RegexOptions.Singleline).Single().Groups[1].Value;
+
+        var spec = ImportSpecParser.ParseJson(json);
+
+        Assert.True(spec.Source.IsCsv());
+        Assert.Equal(["cliente_sk", "producto_sk"], spec.Target.References.Select(r => r.Columns[0]));
+        Assert.Equal(UnitMeta.Line, spec.Target.Columns[^1].Meta);
     }
 
     [Theory]

@@ -458,4 +458,28 @@ public class CsvTests(ITestOutputHelper output)
         var r = JsonDocument.Parse(diff.Stdout).RootElement;
         Assert.Equal((0L, 1L, 1L, 1L), (r.GetProperty("inserted").GetInt64(), r.GetProperty("updated").GetInt64(), r.GetProperty("unchanged").GetInt64(), r.GetProperty("onlyInTable").GetInt64()));
     }
+
+    [Fact]
+    public async Task A_file_without_a_header_loads_a_fact_and_its_surrogate_dimension_by_field_positions()
+    {
+        using var data = new TempFolder();
+        data.Write("pedidos.csv", "1;C1;Ana;5\n2;C1;Ana;7\n3;C2;Luis;1\n");
+        const string columns = """
+            "pedido":   { "field": 1, "type": "bigint" },
+            "cantidad": { "field": 4, "type": "int" }
+            """;
+        const string references = """
+            "references": [{ "column": "cliente_sk", "dimension": { "table": "clientes", "key": ["codigo"], "surrogate": "cliente_sk",
+                "columns": { "codigo": { "field": 2, "type": "text" }, "nombre": { "field": 3, "type": "text" } } } }],
+            """;
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Spec(data.Path, columns, csv: "\"header\": false", table: "pedidos", key: "\"pedido\"", target: references)));
+
+        Assert.True(status.State == ImportState.Completed, await db.DescribeAsync(status.Id));
+        Assert.Equal("1:C1:Ana:5,2:C1:Ana:7,3:C2:Luis:1", await db.ScalarAsync<string>(
+            "SELECT string_agg(concat_ws(':', p.pedido, c.codigo, c.nombre, p.cantidad), ',' ORDER BY p.pedido) FROM pedidos p JOIN clientes c USING (cliente_sk)"));
+        Assert.Equal(2, await db.ScalarAsync<long>("SELECT count(*) FROM clientes"));
+    }
 }

@@ -482,4 +482,36 @@ public class CsvTests(ITestOutputHelper output)
             "SELECT string_agg(concat_ws(':', p.pedido, c.codigo, c.nombre, p.cantidad), ',' ORDER BY p.pedido) FROM pedidos p JOIN clientes c USING (cliente_sk)"));
         Assert.Equal(2, await db.ScalarAsync<long>("SELECT count(*) FROM clientes"));
     }
+
+    [Fact]
+    public async Task A_CSV_object_in_S3_resumes_at_its_checkpoint_with_a_ranged_get()
+    {
+        var s3 = await S3Server.SharedAsync();
+        using var client = s3.CreateClient();
+        await client.PutBucketAsync(new Amazon.S3.Model.PutBucketRequest { BucketName = "ventas-csv" });
+        await s3.PutAsync(client, "ventas-csv", "export/ventas.csv",
+            "id;name;note\r\n" + string.Concat(Enumerable.Range(1, 20).Select(i => i % 6 == 0 ? $"{i};\"two\r\nlines {i}\";x\r\n" : $"{i};n{i};\r\n")));
+        var registry = new SourceRegistry([new S3Connector(s3.CreateClient()), new FolderConnector()], [Engine.Formats.Csv.CsvFormat.Csv, Engine.Formats.Csv.CsvFormat.Tsv]);
+        var spec = ImportSpecParser.ParseJson(Spec("/unused", Columns + """, "line": { "meta": "line" }""")) is var parsed
+            ? parsed with { Source = parsed.Source with { Kind = SourceKind.S3, Path = null, Bucket = "ventas-csv", Prefix = "export/" } }
+            : null!;
+        var source = registry.For(spec);
+        var unit = await source.PlanAsync().SingleAsync();
+
+        var all = new List<string>();
+        UnitCheckpoint? at12 = null;
+        await using (var reading = await source.OpenAsync(unit, null))
+            while (await reading.MoveNextAsync())
+            {
+                all.Add(Encoding.UTF8.GetString(reading.Current.Span));
+                if (reading.RecordIndex == 11) at12 = reading.Checkpoint;
+            }
+        var rest = new List<string>();
+        await using (var resumed = await source.OpenAsync(unit, at12))
+            while (await resumed.MoveNextAsync()) rest.Add(Encoding.UTF8.GetString(resumed.Current.Span));
+
+        Assert.Equal(20, all.Count);
+        Assert.Equal(all.Skip(12), rest);
+        Assert.Equal("""{"id":"13","name":"n13","note":null,"$line":16}""", rest[0]);
+    }
 }

@@ -46,7 +46,11 @@ public sealed class UnitLoader
         _plan = target.IsRelational ? new LoadPlan(target) : null;
     }
 
-    public static UnitLoader For(ImportSpec spec, SourceRegistry sources) => new(sources.For(spec.Source), spec.Target);
+    public static UnitLoader For(ImportSpec spec, SourceRegistry sources)
+    {
+        var source = sources.For(spec);
+        return new(source, source.Target);
+    }
 
     /// <summary>The import's source, which opens its units.</summary>
     public ImportSource Source => _source;
@@ -182,7 +186,8 @@ public sealed class UnitLoader
         while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
         {
             var record = unit.Current.Span;
-            if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!, record);
+            if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
+            else if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!);
             else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
             {
                 await loader.WriteAsync(row, cancellationToken);
@@ -314,8 +319,8 @@ public sealed class UnitLoader
             while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
             {
                 // False without a reject: set aside, its root key repeating one this load wrote.
-                if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null)
-                    rejects.Add(unit.RecordIndex, reject, unit.Current.Span);
+                if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
+                else if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null) rejects.Add(unit.RecordIndex, reject);
                 read++;
                 await load.FlushIfFullAsync(cancellationToken);
             }
@@ -363,13 +368,15 @@ public sealed class UnitLoader
 
         public long Count { get; private set; }
 
-        public void Add(long index, RecordReject reject, ReadOnlySpan<byte> raw)
+        // The record is the unit's current one: kept as the file holds it, its reason with its line where the format has lines.
+        public void Add(long index, RecordReject reject)
         {
+            var reason = unit.WithLine(reject.Reason);
             if (fail)
                 throw new SourceDataException(From.Records == 0
-                    ? $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail, nothing of this file is loaded): {reject.Reason}"
-                    : $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail; its first {From.Records} records, committed before, stay loaded): {reject.Reason}");
-            if (Count++ < MaxKeptRejects) _kept.Add(new RejectedRecord(index, reject.Column, reject.Reason, Truncate(raw)));
+                    ? $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail, nothing of this file is loaded): {reason}"
+                    : $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail; its first {From.Records} records, committed before, stay loaded): {reason}");
+            if (Count++ < MaxKeptRejects) _kept.Add(new RejectedRecord(index, reject.Column, reason, Truncate(unit.Original.Span)));
         }
 
         public IReadOnlyList<RejectedRecord> Kept(long records) => Count <= MaxKeptRejects

@@ -20,7 +20,8 @@ public static partial class ImportSpecParser
         ["import_id"] = (UnitMeta.ImportId, ColumnType.Bigint),
     };
 
-    private static TargetSpec? ReadTarget(JsonNode? node, List<string> p)
+    // For CSV files (csv), a column's path is a header name, or it names a field by position.
+    private static TargetSpec? ReadTarget(JsonNode? node, bool csv, List<string> p)
     {
         if (node is not JsonObject t) { p.Add("target: required, an object with table and columns"); return null; }
         var table = RequiredString(t, "table", "target.table", p);
@@ -32,9 +33,9 @@ public static partial class ImportSpecParser
 
         var tables = new HashSet<string>(StringComparer.Ordinal);
         if (table is not null) tables.Add(table);
-        var columns = ReadColumns(t["columns"], "target.columns", ColumnPlace.Root, required: true, p);
-        var references = ReadReferences(t["references"], "target.references", columns, tables, inChild: false, p);
-        var dedup = ReadDedup(t["dedup"], columns, p);
+        var columns = ReadColumns(t["columns"], "target.columns", ColumnPlace.Root, required: true, p, csv);
+        var references = ReadReferences(t["references"], "target.references", columns, tables, inChild: false, p, csv);
+        var dedup = ReadDedup(t["dedup"], columns, p, csv);
         if (dedup is not null) columns.Add(new ColumnSpec(dedup.Column, null, ColumnType.Text, Hash: dedup.Hash));
         var rowColumns = RowColumns(columns, references);
         var key = ReadNames(t["key"], "target.key", p);
@@ -62,14 +63,14 @@ public static partial class ImportSpecParser
         return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict, validate);
     }
 
-    private static DedupSpec? ReadDedup(JsonNode? node, IReadOnlyList<ColumnSpec> columns, List<string> p)
+    private static DedupSpec? ReadDedup(JsonNode? node, IReadOnlyList<ColumnSpec> columns, List<string> p, bool csv)
     {
         if (node is null) return null;
         if (node is not JsonObject d) { p.Add("target.dedup: must be an object with hash (record fields) and column"); return null; }
         var hash = ReadNames(d["hash"], "target.dedup.hash", p);
         if (hash.Count == 0) p.Add("target.dedup.hash: required, the record fields to hash, in order");
         foreach (var path in hash)
-            if (path != "$" && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"target.dedup.hash: '{path}' is not a dotted path into the record");
+            if (!csv && path != "$" && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"target.dedup.hash: '{path}' is not a dotted path into the record");
         var column = RequiredString(d, "column", "target.dedup.column", p);
         if (column is not null && !SqlIdentifier.IsValid(column)) p.Add($"target.dedup.column: '{column}' {IdentifierRule}");
         else if (column is not null && columns.Any(c => c.Name == column)) p.Add($"target.dedup.column: '{column}' is also one of target.columns; the hash column is filled by the loader");
@@ -130,7 +131,8 @@ public static partial class ImportSpecParser
     }
 
     // A dimension referenced from a child's element may read that element's $key and $index too.
-    private static List<ReferenceSpec> ReadReferences(JsonNode? node, string where, IReadOnlyList<ColumnSpec> columns, HashSet<string> tables, bool inChild, List<string> p)
+    private static List<ReferenceSpec> ReadReferences(JsonNode? node, string where, IReadOnlyList<ColumnSpec> columns, HashSet<string> tables, bool inChild, List<string> p,
+        bool csv = false)
     {
         var references = new List<ReferenceSpec>();
         if (node is null) return references;
@@ -139,7 +141,7 @@ public static partial class ImportSpecParser
         {
             var at = $"{where}[{i}]";
             if (list[i] is not JsonObject r) { p.Add($"{at}: must be an object with columns (or column) and dimension"); continue; }
-            var dimension = ReadDimension(r["dimension"], at + ".dimension", tables, inChild ? ColumnPlace.Child : ColumnPlace.Dimension, p);
+            var dimension = ReadDimension(r["dimension"], at + ".dimension", tables, inChild ? ColumnPlace.Child : ColumnPlace.Dimension, p, csv);
             var many = r.ContainsKey("columns") ? ReadNames(r["columns"], at + ".columns", p) : null;
             var one = OptionalString(r, "column", at + ".column", p);
             Unknown(r, at, p, "columns", "column", "dimension");
@@ -175,7 +177,7 @@ public static partial class ImportSpecParser
         return references;
     }
 
-    private static DimensionSpec? ReadDimension(JsonNode? node, string where, HashSet<string> tables, ColumnPlace place, List<string> p)
+    private static DimensionSpec? ReadDimension(JsonNode? node, string where, HashSet<string> tables, ColumnPlace place, List<string> p, bool csv)
     {
         if (node is not JsonObject d) { p.Add($"{where}: required, an object with table, key and columns"); return null; }
         var table = RequiredString(d, "table", where + ".table", p);
@@ -185,8 +187,9 @@ public static partial class ImportSpecParser
             else if (!tables.Add(table)) p.Add($"{where}.table: '{table}' names a table that the spec already uses");
         }
         var path = OptionalString(d, "path", where + ".path", p);
-        if (path is not null && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"{where}.path: '{path}' is not a dotted path like 'platform' or 'meta.rating'");
-        var columns = ReadColumns(d["columns"], where + ".columns", place, required: true, p);
+        if (path is not null && csv) p.Add($"{where}.path: a CSV row has no nested objects; the dimension's columns name fields of the row itself");
+        else if (path is not null && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"{where}.path: '{path}' is not a dotted path like 'platform' or 'meta.rating'");
+        var columns = ReadColumns(d["columns"], where + ".columns", place, required: true, p, csv);
         var key = ReadNames(d["key"], where + ".key", p);
         if (key.Count == 0 && d.ContainsKey("key")) p.Add($"{where}.key: must name at least one column");
         else if (!d.ContainsKey("key")) p.Add($"{where}.key: required, the dimension's natural key");
@@ -201,7 +204,7 @@ public static partial class ImportSpecParser
         return table is null ? null : new DimensionSpec(table, path, key, surrogate, columns);
     }
 
-    private static List<ColumnSpec> ReadColumns(JsonNode? node, string where, ColumnPlace place, bool required, List<string> p)
+    private static List<ColumnSpec> ReadColumns(JsonNode? node, string where, ColumnPlace place, bool required, List<string> p, bool csv = false)
     {
         var columns = new List<ColumnSpec>();
         if (node is null)
@@ -219,21 +222,28 @@ public static partial class ImportSpecParser
             var at = $"{where}.{name}";
             if (!SqlIdentifier.IsValid(name)) p.Add($"{at}: '{name}' {IdentifierRule}");
             if (colNode is not JsonObject c) { p.Add($"{at}: must be an object with path and type (or value, or meta)"); continue; }
-            var sources = new[] { "path", "value", "meta" }.Where(c.ContainsKey).ToArray();
+            var sources = new[] { "path", "value", "meta", "field" }.Where(c.ContainsKey).ToArray();
             if (sources.Length != 1)
             {
-                p.Add($"{at}: needs exactly one of path, value or meta{(sources.Length > 1 ? $" (has {string.Join(" and ", sources)})" : "")}");
+                p.Add($"{at}: needs exactly one of path, value or meta{(csv ? " (or field)" : "")}{(sources.Length > 1 ? $" (has {string.Join(" and ", sources)})" : "")}");
                 continue;
             }
 
             string? path = null, value = null;
+            int? field = null;
             UnitMeta? meta = null;
             ColumnType? implied = null;
             switch (sources[0])
             {
                 case "path":
                     path = RequiredString(c, "path", at + ".path", p);
-                    if (path is not null && PathProblem(path, place) is { } problem) p.Add($"{at}.path: {problem}");
+                    // A CSV header name is matched exactly: dots, spaces and '$' are part of it.
+                    if (path is not null && !csv && PathProblem(path, place) is { } problem) p.Add($"{at}.path: {problem}");
+                    break;
+                case "field":
+                    field = OptionalInt(c, "field", at + ".field", 0, p);
+                    if (!csv) p.Add($"{at}.field: only for CSV files (source.format csv or tsv); name a JSON field with path");
+                    else if (field < 1) p.Add($"{at}.field: a field's position in its row, from 1");
                     break;
                 case "value":
                     value = c["value"] switch
@@ -246,8 +256,10 @@ public static partial class ImportSpecParser
                     break;
                 default:
                     var metaName = RequiredString(c, "meta", at + ".meta", p);
-                    if (metaName is not null && MetaNames.TryGetValue(metaName, out var m)) (meta, implied) = (m.Meta, m.Type);
-                    else if (metaName is not null) p.Add($"{at}.meta: unknown '{metaName}' (expected one of {string.Join(", ", MetaNames.Keys)})");
+                    if (metaName is "line" && csv) (meta, implied) = (UnitMeta.Line, ColumnType.Bigint);
+                    else if (metaName is "line") p.Add($"{at}.meta: 'line' is only for CSV files");
+                    else if (metaName is not null && MetaNames.TryGetValue(metaName, out var m)) (meta, implied) = (m.Meta, m.Type);
+                    else if (metaName is not null) p.Add($"{at}.meta: unknown '{metaName}' (expected one of {string.Join(", ", MetaNames.Keys)}{(csv ? ", line" : "")})");
                     break;
             }
 
@@ -258,8 +270,8 @@ public static partial class ImportSpecParser
             if (path == "$index" && type is not (ColumnType.Int or ColumnType.Bigint or ColumnType.Text))
                 p.Add($"{at}.type: $index is a position; use int, bigint or text");
             var format = ReadFormat(c, at, type, p);
-            Unknown(c, at, p, "path", "value", "meta", "type", "trim", "nullIf", "format", "decimalSeparator");
-            if (path is not null || value is not null || meta is not null) columns.Add(new ColumnSpec(name, path, type, value, meta, Format: format));
+            Unknown(c, at, p, "path", "value", "meta", "field", "type", "trim", "nullIf", "format", "decimalSeparator");
+            if (path is not null || value is not null || meta is not null || field > 0) columns.Add(new ColumnSpec(name, path, type, value, meta, Format: format, Field: field));
         }
         return columns;
     }

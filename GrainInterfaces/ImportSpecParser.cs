@@ -53,7 +53,8 @@ public static partial class ImportSpecParser
 
         var name = RequiredString(o, "name", "name", p) ?? "";
         var source = ReadSource(o["source"], p);
-        var target = ReadTarget(o["target"], p);
+        var target = ReadTarget(o["target"], source?.IsCsv() == true, p);
+        if (source is not null && target is not null) CheckCsvColumns(source, target, p);
         var parallelism = OptionalInt(o, "parallelism", "parallelism", ImportSpec.DefaultParallelism, p);
         if (parallelism < 1) p.Add("parallelism: must be at least 1");
 
@@ -97,13 +98,13 @@ public static partial class ImportSpecParser
         if (kind == SourceKind.Files)
         {
             path = RequiredString(s, "path", "source.path", p);
-            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows");
+            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "csv");
         }
         else if (kind == SourceKind.S3)
         {
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
-            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows");
+            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "csv");
         }
         var pattern = OptionalString(s, "pattern", "source.pattern", p) ?? "*.json";
         var records = OptionalString(s, "records", "source.records", p);
@@ -116,7 +117,9 @@ public static partial class ImportSpecParser
             p.Add($"source.compression: unknown compression '{compression}' (expected {string.Join(", ", SourceSpec.Compressions)}; absent: by extension, .gz or .zst)");
         var chunkRows = OptionalInt(s, "chunkRows", "source.chunkRows", SourceSpec.DefaultChunkRows, p);
         if (chunkRows < 1) p.Add("source.chunkRows: must be at least 1");
-        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows);
+        var csv = ReadCsv(s["csv"], p);
+        if (csv is not null && format is "json" or "ndjson") p.Add($"source.csv: only for CSV files, but source.format is '{format}'");
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv);
     }
 
     private static bool IsDottedPath(string path) =>

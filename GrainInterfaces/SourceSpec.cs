@@ -13,6 +13,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Format">The record format of every unit (<c>json</c>, <c>ndjson</c>); null: by each file's extension.</param>
 /// <param name="Compression">The compression of every unit (<c>none</c>, <c>gzip</c>, <c>zstd</c>); null: by extension (<c>.gz</c>, <c>.zst</c>).</param>
 /// <param name="ChunkRows">A unit with more records than this commits every this many, with its checkpoint (default 100,000).</param>
+/// <param name="Csv">How CSV files are read (delimiter, quoting, header, encoding, nulls); null: the defaults.</param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
@@ -22,13 +23,29 @@ public sealed record SourceSpec(
     string? Records,
     string? Format = null,
     string? Compression = null,
-    int ChunkRows = SourceSpec.DefaultChunkRows)
+    int ChunkRows = SourceSpec.DefaultChunkRows,
+    CsvSpec? Csv = null)
 {
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;
 
     /// <summary>The record formats <see cref="Format"/> may name.</summary>
-    public static IReadOnlyList<string> Formats { get; } = ["json", "ndjson"];
+    public static IReadOnlyList<string> Formats { get; } = ["json", "ndjson", "csv", "tsv"];
+
+    /// <summary>
+    /// Whether the import reads CSV (or TSV) files: <see cref="Format"/> says so, or, without one, a
+    /// <see cref="Csv"/> object is given or the pattern ends in <c>.csv</c> or <c>.tsv</c> (before
+    /// <c>.gz</c>/<c>.zst</c>). Column paths are then header names, not paths into objects.
+    /// </summary>
+    public bool IsCsv() => Format is "csv" or "tsv" || (Format is null && (Csv is not null || HasCsvExtension(Pattern)));
+
+    /// <summary>Whether a file name (or pattern) ends in <c>.csv</c> or <c>.tsv</c>, compressed or not.</summary>
+    public static bool HasCsvExtension(string name)
+    {
+        foreach (var compressed in (string[])[".gz", ".zst"])
+            if (name.EndsWith(compressed, StringComparison.OrdinalIgnoreCase)) name = name[..^compressed.Length];
+        return name.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase);
+    }
 
     /// <summary>The compressions <see cref="Compression"/> may name.</summary>
     public static IReadOnlyList<string> Compressions { get; } = ["none", "gzip", "zstd"];

@@ -111,8 +111,9 @@ public sealed record DimensionSpec(
 /// <param name="Meta">Lineage: a fact about the unit or the record.</param>
 /// <param name="Hash">The record fields whose content hash the column holds (the dedup column).</param>
 /// <param name="Format">How a string value is read (trimmed, nulls, a date format, a decimal separator).</param>
+/// <param name="Field">For CSV files: the field's 1-based position in its row, instead of a header name in <paramref name="Path"/>.</param>
 public sealed record ColumnSpec(string Name, string? Path, ColumnType Type, string? Value = null, UnitMeta? Meta = null, IReadOnlyList<string>? Hash = null,
-    ValueFormat? Format = null);
+    ValueFormat? Format = null, int? Field = null);
 
 /// <summary>How a string value of a record is read before it is converted.</summary>
 /// <param name="Trim">Leading and trailing white space removed first.</param>
@@ -136,6 +137,8 @@ public enum UnitMeta
     RecordIndex,
     /// <summary>The import's id (bigint).</summary>
     ImportId,
+    /// <summary>For CSV files: the 1-based line where the record starts (bigint).</summary>
+    Line,
 }
 
 /// <summary>How often a failing unit is attempted.</summary>

@@ -66,7 +66,9 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
         if (state == ImportState.Pending)
         {
             // A relational target's tables in dependency order: dimensions, the root, then its children (foreign keys point back).
-            IEnumerable<TargetTable> tables = spec.Target.IsRelational ? new LoadPlan(spec.Target).Tables.Select(t => t.Target) : [new TargetTable(spec.Target)];
+            // The target as the units map it (a CSV import's names fields by the keys its reader writes).
+            var target = sources.For(spec).Target;
+            IEnumerable<TargetTable> tables = target.IsRelational ? new LoadPlan(target).Tables.Select(t => t.Target) : [new TargetTable(target)];
             foreach (var table in tables) await table.EnsureAsync(connection, cancellationToken);
             await PlannedUnits.StartAsync(connection, importId, cancellationToken);
         }

@@ -1,10 +1,11 @@
+using Ingest.Engine.Sources;
 using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Formats;
 
 /// <summary>
-/// What a unit's bytes hold, for one format (<c>json</c>, <c>ndjson</c>), whatever the connector
-/// that brings them. Registered by name (<see cref="Sources.SourceServiceCollectionExtensions.AddIngestSources"/>).
+/// What a unit's bytes hold, for one format (<c>json</c>, <c>ndjson</c>, <c>csv</c>, <c>tsv</c>),
+/// whatever the connector that brings them. Registered by name (<see cref="Sources.SourceServiceCollectionExtensions.AddIngestSources"/>).
 /// </summary>
 public interface IRecordFormat
 {
@@ -12,8 +13,18 @@ public interface IRecordFormat
     string Name { get; }
 
     /// <summary>
-    /// A reader of the records of <paramref name="key"/> from <paramref name="offset"/>: 0, or the
-    /// <see cref="IRecordReader.RecordEnd"/> a reader of the same content reached.
+    /// A reader of the records of <paramref name="key"/> from <paramref name="from"/>: the start, or
+    /// a checkpoint whose offset (and state) a reader of the same content reached.
     /// </summary>
-    IRecordReader CreateReader(SourceSpec source, string key, long offset);
+    IRecordReader CreateReader(ImportSource source, string key, UnitCheckpoint from);
+
+    /// <summary>
+    /// Whether the content must be decoded (<see cref="Decode"/>) before it is read, as a text in
+    /// another encoding than UTF-8 is: offsets are then positions in the decoded content, and a
+    /// unit resumes by decoding from the start, as a compressed one does.
+    /// </summary>
+    bool Decodes(SourceSpec source) => false;
+
+    /// <summary>The content as the reader reads it; it owns <paramref name="content"/>.</summary>
+    Stream Decode(SourceSpec source, Stream content) => content;
 }

@@ -14,4 +14,22 @@ public interface IRecordReader
 
     /// <summary>The bytes read from the content so far, read-ahead included.</summary>
     long BytesRead { get; }
+
+    /// <summary>
+    /// What a later reader needs besides <see cref="RecordEnd"/> to start there (a CSV file's header,
+    /// delimiter and line); null when the offset is enough.
+    /// </summary>
+    string? State => null;
+
+    /// <summary>
+    /// Why the record last yielded cannot be mapped (a CSV row with too many fields, a broken
+    /// quote): it is rejected as it is; null when it can be.
+    /// </summary>
+    string? Problem => null;
+
+    /// <summary>The record last yielded as the file holds it (UTF-8), when that is not what was yielded; empty otherwise.</summary>
+    ReadOnlyMemory<byte> Original => default;
+
+    /// <summary>The 1-based line of the file where the record last yielded starts; 0 for a format without lines.</summary>
+    long Line => 0;
 }

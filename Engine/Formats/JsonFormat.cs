@@ -1,5 +1,5 @@
 using Ingest.Engine.Json;
-using Ingest.GrainInterfaces;
+using Ingest.Engine.Sources;
 
 namespace Ingest.Engine.Formats;
 
@@ -8,5 +8,5 @@ public sealed class JsonFormat : IRecordFormat
 {
     public string Name => "json";
 
-    public IRecordReader CreateReader(SourceSpec source, string key, long offset) => new JsonRecordReader(key, source.Records, ndjson: false, offset);
+    public IRecordReader CreateReader(ImportSource source, string key, UnitCheckpoint from) => new JsonRecordReader(key, source.Spec.Records, ndjson: false, from.Offset);
 }

@@ -1,5 +1,5 @@
 using Ingest.Engine.Json;
-using Ingest.GrainInterfaces;
+using Ingest.Engine.Sources;
 
 namespace Ingest.Engine.Formats;
 
@@ -8,5 +8,5 @@ public sealed class NdjsonFormat : IRecordFormat
 {
     public string Name => "ndjson";
 
-    public IRecordReader CreateReader(SourceSpec source, string key, long offset) => new JsonRecordReader(key, null, ndjson: true, offset);
+    public IRecordReader CreateReader(ImportSource source, string key, UnitCheckpoint from) => new JsonRecordReader(key, null, ndjson: true, from.Offset);
 }

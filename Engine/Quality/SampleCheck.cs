@@ -16,8 +16,8 @@ public static class SampleCheck
 
     public static async Task<SampleReport> RunAsync(ImportSpec spec, SourceRegistry sources, int recordsPerFile, int files, CancellationToken cancellationToken = default)
     {
-        var source = sources.For(spec.Source);
-        var target = spec.Target;
+        var source = sources.For(spec);
+        var target = source.Target;
         var plan = target.IsRelational ? new LoadPlan(target) : null;
         var flat = new CheckedMapper(target);
         var row = flat.CreateRow();
@@ -44,7 +44,12 @@ public static class SampleCheck
                     var violations = new List<RuleViolation>();
                     bool ok;
                     RecordReject? reject;
-                    if (mapper is not null)
+                    if (unit.Unreadable is { } unreadable)
+                    {
+                        (ok, reject) = (false, unreadable);
+                        violations.Add(new RuleViolation("malformed", "row", unreadable.Reason));
+                    }
+                    else if (mapper is not null)
                     {
                         ok = mapper.TryMap(record.Span, facts, index, out reject, violations);
                         foreach (var sink in mapper.Sinks) sink.Clear();
@@ -61,7 +66,7 @@ public static class SampleCheck
                             var name = $"{v.Rule}.{v.Column}";
                             var report = rules.TryGetValue(name, out var r) ? r : rules[name] = new RuleReport(0, []);
                             rules[name] = report with { Records = report.Records + 1 };
-                            if (report.Examples.Count < ExamplesPerRule) report.Examples.Add(new RuleExample(item.Key, index, v.Why));
+                            if (report.Examples.Count < ExamplesPerRule) report.Examples.Add(new RuleExample(item.Key, index, unit.WithLine(v.Why)));
                         }
                     }
                 }

@@ -18,12 +18,12 @@ public static class TableDiff
 
     public static async Task<DiffReport> RunAsync(NpgsqlDataSource dataSource, ImportSpec spec, SourceRegistry sources, CancellationToken cancellationToken = default)
     {
-        var target = spec.Target;
+        var source = sources.For(spec);
+        var target = source.Target;
         if (target.Key.Count == 0) throw new SpecException(["target.key: diff compares by key; this target has none"]);
         var table = new TargetTable(target);
         var mapper = new CheckedMapper(target);
         var (now, tally) = (DateTime.UtcNow, new QualityTally());
-        var source = sources.For(spec.Source);
         var row = mapper.CreateRow();
         long read = 0, rejected = 0;
 
@@ -41,7 +41,7 @@ public static class TableDiff
                 var facts = new UnitFacts(0, unit.Info);
                 while (await unit.MoveNextAsync(cancellationToken))
                 {
-                    if (mapper.TryMap(unit.Current.Span, row, facts, unit.RecordIndex, now, tally, out _))
+                    if (unit.Unreadable is null && mapper.TryMap(unit.Current.Span, row, facts, unit.RecordIndex, now, tally, out _))
                         await copy.WriteAsync(row, read, cancellationToken: cancellationToken);
                     else rejected++;
                     read++;

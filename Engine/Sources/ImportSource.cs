@@ -1,4 +1,5 @@
 using Ingest.Engine.Formats;
+using Ingest.Engine.Formats.Csv;
 using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Sources;
@@ -6,11 +7,24 @@ namespace Ingest.Engine.Sources;
 /// <summary>
 /// An import's source: its connector, which plans units and opens them, and the record format of
 /// each unit (<c>source.format</c>, else by the key's extension once any compression's is taken
-/// off: <c>.jsonl</c>/<c>.ndjson</c> are NDJSON, anything else JSON).
+/// off: <c>.jsonl</c>/<c>.ndjson</c> are NDJSON, anything else JSON; in a CSV import
+/// (<see cref="SourceSpec.IsCsv"/>) <c>.tsv</c> is TSV, anything else CSV).
 /// </summary>
-public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary<string, IRecordFormat> formats, SourceSpec spec)
+/// <param name="target">
+/// The target the records are mapped to, when they are read to be loaded: a CSV import reads the
+/// fields its columns name (<see cref="CsvLayout"/>), and its mappers use <see cref="Target"/>.
+/// </param>
+public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary<string, IRecordFormat> formats, SourceSpec spec, TargetSpec? target = null)
 {
+    private readonly CsvLayout? _csv = target is not null && spec.IsCsv() ? new CsvLayout(spec, target) : null;
+
     public SourceSpec Spec => spec;
+
+    /// <summary>The target as the mappers read the records this source yields (for CSV, with paths into the records the CSV reader makes).</summary>
+    public TargetSpec Target => _csv?.Target ?? target ?? throw new InvalidOperationException("this source was made for planning, without a target");
+
+    /// <summary>What a CSV import's readers yield of each row; null for JSON, or a source made for planning.</summary>
+    public CsvLayout? Csv => _csv;
 
     /// <summary>Where the units are, for messages.</summary>
     public string Describe() => connector.Describe(spec);
@@ -31,6 +45,7 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     {
         if (spec.Format is { } name) return formats[name];
         var plain = ContentCompressions.StripExtension(key);
+        if (spec.IsCsv()) return formats[plain.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase) ? "tsv" : "csv"];
         var ndjson = plain.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || plain.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase);
         return formats[ndjson ? "ndjson" : "json"];
     }
@@ -44,8 +59,9 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     {
         checkpoint ??= UnitCheckpoint.Start;
         var compression = ContentCompressions.Of(spec, unit.Key);
-        // Compressed content cannot be entered in the middle: it is decompressed from the start and skipped.
-        var rawOffset = compression == ContentCompression.None ? checkpoint.Offset : 0;
+        var format = FormatOf(unit.Key);
+        // Compressed (or decoded) content cannot be entered in the middle: it is decompressed from the start and skipped.
+        var rawOffset = compression == ContentCompression.None && !format.Decodes(spec) ? checkpoint.Offset : 0;
         var resumed = checkpoint.Offset > 0;
         var opened = await connector.OpenAsync(spec, unit, rawOffset, resumed ? checkpoint.ETag : null, cancellationToken);
         if (resumed && checkpoint.ETag is not null && opened.Info.ETag != checkpoint.ETag)
@@ -53,8 +69,8 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
             await opened.DisposeAsync();
             throw Changed(unit, checkpoint, opened.Info.ETag);
         }
-        var reading = new UnitReading(opened, compression.Decompress(opened.Content), compression,
-            FormatOf(unit.Key).CreateReader(spec, unit.Key, checkpoint.Offset), checkpoint);
+        var reading = new UnitReading(opened, format.Decode(spec, compression.Decompress(opened.Content)), compression,
+            format.CreateReader(this, unit.Key, checkpoint), checkpoint);
         try
         {
             if (rawOffset != checkpoint.Offset) await reading.SkipAsync(checkpoint.Offset, cancellationToken);

@@ -1,5 +1,6 @@
 using Amazon.S3;
 using Ingest.Engine.Formats;
+using Ingest.Engine.Formats.Csv;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -8,7 +9,7 @@ namespace Ingest.Engine.Sources;
 public static class SourceServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the source connectors (folder, S3), the record formats (json, ndjson) and the
+    /// Registers the source connectors (folder, S3), the record formats (json, ndjson, csv, tsv) and the
     /// <see cref="SourceRegistry"/> that picks them for a spec. The S3 client comes from the standard
     /// AWS environment unless an <see cref="IAmazonS3"/> is registered first.
     /// </summary>
@@ -19,6 +20,8 @@ public static class SourceServiceCollectionExtensions
         services.AddSingleton<ISourceConnector, S3Connector>();
         services.AddSingleton<IRecordFormat, JsonFormat>();
         services.AddSingleton<IRecordFormat, NdjsonFormat>();
+        services.AddSingleton<IRecordFormat>(CsvFormat.Csv);
+        services.AddSingleton<IRecordFormat>(CsvFormat.Tsv);
         services.TryAddSingleton<SourceRegistry>();
         return services;
     }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Ingest.Engine.Sources;
 
 /// <summary>
@@ -7,7 +9,9 @@ namespace Ingest.Engine.Sources;
 /// <param name="Records">Records read (loaded or rejected) and committed.</param>
 /// <param name="Offset">The offset in the (decompressed) content just past the last of them.</param>
 /// <param name="ETag">The version of the file that was read: a later attempt resumes only in the same one.</param>
-public sealed record UnitCheckpoint(long Records, long Offset, string? ETag)
+/// <param name="State">What the format needs besides the offset to read on (a CSV file's header, delimiter and line); absent for JSON.</param>
+public sealed record UnitCheckpoint(long Records, long Offset, string? ETag,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? State = null)
 {
     /// <summary>Nothing committed yet.</summary>
     public static UnitCheckpoint Start { get; } = new(0, 0, null);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Ingest.Engine.Formats;
+using Ingest.Engine.Mapping;
 
 namespace Ingest.Engine.Sources;
 
@@ -36,6 +37,21 @@ public sealed class UnitReading : IAsyncDisposable
     /// <summary>The record read last (valid until the next <see cref="MoveNextAsync"/>).</summary>
     public ReadOnlyMemory<byte> Current { get; private set; }
 
+    /// <summary>
+    /// Why <see cref="Current"/> cannot be mapped (a CSV row with too few fields, a broken quote),
+    /// with the line it starts on: it is rejected as it is. Null when it can be mapped.
+    /// </summary>
+    public RecordReject? Unreadable => _reader.Problem is { } problem ? new RecordReject("$", problem) : null;
+
+    /// <summary><see cref="Current"/> as the file holds it (a CSV row's text), for rejects.</summary>
+    public ReadOnlyMemory<byte> Original => _reader.Original is { IsEmpty: false } original ? original : Current;
+
+    /// <summary>The 1-based line where <see cref="Current"/> starts in its file; 0 when the format has no lines.</summary>
+    public long Line => _reader.Line;
+
+    /// <summary>A reason for <see cref="Current"/>, with the line it starts on when the format has lines.</summary>
+    public string WithLine(string reason) => Line > 0 ? $"line {Line}: {reason}" : reason;
+
     /// <summary>The index of <see cref="Current"/> in the unit (0-based).</summary>
     public long RecordIndex => _next - 1;
 
@@ -49,7 +65,7 @@ public sealed class UnitReading : IAsyncDisposable
     public long Position => Ended ? Start.Offset + _reader.BytesRead : _reader.RecordEnd;
 
     /// <summary>Where a later reading would start: after the records read so far.</summary>
-    public UnitCheckpoint Checkpoint => new(_next, _reader.RecordEnd, Info.ETag);
+    public UnitCheckpoint Checkpoint => new(_next, _reader.RecordEnd, Info.ETag, _reader.State);
 
     /// <summary>Reads the next record; false at the end of the unit.</summary>
     /// <exception cref="SourceDataException">The content is malformed or its compression corrupt.</exception>

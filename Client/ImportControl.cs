@@ -6,23 +6,35 @@ using Ingest.Engine;
 namespace Ingest.Client;
 
 /// <summary>
-/// What a user does to imports: submit, pause, resume, cancel. Each goes to the import's grain
-/// through the cluster. With no silo running, the change is made in the catalog directly, which
-/// is all a grain does first too: the import's grain reads it when a silo starts.
+/// What a user does to imports: submit, pause, resume, cancel. A submit is stored in the catalog,
+/// where silos hear of it; the others go to the import's grain through the cluster. With no silo
+/// running, the change is made in the catalog directly, which is all a grain does first too: the
+/// import's grain reads it when a silo starts.
 /// </summary>
 public sealed class ImportControl(ImportCatalog catalog, Func<CancellationToken, Task<IClusterClient?>> cluster)
 {
     /// <summary>
-    /// Stores the import and wakes its grain; returns its id and whether a silo took it at once.
-    /// Throws <see cref="ImportNameInUseException"/> while an import of the same name has not ended,
-    /// unless <paramref name="concurrent"/>.
+    /// Stores the import: a silo hears of it at once (<see cref="ImportNotifications.Submitted"/>) and
+    /// wakes its grain; with none running, the first to start takes it. Returns its id. Throws
+    /// <see cref="ImportNameInUseException"/> while an import of the same name has not ended, unless
+    /// <paramref name="concurrent"/>.
     /// </summary>
-    public async Task<(long Id, bool Started)> SubmitAsync(ImportSpec spec, bool concurrent = false, CancellationToken cancellationToken = default)
+    public async Task<long> StoreAsync(ImportSpec spec, bool concurrent = false, CancellationToken cancellationToken = default)
     {
         // The root span of the import's one trace; without a tracer the import still gets a trace id of its own.
         using var span = IngestTracing.Source.StartActivity(IngestTracing.SpanPrefix + "submit", ActivityKind.Producer);
         var id = await catalog.SubmitAsync(spec, span?.Id ?? IngestTracing.NewTraceParent(), concurrent, cancellationToken);
         span?.SetTag("ingest.import_id", id);
+        return id;
+    }
+
+    /// <summary>
+    /// Stores the import (<see cref="StoreAsync"/>) and wakes its grain through the cluster as well,
+    /// for a caller connected already; returns its id and whether a silo took it.
+    /// </summary>
+    public async Task<(long Id, bool Started)> SubmitAsync(ImportSpec spec, bool concurrent = false, CancellationToken cancellationToken = default)
+    {
+        var id = await StoreAsync(spec, concurrent, cancellationToken);
         if (await cluster(cancellationToken) is not { } client) return (id, false);
         await client.GetGrain<IImportGrain>(id).WakeAsync();
         return (id, true);

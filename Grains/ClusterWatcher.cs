@@ -1,3 +1,4 @@
+using Npgsql;
 using Ingest.Engine;
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
@@ -14,10 +15,13 @@ namespace Ingest.Grains;
 /// units out again (and is itself reactivated elsewhere if it lived on a lost silo); and every
 /// <see cref="IngestSiloOptions.SweepInterval"/> it wakes them all as a backstop, and prunes the
 /// rows of silos dead for longer than <see cref="IngestSiloOptions.DefunctSiloExpiration"/> (Orleans'
-/// own cleanup agent, configured too, deleted none here). Several silos doing the same is
-/// harmless: the calls are idempotent.
+/// own cleanup agent, configured too, deleted none here). It wakes an import's grain as soon as the
+/// catalog says the import was submitted (<see cref="ImportNotifications.Submitted"/>): the console
+/// stores an import without reaching the cluster. Several silos doing the same is harmless: the
+/// calls are idempotent.
 /// </summary>
 public sealed class ClusterWatcher(
+    NpgsqlDataSource dataSource,
     IClusterMembershipService membership,
     IGrainFactory grains,
     ImportCatalog catalog,
@@ -26,6 +30,8 @@ public sealed class ClusterWatcher(
     ILogger<ClusterWatcher> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
     private readonly CancellationTokenSource _stopping = new();
+    // Set once the first listen was tried: the first sweep comes after it, so that an import stored in between is not missed.
+    private readonly TaskCompletionSource _listened = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _watching = Task.CompletedTask;
 
     public void Participate(ISiloLifecycle lifecycle) =>
@@ -33,7 +39,8 @@ public sealed class ClusterWatcher(
 
     private Task StartAsync(CancellationToken cancellationToken)
     {
-        _watching = Task.WhenAll(Task.Run(() => WatchMembershipAsync(_stopping.Token)), Task.Run(() => SweepAsync(_stopping.Token)));
+        _watching = Task.WhenAll(Task.Run(() => WatchMembershipAsync(_stopping.Token)), Task.Run(() => SweepAsync(_stopping.Token)),
+            Task.Run(() => WatchSubmissionsAsync(_stopping.Token)));
         return Task.CompletedTask;
     }
 
@@ -61,11 +68,45 @@ public sealed class ClusterWatcher(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
     }
 
+    // A listener that lost its connection listens again after a pause; meanwhile the sweep is the backstop.
+    private async Task WatchSubmissionsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await using var submissions = await ImportNotifications.ListenAsync(dataSource, ImportNotifications.Submitted, cancellationToken);
+                if (submissions.Listening) logger.LogInformation("listening for submitted imports");
+                _listened.TrySetResult();
+                while (submissions.Listening)
+                    foreach (var id in await submissions.WaitAsync(options.Value.SweepInterval, cancellationToken))
+                        _ = WakeAsync(id, grain => grain.WakeAsync(), cancellationToken);
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
+        finally
+        {
+            _listened.TrySetResult(); // a listener that failed outright holds no sweep back
+        }
+    }
+
+    private async Task WakeAsync(long id, Func<IImportGrain, Task> wake, CancellationToken cancellationToken)
+    {
+        try { await TransientErrors.Delivery.ExecuteAsync(async _ => await wake(grains.GetGrain<IImportGrain>(id)), cancellationToken); }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
+        catch (Exception e)
+        {
+            logger.LogWarning("import {ImportId} could not be woken ({Error}); trying again at the next sweep", id, e.Message);
+        }
+    }
+
     private async Task SweepAsync(CancellationToken cancellationToken)
     {
         try
         {
-            // First at once: the startup wake-up of a cluster that was down.
+            // First at once (once submissions are listened to): the startup wake-up of a cluster that was down.
+            await _listened.Task.WaitAsync(cancellationToken);
             do
             {
                 await WakeAllAsync(grain => grain.WakeAsync(), cancellationToken);
@@ -107,13 +148,6 @@ public sealed class ClusterWatcher(
             logger.LogWarning("cannot list unfinished imports ({Error}); trying again at the next sweep", e.Message);
             return;
         }
-        await Task.WhenAll(imports.Select(async id =>
-        {
-            try { await TransientErrors.Delivery.ExecuteAsync(async _ => await wake(grains.GetGrain<IImportGrain>(id)), cancellationToken); }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogWarning("import {ImportId} could not be woken ({Error}); trying again at the next sweep", id, e.Message);
-            }
-        }));
+        await Task.WhenAll(imports.Select(id => WakeAsync(id, wake, cancellationToken)));
     }
 }

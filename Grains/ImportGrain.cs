@@ -242,9 +242,7 @@ public sealed class ImportGrain(
     // The ready unit at the head of the queue, with the batchable ready units behind it when it is
     // batchable itself. Each batch costs the server a COPY per table and a commit whatever its size,
     // and fewer, larger COPYs cost it less CPU per row. A batch takes a parallelism's share of what
-    // is queued (guided: the batches shrink as the queue does, so that the last ones end together),
-    // but no less than a quarter of the byte budget: shrinking further, the tail of an import of
-    // small pages became a string of batches each costing more than its rows.
+    // is queued (guided: the batches shrink as the queue does, so that the last ones end together).
     // The first dispatch of an activation goes alone: the keys a relational load's first batch
     // inserts into its dimensions are the ones every other batch inserts too, and they wait for it
     // to commit; a single unit commits soonest.
@@ -258,9 +256,7 @@ public sealed class ImportGrain(
         if (!_batchable.TryGetValue(head, out var bytes) || (first && parallelism > 1)) return [head];
         var most = Math.Min(options.Value.BatchUnits, (_queue.Count + parallelism) / parallelism);
         var batch = new List<int> { head };
-        var least = options.Value.BatchBytes / 4;
-        while (batch.Count < options.Value.BatchUnits && (batch.Count < most || bytes < least)
-               && _queue.TryPeek(out var next, out var turn) && turn.NotBefore <= now
+        while (batch.Count < most && _queue.TryPeek(out var next, out var turn) && turn.NotBefore <= now
                && _batchable.TryGetValue(next, out var size) && bytes + size <= options.Value.BatchBytes)
         {
             bytes += size;

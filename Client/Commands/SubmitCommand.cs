@@ -27,7 +27,8 @@ public static class SubmitCommand
             long id;
             try
             {
-                (id, _) = await context.Control.SubmitAsync(parsed, result.GetValue(concurrent), ct);
+                // Stored, not sent: a silo hears of it from the catalog, so submitting needs no connection to the cluster.
+                id = await context.Control.StoreAsync(parsed, result.GetValue(concurrent), ct);
             }
             catch (ImportNameInUseException e)
             {
@@ -35,6 +36,9 @@ public static class SubmitCommand
                     $"import {e.ImportId} named '{e.Name}' is {e.State.Name()}, and one import per name runs at a time: nothing was submitted. " +
                     $"Wait for it to end (ingest status {e.ImportId}), cancel it (ingest cancel {e.ImportId}), or submit with --concurrent to run both");
             }
+
+            if (!await TransientErrors.Pipeline.ExecuteAsync(async t => await context.Catalog.AnySiloAliveAsync(context.ClusterId, ImportWatcher.SiloAliveWithin, t), ct))
+                await context.Error.WriteLineAsync($"no silo is running in cluster '{context.ClusterId}': import {id} is stored, and a silo takes it when one starts (bin/ingest-silo)");
 
             if (!result.GetValue(wait))
             {

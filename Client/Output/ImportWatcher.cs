@@ -9,7 +9,7 @@ namespace Ingest.Client.Output;
 /// Follows an import until it reaches a final state: a live progress bar on a terminal, a plain
 /// line every few seconds otherwise. Every 30 s it says so when no silo runs to take the import,
 /// and keeps waiting. It reads the status every half second, and at once when an import ends
-/// (<see cref="ImportEndings"/>). Everything goes to stderr.
+/// (<see cref="ImportNotifications.Ended"/>). Everything goes to stderr.
 /// </summary>
 public sealed class ImportWatcher(ClientContext context)
 {
@@ -17,14 +17,14 @@ public sealed class ImportWatcher(ClientContext context)
     private static readonly TimeSpan PlainEvery = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan NoSiloEvery = TimeSpan.FromSeconds(30);
     // Silos write that they are alive every 2 s (see the silo host): a silo silent for this long is gone.
-    private static readonly TimeSpan SiloAliveWithin = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan SiloAliveWithin = TimeSpan.FromSeconds(30);
 
     private DateTimeOffset _nextSiloCheck = DateTimeOffset.UtcNow + NoSiloEvery;
 
     public async Task<ImportStatus> WatchAsync(long id, CancellationToken cancellationToken)
     {
         var store = context.Catalog;
-        await using var endings = await ImportEndings.ListenAsync(context.DataSource, cancellationToken);
+        await using var endings = await ImportNotifications.ListenAsync(context.DataSource, ImportNotifications.Ended, cancellationToken);
         if (!context.Interactive) return await WatchPlainAsync(store, id, endings, cancellationToken);
 
         ImportStatus status = (await store.GetStatusAsync(id, cancellationToken))!;
@@ -49,7 +49,7 @@ public sealed class ImportWatcher(ClientContext context)
         return status;
     }
 
-    private async Task<ImportStatus> WatchPlainAsync(ImportCatalog store, long id, ImportEndings endings, CancellationToken cancellationToken)
+    private async Task<ImportStatus> WatchPlainAsync(ImportCatalog store, long id, ImportNotifications endings, CancellationToken cancellationToken)
     {
         var lastLine = DateTimeOffset.MinValue;
         while (true)

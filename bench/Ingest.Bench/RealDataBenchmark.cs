@@ -73,7 +73,8 @@ public static class RealDataBenchmark
             for (var i = 0; i < (coldOnly ? 0 : 2); i++)
                 foreach (var repeats in new[] { false, true })
                 {
-                    await SubmitAsync(db, work, data[repeats].Pages, $"warm_{i}_{Kind(repeats)}", parallelism);
+                    var warm = await SubmitAsync(db, work, data[repeats].Pages, $"warm_{i}_{Kind(repeats)}", parallelism);
+                    Console.WriteLine($"warm-up {i + 1}, flat {(repeats ? "with repeats" : "clean       ")}: submit --wait {warm.Command:F2} s (import {warm.Import:F2} s)");
                     await SubmitAsync(db, work, tinyData[repeats], $"warm_tiny_{i}_{Kind(repeats)}", parallelism);
                 }
 
@@ -116,7 +117,7 @@ public static class RealDataBenchmark
                     var ingest = await SubmitAsync(db, work, data[repeats].Pages, $"cold_{run}_{Kind(repeats)}", parallelism);
                     await StopAsync(silos);
                     cold[repeats].Add(psql / ingest.Command);
-                    Console.WriteLine($"round {run}, cold {(repeats ? "with repeats" : "clean       ")}: psql \\copy {psql:F2} s | submit --wait on two just-started silos {ingest.Command:F2} s | ratio {psql / ingest.Command:F2}");
+                    Console.WriteLine($"round {run}, cold {(repeats ? "with repeats" : "clean       ")}: psql \\copy {psql:F2} s | submit --wait on two just-started silos {ingest.Command:F2} s (import {ingest.Import:F2} s) | ratio {psql / ingest.Command:F2}");
                     await DropTablesAsync(db);
                 }
 

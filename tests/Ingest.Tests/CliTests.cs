@@ -235,7 +235,7 @@ public class CliTests
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("completed", result.Stdout);
         AssertNoStackTrace(result);
-        Assert.Contains("no silo is reachable", result.Stderr);
+        Assert.Contains("no silo is running in cluster 'ingest': import 1 is stored", result.Stderr);
         Assert.Contains("no silo is running in cluster 'ingest': import 1 is pending", result.Stderr);
     }
 
@@ -290,7 +290,7 @@ public class CliTests
         var plain = await CliProcess.RunAsync(db.ConnectionString, "submit", spec);
         Assert.Equal(0, plain.ExitCode);
         Assert.Equal("1", plain.Stdout.Trim());
-        Assert.Contains("no silo is reachable", plain.Stderr);
+        Assert.Contains("no silo is running in cluster 'ingest': import 1 is stored", plain.Stderr);
         AssertNoStackTrace(plain);
         Assert.DoesNotContain("Orleans", plain.Stderr);
         var pending = Parse(await CliProcess.RunAsync(db.ConnectionString, "status", "1", "--json"));

@@ -30,14 +30,22 @@ public sealed class ImportControl(ImportCatalog catalog, Func<CancellationToken,
 
     /// <summary>
     /// Stores the import (<see cref="StoreAsync"/>) and wakes its grain through the cluster as well,
-    /// for a caller connected already; returns its id and whether a silo took it.
+    /// for a caller connected already; returns its id and whether a silo took it. A wake that fails
+    /// (a cluster still forming, say) leaves the import to the silos that heard of it.
     /// </summary>
     public async Task<(long Id, bool Started)> SubmitAsync(ImportSpec spec, bool concurrent = false, CancellationToken cancellationToken = default)
     {
         var id = await StoreAsync(spec, concurrent, cancellationToken);
         if (await cluster(cancellationToken) is not { } client) return (id, false);
-        await client.GetGrain<IImportGrain>(id).WakeAsync();
-        return (id, true);
+        try
+        {
+            await client.GetGrain<IImportGrain>(id).WakeAsync();
+            return (id, true);
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException)
+        {
+            return (id, false);
+        }
     }
 
     public Task<ChangeResult> PauseAsync(long id, CancellationToken cancellationToken = default) =>

@@ -120,14 +120,12 @@ public sealed partial class ImportCatalog
         return violations.Count + defaults.Count == 0 ? null : new QualityCounts(violations, defaults);
     }
 
-    // Per table, in the order of the plan's tables (as a unit's counts list them); null for a flat target.
+    // Per table, in the order planning stored (the root, its descendants, the dimensions); null for a flat target.
     private static async Task<IReadOnlyDictionary<string, TableCounts>?> TableCountsAsync(NpgsqlConnection connection, long id,
         Dictionary<(string Scope, string Counter), long> totals, CancellationToken cancellationToken)
     {
         var order = new List<string>();
-        await using (var cmd = new NpgsqlCommand(
-            "SELECT t->>'table' FROM (SELECT table_counts FROM ingest.units WHERE import_id = $1 AND table_counts IS NOT NULL LIMIT 1) u, jsonb_array_elements(u.table_counts) t",
-            connection))
+        await using (var cmd = new NpgsqlCommand("SELECT unnest(tables) FROM ingest.imports WHERE id = $1", connection))
         {
             cmd.Parameters.AddWithValue(id);
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken);

@@ -35,11 +35,15 @@ public static class PlannedUnits
         return await cmd.ExecuteScalarAsync(cancellationToken) is string state ? StateNames.ToImportState(state) : null;
     }
 
-    /// <summary>Moves a pending import to <c>running</c>, in the caller's transaction.</summary>
-    public static async Task StartAsync(NpgsqlConnection connection, long importId, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Moves a pending import to <c>running</c>, in the caller's transaction, with a relational
+    /// target's <paramref name="tables"/> in the order its status shows them.
+    /// </summary>
+    public static async Task StartAsync(NpgsqlConnection connection, long importId, string[]? tables, CancellationToken cancellationToken = default)
     {
-        await using var cmd = new NpgsqlCommand($"UPDATE ingest.imports SET state = {StateSql.Import.Running}, started_at = now(), error = NULL WHERE id = $1", connection);
+        await using var cmd = new NpgsqlCommand($"UPDATE ingest.imports SET state = {StateSql.Import.Running}, started_at = now(), error = NULL, tables = $2 WHERE id = $1", connection);
         cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)tables ?? DBNull.Value });
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -267,7 +267,8 @@ public static class UnitFence
 
     /// <summary>
     /// Inside the transaction that loaded the units' rows (or a unit's last chunk): stores their
-    /// rejects and marks them all <c>done</c> with their counts, each fenced by its token. A
+    /// rejects and marks them all <c>done</c> with their counts, each fenced by its token (per-table
+    /// counts, which a unit keeps only to resume its chunks, go: the import's counters hold them). A
     /// <paramref name="batched"/> unit's attempt counts now, as it commits.
     /// Returns false when any unit was fenced off (another attempt took it, or the import was
     /// cancelled): the caller must then roll back, so no row is loaded twice.
@@ -282,9 +283,9 @@ public static class UnitFence
             UPDATE ingest.units u
             SET state = {StateSql.Unit.Done}, error = NULL, finished_at = now(), attempts = u.attempts + $2::int, checkpoint = NULL,
                 rows_read = v.rows_read, rows_inserted = v.inserted, rows_updated = v.updated, rows_unchanged = v.unchanged,
-                rows_rejected = v.rejected, bytes_read = v.bytes_read, table_counts = v.table_counts, quality = v.quality
-            FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::jsonb[])
-                 AS v(unit_no, token, rows_read, inserted, updated, unchanged, rejected, bytes_read, table_counts, quality)
+                rows_rejected = v.rejected, bytes_read = v.bytes_read, table_counts = NULL, quality = v.quality
+            FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[])
+                 AS v(unit_no, token, rows_read, inserted, updated, unchanged, rejected, bytes_read, quality)
             WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.fence_token = v.token AND u.state = {StateSql.Unit.Running}
             """, connection);
         cmd.Parameters.AddWithValue(importId);
@@ -297,7 +298,6 @@ public static class UnitFence
         cmd.Parameters.AddWithValue(units.Select(u => u.Result.Counts.Unchanged).ToArray());
         cmd.Parameters.AddWithValue(units.Select(u => u.Result.Rejected).ToArray());
         cmd.Parameters.AddWithValue(units.Select(u => u.Result.BytesRead).ToArray());
-        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => UnitJson.TableCounts(u.Result)).ToArray() });
         cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => UnitJson.Quality(u.Result)).ToArray() });
         if (await cmd.ExecuteNonQueryAsync(cancellationToken) != units.Count) return false;
         await ImportCounters.AddAsync(connection, importId, units[0].Unit.UnitNo,

@@ -68,9 +68,10 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
             // A relational target's tables in dependency order: dimensions, the root, then its children (foreign keys point back).
             // The target as the units map it (a CSV import's names fields by the keys its reader writes).
             var target = sources.For(spec).Target;
-            IEnumerable<TargetTable> tables = target.IsRelational ? new LoadPlan(target).Tables.Select(t => t.Target) : [new TargetTable(target)];
+            var plan = target.IsRelational ? new LoadPlan(target) : null;
+            IEnumerable<TargetTable> tables = plan is not null ? plan.Tables.Select(t => t.Target) : [new TargetTable(target)];
             foreach (var table in tables) await table.EnsureAsync(connection, cancellationToken);
-            await PlannedUnits.StartAsync(connection, importId, cancellationToken);
+            await PlannedUnits.StartAsync(connection, importId, plan?.ReportOrder.Select(t => t.Target.Name).ToArray(), cancellationToken);
         }
         var units = await PlannedUnits.InsertAsync(connection, importId, chunk, cancellationToken);
         await tx.CommitAsync(cancellationToken);

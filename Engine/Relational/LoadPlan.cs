@@ -27,6 +27,9 @@ public sealed class LoadPlan
     /// <summary>Every table, dimensions first, then the root, then its descendants depth first: the order rows are merged in.</summary>
     public IReadOnlyList<PlanTable> Tables { get; }
 
+    /// <summary>Every table in the order counts are shown: the root, its descendants, then the dimensions.</summary>
+    public IEnumerable<PlanTable> ReportOrder => [Root, .. Descendants, .. Dimensions];
+
     public PlanTable Root { get; }
 
     public IReadOnlyList<PlanTable> Dimensions { get; }

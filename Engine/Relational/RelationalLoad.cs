@@ -178,7 +178,7 @@ public sealed class RelationalLoad
     }
 
     private Dictionary<string, LoadCounts> ByName(LoadCounts[] counts) =>
-        _plan.Tables.OrderBy(t => t.Role switch { TableRole.Root => 0, TableRole.Child => 1, _ => 2 })
+        _plan.ReportOrder
             .ToDictionary(t => t.Target.Name, t => counts[t.Index], StringComparer.Ordinal);
 
     private async Task<LoadCounts[]> MergeAllAsync(CancellationToken cancellationToken)

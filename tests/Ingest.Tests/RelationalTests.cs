@@ -1,3 +1,4 @@
+using Ingest.Engine.Relational;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -36,6 +37,9 @@ public class RelationalTests
         await AssertTablesAsync(db, expected);
         Assert.NotNull(first.Tables);
         Assert.Equal(NestedTables.Order(), first.Tables!.Keys.Order());
+        // In the order planning stored: the root, its descendants, the dimensions.
+        Assert.Equal(new LoadPlan(ImportSpecParser.ParseJson(RawgSample.NestedSpec("nested", data.Path)).Target).ReportOrder.Select(t => t.Target.Name), first.Tables.Keys);
+        Assert.Equal("games", first.Tables.Keys.First());
         foreach (var table in NestedTables)
             Assert.Equal(new TableCounts(expected[table].Count, 0, 0, 0), first.Tables[table] with { Unchanged = 0 });
         Assert.Equal(new TableCounts(240, 0, 0, 0), first.Tables["games"]);

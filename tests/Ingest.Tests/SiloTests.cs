@@ -94,7 +94,11 @@ public class SiloTests
             ["OTEL_SERVICE_NAME"] = service,
             ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
         };
-        foreach (var silo in new[] { db.StartSilo(env: Otel("test-silo-a")), db.StartSilo(env: Otel("test-silo-b")) }) await silo.StartedAsync();
+        // Units one at a time (no batches), and both silos active first: a silo that woke the import the
+        // moment it was stored could otherwise hand every unit out before it saw the other join.
+        foreach (var silo in new[] { db.StartSilo(env: Otel("test-silo-a"), batches: false), db.StartSilo(env: Otel("test-silo-b"), batches: false) })
+            await silo.StartedAsync();
+        await Poll.UntilAsync(async () => (await db.Catalog.ListSilosAsync("ingest")).Count(s => s.Status == "active") == 2, TimeSpan.FromSeconds(60), "both silos active");
 
         var submitted = await CliProcess.RunAsync(db.ConnectionString, Otel("test-client"), "submit", spec, "--wait", "--json");
 

@@ -9,7 +9,7 @@ namespace Ingest.Engine.Formats.Csv;
 /// so <c>\\"</c> is an escaped backslash before a closing quote. Every byte stays where it was, so
 /// the parser's offsets are the file's.
 /// </summary>
-internal sealed class EscapedQuoteStream(Stream inner, byte escape, byte quote) : Stream
+internal sealed class EscapedQuoteStream(Stream inner, byte escape, byte quote) : ReadOnlyStream
 {
     // An escape that ended the last read: its pair's second byte has not been read yet.
     private bool _held;
@@ -45,11 +45,6 @@ internal sealed class EscapedQuoteStream(Stream inner, byte escape, byte quote) 
         return Rewrite(buffer.Span, length, start);
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     // Puts a held escape back at the start of the buffer.
     private int Hold(Span<byte> buffer)
     {
@@ -80,16 +75,6 @@ internal sealed class EscapedQuoteStream(Stream inner, byte escape, byte quote) 
         }
         return length;
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -7,7 +7,7 @@ namespace Ingest.Engine.Formats.Csv;
 /// which the CSV parser reads. The BOM is dropped. Offsets in it are offsets in the UTF-8 text, so
 /// a unit in such a file resumes by decoding from the start (<see cref="IRecordFormat.Decodes"/>).
 /// </summary>
-internal sealed class Utf8TranscodingStream : Stream
+internal sealed class Utf8TranscodingStream : ReadOnlyStream
 {
     private const int Chars = 16 * 1024;
 
@@ -34,11 +34,6 @@ internal sealed class Utf8TranscodingStream : Stream
         return Take(buffer.Span);
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     // A surrogate pair split between two reads is completed by the encoder on the next one.
     private void Encode(int chars)
     {
@@ -54,16 +49,6 @@ internal sealed class Utf8TranscodingStream : Stream
         _start += n;
         return n;
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -166,10 +166,6 @@ public sealed partial class ImportCatalog
         return list;
     }
 
-    /// <summary>
-    /// Silos from Orleans' membership table of cluster <paramref name="clusterId"/>, newest first, with
-    /// how many units each has claimed. Dead silos only with <paramref name="includeDead"/>.
-    /// </summary>
     /// <summary>Deletes the membership rows of silos dead for longer than <paramref name="expiration"/>; returns how many.</summary>
     public async Task<int> PruneDeadSilosAsync(string clusterId, TimeSpan expiration, CancellationToken cancellationToken = default)
     {
@@ -180,6 +176,10 @@ public sealed partial class ImportCatalog
         return await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Silos from Orleans' membership table of cluster <paramref name="clusterId"/>, newest first, with
+    /// how many units each has claimed. Dead silos only with <paramref name="includeDead"/>.
+    /// </summary>
     public async Task<IReadOnlyList<SiloInfo>> ListSilosAsync(string clusterId, bool includeDead = false, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(

@@ -223,7 +223,7 @@ public sealed class UnitLoader
     private async Task<IReadOnlyList<UnitLoadResult>> LoadSetAsideAsync(NpgsqlConnection connection, RepeatedKeys? repeats, IReadOnlyList<UnitFacts> facts, List<UnitLoadResult> results, CancellationToken cancellationToken)
     {
         if (repeats is not { Count: > 0 }) return results;
-        var now = await TransactionTimeAsync(connection, cancellationToken);
+        var now = _plan is null ? await TransactionTimeAsync(connection, cancellationToken) : default; // a relational load's mapper takes its own
         for (var i = 0; i < results.Count; i++)
         foreach (var (replaces, records) in repeats.Groups(unit: i + 1))
         {

@@ -96,18 +96,23 @@ public sealed partial class ImportCatalog
 
     private static async Task<IReadOnlyList<FileCounts>> FileCountsAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
     {
+        // A file split into ranges is one line: its units' counts added up.
         await using var cmd = new NpgsqlCommand(
             $"""
-            SELECT u.unit_no, u.key, u.state, u.rows_read, u.rows_inserted, u.rows_updated, u.rows_unchanged, u.rows_rejected, {ConflictKinds}
-            FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id
-            WHERE u.import_id = $1 ORDER BY u.unit_no
+            SELECT min(u.unit_no), coalesce(u.descriptor->>'key', u.key) AS file, array_agg(DISTINCT u.state), count(*)::int,
+                   sum(u.rows_read)::bigint, sum(u.rows_inserted)::bigint, sum(u.rows_updated)::bigint, sum(u.rows_unchanged)::bigint, sum(u.rows_rejected)::bigint,
+                   k.dedup, k.keep
+            FROM ingest.units u CROSS JOIN (SELECT {ConflictKinds} FROM ingest.imports i WHERE i.id = $1) k
+            WHERE u.import_id = $1
+            GROUP BY file, k.dedup, k.keep
+            ORDER BY 1
             """, connection);
         cmd.Parameters.AddWithValue(id);
         var list = new List<FileCounts>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
-            list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), StateNames.ToUnitState(r.GetString(2)),
-                Rows(r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetBoolean(8), r.GetBoolean(9))));
+            list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), FileCounts.StateOf(r.GetFieldValue<string[]>(2).Select(StateNames.ToUnitState).ToList()),
+                Rows(r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetInt64(8), r.GetBoolean(9), r.GetBoolean(10)), r.GetInt32(3)));
         return list;
     }
 

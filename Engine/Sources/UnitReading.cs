@@ -18,8 +18,9 @@ public sealed class UnitReading : IAsyncDisposable
     private IAsyncEnumerator<ReadOnlyMemory<byte>>? _records;
     private long _next;
 
-    internal UnitReading(OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from)
+    internal UnitReading(UnitDescriptor unit, OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from)
     {
+        Unit = unit;
         _opened = opened;
         _content = content;
         _compression = compression;
@@ -27,6 +28,9 @@ public sealed class UnitReading : IAsyncDisposable
         _next = from.Records;
         Start = from;
     }
+
+    /// <summary>The unit being read, as planned.</summary>
+    public UnitDescriptor Unit { get; }
 
     /// <summary>What the source says of the file or object being read.</summary>
     public SourceObject Info => _opened.Info;

@@ -18,7 +18,16 @@ public static partial class ImportSpecParser
         ["size"] = (UnitMeta.Size, ColumnType.Bigint),
         ["record_index"] = (UnitMeta.RecordIndex, ColumnType.Bigint),
         ["import_id"] = (UnitMeta.ImportId, ColumnType.Bigint),
+        // Of messages (source.kind rabbitmq); header:NAME is a header's value.
+        ["message_id"] = (UnitMeta.MessageId, ColumnType.Text),
+        ["routing_key"] = (UnitMeta.RoutingKey, ColumnType.Text),
+        ["exchange"] = (UnitMeta.Exchange, ColumnType.Text),
+        ["timestamp"] = (UnitMeta.Timestamp, ColumnType.Timestamptz),
+        ["redelivered"] = (UnitMeta.Redelivered, ColumnType.Boolean),
     };
+
+    /// <summary>The meta names that only messages have.</summary>
+    private static readonly UnitMeta[] MessageMetas = [UnitMeta.MessageId, UnitMeta.RoutingKey, UnitMeta.Exchange, UnitMeta.Timestamp, UnitMeta.Redelivered, UnitMeta.Header];
 
     // For CSV files (csv), a column's path is a header name, or it names a field by position.
     private static TargetSpec? ReadTarget(JsonNode? node, bool csv, List<string> p)
@@ -59,8 +68,17 @@ public static partial class ImportSpecParser
             children = ReadChildren(childrenNode, "target.children", table ?? "target", parentKey, tables, p);
         }
         var validate = ReadValidate(t["validate"], rowColumns, p);
-        Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children", "dedup", "onConflict", "validate");
-        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict, validate);
+        var version = OptionalString(t, "versionColumn", "target.versionColumn", p);
+        if (version is not null)
+        {
+            if (!rowColumns.ContainsKey(version)) p.Add($"target.versionColumn: '{version}' is not one of target.columns");
+            else if (key.Contains(version)) p.Add($"target.versionColumn: '{version}' is part of the key; name a column that orders a key's versions");
+            if (key.Count == 0) p.Add("target.versionColumn: needs a key, whose rows it orders");
+            if (t.ContainsKey("children") || t.ContainsKey("references")) p.Add("target.versionColumn: not supported with children or references yet");
+            if (onConflict == ConflictAction.Keep) p.Add("target.versionColumn: with onConflict 'keep' rows are never updated; use one or the other");
+        }
+        Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children", "dedup", "onConflict", "validate", "versionColumn");
+        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict, validate, version);
     }
 
     private static DedupSpec? ReadDedup(JsonNode? node, IReadOnlyList<ColumnSpec> columns, List<string> p, bool csv)
@@ -259,7 +277,9 @@ public static partial class ImportSpecParser
                     if (metaName is "line" && csv) (meta, implied) = (UnitMeta.Line, ColumnType.Bigint);
                     else if (metaName is "line") p.Add($"{at}.meta: 'line' is only for CSV files");
                     else if (metaName is not null && MetaNames.TryGetValue(metaName, out var m)) (meta, implied) = (m.Meta, m.Type);
-                    else if (metaName is not null) p.Add($"{at}.meta: unknown '{metaName}' (expected one of {string.Join(", ", MetaNames.Keys)}{(csv ? ", line" : "")})");
+                    else if (metaName is not null && metaName.StartsWith("header:", StringComparison.Ordinal) && metaName.Length > 7)
+                        (meta, path, implied) = (UnitMeta.Header, metaName[7..], ColumnType.Text);
+                    else if (metaName is not null) p.Add($"{at}.meta: unknown '{metaName}' (expected one of {string.Join(", ", MetaNames.Keys)}, header:NAME{(csv ? ", line" : "")})");
                     break;
             }
 

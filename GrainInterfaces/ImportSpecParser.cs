@@ -55,6 +55,7 @@ public static partial class ImportSpecParser
         var source = ReadSource(o["source"], p);
         var target = ReadTarget(o["target"], source?.IsCsv() == true, p);
         if (source is not null && target is not null) CheckCsvColumns(source, target, p);
+        if (source is not null && target is not null) CheckMessageColumns(source, target, p);
         var parallelism = OptionalInt(o, "parallelism", "parallelism", ImportSpec.DefaultParallelism, p);
         if (parallelism < 1) p.Add("parallelism: must be at least 1");
 
@@ -75,24 +76,33 @@ public static partial class ImportSpecParser
             }
             else p.Add("retry: must be an object with attempts, backoffSeconds and attemptTimeoutSeconds");
         }
-        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry");
+        var notify = ReadNotify(o["notify"], p);
+        // A queue's consumers hold its parallelism's slots: one each, by default all of them.
+        if (source?.RabbitMq is { } queue)
+        {
+            if (queue.Consumers > parallelism) p.Add($"source.consumers: {queue.Consumers} is more than parallelism ({parallelism}), which caps the import's consumers");
+            source = source with { RabbitMq = queue with { Consumers = queue.Consumers ?? parallelism } };
+        }
+        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "notify");
 
         if (p.Count > 0) throw new SpecException(p);
-        return new ImportSpec(name, source!, target!, parallelism, retry);
+        return new ImportSpec(name, source!, target!, parallelism, retry, notify);
     }
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
     {
-        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files' or 's3'"); return null; }
+        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files', 's3' or 'rabbitmq'"); return null; }
         var kindText = RequiredString(s, "kind", "source.kind", p);
         SourceKind? kind = kindText switch
         {
             null => null,
             "files" => SourceKind.Files,
             "s3" => SourceKind.S3,
+            "rabbitmq" => SourceKind.RabbitMq,
             _ => null,
         };
-        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files' or 's3')");
+        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files', 's3' or 'rabbitmq')");
+        RabbitMqSpec? rabbitMq = null;
 
         string? path = null, bucket = null, prefix = null;
         if (kind == SourceKind.Files)
@@ -105,6 +115,10 @@ public static partial class ImportSpecParser
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
             Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
+        }
+        else if (kind == SourceKind.RabbitMq)
+        {
+            rabbitMq = ReadRabbitMq(s, p);
         }
         var pattern = OptionalString(s, "pattern", "source.pattern", p) ?? "*.json";
         var records = OptionalString(s, "records", "source.records", p);
@@ -121,7 +135,8 @@ public static partial class ImportSpecParser
         if (splitBytes < 1) p.Add("source.splitBytes: must be at least 1");
         var csv = ReadCsv(s["csv"], p);
         if (csv is not null && format is "json" or "ndjson") p.Add($"source.csv: only for CSV files, but source.format is '{format}'");
-        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes);
+        if (kind == SourceKind.RabbitMq && (format is "csv" or "tsv" || csv is not null)) p.Add("source.format: a message body is JSON (an object, an array or NDJSON)");
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes, rabbitMq);
     }
 
     private static bool IsDottedPath(string path) =>

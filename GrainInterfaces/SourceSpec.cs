@@ -18,6 +18,7 @@ namespace Ingest.GrainInterfaces;
 /// A CSV or NDJSON file larger than this (uncompressed, UTF-8) is loaded as record-aligned byte
 /// ranges of about this size, each a unit of its own (default 64 MiB).
 /// </param>
+/// <param name="RabbitMq">For <see cref="SourceKind.RabbitMq"/>: the queue and how it is consumed.</param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
@@ -29,8 +30,12 @@ public sealed record SourceSpec(
     string? Compression = null,
     int ChunkRows = SourceSpec.DefaultChunkRows,
     CsvSpec? Csv = null,
-    long SplitBytes = SourceSpec.DefaultSplitBytes)
+    long SplitBytes = SourceSpec.DefaultSplitBytes,
+    RabbitMqSpec? RabbitMq = null)
 {
+    /// <summary>Whether the import consumes a queue until stopped, rather than ending when its units are loaded.</summary>
+    public bool IsContinuous => Kind == SourceKind.RabbitMq;
+
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;
 
@@ -67,4 +72,7 @@ public enum SourceKind
 
     /// <summary>Objects in an S3 bucket, selected by prefix and glob.</summary>
     S3,
+
+    /// <summary>Messages of a RabbitMQ queue, consumed continuously.</summary>
+    RabbitMq,
 }

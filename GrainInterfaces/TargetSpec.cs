@@ -15,6 +15,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Dedup">A content hash that decides whether a record with an existing key changed.</param>
 /// <param name="OnConflict">What a record whose key exists does to the row (default <see cref="ConflictAction.Update"/>).</param>
 /// <param name="Validate">Rules and defaults for the target's rows.</param>
+/// <param name="VersionColumn">A column whose value orders a key's versions: an upsert updates a row only when the incoming value is greater.</param>
 public sealed record TargetSpec(
     string Schema,
     string Table,
@@ -26,7 +27,8 @@ public sealed record TargetSpec(
     bool ForeignKeys = true,
     DedupSpec? Dedup = null,
     ConflictAction OnConflict = ConflictAction.Update,
-    ValidateSpec? Validate = null)
+    ValidateSpec? Validate = null,
+    string? VersionColumn = null)
 {
     /// <summary>Many-to-one links from each record to dimension tables.</summary>
     public IReadOnlyList<ReferenceSpec> References { get; init; } = References ?? [];
@@ -139,6 +141,18 @@ public enum UnitMeta
     ImportId,
     /// <summary>For CSV files: the 1-based line where the record starts (bigint).</summary>
     Line,
+    /// <summary>For messages: the message's id as the ledger keeps it (text).</summary>
+    MessageId,
+    /// <summary>For messages: the routing key it was published with (text).</summary>
+    RoutingKey,
+    /// <summary>For messages: the exchange it was published to (text).</summary>
+    Exchange,
+    /// <summary>For messages: its <c>timestamp</c> property (timestamptz).</summary>
+    Timestamp,
+    /// <summary>For messages: whether the broker delivered it before (boolean).</summary>
+    Redelivered,
+    /// <summary>For messages: a header's value (text unless typed), its name in the column's path.</summary>
+    Header,
 }
 
 /// <summary>How often a failing unit is attempted.</summary>

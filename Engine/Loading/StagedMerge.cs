@@ -7,7 +7,8 @@ namespace Ingest.Engine.Loading;
 /// WHERE row differs</c>. The last occurrence of a key in staging wins (highest <c>ingest_ord</c>),
 /// rows are written in key order (so concurrent units with overlapping keys lock in the same
 /// order), and identical rows are not rewritten. With a dedup hash only the hash tells a changed
-/// row; with <c>onConflict: keep</c> existing rows are never touched.
+/// row; with <c>onConflict: keep</c> existing rows are never touched; with a version column
+/// (<see cref="TargetTable.Version"/>) the greatest version wins and a row is updated only by a greater one.
 /// </summary>
 public static class StagedMerge
 {
@@ -51,10 +52,11 @@ public static class StagedMerge
         var attributes = target.QuotedColumns.Except(target.QuotedKey).ToArray();
         if (attributes.Length == 0) return null;
         var key = string.Join(", ", target.QuotedKey);
+        var newer = target.Version is { } v ? $" AND (t.{v} IS NULL OR src.{v} > t.{v})" : "";
         return $"""
             UPDATE {target.QualifiedName} AS t SET ({string.Join(", ", attributes)}) = ROW({string.Join(", ", attributes.Select(c => "src." + c))})
-            FROM (SELECT DISTINCT ON ({key}) {string.Join(", ", target.QuotedColumns)} FROM {rows} ORDER BY {key}, ingest_ord DESC) AS src
-            WHERE ({string.Join(", ", target.QuotedKey.Select(c => "t." + c))}) = ({string.Join(", ", target.QuotedKey.Select(c => "src." + c))})
+            FROM (SELECT DISTINCT ON ({key}) {string.Join(", ", target.QuotedColumns)} FROM {rows} ORDER BY {key}, {Winner(target)}) AS src
+            WHERE ({string.Join(", ", target.QuotedKey.Select(c => "t." + c))}) = ({string.Join(", ", target.QuotedKey.Select(c => "src." + c))}){newer}
             """;
     }
 
@@ -67,17 +69,18 @@ public static class StagedMerge
         var key = string.Join(", ", target.QuotedKey);
         var attributes = target.QuotedColumns.Except(target.QuotedKey).ToArray();
         var compared = target.ChangedWhen?.Select(SqlIdentifier.Quote).ToArray() ?? attributes;
+        var newer = target.Version is { } v ? $" AND (t.{v} IS NULL OR EXCLUDED.{v} > t.{v})" : "";
         var onConflict = attributes.Length == 0 || target.KeepExisting
             ? "DO NOTHING"
             : $"""
               DO UPDATE SET {string.Join(", ", attributes.Select(c => $"{c} = EXCLUDED.{c}"))}
-              WHERE ({string.Join(", ", compared.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", compared.Select(c => "EXCLUDED." + c))})
+              WHERE ({string.Join(", ", compared.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", compared.Select(c => "EXCLUDED." + c))}){newer}
               """;
         // xmax = 0 on a returned row means it was inserted; otherwise an existing row was updated.
         // Rows the WHERE leaves alone are not returned: they are the unchanged ones.
         return $"""
             WITH src AS (
-              SELECT DISTINCT ON ({key}) {columns} FROM {rows} ORDER BY {key}, ingest_ord DESC
+              SELECT DISTINCT ON ({key}) {columns} FROM {rows} ORDER BY {key}, {Winner(target)}
             ), up AS (
               INSERT INTO {target.QualifiedName} AS t ({columns})
               SELECT {columns} FROM src ORDER BY {key}
@@ -87,4 +90,8 @@ public static class StagedMerge
             SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
             """;
     }
+
+    // Of a key met more than once, the row that wins: the greatest version, else the last.
+    private static string Winner(TargetTable target) =>
+        target.Version is { } v ? $"{v} DESC NULLS LAST, ingest_ord DESC" : "ingest_ord DESC";
 }

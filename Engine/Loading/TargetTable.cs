@@ -18,6 +18,7 @@ public sealed class TargetTable
     {
         ChangedWhen = spec.Dedup is { } dedup ? [dedup.Column] : null;
         KeepExisting = spec.OnConflict == ConflictAction.Keep;
+        Version = spec.VersionColumn is { } version ? SqlIdentifier.Quote(version) : null;
     }
 
     /// <param name="schema">The table's schema.</param>
@@ -64,6 +65,12 @@ public sealed class TargetTable
 
     /// <summary>Rows whose key exists are left as they are (<c>onConflict: keep</c>).</summary>
     public bool KeepExisting { get; init; }
+
+    /// <summary>
+    /// The quoted column that orders a key's versions (<c>target.versionColumn</c>): a row is updated
+    /// only by a greater one, and of a key met twice the greatest wins. Null: the last one wins.
+    /// </summary>
+    public string? Version { get; init; }
 
     /// <summary>Foreign keys a created table gets.</summary>
     public List<ForeignKey> ForeignKeys { get; } = [];

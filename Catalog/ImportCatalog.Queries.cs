@@ -26,7 +26,8 @@ public sealed partial class ImportCatalog
             SELECT i.name, i.state, i.error, i.submitted_at, i.started_at, i.finished_at,
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
                    i.trace_parent, {ConflictKinds},
-                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int
+                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int,
+                   i.spec->'source'->>'kind' = '{ContinuousKind}', i.backlog
             FROM ingest.imports i
             WHERE i.id = $1
             """, connection);
@@ -36,12 +37,15 @@ public sealed partial class ImportCatalog
         double elapsed;
         bool dedup, keep;
         int running;
+        bool queue;
+        long? backlog;
         await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             if (!await r.ReadAsync(cancellationToken)) return null;
             state = StateNames.ToImportState(r.GetString(1));
             elapsed = r.IsDBNull(6) ? 0 : r.GetDouble(6);
             (dedup, keep, running) = (r.GetBoolean(8), r.GetBoolean(9), r.GetInt32(10));
+            (queue, backlog) = (r.GetBoolean(11), r.IsDBNull(12) ? null : r.GetInt64(12));
             status = new ImportStatus(
                 id, r.GetString(0), state, new UnitCounts(0, 0, 0, running, 0, 0), Rows(0, 0, 0, 0, 0, dedup, keep), 0, 0, 0, null,
                 r.IsDBNull(2) ? null : r.GetString(2),
@@ -75,6 +79,15 @@ public sealed partial class ImportCatalog
         if (totals.Keys.Any(k => k.Scope is "violations" or "defaults"))
             status = status with { Quality = QualityOf(totals) };
         if (files) status = status with { Files = await FileCountsAsync(connection, id, cancellationToken) };
+        if (queue)
+        {
+            var (consumed, duplicate, redelivered) = (Total("messages", "consumed"), Total("messages", "duplicate"), Total("messages", "redelivered"));
+            status = status with
+            {
+                Messages = new MessageStatus(consumed, duplicate, redelivered, Total("messages", "rejected"), Total("messages", "deadLettered"),
+                    await ConsumersAsync(connection, id, cancellationToken), backlog, elapsed > 0 ? (consumed + duplicate + redelivered) / elapsed : 0),
+            };
+        }
         if (status.Units.Failed == 0) return status;
 
         await using var failedUnits = new NpgsqlCommand(
@@ -85,6 +98,18 @@ public sealed partial class ImportCatalog
             while (await r.ReadAsync(cancellationToken))
                 list.Add(new FailedUnit(r.GetInt32(0), r.GetString(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
         return status with { FailedUnits = list };
+    }
+
+    // A queue's consumers running, by silo: its running units, bounded by its parallelism.
+    private static async Task<IReadOnlyDictionary<string, int>> ConsumersAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"SELECT silo, count(*)::int FROM ingest.units WHERE import_id = $1 AND state = {StateSql.Unit.Running} AND silo IS NOT NULL GROUP BY silo ORDER BY silo", connection);
+        cmd.Parameters.AddWithValue(id);
+        var consumers = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken)) consumers[r.GetString(0)] = r.GetInt32(1);
+        return consumers;
     }
 
     // Whether unchanged rows are duplicates (a dedup hash) or kept rows (onConflict: keep), from the stored spec.

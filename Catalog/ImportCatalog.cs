@@ -10,13 +10,19 @@ namespace Ingest.Catalog;
 /// </summary>
 public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
 {
-    /// <summary>An import as its grain needs it; <paramref name="Planned"/> once its listing has ended.</summary>
-    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned);
+    /// <summary>
+    /// An import as its grain needs it; <paramref name="Planned"/> once its listing has ended;
+    /// <paramref name="Continuous"/> when its units are a queue's consumers, which run until stopped.
+    /// </summary>
+    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned, bool Continuous = false);
 
     /// <summary>A unit that has not ended: its state, the silo and dispatch of its claim, and its backoff.</summary>
     /// <param name="Fresh">Pending, on its first try, in no batch before, and with nothing committed: it may be batched.</param>
     /// <param name="SizeBytes">Its size, when its source says.</param>
     public sealed record OpenUnit(int UnitNo, UnitState State, string? Silo, string? Dispatch, DateTimeOffset NotBefore, bool Fresh, long? SizeBytes);
+
+    // The source kind of a continuous import, as its stored spec writes it.
+    private static readonly string ContinuousKind = System.Text.Json.JsonSerializer.Serialize(SourceKind.RabbitMq, ImportSpecJson.Options).Trim('"');
 
     // The first key of the advisory locks on import names (the second is the name's hash): the
     // two-key space, apart from the single-key locks on schema migrations and target tables.
@@ -188,10 +194,13 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <summary>The import as its grain needs it; null when there is no such import.</summary>
     public async Task<ImportRow?> GetImportAsync(long id, CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand("SELECT state, parallelism, trace_parent, planned_at IS NOT NULL FROM ingest.imports WHERE id = $1");
+        await using var cmd = dataSource.CreateCommand(
+            $"SELECT state, parallelism, trace_parent, planned_at IS NOT NULL, spec->'source'->>'kind' = '{ContinuousKind}' FROM ingest.imports WHERE id = $1");
         cmd.Parameters.AddWithValue(id);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        return await r.ReadAsync(cancellationToken) ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3)) : null;
+        return await r.ReadAsync(cancellationToken)
+            ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3), r.GetBoolean(4))
+            : null;
     }
 
     /// <summary>

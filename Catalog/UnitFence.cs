@@ -308,7 +308,7 @@ public static class UnitFence
         return true;
     }
 
-    private static async Task StoreRejectsAsync(NpgsqlConnection connection, long importId, IReadOnlyList<Completion> units, CancellationToken cancellationToken)
+    internal static async Task StoreRejectsAsync(NpgsqlConnection connection, long importId, IReadOnlyList<Completion> units, CancellationToken cancellationToken)
     {
         if (units.Any(u => u.Result.Rejects.Count > 0))
         {

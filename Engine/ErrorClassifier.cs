@@ -28,6 +28,8 @@ public static class ErrorClassifier
             ? ErrorKind.Transient
             : ErrorKind.Attempt,
         // A connection lost while a source streams (its unit opens again at its last checkpoint).
+        // A broker connection or channel lost (the client recovers it) or unreachable.
+        RabbitMQ.Client.Exceptions.OperationInterruptedException or RabbitMQ.Client.Exceptions.BrokerUnreachableException => ErrorKind.Transient,
         System.Net.Sockets.SocketException or TimeoutException or HttpRequestException or IOException => ErrorKind.Transient,
         _ => ErrorKind.Attempt,
     };

@@ -118,7 +118,7 @@ public sealed class UnitLoader
                 foreach (var unit in units)
                 {
                     await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
-                    facts.Add(new UnitFacts(importId, reading.Info));
+                    facts.Add(new UnitFacts(importId, reading.Info, reading.Messages));
                     results.Add(await WriteRecordsAsync(loader, facts[^1], reading, long.MaxValue, now, repeats, results.Count + 1, cancellationToken));
                 }
                 await loader.CompleteAsync(cancellationToken);
@@ -153,7 +153,7 @@ public sealed class UnitLoader
         var repeats = staged ? null : TakeRepeats();
         try
         {
-            var facts = new UnitFacts(importId, unit.Info);
+            var facts = new UnitFacts(importId, unit.Info, unit.Messages);
             UnitLoadResult result;
             if (_plan is not null)
             {
@@ -208,7 +208,7 @@ public sealed class UnitLoader
             foreach (var unit in units)
             {
                 await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
-                facts.Add(new UnitFacts(importId, reading.Info));
+                facts.Add(new UnitFacts(importId, reading.Info, reading.Messages));
                 results.Add(await load.MapAsync(facts[^1], reading, long.MaxValue, last: results.Count == units.Count - 1, cancellationToken));
             }
         }

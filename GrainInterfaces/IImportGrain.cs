@@ -21,7 +21,13 @@ public interface IImportGrain : IGrainWithIntegerKey
     /// <param name="silos">The lost silos, as <c>ip:port@generation</c>.</param>
     Task SilosLostAsync(string[] silos);
 
-    /// <summary>No new unit starts; units in flight finish.</summary>
+    /// <summary>
+    /// Silos joined the cluster: a continuous import moves consumers from its busiest silos to
+    /// them, so that each silo runs its share.
+    /// </summary>
+    Task SilosJoinedAsync();
+
+    /// <summary>No new unit starts; units in flight finish (a queue's consumers stop, their unacked messages back in the queue).</summary>
     Task<ChangeResult> PauseAsync();
 
     /// <summary>Units start again (or planning does, if it was paused before planning).</summary>

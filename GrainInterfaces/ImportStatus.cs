@@ -22,6 +22,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Tables">For a relational target, what done units did to each table, by table name; null for a flat target.</param>
 /// <param name="Files">Per file (unit), what it did; only when asked for (<c>status ID --files</c>).</param>
 /// <param name="Quality">Rule violations and filled defaults of done units; null when there were none.</param>
+/// <param name="Messages">For a queue: its messages, consumers, backlog and rate; null for other sources.</param>
 public sealed record ImportStatus(
     long Id,
     string Name,
@@ -40,7 +41,8 @@ public sealed record ImportStatus(
     string? TraceId,
     IReadOnlyDictionary<string, TableCounts>? Tables = null,
     IReadOnlyList<FileCounts>? Files = null,
-    QualityCounts? Quality = null);
+    QualityCounts? Quality = null,
+    MessageStatus? Messages = null);
 
 /// <summary>What validation did across an import's done units.</summary>
 /// <param name="Violations">Records that broke each rule, by <c>rule.column</c> (e.g. <c>required.name</c>, <c>range.rating</c>).</param>

@@ -12,7 +12,8 @@ namespace Ingest.Grains;
 /// Brings imports back with nobody calling them. Every silo runs one: when the cluster starts (a
 /// cold start after every silo was lost included) it wakes every unfinished import; when
 /// membership declares silos dead it tells every unfinished import, whose grain hands the lost
-/// units out again (and is itself reactivated elsewhere if it lived on a lost silo); and every
+/// units out again (and is itself reactivated elsewhere if it lived on a lost silo); when silos
+/// join it tells them too (a queue's consumers spread over the new silos); and every
 /// <see cref="IngestSiloOptions.SweepInterval"/> it wakes them all as a backstop, and prunes the
 /// rows of silos dead for longer than <see cref="IngestSiloOptions.DefunctSiloExpiration"/> (Orleans'
 /// own cleanup agent, configured too, deleted none here). It wakes an import's grain as soon as the
@@ -54,10 +55,14 @@ public sealed class ClusterWatcher(
     private async Task WatchMembershipAsync(CancellationToken cancellationToken)
     {
         var dead = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead).Select(m => m.SiloAddress).ToHashSet();
+        var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToHashSet();
         try
         {
             await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(cancellationToken))
             {
+                // A silo that joined takes its share of the continuous imports' consumers at once.
+                if (snapshot.Members.Values.Count(m => m.Status == SiloStatus.Active && active.Add(m.SiloAddress)) > 0)
+                    _ = WakeAllAsync(grain => grain.SilosJoinedAsync(), cancellationToken);
                 var lost = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead && dead.Add(m.SiloAddress))
                     .Select(m => SiloNames.Of(m.SiloAddress)).ToArray();
                 if (lost.Length == 0) continue;

@@ -48,6 +48,8 @@ public sealed class ImportGrain(
     private readonly InFlightUnits _inFlight = new();
     // Queued units that may go out in a batch (small, pending, on their first try, in no batch before), with their sizes.
     private readonly Dictionary<int, long> _batchable = [];
+    // Consumers told to stop so that they start again on a less busy silo.
+    private readonly HashSet<string> _moving = [];
     private ImportCatalog.ImportRow? _import;
     private bool _dispatched;
     private Task? _planning;
@@ -76,12 +78,25 @@ public sealed class ImportGrain(
 
     public Task SilosLostAsync(string[] silos) => ReconcileAsync(silos, fullReload: false);
 
+    public Task SilosJoinedAsync()
+    {
+        Rebalance();
+        return Task.CompletedTask;
+    }
+
     public Task ReceiveReminder(string reminderName, TickStatus status) => ReconcileAsync([], fullReload: true);
 
     public async Task<ChangeResult> PauseAsync()
     {
         var result = await catalog.PauseAsync(Id);
-        if (result.Applied) logger.LogInformation("import {ImportId} paused: {InFlight} units in flight finish, none start", Id, _inFlight.Count);
+        if (result.Applied && _import is { Continuous: true })
+        {
+            // A consumer never finishes: it stops, its unacked messages go back, and its unit waits for the resume.
+            foreach (var dispatch in _inFlight.AllDispatches.ToList())
+                _ = AbandonAsync(dispatch.Key);
+            logger.LogInformation("import {ImportId} paused: {InFlight} consumers stop", Id, _inFlight.Count);
+        }
+        else if (result.Applied) logger.LogInformation("import {ImportId} paused: {InFlight} units in flight finish, none start", Id, _inFlight.Count);
         await ReconcileAsync([], fullReload: false);
         return result;
     }
@@ -124,6 +139,7 @@ public sealed class ImportGrain(
                 continue;
             }
             _inFlight.Remove(report.UnitNo);
+            _moving.Remove(report.Dispatch);
             switch (report.End)
             {
                 case UnitEnd.RetryLater:
@@ -204,6 +220,7 @@ public sealed class ImportGrain(
         if (lostSilos.Count > 0) logger.LogInformation("import {ImportId}: silos lost ({Silos}); {Queued} units queued, {InFlight} in flight",
             Id, string.Join(", ", lostSilos), _queue.Count, _inFlight.Count);
         Pump();
+        Rebalance();
         await EndIfDoneAsync();
     }
 
@@ -277,6 +294,28 @@ public sealed class ImportGrain(
         .OrderBy(s => _inFlight.On(SiloNames.Of(s)))
         .ThenBy(_ => Random.Shared.Next())
         .FirstOrDefault();
+
+    // A continuous import's consumers never end by themselves, so placement at start is not enough:
+    // while one active silo runs two more of them than another (one joined, say), one consumer of
+    // the busiest is stopped and handed back, and starts again on the least busy one.
+    private void Rebalance()
+    {
+        if (_import is not { State: ImportState.Running, Continuous: true }) return;
+        var silos = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => SiloNames.Of(m.SiloAddress)).ToList();
+        if (silos.Count < 2) return;
+        var running = _inFlight.AllDispatches.Where(d => d.Silo is not null && !_moving.Contains(d.Key)).ToList();
+        while (true)
+        {
+            var load = silos.ToDictionary(s => s, s => running.Count(d => d.Silo == s));
+            var busiest = load.MaxBy(kv => kv.Value);
+            if (busiest.Value - load.Values.Min() < 2) return;
+            var move = running.First(d => d.Silo == busiest.Key);
+            running.Remove(move);
+            _moving.Add(move.Key);
+            logger.LogInformation("import {ImportId}: consumer {Dispatch} moves off silo {Silo}, which runs {Count} of them", Id, move.Key, busiest.Key, busiest.Value);
+            _ = AbandonAsync(move.Key);
+        }
+    }
 
     private async Task StartAsync(int[] units, string key, SiloAddress? target)
     {
@@ -447,6 +486,7 @@ public sealed class ImportGrain(
         _queued.Clear();
         _inFlight.Clear();
         _batchable.Clear();
+        _moving.Clear();
         if (await this.GetReminder(Backstop) is { } reminder) await this.UnregisterReminder(reminder);
         _reminder = false;
     }

@@ -20,6 +20,7 @@ public static class IngestGrainsSiloBuilderExtensions
         silo.Services.AddSingleton<ImportCatalog>();
         silo.Services.AddSingleton<ImportPlanner>();
         silo.Services.AddSingleton<UnitRunner>();
+        silo.Services.AddSingleton<QueueConsumerRunner>();
         silo.Services.AddSingleton<SiloSlots>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloSlots>());
         silo.Services.AddSingleton<ClusterWatcher>();

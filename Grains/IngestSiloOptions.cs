@@ -56,4 +56,11 @@ public sealed class IngestSiloOptions
 
     /// <summary>How long a dead silo's row stays in the membership table before a sweep prunes it. Default: 1 hour. From <c>INGEST_DEFUNCT_SILO_SECONDS</c>.</summary>
     public TimeSpan DefunctSiloExpiration { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Fault injection for tests: the silo process kills itself after this many queue batches
+    /// committed and before their ack, as a crash between the two would. Default: never. From
+    /// <c>INGEST_FAULT_KILL_AFTER_BATCHES</c>.
+    /// </summary>
+    public int? KillAfterBatches { get; set; }
 }

@@ -20,7 +20,7 @@ namespace Ingest.Grains;
 /// key that exists already loads it again staged, and if anything else goes wrong it rolls back and
 /// each of its units runs again alone, down the path above. Knows nothing of grains: a silo singleton.
 /// </summary>
-public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalog, SourceRegistry sources, ILogger<UnitRunner> logger)
+public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalog, SourceRegistry sources, QueueConsumerRunner consumers, ILogger<UnitRunner> logger)
 {
     /// <summary>An import's spec and its loader, kept while the silo runs its units.</summary>
     private sealed record LoadedImport(ImportSpec Spec, UnitLoader Loader);
@@ -63,6 +63,9 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                 logger.LogWarning("unit {ImportId}/{UnitNo} end: failed ({Error})", importId, unitNo, claimed.Error);
             return new UnitReport(unitNo, dispatch, claimed.NotClaimed!.Value, Error: claimed.Error);
         }
+
+        if (await GetContinuousAsync(importId) is { } continuous)
+            return await consumers.RunAsync(continuous.Spec, continuous.Loader, claim, dispatch, abandon);
 
         var started = Stopwatch.GetTimestamp();
         logger.LogInformation("unit {ImportId}/{UnitNo} start: {Key} (attempt {Attempt}/{MaxAttempts}){From}",
@@ -332,6 +335,20 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         // Past the fence the units are ours: commit even if the silo is stopping.
         await tx.CommitAsync(CancellationToken.None);
         return loaded;
+    }
+
+    // The import when it consumes a queue (its unit is a consumer that runs until stopped), else null.
+    private async Task<LoadedImport?> GetContinuousAsync(long importId)
+    {
+        try
+        {
+            var import = await GetImportAsync(importId);
+            return import.Spec.Source.IsContinuous ? import : null;
+        }
+        catch (Exception)
+        {
+            return null; // the load below meets the same error, and reports it as a failed attempt
+        }
     }
 
     private async Task<LoadedImport> GetImportAsync(long importId)

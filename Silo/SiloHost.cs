@@ -107,6 +107,7 @@ public static class SiloHost
                 o.SweepInterval = settings.Grains.SweepInterval;
                 o.PlanAttempts = settings.Grains.PlanAttempts;
                 o.PlanBackoff = settings.Grains.PlanBackoff;
+                o.KillAfterBatches = settings.Grains.KillAfterBatches;
                 o.DefunctSiloExpiration = settings.DefunctSiloExpiration;
             });
             silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());

@@ -76,6 +76,7 @@ public sealed class SiloSettings
             SweepInterval = env.Seconds("INGEST_SWEEP_SECONDS", defaults.SweepInterval),
             PlanAttempts = env.Int("INGEST_PLAN_ATTEMPTS", defaults.PlanAttempts, min: 1),
             PlanBackoff = env.Seconds("INGEST_PLAN_BACKOFF_SECONDS", defaults.PlanBackoff, allowZero: true),
+            KillAfterBatches = Environment.GetEnvironmentVariable("INGEST_FAULT_KILL_AFTER_BATCHES") is null ? null : env.Int("INGEST_FAULT_KILL_AFTER_BATCHES", 0, min: 1),
         };
         var settings = new SiloSettings
         {

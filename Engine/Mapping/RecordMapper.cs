@@ -195,7 +195,7 @@ public sealed class RecordMapper
                 json = number[..written];
                 break;
             case Source.Meta when facts.Unit is { } unit:
-                json = unit.Json(_columns[i].Meta!.Value);
+                json = unit.Json(_columns[i].Meta!.Value, _columns[i].Path);
                 break;
             default:
                 json = default;

@@ -4,8 +4,11 @@ using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Mapping;
 
-/// <summary>A unit's metadata, as the JSON values that <c>meta</c> columns convert from.</summary>
-public sealed class UnitFacts(long importId, SourceObject source)
+/// <summary>
+/// A unit's metadata, as the JSON values that <c>meta</c> columns convert from; for a batch of
+/// messages, also the message of the record being mapped (<paramref name="messages"/>).
+/// </summary>
+public sealed class UnitFacts(long importId, SourceObject source, IMessageFacts? messages = null)
 {
     private readonly byte[] _file = JsonSerializer.SerializeToUtf8Bytes(source.Key);
     private readonly byte[] _etag = source.ETag is null ? [] : JsonSerializer.SerializeToUtf8Bytes(source.ETag);
@@ -14,13 +17,15 @@ public sealed class UnitFacts(long importId, SourceObject source)
     private readonly byte[] _importId = JsonSerializer.SerializeToUtf8Bytes(importId);
 
     /// <summary>The value's JSON; empty when the source does not know it (NULL).</summary>
-    public ReadOnlySpan<byte> Json(UnitMeta meta) => meta switch
+    public ReadOnlySpan<byte> Json(UnitMeta meta, string? header = null) => meta switch
     {
         UnitMeta.File => _file,
         UnitMeta.Etag => _etag,
         UnitMeta.Modified => _modified,
         UnitMeta.Size => _size,
         UnitMeta.ImportId => _importId,
+        UnitMeta.MessageId or UnitMeta.RoutingKey or UnitMeta.Exchange or UnitMeta.Timestamp or UnitMeta.Redelivered or UnitMeta.Header
+            => messages is null ? [] : messages.Json(meta, header),
         _ => [],
     };
 }

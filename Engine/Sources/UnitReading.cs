@@ -50,6 +50,9 @@ public sealed class UnitReading : IAsyncDisposable
     /// <summary><see cref="Current"/> as the file holds it (a CSV row's text), for rejects.</summary>
     public ReadOnlyMemory<byte> Original => _reader.Original is { IsEmpty: false } original ? original : Current;
 
+    /// <summary>For a batch of messages: the message of <see cref="Current"/>, for message <c>meta</c> columns; null otherwise.</summary>
+    public IMessageFacts? Messages => _reader as IMessageFacts;
+
     /// <summary>The 1-based line where <see cref="Current"/> starts in its file; 0 when the format has no lines.</summary>
     public long Line => _reader.Line;
 

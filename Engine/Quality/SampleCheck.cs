@@ -1,13 +1,15 @@
 using Ingest.Engine.Mapping;
 using Ingest.Engine.Relational;
 using Ingest.Engine.Sources;
+using Ingest.Engine.Sources.RabbitMq;
 using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Quality;
 
 /// <summary>
-/// A dry run of an import over a sample: reads the first records of the first files, and maps,
-/// fills defaults and validates them exactly as a silo would, writing nothing anywhere.
+/// A dry run of an import over a sample: reads the first records of the first files (of a queue:
+/// its first messages, returned to it afterwards), and maps, fills defaults and validates them
+/// exactly as a silo would, writing nothing anywhere.
 /// </summary>
 public static class SampleCheck
 {
@@ -31,13 +33,18 @@ public static class SampleCheck
         var mapper = plan is null ? null : new RelationalMapper(plan, flat.Validator, now);
         mapper?.StartUnit(tally); // the sample's files count into one tally
         var sampled = 0;
-        await foreach (var item in source.PlanAsync(cancellationToken))
+        var queue = spec.Source.RabbitMq;
+        // A queue is sampled as one unit, and is not declared: nothing is written anywhere.
+        var units = queue is null ? source.PlanAsync(cancellationToken) : new[] { new UnitDescriptor(queue.Queue) }.ToAsyncEnumerable();
+        await foreach (var item in units)
         {
             if (sampled++ == files) break;
             try
             {
-                await using var unit = await source.OpenAsync(item, null, cancellationToken);
-                var facts = new UnitFacts(0, unit.Info);
+                await using var unit = queue is null
+                    ? await source.OpenAsync(item, null, cancellationToken)
+                    : await QueueSample.OpenAsync(queue, spec.Source.Records, recordsPerFile, cancellationToken);
+                var facts = new UnitFacts(0, unit.Info, unit.Messages);
                 while (unit.RecordIndex + 1 < recordsPerFile && await unit.MoveNextAsync(cancellationToken))
                 {
                     var (record, index) = (unit.Current, unit.RecordIndex);

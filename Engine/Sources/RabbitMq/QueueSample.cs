@@ -27,4 +27,11 @@ public static class QueueSample
         }
         return messages;
     }
+
+    /// <summary>Up to <paramref name="most"/> messages (returned to the queue already), as a unit's reading of their records.</summary>
+    public static async Task<UnitReading> OpenAsync(RabbitMqSpec spec, string? recordsPath, int most, CancellationToken cancellationToken = default)
+    {
+        var messages = await TakeAsync(spec, most, cancellationToken);
+        return new MessageBatch(messages, spec, recordsPath).Open(new UnitDescriptor(spec.Queue), spec.Queue);
+    }
 }

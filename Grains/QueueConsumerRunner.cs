@@ -107,7 +107,7 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
         {
             counts = await CommitAsync(spec, loader, claim, dispatch, batch, cancellationToken);
         }
-        catch (Exception e) when (!ErrorClassifier.IsTransient(e) && e is not OperationCanceledException && batch.Count > 1)
+        catch (Exception e) when (!ErrorClassifier.IsTransient(e) && e is not OperationCanceledException)
         {
             logger.LogWarning("consumer {ImportId}/{UnitNo}: a batch of {Count} rolled back ({Error}); its messages load one by one",
                 claim.ImportId, claim.UnitNo, batch.Count, ErrorClassifier.Describe(e));

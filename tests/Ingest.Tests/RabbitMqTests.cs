@@ -18,12 +18,12 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         $$"""{"task_id": {{taskId}}, "sku": "SKU-{{taskId}}", "url": "https://vendor.example/p/{{taskId}}", "price": {{price.ToString(System.Globalization.CultureInfo.InvariantCulture)}}, "version": {{version}}}""";
 
     private string Spec(string queue, string table = "results", bool keyed = false, int parallelism = 2, double? idle = null, int batch = 500,
-        string? declare = null, string name = "results", string? versionColumn = null, string? notify = null) => $$"""
+        string? declare = null, string name = "results", string? versionColumn = null, string? notify = null, string? messageId = "task_id") => $$"""
         {
           "name": "{{name}}",
           "source": {
             "kind": "rabbitmq", "uri": "{{Broker.Uri}}", "queue": "{{queue}}", "prefetch": 2000,
-            "batch": { "messages": {{batch}}, "maxMilliseconds": 200 }, "messageId": "task_id"
+            "batch": { "messages": {{batch}}, "maxMilliseconds": 200 }{{(messageId is null ? "" : $", \"messageId\": \"{messageId}\"")}}
             {{(idle is null ? "" : $", \"stopWhenIdleSeconds\": {idle}")}}{{(declare is null ? "" : $", \"declare\": {declare}")}}
           },
           "target": {
@@ -84,6 +84,199 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         Assert.Equal(new RowCounts(unique + notJson, unique, 0, 0, notJson), status.Rows);
         Assert.Equal(0u, await Broker.DepthAsync(queue));
         Assert.Equal("", await db.CountersMismatchAsync(id));
+    }
+
+    [Fact]
+    public async Task A_crash_between_a_batchs_commit_and_its_ack_loads_no_row_twice()
+    {
+        const int count = 3000;
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await Broker.PublishAsync(queue, Enumerable.Range(1, count).Select(i => (Encoding.UTF8.GetBytes(Result(i)), (string?)$"p{i}")));
+        await using var db = await TestDatabase.CreateAsync();
+        // The first silo kills itself after its third batch commits, before it is acked.
+        var faulty = db.StartSilo(env: new Dictionary<string, string> { ["INGEST_FAULT_KILL_AFTER_BATCHES"] = "3" });
+        var id = await db.SubmitAsync(Spec(queue, idle: 4, batch: 100, parallelism: 1));
+        Assert.Equal(137, await faulty.WaitForExitAsync(TimeSpan.FromSeconds(120)));
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(id, TimeSpan.FromMinutes(2));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(count, await db.ScalarAsync<long>("SELECT count(*) FROM results"));
+        Assert.Equal(count, await db.ScalarAsync<long>("SELECT count(DISTINCT task_id) FROM results"));
+        Assert.Equal(count, status.Messages!.Consumed);
+        Assert.Equal(0, status.Messages.Duplicate);
+        // The killed batch's messages came back flagged redelivered, and were skipped.
+        Assert.Equal(100, status.Messages.Redelivered);
+        Assert.Equal(0u, await Broker.DepthAsync(queue));
+    }
+
+    [Fact]
+    public async Task A_joining_silo_takes_a_share_of_the_consumers_at_once()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo(slots: 4);
+        var id = await db.SubmitAsync(Spec(queue, parallelism: 4));
+        var first = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Messages?.Consumers.Values.Sum() == 4, TimeSpan.FromSeconds(60), "4 consumers on the first silo");
+        Assert.Single(first.Messages!.Consumers);
+
+        var joining = db.StartSilo(slots: 4);
+        var address = await joining.StartedAsync();
+        var spread = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Messages!.Consumers.GetValueOrDefault(address) == 2 && s.Messages.Consumers.Values.Sum() == 4,
+            TimeSpan.FromSeconds(30), () => $"the joining silo {address} to run 2 of the 4 consumers; {db.SiloOutput}");
+
+        Assert.Equal([2, 2], spread.Messages!.Consumers.Values.Order());
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 500).Select(i => Result(i)));
+        await Poll.UntilAsync(() => ConsumedAsync(db, id), n => n == 500, TimeSpan.FromSeconds(60), "the messages to be consumed");
+        Assert.Equal(500, await db.ScalarAsync<long>("SELECT count(*) FROM results"));
+        await db.Control.CancelAsync(id);
+    }
+
+    [Fact]
+    public async Task Pause_stops_consuming_resume_takes_up_again_and_cancel_ends_it_leaving_the_rest_in_the_queue()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        db.StartSilo();
+        var id = await db.SubmitAsync(Spec(queue));
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 300).Select(i => Result(i)));
+        await Poll.UntilAsync(() => ConsumedAsync(db, id), n => n == 300, TimeSpan.FromSeconds(60), "the first messages");
+
+        Assert.True((await db.Control.PauseAsync(id)).Applied);
+        await Poll.UntilAsync(() => db.StatusAsync(id), s => s.State == ImportState.Paused && s.Messages!.Consumers.Count == 0, TimeSpan.FromSeconds(30), "the consumers to stop");
+        await Broker.PublishAsync(queue, Enumerable.Range(301, 200).Select(i => Result(i)));
+        Assert.Equal(200u, await Broker.DepthAsync(queue));
+        Assert.Equal(300, await ConsumedAsync(db, id));
+
+        Assert.True((await db.Control.ResumeAsync(id)).Applied);
+        await Poll.UntilAsync(() => ConsumedAsync(db, id), n => n == 500, TimeSpan.FromSeconds(60), "the messages published while paused");
+        Assert.Equal(ImportState.Running, (await db.StatusAsync(id)).State);
+
+        Assert.True((await db.Control.CancelAsync(id)).Applied);
+        await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Messages!.Consumers.Count == 0, TimeSpan.FromSeconds(30), "the consumers to stop");
+        await Broker.PublishAsync(queue, Enumerable.Range(501, 50).Select(i => Result(i)));
+        Assert.Equal(ImportState.Cancelled, (await db.StatusAsync(id)).State);
+        Assert.Equal(50u, await Broker.DepthAsync(queue));
+        Assert.Equal(500, await db.ScalarAsync<long>("SELECT count(*) FROM results"));
+    }
+
+    [Fact]
+    public async Task An_idle_queue_completes_the_import_after_stopWhenIdleSeconds()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 100).Select(i => Result(i)));
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var id = await db.SubmitAsync(Spec(queue, idle: 2));
+
+        var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(60));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(100, status.Messages!.Consumed);
+        Assert.Equal(new UnitCounts(2, 2, 0, 0, 0, 0), status.Units);
+    }
+
+    [Fact]
+    public async Task A_continuous_import_does_not_starve_a_files_import_submitted_after_it()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        using var data = new TempFolder();
+        for (var f = 0; f < 20; f++)
+            data.Write($"page-{f:D2}.json", $$"""{"results": [{{string.Join(",", Enumerable.Range(f * 10, 10).Select(i => $$"""{"id": {{i}}, "name": "game {{i}}"}"""))}}]}""");
+        await using var db = await TestDatabase.CreateAsync();
+        await db.StartSilo(slots: 2, batches: false).StartedAsync();
+        await db.StartSilo(slots: 2, batches: false).StartedAsync();
+        var consuming = await db.SubmitAsync(Spec(queue, parallelism: 2));
+        await Poll.UntilAsync(() => db.StatusAsync(consuming), s => s.Messages?.Consumers.Values.Sum() == 2, TimeSpan.FromSeconds(60), "the consumers to run");
+
+        var files = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, name: "files", parallelism: 4)), TimeSpan.FromSeconds(90));
+
+        Assert.Equal(ImportState.Completed, files.State);
+        Assert.Equal(200, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.Equal(ImportState.Running, (await db.StatusAsync(consuming)).State);
+        Assert.Equal(2, (await db.StatusAsync(consuming)).Messages!.Consumers.Values.Sum());
+        await db.Control.CancelAsync(consuming);
+    }
+
+    [Fact]
+    public async Task A_poison_message_is_dead_lettered_after_the_delivery_limit_and_its_batch_mates_load()
+    {
+        var queue = Queue();
+        await using var db = await TestDatabase.CreateAsync();
+        // The target refuses one SKU: its batch fails whole, then the message alone, each time it comes.
+        await db.ExecuteAsync("""
+            CREATE TABLE results (task_id bigint, sku text, price numeric, version bigint, message_id text, redelivered boolean);
+            CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.sku = 'SKU-50' THEN RAISE EXCEPTION 'poison'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER refuse BEFORE INSERT ON results FOR EACH ROW EXECUTE FUNCTION refuse();
+            """);
+        db.StartSilo();
+        var declare = $$"""{ "type": "quorum", "deadLetterExchange": "{{queue}}.dlx", "deliveryLimit": 2 }""";
+        var id = await db.SubmitAsync(Spec(queue, parallelism: 1, declare: declare));
+        await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Messages?.Consumers.Count == 1, TimeSpan.FromSeconds(60), "the consumer to run");
+        await using (var connection = await Broker.ConnectAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.QueueDeclareAsync($"{queue}.dead", durable: true, exclusive: false, autoDelete: false);
+            await channel.QueueBindAsync($"{queue}.dead", $"{queue}.dlx", "");
+        }
+
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 100).Select(i => Result(i)));
+
+        var status = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Messages!.DeadLettered == 1 && s.Messages.Consumed == 99, TimeSpan.FromSeconds(60),
+            () => $"the poison message to be dead-lettered; {db.SiloOutput}");
+        Assert.Equal(99, await db.ScalarAsync<long>("SELECT count(*) FROM results"));
+        await Poll.UntilAsync(async () => await Broker.DepthAsync($"{queue}.dead") == 1, TimeSpan.FromSeconds(30), "the dead-letter queue to hold it");
+        Assert.Equal([Result(50)], await Broker.DrainAsync($"{queue}.dead"));
+        Assert.Equal(0u, await Broker.DepthAsync(queue));
+        Assert.Equal(ImportState.Running, status.State);
+        await db.Control.CancelAsync(id);
+    }
+
+    [Fact]
+    public async Task With_a_versionColumn_an_older_message_after_a_newer_one_leaves_the_newer_row()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var id = await db.SubmitAsync(Spec(queue, keyed: true, parallelism: 1, versionColumn: "version", messageId: null));
+        // The ids are per publish here: the same task's versions are different messages.
+        await Broker.PublishAsync(queue, [(Encoding.UTF8.GetBytes(Result(1, 20m, version: 2)), "a"), (Encoding.UTF8.GetBytes(Result(1, 10m, version: 1)), "b"),
+            (Encoding.UTF8.GetBytes(Result(2, 10m, version: 1)), "c")]);
+        await Poll.UntilAsync(() => ConsumedAsync(db, id), n => n == 3, TimeSpan.FromSeconds(60), "the first messages");
+        // Late and in a batch of its own: an older version of a row that exists.
+        await Broker.PublishAsync(queue, [(Encoding.UTF8.GetBytes(Result(2, 5m, version: 0)), "d"), (Encoding.UTF8.GetBytes(Result(3, 1m, version: 1)), "e")]);
+        await Poll.UntilAsync(() => ConsumedAsync(db, id), n => n == 5, TimeSpan.FromSeconds(60), "the late messages");
+        await Broker.PublishAsync(queue, [(Encoding.UTF8.GetBytes(Result(3, 2m, version: 2)), "f")]);
+        await Poll.UntilAsync(() => ConsumedAsync(db, id), n => n == 6, TimeSpan.FromSeconds(60), "the newer message");
+
+        Assert.Equal("1:2:20|2:1:10|3:2:2", await db.ScalarAsync<string>("SELECT string_agg(task_id || ':' || version || ':' || price::float8, '|' ORDER BY task_id) FROM results"));
+        await db.Control.CancelAsync(id);
+    }
+
+    [Fact]
+    public async Task Validate_reads_messages_with_basic_get_and_returns_them_to_the_queue()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 5).Select(i => Result(i)).Append("not json"));
+        using var specs = new TempFolder();
+        var spec = specs.Write("spec.json", Spec(queue));
+
+        var result = await CliProcess.RunAsync(null, "validate", spec, "--json", "--sample", "10");
+
+        Assert.Equal(1, result.ExitCode);
+        using var report = System.Text.Json.JsonDocument.Parse(result.Stdout);
+        Assert.Equal(6, report.RootElement.GetProperty("records").GetInt64());
+        Assert.Equal(1, report.RootElement.GetProperty("rejected").GetInt64());
+        Assert.Equal(6u, await Broker.DepthAsync(queue));
     }
 
     private static async Task<long> ConsumedAsync(TestDatabase db, long id) => (await db.StatusAsync(id)).Messages?.Consumed ?? 0;

@@ -12,6 +12,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Units">Whether each unit's end is an event too (default false).</param>
 public sealed record NotifySpec(NotifyKind Kind, string? Uri = null, string? Exchange = null, string? RoutingKey = null, string? Url = null, bool Units = false)
 {
+    /// <summary>The routing key of a target that names none.</summary>
     public const string DefaultRoutingKey = "import.{state}";
 }
 

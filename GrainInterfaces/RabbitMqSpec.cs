@@ -26,9 +26,16 @@ public sealed record RabbitMqSpec(
     double DedupHours = RabbitMqSpec.DefaultDedupHours,
     int? Consumers = null)
 {
+    /// <summary>The prefetch of a spec that names none.</summary>
     public const int DefaultPrefetch = 2000;
+
+    /// <summary>The batch size of a spec that names none.</summary>
     public const int DefaultBatchMessages = 1000;
+
+    /// <summary>The longest wait to fill a batch, of a spec that names none.</summary>
     public const int DefaultBatchMaxMilliseconds = 200;
+
+    /// <summary>How long ids are remembered, in a spec that names none: a week.</summary>
     public const double DefaultDedupHours = 168;
 }
 

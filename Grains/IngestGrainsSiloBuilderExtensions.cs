@@ -23,6 +23,8 @@ public static class IngestGrainsSiloBuilderExtensions
         silo.Services.AddSingleton<QueueConsumerRunner>();
         silo.Services.AddSingleton<SiloSlots>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloSlots>());
+        silo.Services.AddSingleton<OutboxDispatcher>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<OutboxDispatcher>());
         silo.Services.AddSingleton<ClusterWatcher>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ClusterWatcher>());
         return silo;

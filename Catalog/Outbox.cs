@@ -1,0 +1,72 @@
+using Npgsql;
+
+namespace Ingest.Catalog;
+
+/// <summary>
+/// The dispatchers' side of the outbox (<c>ingest.events</c> with a payload; triggers write them in
+/// the transactions that change states, see <c>sql/021_event_outbox.sql</c>): which imports have
+/// events to send, an import's unsent events in order, and marking one sent. One dispatcher at a
+/// time per import, by a session-level advisory lock, so that its events go out in order.
+/// </summary>
+public static class Outbox
+{
+    /// <summary>An event to publish: its payload with its id, for the import's notify targets (JSON).</summary>
+    public sealed record Event(long Id, string Kind, bool IsUnit, string Payload, string Notify);
+
+    // The first key of the dispatchers' advisory locks (the second is the import's id).
+    private const int DispatchLock = 0x1A6E58;
+
+    /// <summary>Imports with events not sent yet.</summary>
+    public static async Task<IReadOnlyList<long>> PendingImportsAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT DISTINCT import_id FROM ingest.events WHERE payload IS NOT NULL AND sent_at IS NULL");
+        var ids = new List<long>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken)) ids.Add(r.GetInt64(0));
+        return ids;
+    }
+
+    /// <summary>Takes the import's events for this session; false when another dispatcher has them.</summary>
+    public static async Task<bool> TryLockAsync(NpgsqlConnection connection, long importId, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1, $2::int)", connection);
+        cmd.Parameters.AddWithValue(DispatchLock);
+        cmd.Parameters.AddWithValue(importId);
+        return (bool)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    public static async Task UnlockAsync(NpgsqlConnection connection, long importId, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1, $2::int)", connection);
+        cmd.Parameters.AddWithValue(DispatchLock);
+        cmd.Parameters.AddWithValue(importId);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>The import's unsent events, oldest first.</summary>
+    public static async Task<IReadOnlyList<Event>> UnsentAsync(NpgsqlConnection connection, long importId, int most, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = new NpgsqlCommand(
+            """
+            SELECT e.id, e.kind, e.unit_no IS NOT NULL, (jsonb_build_object('eventId', e.id) || e.payload)::text, coalesce(i.spec->'notify', '[]')::text
+            FROM ingest.events e JOIN ingest.imports i ON i.id = e.import_id
+            WHERE e.import_id = $1 AND e.payload IS NOT NULL AND e.sent_at IS NULL
+            ORDER BY e.id
+            LIMIT $2
+            """, connection);
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(most);
+        var events = new List<Event>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken)) events.Add(new Event(r.GetInt64(0), r.GetString(1), r.GetBoolean(2), r.GetString(3), r.GetString(4)));
+        return events;
+    }
+
+    /// <summary>Marks an event sent (after every target took it): it is not published again.</summary>
+    public static async Task MarkSentAsync(NpgsqlConnection connection, long eventId, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = new NpgsqlCommand("UPDATE ingest.events SET sent_at = now() WHERE id = $1", connection);
+        cmd.Parameters.AddWithValue(eventId);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+}

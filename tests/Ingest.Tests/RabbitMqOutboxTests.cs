@@ -1,0 +1,93 @@
+using System.Text;
+using System.Text.Json;
+using Ingest.GrainInterfaces;
+using Ingest.Tests.Harness;
+using RabbitMQ.Client;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>Import events through the catalog's transactional outbox, to a RabbitMQ exchange and a webhook.</summary>
+[Collection(RabbitMqCollection.Name)]
+public class RabbitMqOutboxTests(RabbitMqFixture fixture)
+{
+    private RabbitMqBroker Broker => fixture.Broker;
+
+    [Fact]
+    public async Task Each_state_change_is_published_once_by_id_and_in_order_across_a_silo_SIGKILL_and_the_webhook_gets_the_same_with_retries()
+    {
+        var exchange = $"events{Guid.NewGuid():N}"[..14];
+        var queue = exchange + ".q";
+        var unitQueue = exchange + ".units";
+        await using (var connection = await Broker.ConnectAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.ExchangeDeclareAsync(exchange, ExchangeType.Topic, durable: true);
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+            await channel.QueueBindAsync(queue, exchange, "import.*");
+            await channel.QueueDeclareAsync(unitQueue, durable: true, exclusive: false, autoDelete: false);
+            await channel.QueueBindAsync(unitQueue, exchange, "unit.#");
+        }
+        using var hook = new WebhookReceiver(failuresPerKey: 2);
+        using var data = new TempFolder();
+        for (var f = 0; f < 12; f++)
+            data.Write($"page-{f:D2}.json", $$"""{"results": [{{string.Join(",", Enumerable.Range(f * 10, 10).Select(i => $$"""{"id": {{i}}, "name": "game {{i}}"}"""))}}]}""");
+        await using var db = await TestDatabase.CreateAsync();
+        // Each unit's insert sleeps, so that the import runs long enough to pause, resume and lose a silo.
+        await SlowTarget.CreateAsync(db, 0.5);
+        var a = db.StartSilo(slots: 2, batches: false);
+        var b = db.StartSilo(slots: 2, batches: false);
+        var notify = $$"""
+            [ { "kind": "rabbitmq", "uri": "{{Broker.Uri}}", "exchange": "{{exchange}}", "routingKey": "import.{state}" },
+              { "kind": "rabbitmq", "uri": "{{Broker.Uri}}", "exchange": "{{exchange}}", "routingKey": "unit.{state}", "units": true },
+              { "kind": "webhook", "url": "{{hook.Url}}" } ]
+            """;
+        var spec = Specs.Files(data.Path, name: "notified", parallelism: 2, create: false).TrimEnd().TrimEnd('}') + $", \"notify\": {notify} }}";
+        var id = await db.SubmitAsync(spec);
+        await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Units.Done >= 2, TimeSpan.FromSeconds(60), "the first units");
+        await db.Control.PauseAsync(id);
+        await db.Control.ResumeAsync(id);
+        await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Units.Done >= 6, TimeSpan.FromSeconds(60), "more units");
+        a.Kill();
+        var status = await db.WaitForAsync(id, TimeSpan.FromMinutes(2));
+        Assert.Equal(ImportState.Completed, status.State);
+
+        string[] expected = ["running", "paused", "running", "completed"];
+        var published = await Poll.UntilAsync(async () => Distinct(await DrainSoFarAsync(queue)), e => e.Count >= expected.Length, TimeSpan.FromSeconds(30),
+            "the events on the exchange");
+        Assert.Equal(expected, published.Select(e => e.GetProperty("state").GetString()));
+        Assert.Equal(["pending", "running", "paused", "running"], published.Select(e => e.GetProperty("previousState").GetString()));
+        Assert.True(published.Select(e => e.GetProperty("eventId").GetInt64()).SequenceEqual(published.Select(e => e.GetProperty("eventId").GetInt64()).Order()));
+        var completed = published[^1];
+        Assert.Equal(12, completed.GetProperty("units").GetProperty("done").GetInt32());
+        Assert.Equal(120, completed.GetProperty("rows").GetProperty("inserted").GetInt64());
+        Assert.Equal(status.TraceId, completed.GetProperty("traceId").GetString());
+        Assert.Equal("notified", completed.GetProperty("name").GetString());
+
+        // Each unit's end, with units: true (that target gets the import's state changes too).
+        var units = await Poll.UntilAsync(async () => Distinct(await DrainSoFarAsync(unitQueue)).Where(e => e.TryGetProperty("unit", out _)).ToList(),
+            e => e.Count >= 12, TimeSpan.FromSeconds(30), "the unit events");
+        Assert.Equal(12, units.Select(e => e.GetProperty("unit").GetProperty("unitNo").GetInt32()).Distinct().Count());
+
+        // The webhook: the same events, each after two failed attempts, in order.
+        await Poll.UntilAsync(() => Task.FromResult(hook.Accepted.Select(r => r.Key).Distinct().Count() >= expected.Length), TimeSpan.FromSeconds(30), "the webhook's events");
+        var hooked = hook.Accepted.Select(r => r.Key).Distinct().ToList();
+        Assert.Equal(published.Select(e => e.GetProperty("eventId").GetInt64().ToString()), hooked);
+        Assert.All(hooked, key => Assert.True(hook.Attempts[key] >= 3));
+        Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id = {id} AND payload IS NOT NULL AND sent_at IS NULL"));
+    }
+
+    private readonly Dictionary<string, List<string>> _received = [];
+
+    // What the queue held so far, added to what was taken from it before (a republish after a crash may repeat an id).
+    private async Task<List<string>> DrainSoFarAsync(string queue)
+    {
+        if (!_received.TryGetValue(queue, out var bodies)) _received[queue] = bodies = [];
+        bodies.AddRange(await Broker.DrainAsync(queue));
+        return bodies;
+    }
+
+    // Events by id, once each, in the order they first came.
+    private static List<JsonElement> Distinct(IEnumerable<string> bodies) =>
+        bodies.Select(b => JsonDocument.Parse(b).RootElement).DistinctBy(e => e.GetProperty("eventId").GetInt64()).ToList();
+}

@@ -45,19 +45,20 @@ public class RabbitMqTests(RabbitMqFixture fixture)
     [Fact]
     public async Task Messages_with_repeated_ids_and_bodies_that_are_not_JSON_load_exactly_once_across_two_silos_one_SIGKILLed_twice_mid_stream()
     {
-        const int unique = 20_000;
+        // 200,000 messages: 194,000 ids, 4,000 (2 %) repeating an earlier id, 2,000 (1 %) not JSON; each publish has a message_id property of its own.
+        const int unique = 194_000;
         var queue = Queue();
         await Broker.DeclareAsync(queue);
-        // 2 % of the messages repeat an earlier id, 1 % are not JSON; every publish has a message_id property of its own.
         var messages = new List<(byte[], string?)>();
         var repeats = 0;
         var notJson = 0;
         for (var i = 1; i <= unique; i++)
         {
             messages.Add((Encoding.UTF8.GetBytes(Result(i)), $"p{messages.Count}"));
-            if (i % 50 == 0) { messages.Add((Encoding.UTF8.GetBytes(Result(i - 25)), $"p{messages.Count}")); repeats++; }
-            if (i % 100 == 0) { messages.Add((Encoding.UTF8.GetBytes($"task {i} failed: <html>503</html>"), $"p{messages.Count}")); notJson++; }
+            if (i % 97 is 48 or 96) { messages.Add((Encoding.UTF8.GetBytes(Result(i - 20)), $"p{messages.Count}")); repeats++; }
+            if (i % 97 == 0) { messages.Add((Encoding.UTF8.GetBytes($"task {i} failed: <html>503</html>"), $"p{messages.Count}")); notJson++; }
         }
+        Assert.Equal((200_000, 4_000, 2_000), (messages.Count, repeats, notJson));
         await Broker.PublishAsync(queue, messages);
         await using var db = await TestDatabase.CreateAsync();
         var a = db.StartSilo(slots: 2);

@@ -17,4 +17,5 @@ bench:
 
 clean:
 	bin/local-postgres stop
+	bin/local-rabbitmq stop
 	rm -rf .local

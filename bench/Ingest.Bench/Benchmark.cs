@@ -299,6 +299,28 @@ public static class Benchmark
         return (id, status.Rows.Read, (status.FinishedAt!.Value - status.StartedAt!.Value).TotalSeconds);
     }
 
+    /// <summary>Connects to the cluster once a silo's gateway answers (outside a measured window).</summary>
+    internal static async Task ConnectAsync(NpgsqlDataSource db)
+    {
+        while (_cluster is null)
+        {
+            (_cluster, _) = await ClusterConnection.TryConnectAsync(db.ConnectionString, "ingest");
+            if (_cluster is null) await Task.Delay(500);
+        }
+    }
+
+    /// <summary>Submits through the cluster, as the console does, and returns the import's id at once.</summary>
+    internal static async Task<long> SubmitOnlyAsync(NpgsqlDataSource db, ImportSpec spec)
+    {
+        await ConnectAsync(db);
+        return (await Control(db).SubmitAsync(spec)).Id;
+    }
+
+    /// <summary>Cancels an import through the cluster (a continuous one runs until then).</summary>
+    internal static async Task CancelAsync(NpgsqlDataSource db, long id) => await Control(db).CancelAsync(id);
+
+    private static ImportControl Control(NpgsqlDataSource db) => new(new ImportCatalog(db), _ => Task.FromResult<IClusterClient?>(_cluster!.Client));
+
     /// <summary>
     /// <c>ingest submit SPEC --wait</c>, as a user runs it: the whole command timed, and the import's
     /// own start to end (the newest import named <paramref name="name"/>), which must have completed.

@@ -27,6 +27,13 @@ public static class StatusView
         table.AddRow("submitted", $"{s.SubmittedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         if (s.StartedAt is { } started)
             table.AddRow("duration", Duration(((s.FinishedAt ?? DateTimeOffset.UtcNow) - started).TotalSeconds));
+        if (s.Messages is { } m)
+        {
+            table.AddRow("messages", $"{m.Consumed:N0} consumed, {m.Duplicate:N0} duplicate, {m.Redelivered:N0} redelivered, {m.Rejected:N0} rejected, {m.DeadLettered:N0} dead-lettered");
+            table.AddRow("consumers", m.Consumers.Count == 0 ? "none running" : string.Join(", ", m.Consumers.Select(c => $"{c.Value} on {Markup.Escape(c.Key)}")));
+            table.AddRow("backlog", m.Backlog is { } backlog ? $"{backlog:N0} messages" : "not read yet");
+            table.AddRow("message rate", $"{m.MessagesPerSecond:N0} messages/s");
+        }
         if (s.Error is not null) table.AddRow("error", $"[red]{Markup.Escape(s.Error)}[/]");
         console.Write(table);
 
@@ -72,7 +79,7 @@ public static class StatusView
     /// <summary>One plain line, for logs and non-terminals.</summary>
     public static string Line(ImportStatus s) =>
         $"import {s.Id} {s.State.Name()}: units {s.Units.Done + s.Units.Failed}/{s.Units.Total} ({s.Units.Failed} failed, {s.Units.Running} running), " +
-        $"rows {s.Rows.Read} read, {s.RowsPerSecond:F0} rows/s" + (s.EtaSeconds is { } eta && !s.State.IsFinal() ? $", eta {Duration(eta)}" : "");
+        $"rows {s.Rows.Read} read, {s.RowsPerSecond:F0} rows/s" + (s.Messages is { } m ? $", messages {m.Consumed} consumed, {m.Duplicate} duplicate, backlog {m.Backlog}" : "") + (s.EtaSeconds is { } eta && !s.State.IsFinal() ? $", eta {Duration(eta)}" : "");
 
     public static string StateMarkup(ImportState state) => state switch
     {

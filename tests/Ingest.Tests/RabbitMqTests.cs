@@ -280,5 +280,22 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         Assert.Equal(6u, await Broker.DepthAsync(queue));
     }
 
+    [Fact]
+    public async Task A_queue_that_does_not_exist_fails_the_import_at_planning_unless_declared()
+    {
+        var queue = Queue();
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var missing = await db.WaitForAsync(await db.SubmitAsync(Spec(queue, name: "missing")), TimeSpan.FromSeconds(60));
+        var declared = await db.SubmitAsync(Spec(queue, name: "declared", idle: 1, declare: """{ "type": "quorum", "deliveryLimit": 3 }"""));
+        var status = await db.WaitForAsync(declared, TimeSpan.FromSeconds(60));
+
+        Assert.Equal(ImportState.Failed, missing.State);
+        Assert.Contains($"queue '{queue}' does not exist (declare it, or give source.declare)", missing.Error);
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(0u, await Broker.DepthAsync(queue));
+    }
+
     private static async Task<long> ConsumedAsync(TestDatabase db, long id) => (await db.StatusAsync(id)).Messages?.Consumed ?? 0;
 }

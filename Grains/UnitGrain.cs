@@ -39,8 +39,10 @@ public sealed class UnitGrain(UnitRunner runner, SiloSlots slots, ILocalSiloDeta
 
     private async Task RunAsync(UnitAssignment assignment)
     {
-        // Idle collection must not take the grain while its attempt runs.
-        DelayDeactivation(TimeSpan.FromDays(1));
+        // Idle collection must not take the grain while its attempt runs, however long (a queue's
+        // consumer runs for days, and a pause or cancel reaches it through this activation); the
+        // attempt's end deactivates it.
+        DelayDeactivation(Timeout.InfiniteTimeSpan);
         var dispatch = this.GetPrimaryKeyString();
         var silo = SiloNames.Of(localSilo.SiloAddress);
         var importGrain = GrainFactory.GetGrain<IImportGrain>(assignment.ImportId);

@@ -13,7 +13,7 @@ public static class Outbox
     /// <summary>An event to publish: its payload with its id, for the import's notify targets (JSON).</summary>
     public sealed record Event(long Id, string Kind, bool IsUnit, string Payload, string Notify);
 
-    // The first key of the dispatchers' advisory locks (the second is the import's id).
+    // The first key of the dispatchers' advisory locks (the second is the import's id, folded into an int: imports that share one wait for each other).
     private const int DispatchLock = 0x1A6E58;
 
     /// <summary>Imports with events not sent yet.</summary>
@@ -29,7 +29,7 @@ public static class Outbox
     /// <summary>Takes the import's events for this session; false when another dispatcher has them.</summary>
     public static async Task<bool> TryLockAsync(NpgsqlConnection connection, long importId, CancellationToken cancellationToken = default)
     {
-        await using var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1, $2::int)", connection);
+        await using var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1, ($2 % 2147483647)::int)", connection);
         cmd.Parameters.AddWithValue(DispatchLock);
         cmd.Parameters.AddWithValue(importId);
         return (bool)(await cmd.ExecuteScalarAsync(cancellationToken))!;
@@ -37,7 +37,7 @@ public static class Outbox
 
     public static async Task UnlockAsync(NpgsqlConnection connection, long importId, CancellationToken cancellationToken = default)
     {
-        await using var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1, $2::int)", connection);
+        await using var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1, ($2 % 2147483647)::int)", connection);
         cmd.Parameters.AddWithValue(DispatchLock);
         cmd.Parameters.AddWithValue(importId);
         await cmd.ExecuteNonQueryAsync(cancellationToken);

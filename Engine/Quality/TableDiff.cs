@@ -21,6 +21,8 @@ public static class TableDiff
         var source = sources.For(spec);
         var target = source.Target;
         if (target.Key.Count == 0) throw new SpecException(["target.key: diff compares by key; this target has none"]);
+        // A queue's messages are not there to read twice: ingest validate samples them and returns them.
+        if (spec.Source.IsContinuous) throw new SpecException(["source.kind: diff reads a source whole; a queue's messages would be consumed (use ingest validate, which returns them)"]);
         var table = new TargetTable(target);
         var mapper = new CheckedMapper(target);
         var (now, tally) = (DateTime.UtcNow, new QualityTally());

@@ -94,6 +94,21 @@ public sealed class ImportGrain(
         return result;
     }
 
+    public async Task<ChangeResult> RetryAsync()
+    {
+        var result = await catalog.RetryAsync(Id);
+        if (result.Applied)
+        {
+            logger.LogInformation("import {ImportId} retried: its failed units run again", Id);
+            // Planning that gave up is tried again, with its attempts counted afresh.
+            state.State.PlanAttempts = 0;
+            await state.WriteStateAsync();
+            if (_planning is { IsCompleted: true }) _planning = null;
+        }
+        await ReconcileAsync([], fullReload: true);
+        return result;
+    }
+
     public async Task<ChangeResult> CancelAsync()
     {
         var result = await catalog.CancelAsync(Id);

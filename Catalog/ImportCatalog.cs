@@ -11,7 +11,7 @@ namespace Ingest.Catalog;
 public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
 {
     /// <summary>An import as its grain needs it; <paramref name="Planned"/> once its listing has ended.</summary>
-    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned);
+    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned, int Priority = 0);
 
     /// <summary>A unit that has not ended: its state, the silo and dispatch of its claim, and its backoff.</summary>
     /// <param name="Fresh">Pending, on its first try, in no batch before, and with nothing committed: it may be batched.</param>
@@ -220,10 +220,13 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <summary>The import as its grain needs it; null when there is no such import.</summary>
     public async Task<ImportRow?> GetImportAsync(long id, CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand("SELECT state, parallelism, trace_parent, planned_at IS NOT NULL FROM ingest.imports WHERE id = $1");
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT state, parallelism, trace_parent, planned_at IS NOT NULL, coalesce((spec->>'priority')::int, 0) FROM ingest.imports WHERE id = $1");
         cmd.Parameters.AddWithValue(id);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        return await r.ReadAsync(cancellationToken) ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3)) : null;
+        return await r.ReadAsync(cancellationToken)
+            ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3), r.GetInt32(4))
+            : null;
     }
 
     /// <summary>

@@ -75,10 +75,11 @@ public static partial class ImportSpecParser
             }
             else p.Add("retry: must be an object with attempts, backoffSeconds and attemptTimeoutSeconds");
         }
-        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry");
+        var priority = OptionalInt(o, "priority", "priority", 0, p);
+        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority");
 
         if (p.Count > 0) throw new SpecException(p);
-        return new ImportSpec(name, source!, target!, parallelism, retry);
+        return new ImportSpec(name, source!, target!, parallelism, retry, priority);
     }
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)

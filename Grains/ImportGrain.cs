@@ -299,7 +299,7 @@ public sealed class ImportGrain(
         {
             // A placement hint: the new unit grain goes to the target while that silo is active, else to a random one.
             if (target is not null) RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
-            var start = GrainFactory.GetGrain<IUnitGrain>(key).StartAsync(new UnitAssignment(Id, units, _import?.TraceParent));
+            var start = GrainFactory.GetGrain<IUnitGrain>(key).StartAsync(new UnitAssignment(Id, units, _import?.TraceParent, _import?.Priority ?? 0));
             RequestContext.Remove(IPlacementDirector.PlacementHintKey);
             var silo = await start;
             if (_inFlight.TryGetDispatch(key, out var dispatch)) dispatch.Silo = silo;

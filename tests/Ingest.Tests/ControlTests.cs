@@ -259,4 +259,25 @@ public class ControlTests
         Assert.Equal(12, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
         Assert.Equal("", await db.CountersMismatchAsync(failed.Id));
     }
+
+    [Fact]
+    public async Task A_higher_priority_import_submitted_later_takes_the_next_free_slots_ahead_of_a_long_one()
+    {
+        using var low = new TempFolder().WithPages(files: 24, perFile: 2);
+        using var high = new TempFolder().WithPages(files: 4, perFile: 2);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.5);
+        await db.StartSilo(slots: 2, batches: false).StartedAsync();
+        var lowId = await db.SubmitAsync(Specs.Files(low.Path, parallelism: 12, name: "low"));
+        await Poll.UntilAsync(async () => await db.UnitsAsync(lowId, UnitState.Running) >= 2, TimeSpan.FromSeconds(30), "the long import filling the slots");
+
+        var highId = await db.SubmitAsync(Specs.Files(high.Path, table: "games_high", parallelism: 2, name: "high").Replace("\"parallelism\":", "\"priority\": 10, \"parallelism\":"));
+        var status = await db.WaitForAsync(highId, TimeSpan.FromSeconds(60));
+
+        // Its four units ran two at a time in the first slots freed, not behind the ten attempts of the long import already waiting.
+        Assert.Equal(ImportState.Completed, status.State);
+        var lowDone = await db.UnitsAsync(lowId, UnitState.Done);
+        Assert.True(lowDone <= 6, $"{lowDone} units of the long import done before the high-priority one ended");
+        Assert.Equal(ImportState.Completed, (await db.WaitForAsync(lowId, TimeSpan.FromSeconds(90))).State);
+    }
 }

@@ -122,6 +122,7 @@ public static class SiloHost
                 o.SweepInterval = settings.Grains.SweepInterval;
                 o.PlanAttempts = settings.Grains.PlanAttempts;
                 o.PlanBackoff = settings.Grains.PlanBackoff;
+                o.RetentionDays = settings.Grains.RetentionDays;
                 o.DefunctSiloExpiration = settings.DefunctSiloExpiration;
             });
             silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());

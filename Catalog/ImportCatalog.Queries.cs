@@ -6,6 +6,23 @@ namespace Ingest.Catalog;
 
 public sealed partial class ImportCatalog
 {
+    /// <summary>A rejected record as kept: its unit and file, its index, the column and why, and its text as the source held it.</summary>
+    public sealed record Reject(int UnitNo, string File, long RecordIndex, string? Column, string Reason, string? Raw);
+
+    /// <summary>An import's rejects in the order they were kept, streamed.</summary>
+    public async IAsyncEnumerable<Reject> ReadRejectsAsync(long id, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            SELECT r.unit_no, coalesce(u.descriptor->>'key', u.key, ''), r.record_index, r.column_name, r.reason, r.raw
+            FROM ingest.rejects r LEFT JOIN ingest.units u ON u.import_id = r.import_id AND u.unit_no = r.unit_no
+            WHERE r.import_id = $1 ORDER BY r.id
+            """);
+        cmd.Parameters.AddWithValue(id);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            yield return new Reject(r.GetInt32(0), r.GetString(1), r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5));
+    }
 
     /// <summary>An import's totals, from its counters; null when there is no such import.</summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default) => await GetStatusAsync(id, files: false, cancellationToken);

@@ -22,6 +22,7 @@ public static class CliApp
             ControlCommand.Build(context, "retry", "Run the failed units of an ended import again (or plan again one that failed at planning)", (c, id, ct) => c.RetryAsync(id, ct)),
             NodesCommand.Build(context),
             ReportCommand.Build(context),
+            ScheduleCommand.Build(context),
             RejectsCommand.Build(context),
             CleanupCommand.Build(context),
             ValidateCommand.Build(context),

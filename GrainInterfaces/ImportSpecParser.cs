@@ -76,10 +76,14 @@ public static partial class ImportSpecParser
             else p.Add("retry: must be an object with attempts, backoffSeconds and attemptTimeoutSeconds");
         }
         var priority = OptionalInt(o, "priority", "priority", 0, p);
-        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority");
+        var schedule = OptionalString(o, "schedule", "schedule", p);
+        var timeZone = OptionalString(o, "timeZone", "timeZone", p);
+        if (schedule is not null && CronSchedule.Parse(schedule, timeZone, out var problem) is null) p.Add(problem!);
+        if (schedule is null && timeZone is not null) p.Add("timeZone: only with a schedule");
+        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority", "schedule", "timeZone");
 
         if (p.Count > 0) throw new SpecException(p);
-        return new ImportSpec(name, source!, target!, parallelism, retry, priority);
+        return new ImportSpec(name, source!, target!, parallelism, retry, priority, schedule, timeZone);
     }
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)

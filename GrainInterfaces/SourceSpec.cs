@@ -14,6 +14,10 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Compression">The compression of every unit (<c>none</c>, <c>gzip</c>, <c>zstd</c>); null: by extension (<c>.gz</c>, <c>.zst</c>).</param>
 /// <param name="ChunkRows">A unit with more records than this commits every this many, with its checkpoint (default 100,000).</param>
 /// <param name="Csv">How CSV files are read (delimiter, quoting, header, encoding, nulls); null: the defaults.</param>
+/// <param name="Incremental">
+/// Skip each file whose current version an earlier import of the same name committed completely, and
+/// record what this one commits (the watermark store, kept by name).
+/// </param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
@@ -24,7 +28,8 @@ public sealed record SourceSpec(
     string? Format = null,
     string? Compression = null,
     int ChunkRows = SourceSpec.DefaultChunkRows,
-    CsvSpec? Csv = null)
+    CsvSpec? Csv = null,
+    bool Incremental = false)
 {
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;

@@ -26,6 +26,15 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// <summary>What a CSV import's readers yield of each row; null for JSON, or a source made for planning.</summary>
     public CsvLayout? Csv => _csv;
 
+    /// <summary>
+    /// Whether readings hash the bytes they read (<see cref="UnitReading.Version"/>): for an
+    /// incremental import of a source whose versions do not track content (local files).
+    /// </summary>
+    public bool Hashes => spec.Incremental && !connector.VersionTracksContent;
+
+    /// <summary>Whether a version of this source's units (an ETag) changes with their content.</summary>
+    public bool VersionTracksContent => connector.VersionTracksContent;
+
     /// <summary>Where the units are, for messages.</summary>
     public string Describe() => connector.Describe(spec);
 
@@ -60,8 +69,8 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
         checkpoint ??= UnitCheckpoint.Start;
         var compression = ContentCompressions.Of(spec, unit.Key);
         var format = FormatOf(unit.Key);
-        // Compressed (or decoded) content cannot be entered in the middle: it is decompressed from the start and skipped.
-        var rawOffset = compression == ContentCompression.None && !format.Decodes(spec) ? checkpoint.Offset : 0;
+        // Compressed (or decoded, or hashed) content cannot be entered in the middle: it is read from the start and skipped.
+        var rawOffset = compression == ContentCompression.None && !format.Decodes(spec) && !Hashes ? checkpoint.Offset : 0;
         var resumed = checkpoint.Offset > 0;
         var opened = await connector.OpenAsync(spec, unit, rawOffset, resumed ? checkpoint.ETag : null, cancellationToken);
         if (resumed && checkpoint.ETag is not null && opened.Info.ETag != checkpoint.ETag)
@@ -69,8 +78,9 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
             await opened.DisposeAsync();
             throw Changed(unit, checkpoint, opened.Info.ETag);
         }
-        var reading = new UnitReading(opened, format.Decode(spec, compression.Decompress(opened.Content)), compression,
-            format.CreateReader(this, unit.Key, checkpoint), checkpoint);
+        var digest = Hashes ? new DigestStream(opened.Content) : null;
+        var reading = new UnitReading(opened, format.Decode(spec, compression.Decompress(digest ?? opened.Content)), compression,
+            format.CreateReader(this, unit.Key, checkpoint), checkpoint, digest);
         try
         {
             if (rawOffset != checkpoint.Offset) await reading.SkipAsync(checkpoint.Offset, cancellationToken);
@@ -81,5 +91,17 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
             await reading.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The SHA-256 of a unit's bytes from <paramref name="start"/> to <paramref name="end"/> (its end
+    /// when null) as the source holds them now, and what the source says of that version.
+    /// </summary>
+    /// <exception cref="SourceDataException">The file is gone.</exception>
+    public async Task<(byte[] Hash, SourceObject Now)> HashAsync(UnitDescriptor unit, long start, long? end, CancellationToken cancellationToken = default)
+    {
+        await using var opened = await connector.OpenAsync(spec, unit, start, null, cancellationToken);
+        await using var digest = new DigestStream(opened.Content);
+        return (await digest.FinishAsync(end - start, cancellationToken), opened.Info);
     }
 }

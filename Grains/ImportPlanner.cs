@@ -15,12 +15,16 @@ namespace Ingest.Grains;
 /// it commits, so units load while the listing goes on. The first chunk also checks (or creates)
 /// the target's tables and moves the import to <c>running</c>. The import is planned when its listing ends.
 /// A listing cut short (a silo died) is taken up again from its start: units stored already are
-/// skipped by key.
+/// skipped by key. An incremental import (not <c>--full</c>) leaves out the files the watermark
+/// store says were committed completely in their current version, and records them as skipped.
 /// </summary>
 public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry sources)
 {
     private const int ChunkUnits = 5000;
     private static readonly TimeSpan ChunkTime = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A chunk of the listing: the units to store, the files skipped, and the entries of touched files that take their new version.</summary>
+    private sealed record Listed(IReadOnlyList<UnitDescriptor> Units, IReadOnlyList<SkippedFile> Skipped, IReadOnlyList<FileWatermark> Refreshed);
 
     /// <summary>Plans the import as <see cref="PlanAsync(long, Func{IReadOnlyList{PlannedUnit}, Task}, CancellationToken)"/> does, with nobody to tell of its units as they are stored.</summary>
     public Task<int?> PlanAsync(long importId, CancellationToken cancellationToken = default) =>
@@ -35,9 +39,11 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
     /// </summary>
     public async Task<int?> PlanAsync(long importId, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken = default)
     {
-        if (await PlannedUnits.ToListAsync(dataSource, importId, cancellationToken) is not { } spec) return null;
+        if (await PlannedUnits.ToListAsync(dataSource, importId, cancellationToken) is not { } toList) return null;
 
+        var spec = toList.Spec;
         var source = sources.For(spec.Source);
+        var filter = spec.Source.Incremental && !toList.FullLoad ? new IncrementalFilter(source) : null;
         var chunk = new List<UnitDescriptor>();
         var listed = 0;
         var since = new Stopwatch(); // since the chunk's first unit was listed
@@ -47,17 +53,40 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
             chunk.Add(unit);
             listed++;
             if (chunk.Count < ChunkUnits && since.Elapsed < ChunkTime) continue;
-            if (!await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
+            if (!await StoreAsync(importId, spec, await SplitAsync(spec.Name, filter, chunk, cancellationToken), stored, cancellationToken)) return null;
             chunk.Clear();
         }
         if (listed == 0) throw source.NothingMatches();
-        if (chunk.Count > 0 && !await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
+        if (chunk.Count > 0 && !await StoreAsync(importId, spec, await SplitAsync(spec.Name, filter, chunk, cancellationToken), stored, cancellationToken)) return null;
         return await FinishAsync(importId, cancellationToken);
     }
 
-    // Stores a chunk of units (those not stored before); false when the import was paused or cancelled
-    // meanwhile (a resume lists again, skipping the units stored).
-    private async Task<bool> StoreAsync(long importId, ImportSpec spec, List<UnitDescriptor> chunk, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken)
+    // Which of a chunk's units load, by what the watermark store holds of their files (all of them without a filter).
+    private async Task<Listed> SplitAsync(string name, IncrementalFilter? filter, List<UnitDescriptor> chunk, CancellationToken cancellationToken)
+    {
+        if (filter is null) return new Listed(chunk, [], []);
+        var entries = await Watermarks.FilesAsync(dataSource, name, chunk.Select(u => u.Key).ToHashSet(StringComparer.Ordinal), cancellationToken);
+        var units = new List<UnitDescriptor>(chunk.Count);
+        var skipped = new List<SkippedFile>();
+        var refreshed = new List<FileWatermark>();
+        // A file split into several units is judged once: its units load, or are skipped, together.
+        var verdicts = new Dictionary<string, FileVerdict>(StringComparer.Ordinal);
+        foreach (var unit in chunk)
+        {
+            if (!verdicts.TryGetValue(unit.Key, out var verdict))
+            {
+                verdict = verdicts[unit.Key] = await filter.JudgeAsync(unit, entries.TryGetValue(unit.Key, out var e) ? e : [], cancellationToken);
+                if (verdict.Skip) skipped.Add(new SkippedFile(unit.Key, unit.ETag, unit.Size, verdict.CommittedBy));
+                refreshed.AddRange(verdict.Refreshed);
+            }
+            if (!verdict.Skip) units.Add(unit);
+        }
+        return new Listed(units, skipped, refreshed);
+    }
+
+    // Stores a chunk of units (those not stored before) and the files it skips; false when the import
+    // was paused or cancelled meanwhile (a resume lists again, skipping the units stored).
+    private async Task<bool> StoreAsync(long importId, ImportSpec spec, Listed chunk, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
@@ -72,8 +101,11 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
             IEnumerable<TargetTable> tables = plan is not null ? plan.Tables.Select(t => t.Target) : [new TargetTable(target)];
             foreach (var table in tables) await table.EnsureAsync(connection, cancellationToken);
             await PlannedUnits.StartAsync(connection, importId, plan?.ReportOrder.Select(t => t.Target.Name).ToArray(), cancellationToken);
+            if (spec.Source.Incremental) await Watermarks.RecordScopeAsync(connection, spec, importId, cancellationToken);
         }
-        var units = await PlannedUnits.InsertAsync(connection, importId, chunk, cancellationToken);
+        var units = await PlannedUnits.InsertAsync(connection, importId, chunk.Units, cancellationToken);
+        await PlannedUnits.SkipAsync(connection, importId, chunk.Skipped, cancellationToken);
+        await Watermarks.RefreshFilesAsync(connection, spec.Name, chunk.Refreshed, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         if (units.Count > 0) await stored(units);
         return true;

@@ -12,12 +12,17 @@ namespace Ingest.Catalog;
 public static class WatermarkScope
 {
     /// <summary>The spec's source as the store records it.</summary>
-    public static string Source(ImportSpec spec) =>
-        JsonSerializer.Serialize(spec.Source with { Incremental = false, ChunkRows = SourceSpec.DefaultChunkRows }, ImportSpecJson.Options);
+    public static string Source(ImportSpec spec) => Without(JsonSerializer.SerializeToNode(spec.Source, ImportSpecJson.Options), "incremental", "chunkRows");
 
     /// <summary>The spec's target as the store records it.</summary>
-    public static string Target(ImportSpec spec) =>
-        JsonSerializer.Serialize(spec.Target with { Create = false, ForeignKeys = true }, ImportSpecJson.Options);
+    public static string Target(ImportSpec spec) => Without(JsonSerializer.SerializeToNode(spec.Target, ImportSpecJson.Options), "create", "foreignKeys");
+
+    private static string Without(JsonNode? node, params string[] fields)
+    {
+        var o = node!.AsObject();
+        foreach (var field in fields) o.Remove(field);
+        return o.ToJsonString(ImportSpecJson.Options);
+    }
 
     /// <summary>
     /// How <paramref name="spec"/> differs from the source and target the entries were written under,

@@ -36,9 +36,10 @@ public static class ResetCommand
                     : $"'{key}' has no entry in the state of '{importName}' (ingest state {importName} lists its files)");
                 return ExitCodes.NotFound;
             }
+            var entries = reset.Files == 1 ? "1 file entry" : $"{reset.Files} file entries";
             await context.Out.WriteLineAsync(key is null
-                ? $"reset '{importName}': {reset.Files} file entries{(reset.Cursor ? " and its cursor" : "")} cleared; its next import loads everything"
-                : $"reset '{importName}': '{key}' cleared ({reset.Files} entries); its next import loads it");
+                ? $"reset '{importName}': {entries}{(reset.Cursor ? " and its cursor" : "")} cleared; its next import loads everything"
+                : $"reset '{importName}': '{key}' cleared ({entries}); its next import loads it");
             return ExitCodes.Ok;
         }, ct));
         return command;

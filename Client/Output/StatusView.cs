@@ -51,16 +51,22 @@ public static class StatusView
             console.Write(rules);
         }
 
-        if (s.Files.Units is { Count: > 0 } || s.Files.SkippedFiles is { Count: > 0 })
+        if (s.Files.Units is { Count: > 0 } units)
         {
             var perFile = new Table().Border(TableBorder.Simple).Title("files");
             perFile.AddColumn("unit").AddColumn("file").AddColumn("state");
             foreach (var name in new[] { "read", "inserted", "updated", "unchanged", "rejected" }) perFile.AddColumn(new TableColumn(name).RightAligned());
-            foreach (var f in s.Files.Units ?? [])
+            foreach (var f in units)
                 perFile.AddRow(f.UnitNo.ToString(), Markup.Escape(f.Key), f.State.Name(), $"{f.Rows.Read:N0}", $"{f.Rows.Inserted:N0}", $"{f.Rows.Updated:N0}",
                     $"{f.Rows.Unchanged:N0}", $"{f.Rows.Rejected:N0}");
-            foreach (var f in s.Files.SkippedFiles ?? [])
-                perFile.AddRow("-", Markup.Escape(f.Key), f.CommittedBy is { } by ? $"skipped (import {by})" : "skipped", "", "", "", "", "");
+            console.Write(perFile);
+        }
+
+        if (s.Files.SkippedFiles is { Count: > 0 } skipped)
+        {
+            var perFile = new Table().Border(TableBorder.Simple).Title("files skipped (committed before in their current version)");
+            perFile.AddColumn("file").AddColumn("version").AddColumn(new TableColumn("committed by import").RightAligned());
+            foreach (var f in skipped) perFile.AddRow(Markup.Escape(f.Key), Markup.Escape(f.Version ?? ""), f.CommittedBy?.ToString() ?? "");
             console.Write(perFile);
         }
 

@@ -15,15 +15,17 @@ public static class Specs
         """;
 
     public static string Files(string folder, string table = "games", bool keyed = true, int parallelism = 4, int attempts = 3,
-        double backoff = 0.2, string pattern = "*.json", string? records = "results", bool create = true, string name = "test-import") =>
-        Build(name, $$"""{ "kind": "files", "path": {{JsonSerializer.Serialize(folder)}}, "pattern": "{{pattern}}"{{Records(records)}} }""",
+        double backoff = 0.2, string pattern = "*.json", string? records = "results", bool create = true, string name = "test-import", bool incremental = false) =>
+        Build(name, $$"""{ "kind": "files", "path": {{JsonSerializer.Serialize(folder)}}, "pattern": "{{pattern}}"{{Records(records)}}{{Incremental(incremental)}} }""",
             table, keyed, parallelism, attempts, backoff, create);
 
-    public static string S3(string bucket, string prefix, string table = "games", string pattern = "*.json", int parallelism = 4) =>
-        Build("s3-import", $$"""{ "kind": "s3", "bucket": "{{bucket}}", "prefix": "{{prefix}}", "pattern": "{{pattern}}", "records": "results" }""",
+    public static string S3(string bucket, string prefix, string table = "games", string pattern = "*.json", int parallelism = 4, string name = "s3-import", bool incremental = false) =>
+        Build(name, $$"""{ "kind": "s3", "bucket": "{{bucket}}", "prefix": "{{prefix}}", "pattern": "{{pattern}}", "records": "results"{{Incremental(incremental)}} }""",
             table, true, parallelism, 3, 0.2, true);
 
     private static string Records(string? records) => records is null ? "" : $", \"records\": \"{records}\"";
+
+    private static string Incremental(bool incremental) => incremental ? ", \"incremental\": true" : "";
 
     private static string Build(string name, string source, string table, bool keyed, int parallelism, int attempts, double backoff, bool create) => $$"""
         {

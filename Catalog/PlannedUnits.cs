@@ -58,6 +58,7 @@ public static class PlannedUnits
     /// </summary>
     public static async Task<IReadOnlyList<PlannedUnit>> InsertAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> chunk, CancellationToken cancellationToken = default)
     {
+        if (chunk.Count == 0) return [];
         var units = new List<PlannedUnit>(chunk.Count);
         await using (var insert = new NpgsqlCommand(
             """

@@ -10,7 +10,6 @@ namespace Ingest.Engine.Sources;
 public sealed class IncrementalFilter(ImportSource source)
 {
     /// <summary>Judges <paramref name="file"/> by <paramref name="entries"/>, the store's entries of its key.</summary>
-    /// <exception cref="SourceDataException">A file to hash is gone (the planner tries again, or the import fails).</exception>
     public async Task<FileVerdict> JudgeAsync(UnitDescriptor file, IReadOnlyList<FileWatermark> entries, CancellationToken cancellationToken = default)
     {
         if (entries.Count == 0 || file.ETag is null) return FileVerdict.Load;
@@ -25,7 +24,17 @@ public sealed class IncrementalFilter(ImportSource source)
         foreach (var entry in entries)
         {
             if (entry.Version == file.ETag) continue;
-            var (hash, now) = await source.HashAsync(file, entry.RangeStart, entry.RangeEnd, cancellationToken);
+            byte[] hash;
+            SourceObject now;
+            try
+            {
+                (hash, now) = await source.HashAsync(file, entry.RangeStart, entry.RangeEnd, cancellationToken);
+            }
+            catch (SourceDataException)
+            {
+                // Gone since it was listed: it loads, and its unit says so, as for any file removed after the listing.
+                return FileVerdict.Load;
+            }
             // Changed again since it was listed, or other bytes: it loads.
             if (now.ETag != file.ETag || !hash.AsSpan().SequenceEqual(entry.ContentHash)) return FileVerdict.Load;
             refreshed.Add(entry with { Version = file.ETag, Modified = now.Modified });

@@ -6,13 +6,13 @@ namespace Ingest.Catalog;
 
 /// <summary>
 /// What of a spec the watermark store's entries depend on: where the files are and how their
-/// records map to rows, as JSON. How the import runs (<c>incremental</c>, <c>chunkRows</c>,
+/// records map to rows, as JSON. How the import runs (<c>incremental</c>, <c>chunkRows</c>, <c>splitBytes</c>,
 /// <c>create</c>, <c>foreignKeys</c>, parallelism, retries) is left out: changing it keeps the entries valid.
 /// </summary>
 public static class WatermarkScope
 {
     /// <summary>The spec's source as the store records it.</summary>
-    public static string Source(ImportSpec spec) => Without(JsonSerializer.SerializeToNode(spec.Source, ImportSpecJson.Options), "incremental", "chunkRows");
+    public static string Source(ImportSpec spec) => Without(JsonSerializer.SerializeToNode(spec.Source, ImportSpecJson.Options), "incremental", "chunkRows", "splitBytes");
 
     /// <summary>The spec's target as the store records it.</summary>
     public static string Target(ImportSpec spec) => Without(JsonSerializer.SerializeToNode(spec.Target, ImportSpecJson.Options), "create", "foreignKeys");

@@ -37,15 +37,30 @@ public static class SiloHost
         return builder.Build();
     }
 
-    public static void ConfigureLogging(ILoggingBuilder logging)
+    /// <summary>
+    /// Console logs: one plain line per entry, or with <paramref name="json"/> one JSON object (the
+    /// message's fields, such as the import id and unit, as properties; the trace id in its scope).
+    /// </summary>
+    public static void ConfigureLogging(ILoggingBuilder logging, bool json)
     {
         logging.ClearProviders();
-        logging.AddSimpleConsole(o =>
+        if (json)
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
+            logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
+            logging.AddJsonConsole(o =>
+            {
+                o.IncludeScopes = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+        else
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+            });
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("Orleans", LogLevel.Warning);
         logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error); // start-up notes about server GC
@@ -64,7 +79,7 @@ public static class SiloHost
             ? Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true })
             : WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Configuration.AddEnvironmentVariables();
-        ConfigureLogging(builder.Logging);
+        ConfigureLogging(builder.Logging, settings.JsonLogs);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddSingleton(rejoin);
 
@@ -107,6 +122,7 @@ public static class SiloHost
                 o.SweepInterval = settings.Grains.SweepInterval;
                 o.PlanAttempts = settings.Grains.PlanAttempts;
                 o.PlanBackoff = settings.Grains.PlanBackoff;
+                o.RetentionDays = settings.Grains.RetentionDays;
                 o.DefunctSiloExpiration = settings.DefunctSiloExpiration;
             });
             silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());
@@ -130,7 +146,9 @@ public static class SiloHost
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r =>
             {
-                if (Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is not { Length: > 0 }) r.AddService("ingest-silo", serviceInstanceId: siloName);
+                // A service.instance.id the user sets (OTEL_RESOURCE_ATTRIBUTES) wins over the silo's name.
+                if (Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is not { Length: > 0 })
+                    r.AddService("ingest-silo", serviceInstanceId: IngestTracing.UserSetsInstanceId ? null : siloName, autoGenerateServiceInstanceId: false);
             })
             .WithTracing(t => t
                 .SetSampler(new IngestSampler())

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Security.Cryptography;
-using Ingest.Engine.Formats.Csv;
 
 namespace Ingest.Engine.Sources;
 

@@ -20,8 +20,10 @@ public sealed class UnitReading : IAsyncDisposable
     private long _next;
     private byte[]? _contentHash;
 
-    internal UnitReading(OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from, DigestStream? digest)
+    internal UnitReading(UnitDescriptor unit, OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from,
+        DigestStream? digest)
     {
+        Unit = unit;
         _opened = opened;
         _content = content;
         _compression = compression;
@@ -30,6 +32,9 @@ public sealed class UnitReading : IAsyncDisposable
         _next = from.Records;
         Start = from;
     }
+
+    /// <summary>The unit being read, as planned.</summary>
+    public UnitDescriptor Unit { get; }
 
     /// <summary>What the source says of the file or object being read.</summary>
     public SourceObject Info => _opened.Info;

@@ -87,7 +87,9 @@ public static class PlannedUnits
     /// <summary>
     /// Records the files of <paramref name="skipped"/> an incremental import skips, in the caller's
     /// transaction, and counts them into its totals: files stored as units of the import (a listing
-    /// taken up again after they loaded) and files recorded before are left out.
+    /// taken up again after they loaded: a unit named by the file's key, or one of its byte ranges,
+    /// whose units are named <c>key [start-end)</c> and carry the key in their descriptor) and files
+    /// recorded before are left out.
     /// </summary>
     public static async Task SkipAsync(NpgsqlConnection connection, long importId, IReadOnlyList<SkippedFile> skipped, CancellationToken cancellationToken = default)
     {
@@ -98,6 +100,7 @@ public static class PlannedUnits
             SELECT $1, t.key, t.version, t.size, t.committed_by
             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS t(key, version, size, committed_by)
             WHERE NOT EXISTS (SELECT FROM ingest.units u WHERE u.import_id = $1 AND u.key = t.key)
+              AND NOT EXISTS (SELECT FROM ingest.units u WHERE u.import_id = $1 AND u.descriptor ? 'range' AND u.descriptor->>'key' = t.key)
             ON CONFLICT (import_id, key) DO NOTHING
             """, connection);
         cmd.Parameters.AddWithValue(importId);

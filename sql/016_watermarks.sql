@@ -43,3 +43,8 @@ CREATE TABLE ingest.skipped_files (
 
 -- submit --full: this import ignores the store (and then updates it).
 ALTER TABLE ingest.imports ADD COLUMN full_load boolean NOT NULL DEFAULT false;
+
+-- The byte ranges of a split file by the file's key (their own key is `key [start-end)`): a file
+-- that an incremental import's listing, taken up again, finds committed is not skipped when this
+-- import stored its ranges. Only range units are indexed.
+CREATE INDEX units_ranges_by_file ON ingest.units (import_id, (descriptor->>'key')) WHERE descriptor ? 'range';

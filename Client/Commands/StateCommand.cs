@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Ingest.Catalog;
 using Ingest.Client.Output;
+using Ingest.Engine.Sources;
 using Spectre.Console;
 
 namespace Ingest.Client.Commands;
@@ -43,8 +44,10 @@ public static class StateCommand
 
     private static void Render(IAnsiConsole console, Watermarks.State state)
     {
-        var files = state.Files.Select(f => f.Key).Distinct().Count();
-        console.MarkupLine($"[bold]{Markup.Escape(state.Name)}[/]: {files} files committed" +
+        // A split file whose ranges did not all commit is committed in part: its next import loads it.
+        var files = state.Files.GroupBy(f => f.Key, StringComparer.Ordinal).ToList();
+        var whole = files.Count(g => FileWatermark.Cover(g, g.First().Size));
+        console.MarkupLine($"[bold]{Markup.Escape(state.Name)}[/]: {whole} files committed" + (whole < files.Count ? $", {files.Count - whole} in part" : "") +
                            (state.ImportId is { } id ? $", last written by import {id}" : "") + $", {state.UpdatedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         if (state.Cursor is { } cursor) console.MarkupLine($"cursor: {Markup.Escape(cursor.GetRawText())}");
         if (state.Files.Count == 0) return;

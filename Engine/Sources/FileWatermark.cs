@@ -16,10 +16,13 @@ namespace Ingest.Engine.Sources;
 public sealed record FileWatermark(string Key, long RangeStart, long? RangeEnd, string Version, long? Size, DateTimeOffset? Modified,
     byte[]? ContentHash, long ImportId, DateTimeOffset? CommittedAt = null)
 {
-    /// <summary>The entry of a unit that read <paramref name="unit"/> to its end, as <paramref name="version"/>; null when the source named no version.</summary>
+    /// <summary>
+    /// The entry of a unit that read <paramref name="unit"/> to its end, as <paramref name="version"/>:
+    /// the whole file, or the byte range the unit read of it; null when the source named no version.
+    /// </summary>
     public static FileWatermark? Of(UnitDescriptor unit, LoadedVersion version, long importId) =>
         version.Object.ETag is { } etag
-            ? new FileWatermark(unit.Key, 0, null, etag, version.Object.Size, version.Object.Modified, version.ContentHash, importId)
+            ? new FileWatermark(unit.Key, unit.Range?.Start ?? 0, unit.Range?.End, etag, version.Object.Size, version.Object.Modified, version.ContentHash, importId)
             : null;
 
     /// <summary>

@@ -142,8 +142,9 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
         checkpoint ??= unit.First;
         var compression = ContentCompressions.Of(spec, unit.Key);
         var format = FormatOf(unit.Key);
-        // Compressed (or decoded, or hashed) content cannot be entered in the middle: it is read from the start and skipped.
-        var rawOffset = compression == ContentCompression.None && !format.Decodes(spec) && !Hashes ? checkpoint.Offset : 0;
+        // Compressed (or decoded) content cannot be entered in the middle: it is decompressed from the start and skipped.
+        // Hashed content is read from the unit's start (its range's) so that the hash covers all of its bytes.
+        var rawOffset = compression != ContentCompression.None || format.Decodes(spec) ? 0 : Hashes ? unit.First.Offset : checkpoint.Offset;
         // A unit reads one version of its file: the one its checkpoint, or its range, was read from.
         var version = checkpoint.Offset > 0 || unit.Range is not null ? checkpoint.ETag : null;
         var opened = await connector.OpenAsync(spec, unit, rawOffset, version, cancellationToken);
@@ -158,7 +159,7 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
             format.CreateReader(this, unit.Key, checkpoint), checkpoint, digest);
         try
         {
-            if (rawOffset != checkpoint.Offset) await reading.SkipAsync(checkpoint.Offset, cancellationToken);
+            if (rawOffset != checkpoint.Offset) await reading.SkipAsync(checkpoint.Offset - rawOffset, cancellationToken);
             return reading;
         }
         catch

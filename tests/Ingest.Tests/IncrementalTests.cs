@@ -259,6 +259,148 @@ public class IncrementalTests(ITestOutputHelper output)
         Assert.Equal(4, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.watermark_files WHERE name = 'nightly'"));
     }
 
+    private const long SplitBytes = 16 * 1024;
+
+    // The entries of big.csv in the store, as start-end, in file order.
+    private static Task<string?> RangesCommittedAsync(TestDatabase db) => db.ScalarAsync<string?>(
+        "SELECT string_agg(range_start || '-' || range_end, ',' ORDER BY range_start) FROM ingest.watermark_files WHERE name = 'nightly' AND key = 'big.csv'");
+
+    // The ranges of big.csv that an import's units completed, as start-end, in file order.
+    private static Task<string?> RangesDoneAsync(TestDatabase db, long id) => db.ScalarAsync<string?>($"""
+        SELECT string_agg((descriptor->'range'->>'start') || '-' || (descriptor->'range'->>'end'), ',' ORDER BY unit_no)
+        FROM ingest.units WHERE import_id = {id} AND descriptor->>'key' = 'big.csv' AND state = {StateSql.Unit.Done}
+        """);
+
+    // Whether the store's entries of big.csv cover all of its current bytes.
+    private static async Task<bool> BigCoveredAsync(TestDatabase db, string path)
+    {
+        var entries = (await db.Catalog.GetWatermarksAsync("nightly"))!.Files.Where(f => f.Key == "big.csv").ToList();
+        return entries.All(f => f.Version == LocalVersion(path)) && Engine.Sources.FileWatermark.Cover(entries, new FileInfo(path).Length);
+    }
+
+    // A local file's version: its size and modification time.
+    private static string LocalVersion(string path)
+    {
+        var file = new FileInfo(path);
+        return $"{file.Length:x}-{new DateTimeOffset(file.LastWriteTimeUtc, TimeSpan.Zero).UtcTicks:x}";
+    }
+
+    [Fact]
+    public async Task A_split_file_is_skipped_only_once_all_its_ranges_committed_a_failed_range_loads_it_again_and_touched_it_is_hashed_range_by_range()
+    {
+        const int rows = 3000;
+        using var data = new TempFolder();
+        var big = Path.Combine(data.Path, "big.csv");
+        SplitCsv.Write(big, rows, SplitBytes, new SplitCsv.Dialect());
+        data.Write("small.csv", "id,name,note\n100001,a,b\n100002,c,d\n");
+        await using var db = await TestDatabase.CreateAsync();
+        // The target refuses a record in the middle of big.csv: its range fails (one attempt), the others commit.
+        await db.ExecuteAsync("""
+            CREATE TABLE ventas (id bigint PRIMARY KEY, name text, note text);
+            CREATE FUNCTION test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN IF NEW.id = 1500 THEN RAISE EXCEPTION 'the target refuses id 1500'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER test_trigger BEFORE INSERT ON ventas FOR EACH ROW EXECUTE FUNCTION test_trigger();
+            """);
+        db.StartSilo();
+        var spec = Specs.SplitCsvFiles(data.Path, SplitBytes, name: "nightly", incremental: true, attempts: 1);
+        async Task<CliResult> Cli(params string[] args)
+        {
+            var result = await CliProcess.RunAsync(db.ConnectionString, args);
+            output.WriteLine($"ingest {string.Join(' ', args)}: {result}");
+            Assert.True(result.ExitCode == 0, result.ToString());
+            return result;
+        }
+
+        // 1: one range fails. The store holds the ranges that committed, which do not cover the file.
+        var first = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.Equal(ImportState.CompletedWithErrors, first.State);
+        var ranges = first.Units.Total - 1;
+        Assert.True(ranges >= 4, $"{ranges} ranges");
+        var failed = Assert.Single(first.FailedUnits).Key;
+        Assert.StartsWith("big.csv [", failed);
+        Assert.DoesNotContain("big.csv [0-", failed);
+        Assert.Equal(await RangesDoneAsync(db, first.Id), await RangesCommittedAsync(db));
+        Assert.Equal(ranges - 1, (await RangesCommittedAsync(db))!.Split(',').Length);
+        Assert.False(await BigCoveredAsync(db, big));
+        Assert.Contains("1 files committed, 1 in part", (await Cli("state", "nightly")).Stdout);
+
+        // 2: big.csv loads again, every range of it (the rows committed before are unchanged); small.csv is skipped.
+        await db.ExecuteAsync("DROP TRIGGER test_trigger ON ventas");
+        var loaded = await db.ScalarAsync<long>("SELECT count(*) FROM ventas WHERE id <= 3000");
+        var second = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.Equal(ImportState.Completed, second.State);
+        Assert.Equal((ranges, 1L), (second.Units.Total, second.Files.Skipped));
+        Assert.Equal(new RowCounts(rows, rows - loaded, 0, loaded, 0), second.Rows);
+        Assert.True(await BigCoveredAsync(db, big));
+        Assert.Equal(await RangesDoneAsync(db, second.Id), await RangesCommittedAsync(db));
+        // status --files: big.csv one line with its ranges, small.csv skipped; in JSON and in the tables.
+        var files = JsonDocument.Parse((await Cli("status", second.Id.ToString(), "--files", "--json")).Stdout).RootElement.GetProperty("files");
+        Assert.Equal(1, files.GetProperty("skipped").GetInt64());
+        var file = Assert.Single(files.GetProperty("units").EnumerateArray());
+        Assert.Equal(("big.csv", ranges, "done"), (file.GetProperty("key").GetString(), file.GetProperty("units").GetInt32(), file.GetProperty("state").GetString()));
+        Assert.Equal(["small.csv"], files.GetProperty("skippedFiles").EnumerateArray().Select(f => f.GetProperty("key").GetString()));
+        var table = (await Cli("status", second.Id.ToString(), "--files")).Stdout;
+        // The file's cell says "big.csv (N ranges)" (wrapped in 80 columns).
+        Assert.Matches($@"big\.csv\s+(done\s[^(]*)?\({ranges}\s+ranges\)", table);
+        Assert.Contains("files skipped (committed before", table);
+        Assert.Contains("small.csv", table);
+        Assert.Contains("2 files committed", (await Cli("state", "nightly")).Stdout);
+
+        // 3: touched, the same bytes: each range hashed as its entry says, skipped, and the entries take the new version.
+        File.SetLastWriteTimeUtc(big, File.GetLastWriteTimeUtc(big).AddMinutes(1));
+        var third = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.Equal(ImportState.Completed, third.State);
+        Assert.Equal((0, 2L), (third.Units.Total, third.Files.Skipped));
+        Assert.True(await BigCoveredAsync(db, big));
+        Assert.Equal(ranges, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.watermark_files WHERE name = 'nightly' AND key = 'big.csv' AND import_id = {second.Id}"));
+        Assert.Equal(rows + 2, await db.ScalarAsync<long>("SELECT count(*) FROM ventas"));
+    }
+
+    [Fact]
+    public async Task A_split_file_whose_silo_was_killed_mid_range_is_not_committed_and_loads_again_whole()
+    {
+        const int rows = 3000;
+        using var data = new TempFolder();
+        var big = Path.Combine(data.Path, "big.csv");
+        SplitCsv.Write(big, rows, SplitBytes, new SplitCsv.Dialect(Newline: "\r\n"));
+        await using var db = await TestDatabase.CreateAsync();
+        // Each chunk of 100 records sleeps: ranges commit chunk by chunk, slowly.
+        await db.ExecuteAsync("""
+            CREATE TABLE test_delay (seconds double precision NOT NULL); INSERT INTO test_delay VALUES (0.3);
+            CREATE TABLE ventas (id bigint PRIMARY KEY, name text, note text);
+            CREATE FUNCTION test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep((SELECT seconds FROM test_delay)); RETURN NULL; END $$;
+            CREATE TRIGGER test_trigger BEFORE INSERT ON ventas FOR EACH STATEMENT EXECUTE FUNCTION test_trigger();
+            """);
+        var silo = db.StartSilo(batches: false);
+        await silo.StartedAsync();
+        var spec = Specs.SplitCsvFiles(data.Path, SplitBytes, name: "nightly", incremental: true, chunkRows: 100);
+        var id = await db.SubmitAsync(spec);
+
+        // A range that committed a chunk and goes on: its silo is SIGKILLed there, and the import cancelled.
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"""
+            SELECT count(*) FROM ingest.units WHERE import_id = {id} AND state = {StateSql.Unit.Running} AND descriptor ? 'range'
+               AND (checkpoint->>'records')::bigint > (descriptor->'range'->>'records')::bigint
+            """) > 0, TimeSpan.FromSeconds(60), () => $"a range committed mid-way; silo output:\n{db.SiloOutput}");
+        silo.Kill();
+        Assert.Equal(await RangesDoneAsync(db, id), await RangesCommittedAsync(db));
+        Assert.False(await BigCoveredAsync(db, big));
+        Assert.True((await db.Catalog.CancelAsync(id)).Applied);
+        var ranges = (await db.StatusAsync(id)).Units.Total;
+
+        // The next import loads the file again, every range; the one after skips it.
+        await SlowTarget.SetDelayAsync(db, 0);
+        db.StartSilo();
+        var again = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.Equal(ImportState.Completed, again.State);
+        Assert.Equal((ranges, 0L), (again.Units.Total, again.Files.Skipped));
+        Assert.Equal(rows, again.Rows.Read);
+        Assert.Equal(rows, again.Rows.Inserted + again.Rows.Unchanged);
+        Assert.True(await BigCoveredAsync(db, big));
+        var last = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.Equal((ImportState.Completed, 0, 1L), (last.State, last.Units.Total, last.Files.Skipped));
+        Assert.Equal(rows, await db.ScalarAsync<long>("SELECT count(*) FROM ventas"));
+    }
+
     [Fact]
     public async Task The_console_shows_and_resets_the_state_loads_everything_with_full_and_refuses_a_changed_spec_without_reset_or_keep_state()
     {

@@ -110,6 +110,59 @@ public class WatermarkStoreTests
     }
 
     [Fact]
+    public async Task A_range_of_a_local_file_is_hashed_over_its_own_bytes_also_when_resumed_and_a_touched_split_file_is_judged_range_by_range()
+    {
+        using var data = new TempFolder();
+        var path = Path.Combine(data.Path, "big.csv");
+        SplitCsv.Write(path, 3000, 16 * 1024, new SplitCsv.Dialect());
+        var source = TestSources.Registry.For(ImportSpecParser.ParseJson(Specs.SplitCsvFiles(data.Path, 16 * 1024, incremental: true)));
+        var file = await ListAsync(source);
+        var ranges = await source.SplitAsync(file).ToListAsync();
+        Assert.True(ranges.Count >= 4, $"{ranges.Count} ranges");
+        var bytes = await File.ReadAllBytesAsync(path);
+        var range = ranges[1].Range!;
+        var hash = SHA256.HashData(bytes.AsSpan((int)range.Start, (int)(range.End - range.Start)));
+
+        // Read to its end, and taken up again at a checkpoint: the same records after it, and the hash of the range's bytes only.
+        await using var reading = await source.OpenAsync(ranges[1], null);
+        for (var i = 0; i < 20; i++) Assert.True(await reading.MoveNextAsync());
+        var checkpoint = reading.Checkpoint;
+        var rest = new List<string>();
+        while (await reading.MoveNextAsync()) rest.Add(Encoding.UTF8.GetString(reading.Current.Span));
+        Assert.Equal(hash, reading.Version!.ContentHash);
+        await using var resumed = await source.OpenAsync(ranges[1], checkpoint);
+        var again = new List<string>();
+        while (await resumed.MoveNextAsync()) again.Add(Encoding.UTF8.GetString(resumed.Current.Span));
+        Assert.Equal(rest, again);
+        Assert.Equal(hash, resumed.Version!.ContentHash);
+
+        // Each range's entry is its bytes; the file is committed once they all are.
+        var entries = new List<FileWatermark>();
+        foreach (var unit in ranges)
+        {
+            await using var whole = await source.OpenAsync(unit, null);
+            while (await whole.MoveNextAsync()) { }
+            entries.Add(FileWatermark.Of(unit, whole.Version!, importId: 7)!);
+        }
+        Assert.Equal(ranges.Select(u => (u.Range!.Start, (long?)u.Range.End)), entries.Select(e => (e.RangeStart, e.RangeEnd)));
+        Assert.All(entries, e => Assert.Equal((file.ETag, file.Size), (e.Version, e.Size)));
+        var filter = new IncrementalFilter(source);
+        Assert.True((await filter.JudgeAsync(file, entries)).Skip);
+        Assert.False((await filter.JudgeAsync(file, [.. entries.Where(e => e.RangeStart != range.Start)])).Skip);
+
+        // Touched: each range hashed at planning as its entry says, the same bytes, so skipped with every entry refreshed.
+        File.SetLastWriteTimeUtc(path, File.GetLastWriteTimeUtc(path).AddMinutes(1));
+        var touched = await ListAsync(source);
+        var verdict = await filter.JudgeAsync(touched, entries);
+        Assert.True(verdict.Skip);
+        Assert.Equal(entries.Select(e => (e.RangeStart, touched.ETag)), verdict.Refreshed.Select(e => (e.RangeStart, (string?)e.Version)));
+        // One byte of one range changed, the size kept: it loads.
+        bytes[(int)range.Start + 1] = bytes[(int)range.Start + 1] == (byte)'0' ? (byte)'1' : (byte)'0';
+        await File.WriteAllBytesAsync(path, bytes);
+        Assert.Equal(FileVerdict.Load, await filter.JudgeAsync(await ListAsync(source), entries));
+    }
+
+    [Fact]
     public async Task Entries_and_the_cursor_are_written_in_the_callers_transaction_and_a_rollback_leaves_nothing()
     {
         await using var db = await TestDatabase.CreateAsync();
@@ -149,6 +202,27 @@ public class WatermarkStoreTests
         Assert.Equal((0, false), await db.Catalog.ResetWatermarksAsync("nightly", "a.json"));
         Assert.Equal((1, true), await db.Catalog.ResetWatermarksAsync("nightly"));
         Assert.Null(await db.Catalog.GetWatermarksAsync("nightly"));
+    }
+
+    [Fact]
+    public async Task A_listing_taken_up_again_does_not_count_as_skipped_a_file_whose_unit_or_ranges_the_import_stored()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var id = await db.StoreAsync(Specs.Files("/unused", name: "nightly", incremental: true));
+        static SkippedFile Skipped(string key) => new(key, "v1", 200, 1);
+        await InTransactionAsync(db, async c =>
+        {
+            await PlannedUnits.InsertAsync(c, id, [
+                new UnitDescriptor("a.json", 200, "v1"),
+                new UnitDescriptor("big.csv", 200, "v1", Range: new UnitRange(0, 120, 0, 0)),
+                new UnitDescriptor("big.csv", 200, "v1", Range: new UnitRange(120, 200, 6, 6)),
+            ]);
+            // Stored before the listing was cut: a.json whole, big.csv as two ranges (named "big.csv [0-120)", …); "big" is another file.
+            await PlannedUnits.SkipAsync(c, id, [Skipped("a.json"), Skipped("big.csv"), Skipped("big"), Skipped("c.json")]);
+        });
+
+        Assert.Equal("big,c.json", await db.ScalarAsync<string>($"SELECT string_agg(key, ',' ORDER BY key) FROM ingest.skipped_files WHERE import_id = {id}"));
+        Assert.Equal(2, (await db.StatusAsync(id)).Files.Skipped);
     }
 
     private static async Task InTransactionAsync(TestDatabase db, Func<Npgsql.NpgsqlConnection, Task> write)

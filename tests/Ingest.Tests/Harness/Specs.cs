@@ -23,6 +23,23 @@ public static class Specs
         Build(name, $$"""{ "kind": "s3", "bucket": "{{bucket}}", "prefix": "{{prefix}}", "pattern": "{{pattern}}", "records": "results"{{Incremental(incremental)}} }""",
             table, true, parallelism, 3, 0.2, true);
 
+    /// <summary>
+    /// CSV files (id, name, note, as <see cref="SplitCsv"/> writes them) upserted into <c>ventas</c> by id;
+    /// a file larger than <paramref name="splitBytes"/> loads in byte ranges.
+    /// </summary>
+    public static string SplitCsvFiles(string folder, long splitBytes, string name = "split-import", bool incremental = false, int attempts = 3,
+        int chunkRows = 100_000) => $$"""
+        {
+          "name": "{{name}}",
+          "source": { "kind": "files", "path": {{JsonSerializer.Serialize(folder)}}, "pattern": "*.csv", "splitBytes": {{splitBytes}}, "chunkRows": {{chunkRows}}{{Incremental(incremental)}} },
+          "target": {
+            "table": "ventas", "key": ["id"], "create": true,
+            "columns": { "id": { "path": "id", "type": "bigint" }, "name": { "path": "name", "type": "text" }, "note": { "path": "note", "type": "text" } }
+          },
+          "retry": { "attempts": {{attempts}}, "backoffSeconds": 0.2 }
+        }
+        """;
+
     private static string Records(string? records) => records is null ? "" : $", \"records\": \"{records}\"";
 
     private static string Incremental(bool incremental) => incremental ? ", \"incremental\": true" : "";

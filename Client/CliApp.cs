@@ -23,6 +23,7 @@ public static class CliApp
             StateCommand.Build(context),
             ResetCommand.Build(context),
             NodesCommand.Build(context),
+            ReportCommand.Build(context),
             RejectsCommand.Build(context),
             CleanupCommand.Build(context),
             ValidateCommand.Build(context),

@@ -8,6 +8,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Ingest.Silo.Web;
+using Ingest.Catalog;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -74,8 +76,8 @@ public static class SiloHost
         // host's defaults: they watch the working directory recursively for appsettings changes, and
         // with a busy directory below it (a local PostgreSQL's data, say) that inotify traffic was a
         // tenth of the process's CPU.
-        // With a dashboard the host is a minimal web application; otherwise no web server at all.
-        IHostApplicationBuilder builder = settings.DashboardPort is null
+        // With a dashboard or the web console the host is a minimal web application; otherwise no web server at all.
+        IHostApplicationBuilder builder = settings.DashboardPort is null && settings.Web is null
             ? Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true })
             : WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Configuration.AddEnvironmentVariables();
@@ -127,15 +129,26 @@ public static class SiloHost
             });
             silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());
             if (settings.DashboardPort is not null) silo.AddDashboard();
+            if (settings.Web is not null) silo.Services.AddSingleton<ImportReports>();
         });
         AddTelemetry(builder, name);
         if (builder is not WebApplicationBuilder web) return ((HostApplicationBuilder)builder).Build();
 
-        web.WebHost.UseKestrelCore().ConfigureKestrel(k => k.ListenAnyIP(settings.DashboardPort!.Value));
+        // One web server: the console on its address and port, the dashboard beside it (under /orleans when both are on).
+        web.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+        {
+            if (settings.DashboardPort is { } dashboard) k.ListenAnyIP(dashboard);
+            if (settings.Web is { } console) k.Listen(console.Address, console.Port);
+        });
         web.Services.AddRouting();
         var app = web.Build();
         app.UseRouting();
-        app.MapOrleansDashboard();
+        if (settings.Web is { } options)
+        {
+            WebConsole.Map(app, options, settings.ClusterId);
+            if (settings.DashboardPort is not null) app.MapOrleansDashboard(routePrefix: "/orleans");
+        }
+        else app.MapOrleansDashboard();
         return app;
     }
 

@@ -20,6 +20,8 @@ public static class CliApp
             ControlCommand.Build(context, "resume", "Resume a paused import", (c, id, ct) => c.ResumeAsync(id, ct)),
             ControlCommand.Build(context, "cancel", "Cancel an import; units in flight are rolled back", (c, id, ct) => c.CancelAsync(id, ct)),
             ControlCommand.Build(context, "retry", "Run the failed units of an ended import again (or plan again one that failed at planning)", (c, id, ct) => c.RetryAsync(id, ct)),
+            StateCommand.Build(context),
+            ResetCommand.Build(context),
             NodesCommand.Build(context),
             ReportCommand.Build(context),
             ScheduleCommand.Build(context),

@@ -103,13 +103,13 @@ public static partial class ImportSpecParser
         if (kind == SourceKind.Files)
         {
             path = RequiredString(s, "path", "source.path", p);
-            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
+            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv", "incremental");
         }
         else if (kind == SourceKind.S3)
         {
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
-            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
+            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv", "incremental");
         }
         var pattern = OptionalString(s, "pattern", "source.pattern", p) ?? "*.json";
         var records = OptionalString(s, "records", "source.records", p);
@@ -126,7 +126,8 @@ public static partial class ImportSpecParser
         if (splitBytes < 1) p.Add("source.splitBytes: must be at least 1");
         var csv = ReadCsv(s["csv"], p);
         if (csv is not null && format is "json" or "ndjson") p.Add($"source.csv: only for CSV files, but source.format is '{format}'");
-        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes);
+        var incremental = OptionalBool(s, "incremental", "source.incremental", false, p);
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes, incremental);
     }
 
     private static bool IsDottedPath(string path) =>

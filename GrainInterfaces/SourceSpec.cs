@@ -18,6 +18,10 @@ namespace Ingest.GrainInterfaces;
 /// A CSV or NDJSON file larger than this (uncompressed, UTF-8) is loaded as record-aligned byte
 /// ranges of about this size, each a unit of its own (default 64 MiB).
 /// </param>
+/// <param name="Incremental">
+/// Skip each file whose current version an earlier import of the same name committed completely
+/// (all its ranges), and record what this one commits (the watermark store, kept by name).
+/// </param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
@@ -29,7 +33,8 @@ public sealed record SourceSpec(
     string? Compression = null,
     int ChunkRows = SourceSpec.DefaultChunkRows,
     CsvSpec? Csv = null,
-    long SplitBytes = SourceSpec.DefaultSplitBytes)
+    long SplitBytes = SourceSpec.DefaultSplitBytes,
+    bool Incremental = false)
 {
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;

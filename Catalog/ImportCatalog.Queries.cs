@@ -6,12 +6,29 @@ namespace Ingest.Catalog;
 
 public sealed partial class ImportCatalog
 {
+    /// <summary>A rejected record as kept: its unit and file, its index, the column and why, and its text as the source held it.</summary>
+    public sealed record Reject(int UnitNo, string File, long RecordIndex, string? Column, string Reason, string? Raw);
+
+    /// <summary>An import's rejects in the order they were kept, streamed.</summary>
+    public async IAsyncEnumerable<Reject> ReadRejectsAsync(long id, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            SELECT r.unit_no, coalesce(u.descriptor->>'key', u.key, ''), r.record_index, r.column_name, r.reason, r.raw
+            FROM ingest.rejects r LEFT JOIN ingest.units u ON u.import_id = r.import_id AND u.unit_no = r.unit_no
+            WHERE r.import_id = $1 ORDER BY r.id
+            """);
+        cmd.Parameters.AddWithValue(id);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            yield return new Reject(r.GetInt32(0), r.GetString(1), r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5));
+    }
 
     /// <summary>An import's totals, from its counters; null when there is no such import.</summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default) => await GetStatusAsync(id, files: false, cancellationToken);
 
     /// <summary>
-    /// An import's totals and, when <paramref name="files"/>, each file's; null when there is no such
+    /// An import's totals and, when <paramref name="files"/>, each file's (and the files it skipped); null when there is no such
     /// import. The totals are the import's counters (<see cref="ImportCounters"/>), and the units it
     /// reads are its running and failed ones, each by an index of theirs: the cost of a status does
     /// not grow with the import's units.
@@ -78,7 +95,12 @@ public sealed partial class ImportCatalog
             status = status with { Tables = await TableCountsAsync(connection, id, totals, cancellationToken) };
         if (totals.Keys.Any(k => k.Scope is "violations" or "defaults"))
             status = status with { Quality = QualityOf(totals) };
-        if (files) status = status with { Files = await FileCountsAsync(connection, id, cancellationToken) };
+        status = status with
+        {
+            Files = files
+                ? new FileTotals(Total("files", "skipped"), await FileCountsAsync(connection, id, cancellationToken), await SkippedFilesAsync(connection, id, cancellationToken))
+                : new FileTotals(Total("files", "skipped")),
+        };
         if (queue)
         {
             var (consumed, duplicate, redelivered) = (Total("messages", "consumed"), Total("messages", "duplicate"), Total("messages", "redelivered"));
@@ -138,6 +160,17 @@ public sealed partial class ImportCatalog
         while (await r.ReadAsync(cancellationToken))
             list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), FileCounts.StateOf(r.GetFieldValue<string[]>(2).Select(StateNames.ToUnitState).ToList()),
                 Rows(r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetInt64(8), r.GetBoolean(9), r.GetBoolean(10)), r.GetInt32(3)));
+        return list;
+    }
+
+    private static async Task<IReadOnlyList<SkippedFile>> SkippedFilesAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT key, version, size_bytes, committed_by FROM ingest.skipped_files WHERE import_id = $1 ORDER BY key", connection);
+        cmd.Parameters.AddWithValue(id);
+        var list = new List<SkippedFile>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            list.Add(new SkippedFile(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetInt64(2), r.IsDBNull(3) ? null : r.GetInt64(3)));
         return list;
     }
 

@@ -5,7 +5,7 @@ namespace Ingest.Catalog;
 
 /// <summary>
 /// Imports as durable state in <c>ingest.imports</c> and <c>ingest.units</c>: what users do to them
-/// (submit, pause, resume, cancel), how import grains read and end them, and what status shows.
+/// (submit, pause, resume, cancel, retry), how import grains read and end them, and what status shows.
 /// Each change is one guarded UPDATE, so the state machine holds whoever calls it and however often.
 /// </summary>
 public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
@@ -14,7 +14,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// An import as its grain needs it; <paramref name="Planned"/> once its listing has ended;
     /// <paramref name="Continuous"/> when its units are a queue's consumers, which run until stopped.
     /// </summary>
-    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned, bool Continuous = false);
+    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned, bool Continuous = false, int Priority = 0);
 
     /// <summary>A unit that has not ended: its state, the silo and dispatch of its claim, and its backoff.</summary>
     /// <param name="Fresh">Pending, on its first try, in no batch before, and with nothing committed: it may be batched.</param>
@@ -33,35 +33,30 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// it; <paramref name="traceParent"/> is the submit's trace context, which its spans join.
     /// One import per name at a time: while one of the same name has not ended (pending, running,
     /// paused) it throws <see cref="ImportNameInUseException"/> and stores nothing, unless
-    /// <paramref name="concurrent"/>. Submits of one name are serialised by a transaction-level
-    /// advisory lock, so two at once cannot both pass the check.
+    /// <see cref="SubmitOptions.Concurrent"/>. An incremental spec whose source or target changed
+    /// since its name's watermark store was written throws <see cref="WatermarkScopeChangedException"/>
+    /// unless the options reset the store, keep it, or ignore it for this import (<see cref="SubmitOptions.Full"/>).
+    /// Submits of one name are serialised by a transaction-level advisory lock, so two at once
+    /// cannot both pass the checks.
     /// </summary>
-    public async Task<long> SubmitAsync(ImportSpec spec, string traceParent, bool concurrent = false, CancellationToken cancellationToken = default)
+    public async Task<long> SubmitAsync(ImportSpec spec, string traceParent, SubmitOptions? options = null, CancellationToken cancellationToken = default)
     {
+        options ??= SubmitOptions.Default;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var lockName = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1, hashtext($2))", connection))
-        {
-            lockName.Parameters.AddWithValue(ImportNameLock);
-            lockName.Parameters.AddWithValue(spec.Name);
-            await lockName.ExecuteNonQueryAsync(cancellationToken);
-        }
-        // Read committed: this statement's snapshot, taken after the lock, sees every import of the
-        // name stored by a submit that held the lock before.
-        if (!concurrent)
-        {
-            await using var unfinished = new NpgsqlCommand(
-                $"SELECT id, state FROM ingest.imports WHERE name = $1 AND state IN {StateSql.Import.Unfinished} ORDER BY id LIMIT 1", connection);
-            unfinished.Parameters.AddWithValue(spec.Name);
-            await using var r = await unfinished.ExecuteReaderAsync(cancellationToken);
-            if (await r.ReadAsync(cancellationToken)) throw new ImportNameInUseException(spec.Name, r.GetInt64(0), StateNames.ToImportState(r.GetString(1)));
-        }
+        await LockNameAsync(connection, spec.Name, cancellationToken);
+        if (!options.Concurrent && await UnfinishedAsync(connection, spec.Name, cancellationToken) is { } unfinished)
+            throw new ImportNameInUseException(spec.Name, unfinished.Id, unfinished.State);
+        if (spec.Source.Incremental && !(options.Reset || options.KeepState || options.Full)
+            && await Watermarks.ChangesAsync(connection, spec, cancellationToken) is { Count: > 0 } changes)
+            throw new WatermarkScopeChangedException(spec.Name, changes);
+        if (options.Reset) await Watermarks.ResetAsync(connection, spec.Name, cancellationToken: cancellationToken);
 
         await using var cmd = new NpgsqlCommand(
             """
             WITH i AS (
-              INSERT INTO ingest.imports (name, spec, parallelism, max_attempts, backoff_seconds, trace_parent)
-              VALUES ($1, $2::jsonb, $3, $4, $5, $6) RETURNING id)
+              INSERT INTO ingest.imports (name, spec, parallelism, max_attempts, backoff_seconds, trace_parent, full_load)
+              VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7) RETURNING id)
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'submitted', $1 FROM i
             RETURNING import_id
             """, connection);
@@ -71,9 +66,30 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         cmd.Parameters.AddWithValue(spec.Retry.Attempts);
         cmd.Parameters.AddWithValue(spec.Retry.BackoffSeconds);
         cmd.Parameters.AddWithValue(traceParent);
+        cmd.Parameters.AddWithValue(options.Full);
         var id = (long)(await cmd.ExecuteScalarAsync(cancellationToken))!;
         await tx.CommitAsync(cancellationToken);
         return id;
+    }
+
+    // Holds the name's advisory lock for the caller's transaction: submits (and resets) of one name go one at a time.
+    private static async Task LockNameAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
+    {
+        await using var lockName = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1, hashtext($2))", connection);
+        lockName.Parameters.AddWithValue(ImportNameLock);
+        lockName.Parameters.AddWithValue(name);
+        await lockName.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    // The oldest import of the name that has not ended. Read committed: this statement's snapshot,
+    // taken after the name's lock, sees every import of the name stored by a submit that held it before.
+    private static async Task<(long Id, ImportState State)?> UnfinishedAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
+    {
+        await using var unfinished = new NpgsqlCommand(
+            $"SELECT id, state FROM ingest.imports WHERE name = $1 AND state IN {StateSql.Import.Unfinished} ORDER BY id LIMIT 1", connection);
+        unfinished.Parameters.AddWithValue(name);
+        await using var r = await unfinished.ExecuteReaderAsync(cancellationToken);
+        return await r.ReadAsync(cancellationToken) ? (r.GetInt64(0), StateNames.ToImportState(r.GetString(1))) : null;
     }
 
     /// <summary>No new unit starts; units in flight finish.</summary>
@@ -98,6 +114,38 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
           UPDATE ingest.imports SET state = {StateSql.Import.Cancelled}, finished_at = now()
           WHERE id = $1 AND state IN {StateSql.Import.Unfinished} RETURNING id, state),
         {CancelUnits("i")}
+        SELECT state FROM i
+        """, cancellationToken);
+
+    /// <summary>
+    /// Reopens an import that ended <c>completed_with_errors</c> or <c>failed</c>: its failed units
+    /// (and, for an import that failed at planning, the units its listing stored) are pending again
+    /// with fresh attempts, from their checkpoints; the import is <c>running</c> again, or
+    /// <c>pending</c> to be planned again when its listing had not ended. The totals lose what those
+    /// units counted as ended, so they end exact.
+    /// </summary>
+    public Task<ChangeResult> RetryAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "retried",
+        $"""
+        WITH i AS (
+          UPDATE ingest.imports
+          SET state = CASE WHEN planned_at IS NULL THEN {StateSql.Import.Pending} ELSE {StateSql.Import.Running} END, error = NULL, finished_at = NULL
+          WHERE id = $1 AND state IN ({StateSql.Import.CompletedWithErrors}, {StateSql.Import.Failed})
+          RETURNING id, state, planned_at IS NULL AS replan),
+        was AS (
+          SELECT u.import_id, u.unit_no, u.state, u.size_bytes FROM ingest.units u JOIN i ON i.id = u.import_id
+          WHERE u.state = {StateSql.Unit.Failed} OR (i.replan AND u.state = {StateSql.Unit.Cancelled})
+          FOR UPDATE OF u),
+        reopened AS (
+          UPDATE ingest.units u
+          SET state = {StateSql.Unit.Pending}, attempts = 0, error = NULL, finished_at = NULL, not_before = now(), silo = NULL, dispatch = NULL
+          FROM was WHERE u.import_id = was.import_id AND u.unit_no = was.unit_no
+          RETURNING u.import_id),
+        counted AS (
+          INSERT INTO ingest.import_counters (import_id, scope, counter, shard, value)
+          SELECT import_id, 'units', state, 0, -count(*) FROM was GROUP BY import_id, state
+          UNION ALL
+          SELECT import_id, 'bytes', 'ended', 0, -sum(coalesce(size_bytes, 0))::bigint FROM was WHERE state = {StateSql.Unit.Failed} GROUP BY import_id
+          {ImportCounters.AddOnConflict})
         SELECT state FROM i
         """, cancellationToken);
 
@@ -195,11 +243,11 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     public async Task<ImportRow?> GetImportAsync(long id, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            $"SELECT state, parallelism, trace_parent, planned_at IS NOT NULL, spec->'source'->>'kind' = '{ContinuousKind}' FROM ingest.imports WHERE id = $1");
+            $"SELECT state, parallelism, trace_parent, planned_at IS NOT NULL, spec->'source'->>'kind' = '{ContinuousKind}', coalesce((spec->>'priority')::int, 0) FROM ingest.imports WHERE id = $1");
         cmd.Parameters.AddWithValue(id);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         return await r.ReadAsync(cancellationToken)
-            ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3), r.GetBoolean(4))
+            ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3), r.GetBoolean(4), r.GetInt32(5))
             : null;
     }
 

@@ -9,6 +9,9 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Target">The table the records are loaded into, and how fields map to columns.</param>
 /// <param name="Parallelism">The most units of this import in flight at once across the whole cluster.</param>
 /// <param name="Retry">How often a failing unit is attempted, and how long to wait between attempts.</param>
+/// <param name="Priority">When the silos' slots are all busy, units of imports with a higher priority start first (default 0; may be negative).</param>
+/// <param name="Schedule">A cron expression: registered with <c>ingest schedule add</c>, the cluster submits the import at each time it names.</param>
+/// <param name="TimeZone">The time zone <paramref name="Schedule"/> is read in (an IANA name); null: UTC.</param>
 /// <param name="Notify">Where the import's events are published; null: nowhere.</param>
 public sealed record ImportSpec(
     string Name,
@@ -16,6 +19,9 @@ public sealed record ImportSpec(
     TargetSpec Target,
     int Parallelism,
     RetrySpec Retry,
+    int Priority = 0,
+    string? Schedule = null,
+    string? TimeZone = null,
     IReadOnlyList<NotifySpec>? Notify = null)
 {
     /// <summary>The parallelism of a spec that names none.</summary>

@@ -83,10 +83,15 @@ public static partial class ImportSpecParser
             if (queue.Consumers > parallelism) p.Add($"source.consumers: {queue.Consumers} is more than parallelism ({parallelism}), which caps the import's consumers");
             source = source with { RabbitMq = queue with { Consumers = queue.Consumers ?? parallelism } };
         }
-        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "notify");
+        var priority = OptionalInt(o, "priority", "priority", 0, p);
+        var schedule = OptionalString(o, "schedule", "schedule", p);
+        var timeZone = OptionalString(o, "timeZone", "timeZone", p);
+        if (schedule is not null && CronSchedule.Parse(schedule, timeZone, out var problem) is null) p.Add(problem!);
+        if (schedule is null && timeZone is not null) p.Add("timeZone: only with a schedule");
+        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority", "schedule", "timeZone", "notify");
 
         if (p.Count > 0) throw new SpecException(p);
-        return new ImportSpec(name, source!, target!, parallelism, retry, notify);
+        return new ImportSpec(name, source!, target!, parallelism, retry, priority, schedule, timeZone, notify);
     }
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
@@ -108,13 +113,13 @@ public static partial class ImportSpecParser
         if (kind == SourceKind.Files)
         {
             path = RequiredString(s, "path", "source.path", p);
-            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
+            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv", "incremental");
         }
         else if (kind == SourceKind.S3)
         {
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
-            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
+            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv", "incremental");
         }
         else if (kind == SourceKind.RabbitMq)
         {
@@ -136,7 +141,8 @@ public static partial class ImportSpecParser
         var csv = ReadCsv(s["csv"], p);
         if (csv is not null && format is "json" or "ndjson") p.Add($"source.csv: only for CSV files, but source.format is '{format}'");
         if (kind == SourceKind.RabbitMq && (format is "csv" or "tsv" || csv is not null)) p.Add("source.format: a message body is JSON (an object, an array or NDJSON)");
-        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes, rabbitMq);
+        var incremental = OptionalBool(s, "incremental", "source.incremental", false, p);
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes, incremental, rabbitMq);
     }
 
     private static bool IsDottedPath(string path) =>

@@ -18,6 +18,10 @@ namespace Ingest.GrainInterfaces;
 /// A CSV or NDJSON file larger than this (uncompressed, UTF-8) is loaded as record-aligned byte
 /// ranges of about this size, each a unit of its own (default 64 MiB).
 /// </param>
+/// <param name="Incremental">
+/// Skip each file whose current version an earlier import of the same name committed completely
+/// (all its ranges), and record what this one commits (the watermark store, kept by name).
+/// </param>
 /// <param name="RabbitMq">For <see cref="SourceKind.RabbitMq"/>: the queue and how it is consumed.</param>
 public sealed record SourceSpec(
     SourceKind Kind,
@@ -31,6 +35,7 @@ public sealed record SourceSpec(
     int ChunkRows = SourceSpec.DefaultChunkRows,
     CsvSpec? Csv = null,
     long SplitBytes = SourceSpec.DefaultSplitBytes,
+    bool Incremental = false,
     RabbitMqSpec? RabbitMq = null)
 {
     /// <summary>Whether the import consumes a queue until stopped, rather than ending when its units are loaded.</summary>

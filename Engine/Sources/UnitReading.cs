@@ -15,16 +15,20 @@ public sealed class UnitReading : IAsyncDisposable
     private readonly Stream _content;
     private readonly ContentCompression _compression;
     private readonly IRecordReader _reader;
+    private readonly DigestStream? _digest;
     private IAsyncEnumerator<ReadOnlyMemory<byte>>? _records;
     private long _next;
+    private byte[]? _contentHash;
 
-    internal UnitReading(UnitDescriptor unit, OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from)
+    internal UnitReading(UnitDescriptor unit, OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from,
+        DigestStream? digest = null)
     {
         Unit = unit;
         _opened = opened;
         _content = content;
         _compression = compression;
         _reader = reader;
+        _digest = digest;
         _next = from.Records;
         Start = from;
     }
@@ -65,6 +69,9 @@ public sealed class UnitReading : IAsyncDisposable
     /// <summary>Whether the unit's records have all been read.</summary>
     public bool Ended { get; private set; }
 
+    /// <summary>The version read, once the records have all been read (with the hash of its bytes when they were hashed); null until then.</summary>
+    public LoadedVersion? Version => Ended ? new LoadedVersion(Info, _contentHash) : null;
+
     /// <summary>
     /// How far into the (decompressed) content the unit is: past the last record read, or once the
     /// records have all been read, at the end of the content.
@@ -84,6 +91,7 @@ public sealed class UnitReading : IAsyncDisposable
         {
             if (!await _records.MoveNextAsync())
             {
+                if (_digest is not null) _contentHash = await _digest.FinishAsync(cancellationToken: cancellationToken);
                 Ended = true;
                 return false;
             }

@@ -129,6 +129,12 @@ const Ingest = (() => {
         row('rows', `${n(s.rows.read)} read, ${n(s.rows.inserted)} inserted, ${n(s.rows.updated)} updated, ${n(s.rows.unchanged)} unchanged ` +
           `(${n(s.rows.duplicates)} duplicates, ${n(s.rows.kept)} kept), ${n(s.rows.rejected)} rejected`),
         ...(s.files?.skipped ? [row('files skipped', `${n(s.files.skipped)} (committed before in their current version)`)] : []),
+        ...(s.messages ? [
+          row('messages', `${n(s.messages.consumed)} consumed, ${n(s.messages.duplicate)} duplicate, ${n(s.messages.redelivered)} redelivered, ` +
+            `${n(s.messages.rejected)} rejected, ${n(s.messages.deadLettered)} dead-lettered, ${n(Math.round(s.messages.messagesPerSecond))} messages/s`),
+          row('backlog', s.messages.backlog == null ? '' : n(s.messages.backlog)),
+          row('consumers', Object.entries(s.messages.consumers).map(([silo, c]) => `${silo}: ${c}`).join(', ')),
+        ] : []),
         row('rate', `${n(Math.round(s.rowsPerSecond))} rows/s, ${n(Math.round(report.unitsPerHour))} units/h`),
         row('eta', final(s.state) ? '' : duration(s.etaSeconds)),
         row('error', s.error ?? ''),

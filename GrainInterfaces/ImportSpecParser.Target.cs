@@ -282,7 +282,7 @@ public static partial class ImportSpecParser
         var trim = OptionalBool(c, "trim", at + ".trim", false, p);
         var nullIf = c.ContainsKey("nullIf") ? ReadStrings(c["nullIf"], at + ".nullIf", p) : null;
         var pattern = OptionalString(c, "format", at + ".format", p);
-        if (pattern is not null && type is not (ColumnType.Date or ColumnType.Timestamptz)) p.Add($"{at}.format: only for a date or timestamptz column");
+        if (pattern is not null && type is not (ColumnType.Date or ColumnType.Timestamptz or ColumnType.Timestamp)) p.Add($"{at}.format: only for a date, timestamptz or timestamp column");
         var separator = OptionalString(c, "decimalSeparator", at + ".decimalSeparator", p);
         if (separator is not null && (type is not (ColumnType.Numeric or ColumnType.Double) || separator.Length != 1))
             p.Add($"{at}.decimalSeparator: one character, only for a numeric or double column");

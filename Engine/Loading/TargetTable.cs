@@ -184,6 +184,9 @@ public sealed class TargetTable
         ColumnType.Date => NpgsqlDbType.Date,
         ColumnType.Timestamptz => NpgsqlDbType.TimestampTz,
         ColumnType.Jsonb => NpgsqlDbType.Jsonb,
+        ColumnType.Uuid => NpgsqlDbType.Uuid,
+        ColumnType.Bytea => NpgsqlDbType.Bytea,
+        ColumnType.Timestamp => NpgsqlDbType.Timestamp,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
 }

@@ -83,16 +83,18 @@ public static partial class ImportSpecParser
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
     {
-        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files' or 's3'"); return null; }
+        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files', 's3' or 'sql'"); return null; }
         var kindText = RequiredString(s, "kind", "source.kind", p);
         SourceKind? kind = kindText switch
         {
             null => null,
             "files" => SourceKind.Files,
             "s3" => SourceKind.S3,
+            "sql" => SourceKind.Sql,
             _ => null,
         };
-        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files' or 's3')");
+        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files', 's3' or 'sql')");
+        if (kind == SourceKind.Sql) return ReadSqlSource(s, p);
 
         string? path = null, bucket = null, prefix = null;
         if (kind == SourceKind.Files)

@@ -18,6 +18,7 @@ namespace Ingest.GrainInterfaces;
 /// A CSV or NDJSON file larger than this (uncompressed, UTF-8) is loaded as record-aligned byte
 /// ranges of about this size, each a unit of its own (default 64 MiB).
 /// </param>
+/// <param name="Sql">For <see cref="SourceKind.Sql"/>: the database, the table or query, and how it is split.</param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
@@ -29,7 +30,8 @@ public sealed record SourceSpec(
     string? Compression = null,
     int ChunkRows = SourceSpec.DefaultChunkRows,
     CsvSpec? Csv = null,
-    long SplitBytes = SourceSpec.DefaultSplitBytes)
+    long SplitBytes = SourceSpec.DefaultSplitBytes,
+    SqlSourceSpec? Sql = null)
 {
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;
@@ -67,4 +69,7 @@ public enum SourceKind
 
     /// <summary>Objects in an S3 bucket, selected by prefix and glob.</summary>
     S3,
+
+    /// <summary>A table or query of a SQL database (PostgreSQL, MySQL, MariaDB).</summary>
+    Sql,
 }

@@ -284,7 +284,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
-        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, import.Spec.Source.ChunkRows, cancellationToken);
+        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, import.Loader.Source.ChunkRows(claim.Unit), cancellationToken);
         var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk), chunk);
         var fenced = now.Result.Checkpoint is null
             ? await UnitFence.CompleteAsync(connection, claim.ImportId, [now], batched: false, cancellationToken)

@@ -5,6 +5,9 @@ namespace Ingest.GrainInterfaces;
 // The target: its columns, and the related tables (children, dimensions) its records fill.
 public static partial class ImportSpecParser
 {
+    /// <summary>The key column of a date dimension.</summary>
+    public const string DateDimensionKey = "date";
+
     private const string IdentifierRule = "is not a valid identifier (letters, digits, _; at most 63)";
 
     /// <summary>Where a column list sits, which decides the paths and sources it may use.</summary>
@@ -146,6 +149,20 @@ public static partial class ImportSpecParser
             var one = OptionalString(r, "column", at + ".column", p);
             Unknown(r, at, p, "columns", "column", "dimension");
             if (dimension is null) continue;
+            if (dimension.Kind == DimensionKind.Date)
+            {
+                // A calendar row per date: read where the referencing date column is read.
+                var names = many ?? (one is null ? [] : [one]);
+                var date = names.Count == 1 ? columns.FirstOrDefault(c => c.Name == names[0]) : null;
+                if (date is not { Type: ColumnType.Date, Path: not null } && date is not { Type: ColumnType.Date, Field: not null })
+                {
+                    p.Add($"{at}.columns: a date dimension is referenced from one date column of the row, mapped from the record (e.g. \"columns\": [\"order_date\"])");
+                    continue;
+                }
+                dimension = dimension with { Columns = [new ColumnSpec(DateDimensionKey, date.Path, ColumnType.Date, Format: date.Format, Field: date.Field)] };
+                references.Add(new ReferenceSpec(names, dimension));
+                continue;
+            }
 
             List<string> referencing;
             if (dimension.Surrogate is not null)
@@ -186,6 +203,13 @@ public static partial class ImportSpecParser
             if (!SqlIdentifier.IsValid(table)) p.Add($"{where}.table: '{table}' {IdentifierRule}");
             else if (!tables.Add(table)) p.Add($"{where}.table: '{table}' names a table that the spec already uses");
         }
+        var kind = OptionalString(d, "kind", where + ".kind", p);
+        if (kind == "date")
+        {
+            Unknown(d, where, p, "table", "kind");
+            return table is null ? null : new DimensionSpec(table, null, [DateDimensionKey], null, [], DimensionKind.Date);
+        }
+        if (kind is not null) p.Add($"{where}.kind: '{kind}' is not 'date' (a calendar dimension); absent for a dimension of mapped columns");
         var path = OptionalString(d, "path", where + ".path", p);
         if (path is not null && csv) p.Add($"{where}.path: a CSV row has no nested objects; the dimension's columns name fields of the row itself");
         else if (path is not null && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"{where}.path: '{path}' is not a dotted path like 'platform' or 'meta.rating'");
@@ -200,7 +224,7 @@ public static partial class ImportSpecParser
             if (!SqlIdentifier.IsValid(surrogate)) p.Add($"{where}.surrogate: '{surrogate}' {IdentifierRule}");
             else if (columns.Any(c => c.Name == surrogate)) p.Add($"{where}.surrogate: '{surrogate}' is also one of the dimension's columns");
         }
-        Unknown(d, where, p, "table", "path", "key", "surrogate", "columns");
+        Unknown(d, where, p, "table", "kind", "path", "key", "surrogate", "columns");
         return table is null ? null : new DimensionSpec(table, path, key, surrogate, columns);
     }
 

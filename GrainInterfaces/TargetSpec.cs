@@ -93,12 +93,27 @@ public sealed record ReferenceSpec(IReadOnlyList<string> Columns, DimensionSpec 
 /// <param name="Key">The natural key columns.</param>
 /// <param name="Surrogate">When set, the name of an identity column the dimension gets, which referencing rows store.</param>
 /// <param name="Columns">The dimension's columns, paths relative to its object.</param>
+/// <param name="Kind">
+/// <see cref="DimensionKind.Date"/>: a calendar, keyed by the referencing date (its one column
+/// <c>date</c>, read where the referencing column is read), whose other columns PostgreSQL derives.
+/// </param>
 public sealed record DimensionSpec(
     string Table,
     string? Path,
     IReadOnlyList<string> Key,
     string? Surrogate,
-    IReadOnlyList<ColumnSpec> Columns);
+    IReadOnlyList<ColumnSpec> Columns,
+    DimensionKind Kind = DimensionKind.Mapped);
+
+/// <summary>What a dimension's rows hold.</summary>
+public enum DimensionKind
+{
+    /// <summary>The columns the spec maps from the record.</summary>
+    Mapped,
+
+    /// <summary>One row per date the facts use: the date, and its year, quarter, month, day, weekday, ISO week and month name.</summary>
+    Date,
+}
 
 /// <summary>
 /// One target column and where its value comes from: a record field (<paramref name="Path"/>),

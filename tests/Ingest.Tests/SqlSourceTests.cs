@@ -208,6 +208,80 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
     }
 
     [Fact]
+    public async Task A_star_schema_from_the_shop_database_and_a_CSV_of_products_with_a_date_dimension_loads_exact_rows()
+    {
+        var (shop, _, admin) = await sources.PostgresDatabaseAsync();
+        await using var _ = admin;
+        await Execute(admin, """
+            CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL);
+            CREATE TABLE products (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2) NOT NULL);
+            CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers, created_at timestamptz NOT NULL);
+            CREATE TABLE order_lines (order_id bigint REFERENCES orders, line_no int, product_id bigint REFERENCES products, qty int NOT NULL, price numeric(10,2) NOT NULL,
+                                      PRIMARY KEY (order_id, line_no));
+            INSERT INTO customers SELECT g, 'c' || g || '@shop.example', 'Cliente ' || g FROM generate_series(1, 40) g;
+            INSERT INTO products SELECT g, 'Producto ' || g, g * 1.25 FROM generate_series(1, 30) g;
+            INSERT INTO orders SELECT g, 1 + g % 37, timestamptz '2023-12-28 22:00:00+00' + g * interval '9 hours' FROM generate_series(1, 300) g;
+            INSERT INTO order_lines SELECT o, l, 1 + (o * l) % 25, 1 + (o + l) % 4, (1 + (o * l) % 25) * 1.25 FROM generate_series(1, 300) o, generate_series(1, 3) l WHERE (o + l) % 5 <> 0;
+            """);
+        var fact = Spec("sales", "postgres", """
+            "query": "SELECT l.order_id, l.line_no, l.qty, l.qty * l.price AS amount, (o.created_at AT TIME ZONE 'UTC')::date AS order_date, l.product_id, p.name AS product_name, c.email, c.name AS customer_name FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN products p ON p.id = l.product_id JOIN customers c ON c.id = o.customer_id"
+            """, "", extra: """, "splitBy": "order_id", "ranges": 4""", target: "fact_sales")
+            .Replace("\"key\": [\"id\"]", "\"key\": [\"order_id\", \"line_no\"], \"foreignKeys\": true")
+            .Replace("\"columns\": {  }", """
+                "columns": {
+                  "order_id": { "path": "order_id", "type": "bigint" }, "line_no": { "path": "line_no", "type": "int" }, "qty": { "path": "qty", "type": "int" },
+                  "amount": { "path": "amount", "type": "numeric" }, "order_date": { "path": "order_date", "type": "date" }, "product_id": { "path": "product_id", "type": "bigint" } },
+                "references": [
+                  { "columns": ["order_date"], "dimension": { "table": "dim_fecha", "kind": "date" } },
+                  { "columns": ["product_id"], "dimension": { "table": "dim_product", "key": ["id"],
+                      "columns": { "id": { "path": "product_id", "type": "bigint" }, "name": { "path": "product_name", "type": "text" } } } },
+                  { "column": "customer_sk", "dimension": { "table": "dim_customer", "key": ["email"], "surrogate": "customer_sk",
+                      "columns": { "email": { "path": "email", "type": "text" }, "name": { "path": "customer_name", "type": "text" } } } } ]
+                """);
+        // The catalogue's CSV: products the database has (other names: the database has priority) and some it has not.
+        using var data = new TempFolder();
+        data.Write("products.csv", "id,name\n" + string.Join("\n", Enumerable.Range(20, 21).Select(i => $"{i},Catálogo {i}")) + "\n");
+        var products = $$"""
+            { "name": "catalogue", "source": { "kind": "files", "path": "{{data.Path}}", "pattern": "*.csv" },
+              "target": { "table": "dim_product", "key": ["id"], "onConflict": "keep",
+                          "columns": { "id": { "path": "id", "type": "bigint" }, "name": { "path": "name", "type": "text" } } } }
+            """;
+
+        await using var db = await TestDatabase.CreateAsync();
+        var silo = db.StartSilo(env: Env(shop));
+        await silo.StartedAsync();
+        var sales = await db.WaitForAsync(await db.SubmitAsync(fact), TimeSpan.FromSeconds(60));
+        Assert.True(sales.State == ImportState.Completed, await db.DescribeAsync(sales.Id) + string.Join("; ", sales.FailedUnits.Select(u => u.Error)));
+        var catalogue = await db.WaitForAsync(await db.SubmitAsync(products), TimeSpan.FromSeconds(60));
+        Assert.Equal(ImportState.Completed, catalogue.State);
+
+        var expectedFacts = await Rows(admin, """
+            SELECT l.order_id, l.line_no, l.qty, (l.qty * l.price)::text, (o.created_at AT TIME ZONE 'UTC')::date::text, l.product_id, c.email
+            FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN customers c ON c.id = o.customer_id ORDER BY 1, 2
+            """);
+        Assert.Equal(expectedFacts, await Rows(db.DataSource, """
+            SELECT f.order_id, f.line_no, f.qty, f.amount::text, f.order_date::text, f.product_id, c.email
+            FROM fact_sales f JOIN dim_customer c USING (customer_sk) JOIN dim_fecha d ON d.date = f.order_date JOIN dim_product p ON p.id = f.product_id ORDER BY 1, 2
+            """));
+        // One calendar row per date the facts use, its parts as PostgreSQL computes them (2023-12-31 is ISO week 52 of 2023, 2024-01-01 week 1).
+        Assert.Equal(await Rows(admin, """
+            SELECT d::text, extract(year FROM d), extract(quarter FROM d), extract(month FROM d), extract(day FROM d), extract(isodow FROM d), extract(week FROM d),
+                   trim(to_char(d, 'Month'))
+            FROM (SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date AS d FROM orders o WHERE EXISTS (SELECT FROM order_lines l WHERE l.order_id = o.id)) x ORDER BY 1
+            """), await Rows(db.DataSource, "SELECT date::text, year, quarter, month, day, weekday, iso_week, month_name FROM dim_fecha ORDER BY 1"));
+        Assert.Equal("2023-12-31 2023 52 7 December|2024-01-01 2024 1 1 January", await db.ScalarAsync<string>(
+            "SELECT string_agg(concat_ws(' ', date, year, iso_week, weekday, month_name), '|' ORDER BY date) FROM dim_fecha WHERE date IN ('2023-12-31', '2024-01-01')"));
+        // Products: the database's names for those the facts use, the catalogue's only for the others.
+        var expectedProducts = (await Rows(admin, "SELECT DISTINCT p.id, p.name FROM products p JOIN order_lines l ON l.product_id = p.id ORDER BY 1")).ToList();
+        var fromDb = expectedProducts.Select(r => long.Parse(r.Split('|')[0])).ToHashSet();
+        expectedProducts.AddRange(Enumerable.Range(20, 21).Where(i => !fromDb.Contains(i)).Select(i => $"{i}|Catálogo {i}"));
+        Assert.Equal(expectedProducts.OrderBy(r => long.Parse(r.Split('|')[0])), await Rows(db.DataSource, "SELECT id, name FROM dim_product ORDER BY id"));
+        Assert.Equal(fromDb.Count(i => i >= 20), catalogue.Rows.Kept);
+        Assert.Equal(await Rows(admin, "SELECT DISTINCT c.email, c.name FROM customers c JOIN orders o ON o.customer_id = c.id JOIN order_lines l ON l.order_id = o.id ORDER BY 1"),
+            await Rows(db.DataSource, "SELECT email, name FROM dim_customer ORDER BY 1"));
+    }
+
+    [Fact]
     public async Task Planning_errors_fail_the_import_with_the_engines_message_and_the_password_is_nowhere()
     {
         var (shop, password, admin) = await sources.PostgresDatabaseAsync();
@@ -288,6 +362,17 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
         ];
         foreach (var problem in expected) Assert.Contains(e.Problems, p => p.Contains(problem, StringComparison.Ordinal));
         Assert.DoesNotContain(e.Problems, p => p.Contains("hunter2"));
+        // A date dimension: referenced from one date column, nothing else to say.
+        var star = ImportSpecParser.ParseJson(Spec("sales", "postgres", "\"table\": \"orders\"", Map(["day:date"])).Replace("\"columns\": {",
+            "\"references\": [ { \"columns\": [\"day\"], \"dimension\": { \"table\": \"dim_fecha\", \"kind\": \"date\" } } ], \"columns\": {"));
+        var calendar = Assert.Single(star.Target.References).Dimension;
+        Assert.Equal((DimensionKind.Date, "date", "day"), (calendar.Kind, Assert.Single(calendar.Key), Assert.Single(calendar.Columns).Path));
+        e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Spec("sales", "postgres", "\"table\": \"orders\"", Map(["day:text"])).Replace("\"columns\": {",
+            "\"references\": [ { \"columns\": [\"day\"], \"dimension\": { \"table\": \"dim_fecha\", \"kind\": \"date\", \"key\": [\"x\"] } }, " +
+            "{ \"columns\": [\"id\"], \"dimension\": { \"table\": \"dim_x\", \"kind\": \"month\" } } ], \"columns\": {")));
+        Assert.Contains(e.Problems, p => p.Contains("a date dimension is referenced from one date column"));
+        Assert.Contains(e.Problems, p => p.Contains("dimension.key: unknown field"));
+        Assert.Contains(e.Problems, p => p.Contains("'month' is not 'date'"));
     }
 
     [Fact]

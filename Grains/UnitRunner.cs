@@ -258,11 +258,14 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                             return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
                         }
                     }
-                    catch
+                    catch (Exception e)
                     {
                         // Rolled back: whatever tries again reads the chunk again from the last checkpoint.
                         if (reading is not null) await reading.DisposeAsync();
                         reading = null;
+                        if (ErrorClassifier.IsTransient(e) && !ct.IsCancellationRequested)
+                            logger.LogWarning("unit {ImportId}/{UnitNo}: {Error}; trying again from record {Records}",
+                                claim.ImportId, claim.UnitNo, ErrorClassifier.Describe(e), loaded.Checkpoint?.Records ?? claim.Unit.First.Records);
                         throw;
                     }
                 }, cancellationToken);

@@ -282,6 +282,66 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
     }
 
     [Fact]
+    public async Task A_source_connection_dropped_mid_range_is_transient_and_the_range_goes_on_from_its_checkpoint()
+    {
+        const int rows = 40_000;
+        var (shop, _, admin) = await sources.PostgresDatabaseAsync();
+        await using var _ = admin;
+        var role = new NpgsqlConnectionStringBuilder(shop).Username!;
+        // Wide rows and a slow target: the source waits on its socket mid-stream when it is cut.
+        await Execute(admin, $"CREATE TABLE orders (id bigint PRIMARY KEY, note text); INSERT INTO orders SELECT g, repeat('x', 400) FROM generate_series(1, {rows}) g;");
+        var maria = await sources.MariaDbAsync();
+        var (database, user, password) = await maria.CreateDatabaseAsync();
+        await maria.ExecuteAsync($"CREATE TABLE orders (id BIGINT PRIMARY KEY, note TEXT); INSERT INTO orders SELECT seq, REPEAT('x', 400) FROM seq_1_to_{rows};", database);
+
+        await using var db = await TestDatabase.CreateAsync();
+        await db.ExecuteAsync("""
+            CREATE TABLE test_delay (seconds double precision NOT NULL); INSERT INTO test_delay VALUES (0.1);
+            CREATE FUNCTION test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep((SELECT seconds FROM test_delay)); RETURN NULL; END $$;
+            """);
+        foreach (var table in new[] { "pg_orders", "maria_orders" })
+            await db.ExecuteAsync($"CREATE TABLE {table} (id bigint PRIMARY KEY, note text); CREATE TRIGGER test_trigger BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION test_trigger();");
+        var env = new Dictionary<string, string> { ["SHOP_DB"] = shop, ["MARIA_DB"] = maria.ConnectionString(database, user, password) };
+        var silo = db.StartSilo(env: env);
+        await silo.StartedAsync();
+        var columns = Map(["note:text"]);
+        const string split = """, "splitBy": "id", "ranges": 1, "chunkRows": 1000""";
+        var ids = new[]
+        {
+            await db.SubmitAsync(Spec("pg-drop", "postgres", "\"table\": \"orders\"", columns, split, target: "pg_orders").Replace("\"key\": [\"id\"], ", "")),
+            await db.SubmitAsync(Spec("maria-drop", "mysql", "\"table\": \"orders\"", columns, split, target: "maria_orders").Replace("\"key\": [\"id\"], ", "").Replace("SHOP_DB", "MARIA_DB")),
+        };
+        foreach (var id in ids)
+            await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"SELECT coalesce(max((checkpoint->>'records')::bigint), 0) FROM ingest.units WHERE import_id = {id}") > 0,
+                TimeSpan.FromSeconds(60), () => $"import {id} committed a chunk; {db.SiloOutput}");
+        // Cut both sources' connections in the middle of their ranges.
+        Assert.Equal(1, (await Rows(admin, $"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '{role}' AND query LIKE 'COPY%'")).Count(r => r == "1"));
+        await using (var conn = new MySqlConnection(maria.RootConnectionString()))
+        {
+            await conn.OpenAsync();
+            var sessions = new List<long>();
+            await using (var list = new MySqlCommand($"SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{user}'", conn))
+            await using (var reader = await list.ExecuteReaderAsync())
+                while (await reader.ReadAsync()) sessions.Add(reader.GetInt64(0));
+            Assert.NotEmpty(sessions);
+            foreach (var session in sessions)
+                await using (var kill = new MySqlCommand($"KILL CONNECTION {session}", conn)) await kill.ExecuteNonQueryAsync();
+        }
+        await SlowTarget.SetDelayAsync(db, 0);
+
+        foreach (var (id, table) in ids.Zip(["pg_orders", "maria_orders"]))
+        {
+            var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(90));
+            Assert.True(status.State == ImportState.Completed, await db.DescribeAsync(id) + "\n" + db.SiloOutput);
+            Assert.Equal(new RowCounts(rows, rows, 0, 0, 0), status.Rows);
+            Assert.Equal($"{rows},{rows}", await db.ScalarAsync<string>($"SELECT count(*) || ',' || count(DISTINCT id) FROM {table} WHERE length(note) = 400"));
+            // Within the same attempt: the cut was transient.
+            Assert.Equal(1, await db.ScalarAsync<int>($"SELECT attempts FROM ingest.units WHERE import_id = {id}"));
+            Assert.Matches($@"unit {id}/0: .*; trying again from record [1-9]", silo.Output);
+        }
+    }
+
+    [Fact]
     public async Task Planning_errors_fail_the_import_with_the_engines_message_and_the_password_is_nowhere()
     {
         var (shop, password, admin) = await sources.PostgresDatabaseAsync();

@@ -342,6 +342,44 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
     }
 
     [Fact]
+    public async Task Validate_and_diff_read_a_SQL_source_the_warehouse_keys_no_longer_in_the_shop_counted()
+    {
+        var maria = await sources.MariaDbAsync();
+        var (database, user, password) = await maria.CreateDatabaseAsync();
+        await maria.ExecuteAsync("""
+            CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(50), score INT);
+            INSERT INTO customers VALUES (1, 'Ana', 5), (2, 'Luis', 7), (3, 'Marta', 11), (4, 'Pedro', 2), (5, 'Sofía', 9), (6, 'Jorge', 1);
+            """, database);
+        var spec = Spec("customers", "mysql", "\"table\": \"customers\"", Map(["name:text", "score:int"]), """, "splitBy": "id", "ranges": 2""", target: "customers")
+            .Replace("\"create\": true,", "\"create\": true, \"validate\": { \"ranges\": { \"score\": { \"max\": 10 } } },");
+        using var specs = new TempFolder();
+        var file = specs.Write("spec.json", spec);
+        var env = Env(maria.ConnectionString(database, user, password));
+
+        var validate = await CliProcess.RunAsync(null, env, "validate", file, "--json");
+        Assert.True(validate.ExitCode == 1, validate.ToString());
+        using (var report = System.Text.Json.JsonDocument.Parse(validate.Stdout))
+        {
+            var r = report.RootElement;
+            Assert.Equal((6L, 1L), (r.GetProperty("records").GetInt64(), r.GetProperty("rejected").GetInt64()));
+            Assert.Contains("range.score", r.GetProperty("rules").ToString());
+        }
+
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        await db.ExecuteAsync("""
+            CREATE TABLE customers (id bigint PRIMARY KEY, name text, score integer);
+            INSERT INTO customers VALUES (1, 'Ana', 5), (2, 'Luis', 8), (4, 'Pedro', 2), (5, 'Sofia', 9), (98, 'Gone', 1), (99, 'Gone too', 1);
+            """);
+        var diff = await CliProcess.RunAsync(db.ConnectionString, env, "diff", file, "--json");
+        Assert.True(diff.ExitCode == 0, diff.ToString());
+        using var d = System.Text.Json.JsonDocument.Parse(diff.Stdout);
+        var root = d.RootElement;
+        // 6 is new (3 breaks a rule: it would not load); 2 and 5 changed; 98 and 99 are no longer in the shop.
+        Assert.Equal((1L, 2L, 2L, 2L), (root.GetProperty("inserted").GetInt64(), root.GetProperty("updated").GetInt64(), root.GetProperty("unchanged").GetInt64(),
+            root.GetProperty("onlyInTable").GetInt64()));
+    }
+
+    [Fact]
     public async Task Planning_errors_fail_the_import_with_the_engines_message_and_the_password_is_nowhere()
     {
         var (shop, password, admin) = await sources.PostgresDatabaseAsync();

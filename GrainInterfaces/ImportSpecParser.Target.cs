@@ -24,7 +24,7 @@ public static partial class ImportSpecParser
     };
 
     // For CSV files (csv), a column's path is a header name, or it names a field by position.
-    private static TargetSpec? ReadTarget(JsonNode? node, bool csv, List<string> p)
+    private static TargetSpec? ReadTarget(JsonNode? node, bool csv, List<string> p, bool sql = false)
     {
         if (node is not JsonObject t) { p.Add("target: required, an object with table and columns"); return null; }
         var table = RequiredString(t, "table", "target.table", p);
@@ -36,13 +36,19 @@ public static partial class ImportSpecParser
 
         var tables = new HashSet<string>(StringComparer.Ordinal);
         if (table is not null) tables.Add(table);
-        var columns = ReadColumns(t["columns"], "target.columns", ColumnPlace.Root, required: true, p, csv);
+        // "*": a SQL source's columns as they are, resolved when the import is planned.
+        var all = t["columns"] is JsonValue star && star.TryGetValue(out string? asterisk) && asterisk == "*";
+        if (all && !sql) p.Add("target.columns: \"*\" maps the columns of a SQL source (kind 'sql'); name the columns of files");
+        if (all)
+            foreach (var other in new[] { "references", "children", "dedup", "validate" })
+                if (t.ContainsKey(other)) p.Add($"target.{other}: not with \"columns\": \"*\"; name the columns to use {other}");
+        var columns = all ? [] : ReadColumns(t["columns"], "target.columns", ColumnPlace.Root, required: true, p, csv);
         var references = ReadReferences(t["references"], "target.references", columns, tables, inChild: false, p, csv);
         var dedup = ReadDedup(t["dedup"], columns, p, csv);
         if (dedup is not null) columns.Add(new ColumnSpec(dedup.Column, null, ColumnType.Text, Hash: dedup.Hash));
         var rowColumns = RowColumns(columns, references);
         var key = ReadNames(t["key"], "target.key", p);
-        CheckKey(key, "target.key", rowColumns, p);
+        if (!all) CheckKey(key, "target.key", rowColumns, p);
         // Without a business key, identical content is the identity: records load once.
         if (dedup is not null && key.Count == 0) key.Add(dedup.Column);
         var onConflict = OptionalString(t, "onConflict", "target.onConflict", p) switch
@@ -63,7 +69,7 @@ public static partial class ImportSpecParser
         }
         var validate = ReadValidate(t["validate"], rowColumns, p);
         Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children", "dedup", "onConflict", "validate");
-        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict, validate);
+        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict, validate, all);
     }
 
     private static DedupSpec? ReadDedup(JsonNode? node, IReadOnlyList<ColumnSpec> columns, List<string> p, bool csv)

@@ -53,7 +53,7 @@ public static partial class ImportSpecParser
 
         var name = RequiredString(o, "name", "name", p) ?? "";
         var source = ReadSource(o["source"], p);
-        var target = ReadTarget(o["target"], source?.IsCsv() == true, p);
+        var target = ReadTarget(o["target"], source?.IsCsv() == true, p, source?.Kind == SourceKind.Sql);
         if (source is not null && target is not null) CheckCsvColumns(source, target, p);
         var parallelism = OptionalInt(o, "parallelism", "parallelism", ImportSpec.DefaultParallelism, p);
         if (parallelism < 1) p.Add("parallelism: must be at least 1");

@@ -15,6 +15,10 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Dedup">A content hash that decides whether a record with an existing key changed.</param>
 /// <param name="OnConflict">What a record whose key exists does to the row (default <see cref="ConflictAction.Update"/>).</param>
 /// <param name="Validate">Rules and defaults for the target's rows.</param>
+/// <param name="AllColumns">
+/// <c>"columns": "*"</c> (a SQL source): every source column, by name, with its own type; planning
+/// replaces it with those columns (<see cref="Columns"/>) in the stored spec, so every unit maps the same.
+/// </param>
 public sealed record TargetSpec(
     string Schema,
     string Table,
@@ -26,7 +30,8 @@ public sealed record TargetSpec(
     bool ForeignKeys = true,
     DedupSpec? Dedup = null,
     ConflictAction OnConflict = ConflictAction.Update,
-    ValidateSpec? Validate = null)
+    ValidateSpec? Validate = null,
+    bool AllColumns = false)
 {
     /// <summary>Many-to-one links from each record to dimension tables.</summary>
     public IReadOnlyList<ReferenceSpec> References { get; init; } = References ?? [];

@@ -36,6 +36,12 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
     public async Task<int?> PlanAsync(long importId, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken = default)
     {
         if (await PlannedUnits.ToListAsync(dataSource, importId, cancellationToken) is not { } spec) return null;
+        if (spec.Target.AllColumns)
+        {
+            // Before any unit: every unit, on any silo, maps the columns found now.
+            spec = await sources.ResolveAsync(spec, cancellationToken);
+            await PlannedUnits.ResolveAsync(dataSource, importId, spec, cancellationToken);
+        }
 
         var source = sources.For(spec);
         var chunk = new List<UnitDescriptor>();

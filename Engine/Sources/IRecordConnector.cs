@@ -14,6 +14,10 @@ public interface IRecordConnector : ISourceConnector
     /// <exception cref="SourceDataException">The source cannot be reached or read, or lacks a mapped column; the message is the engine's, credentials masked.</exception>
     IAsyncEnumerable<UnitDescriptor> PlanAsync(SourceSpec source, TargetSpec? target, CancellationToken cancellationToken = default);
 
+    /// <summary>Every column of the source, by name, with the target type that holds its values (<c>"columns": "*"</c>).</summary>
+    /// <exception cref="SourceDataException">The source cannot be reached or read; the engine's message, credentials masked.</exception>
+    Task<IReadOnlyList<ColumnSpec>> ColumnsAsync(SourceSpec source, CancellationToken cancellationToken = default);
+
     /// <summary>A reader of the unit's records after <paramref name="from"/>; it connects when it is first read, and disconnects when its enumeration ends.</summary>
     IRecordReader CreateReader(SourceSpec source, TargetSpec? target, UnitDescriptor unit, UnitCheckpoint from);
 }

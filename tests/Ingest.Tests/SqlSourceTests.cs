@@ -380,6 +380,45 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
     }
 
     [Fact]
+    public async Task Columns_star_maps_every_source_column_by_name_with_its_own_type_on_both_engines()
+    {
+        var (shop, _, admin) = await sources.PostgresDatabaseAsync();
+        await using var _ = admin;
+        await Execute(admin, """
+            CREATE TABLE things (id int PRIMARY KEY, big bigint, price numeric(10,2), ok boolean, name varchar(20), born date, seen timestamp, at timestamptz,
+                                 u uuid, raw bytea, doc jsonb, tags text[], ratio real, span interval);
+            INSERT INTO things VALUES (1, 9000000000, 12.50, true, 'uno', '2024-01-02', '2024-01-02 03:04:05', '2024-01-02 03:04:05+02', gen_random_uuid(), '\x01', '{"a": 1}',
+                                       '{x,y}', 0.25, '1 day'), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+            """);
+        var maria = await sources.MariaDbAsync();
+        var (database, user, password) = await maria.CreateDatabaseAsync();
+        await maria.ExecuteAsync("""
+            CREATE TABLE things (id INT PRIMARY KEY, ub BIGINT UNSIGNED, ui INT UNSIGNED, de DECIMAL(12,3), dt DATETIME, ts TIMESTAMP NULL, bl VARBINARY(10), js JSON, en ENUM('a','b'), fl DOUBLE);
+            INSERT INTO things VALUES (1, 18446744073709551615, 4294967295, 1.5, '2024-01-02 03:04:05', '2024-01-02 03:04:05', x'01', '{"a": 1}', 'b', 0.25);
+            """, database);
+        await using var db = await TestDatabase.CreateAsync();
+        var silo = db.StartSilo(env: new Dictionary<string, string> { ["SHOP_DB"] = shop, ["MARIA_DB"] = maria.ConnectionString(database, user, password) });
+        await silo.StartedAsync();
+        var pg = await db.SubmitAsync(Spec("star-pg", "postgres", "\"table\": \"things\"", "").Replace("\"columns\": {  }", "\"columns\": \"*\"").Replace("\"kinds\"", "\"pg_things\""));
+        var my = await db.SubmitAsync(Spec("star-maria", "mysql", "\"table\": \"things\"", "").Replace("\"columns\": {  }", "\"columns\": \"*\"").Replace("\"kinds\"", "\"maria_things\"")
+            .Replace("SHOP_DB", "MARIA_DB"));
+        foreach (var id in new[] { pg, my })
+        {
+            var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(60));
+            Assert.True(status.State == ImportState.Completed && status.Rows.Rejected == 0, await db.DescribeAsync(id) + string.Join("; ", status.FailedUnits.Select(u => u.Error)));
+        }
+        const string types = "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '{0}'::regclass AND attnum > 0";
+        Assert.Equal("id integer, big bigint, price numeric, ok boolean, name text, born date, seen timestamp without time zone, at timestamp with time zone, u uuid, raw bytea, " +
+                     "doc jsonb, tags jsonb, ratio double precision, span text", await db.ScalarAsync<string>(string.Format(types, "pg_things")));
+        Assert.Equal("id integer, ub numeric, ui bigint, de numeric, dt timestamp without time zone, ts timestamp with time zone, bl bytea, js jsonb, en text, fl double precision",
+            await db.ScalarAsync<string>(string.Format(types, "maria_things")));
+        Assert.Equal("12.50 [\"x\", \"y\"] 0.25 1 day", await db.ScalarAsync<string>("SELECT concat_ws(' ', price, tags, ratio, span) FROM pg_things WHERE id = 1"));
+        Assert.Equal("18446744073709551615 4294967295 1.500 {\"a\": 1} b", await db.ScalarAsync<string>("SELECT concat_ws(' ', ub, ui, de, js, en) FROM maria_things"));
+        // The stored spec names the columns planning found, which every unit mapped.
+        Assert.Equal(14, await db.ScalarAsync<int>($"SELECT jsonb_array_length(spec->'target'->'columns') FROM ingest.imports WHERE id = {pg}"));
+    }
+
+    [Fact]
     public async Task Planning_errors_fail_the_import_with_the_engines_message_and_the_password_is_nowhere()
     {
         var (shop, password, admin) = await sources.PostgresDatabaseAsync();
@@ -471,6 +510,15 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
         Assert.Contains(e.Problems, p => p.Contains("a date dimension is referenced from one date column"));
         Assert.Contains(e.Problems, p => p.Contains("dimension.key: unknown field"));
         Assert.Contains(e.Problems, p => p.Contains("'month' is not 'date'"));
+        // "*": only a SQL source's columns, and nothing that names columns beside it.
+        Assert.True(ImportSpecParser.ParseJson(Spec("all", "postgres", "\"table\": \"orders\"", "").Replace("\"columns\": {  }", "\"columns\": \"*\"")).Target.AllColumns);
+        e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson("""
+            { "name": "x", "source": { "kind": "files", "path": "/data" },
+              "target": { "table": "t", "columns": "*", "references": [], "validate": { "required": ["id"] } } }
+            """));
+        Assert.Contains(e.Problems, p => p.Contains("maps the columns of a SQL source"));
+        Assert.Contains(e.Problems, p => p.StartsWith("target.references: not with \"columns\": \"*\"", StringComparison.Ordinal));
+        Assert.Contains(e.Problems, p => p.StartsWith("target.validate: not with", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -21,9 +21,7 @@ public sealed class MySqlReader(SqlSourceSpec spec, SourceConnection connection,
     {
         await using var session = (MySqlSession)await SqlSession.OpenAsync(Spec, Connection, cancellationToken);
         var sql = session.Sql;
-        var json = new HashSet<string>(StringComparer.Ordinal);
-        if (session.Database.ServerVersion.Contains("MariaDB", StringComparison.OrdinalIgnoreCase) && sql.MariaDbJsonColumns() is { } jsonColumns)
-            await foreach (var row in session.QueryAsync(jsonColumns, cancellationToken)) json.Add((string)row[0]!);
+        var json = await session.JsonColumnsAsync(cancellationToken);
         var list = Columns is null ? ["q.*"] : Columns.Select(sql.Column).ToList();
         await using var cmd = new MySqlCommand(sql.Rows(list, Range, resumeAt), session.Database, session.Transaction) { CommandTimeout = 0 };
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);

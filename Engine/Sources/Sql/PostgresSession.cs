@@ -33,10 +33,27 @@ public sealed class PostgresSession(SqlSourceSpec spec, SourceConnection connect
             var type = reader.GetPostgresType(i);
             var array = type is PostgresArrayType;
             var name = type is PostgresArrayType a ? a.Element.InternalName : type is PostgresDomainType d ? d.BaseType.InternalName : type.InternalName;
-            described.Add(new SourceColumn(reader.GetName(i), name, array, array ? null : KeyOf(name)));
+            described.Add(new SourceColumn(reader.GetName(i), name, array, array ? null : KeyOf(name), array ? ColumnType.Jsonb : TargetOf(name)));
         }
         return described;
     }
+
+    // Arrays go to jsonb; types without a column type of their own, to their text.
+    private static ColumnType TargetOf(string type) => type switch
+    {
+        "bool" => ColumnType.Boolean,
+        "int2" or "int4" => ColumnType.Int,
+        "int8" => ColumnType.Bigint,
+        "float4" or "float8" => ColumnType.Double,
+        "numeric" => ColumnType.Numeric,
+        "date" => ColumnType.Date,
+        "timestamp" => ColumnType.Timestamp,
+        "timestamptz" => ColumnType.Timestamptz,
+        "uuid" => ColumnType.Uuid,
+        "bytea" => ColumnType.Bytea,
+        "json" or "jsonb" => ColumnType.Jsonb,
+        _ => ColumnType.Text,
+    };
 
     private static KeyKind? KeyOf(string type) => type switch
     {

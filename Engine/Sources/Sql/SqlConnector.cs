@@ -71,6 +71,27 @@ public sealed class SqlConnector : IRecordConnector
         }
     }
 
+    public async Task<IReadOnlyList<ColumnSpec>> ColumnsAsync(SourceSpec source, CancellationToken cancellationToken = default)
+    {
+        var spec = Sql(source);
+        var connection = SourceConnection.Resolve(spec.Connection);
+        IReadOnlyList<SourceColumn> described;
+        try
+        {
+            await using var session = await SqlSession.OpenAsync(spec, connection, cancellationToken);
+            described = await session.DescribeAsync(null, cancellationToken);
+        }
+        catch (Exception e) when (e is not (SourceDataException or OperationCanceledException))
+        {
+            throw SqlSession.Failure(spec, connection, e);
+        }
+        var invalid = described.Where(c => !SqlIdentifier.IsValid(c.Name)).Select(c => $"'{c.Name}'").ToList();
+        if (invalid.Count > 0)
+            throw new SourceDataException($"target.columns: \"*\" needs column names that are identifiers (letters, digits, _; at most 63), but {string.Join(", ", invalid)} are not; " +
+                                          "name the columns, or rename them in a query", kind: ErrorKind.Import);
+        return [.. described.Select(c => new ColumnSpec(c.Name, c.Name, c.Target))];
+    }
+
     public IRecordReader CreateReader(SourceSpec source, TargetSpec? target, UnitDescriptor unit, UnitCheckpoint from)
     {
         var spec = Sql(source);

@@ -419,6 +419,81 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
     }
 
     [Fact]
+    public async Task Ranges_by_quantiles_rows_per_range_and_timestamps_read_every_row_once_and_resume_inside_a_range_between_ties()
+    {
+        var (shop, _, admin) = await sources.PostgresDatabaseAsync();
+        await using var _ = admin;
+        // A skewed key: 9,000 ids close together and 1,000 far apart; grp repeats each value 50 times.
+        await Execute(admin, """
+            CREATE TABLE events (id bigint PRIMARY KEY, grp int NOT NULL, at timestamptz NOT NULL, doc jsonb);
+            INSERT INTO events SELECT g, g / 50, timestamptz '2024-01-01' + g * interval '1 second', jsonb_build_object('address', jsonb_build_object('city', 'c' || g % 7))
+              FROM generate_series(1, 9000) g;
+            INSERT INTO events SELECT 1000000 + g * 1000, 10000 + g / 50, timestamptz '2025-01-01' + g * interval '1 day', NULL FROM generate_series(1, 1000) g;
+            """);
+        var variable = $"SHOP_DB_{Guid.NewGuid():N}";
+        Environment.SetEnvironmentVariable(variable, shop);
+        string SpecOf(string split) => Spec("events", "postgres", "\"table\": \"events\"", Map(["grp:int", "at:timestamptz"]) + ", \"city\": { \"path\": \"doc.address.city\", \"type\": \"text\" }", split)
+            .Replace("SHOP_DB", variable);
+
+        async Task<List<(long Id, string? City)>[]> ReadRangesAsync(string split)
+        {
+            var source = TestSources.Registry.For(ImportSpecParser.ParseJson(SpecOf(split)));
+            var units = new List<UnitDescriptor>();
+            await foreach (var unit in source.PlanAsync()) units.Add(unit);
+            var ranges = new List<(long, string?)>[units.Count];
+            for (var i = 0; i < units.Count; i++)
+            {
+                ranges[i] = [];
+                await using var reading = await source.OpenAsync(units[i], null);
+                while (await reading.MoveNextAsync())
+                {
+                    using var record = System.Text.Json.JsonDocument.Parse(reading.Current);
+                    var doc = record.RootElement.GetProperty("doc");
+                    ranges[i].Add((record.RootElement.GetProperty("id").GetInt64(),
+                        doc.ValueKind == System.Text.Json.JsonValueKind.Null ? null : doc.GetProperty("address").GetProperty("city").GetString()));
+                }
+            }
+            return ranges;
+        }
+
+        var quantiles = await ReadRangesAsync(""", "splitBy": "id", "ranges": 4, "split": "quantiles" """);
+        Assert.Equal([2500, 2500, 2500, 2500], quantiles.Select(r => r.Count));
+        var equal = await ReadRangesAsync(""", "splitBy": "id", "ranges": 4""");
+        Assert.Equal([9000, 0, 500, 500], equal.Select(r => r.Count)); // equal widths of a skewed key
+        var perRange = await ReadRangesAsync(""", "splitBy": "id", "rowsPerRange": 3000, "split": "quantiles" """);
+        Assert.Equal(4, perRange.Length);
+        var byTime = await ReadRangesAsync(""", "splitBy": "at", "ranges": 3""");
+        foreach (var ranges in new[] { quantiles, equal, perRange, byTime })
+            Assert.Equal((10_000, 10_000), (ranges.SelectMany(r => r).Select(r => r.Id).Distinct().Count(), ranges.Sum(r => r.Count)));
+        // A json column walked with a dotted path: the record holds it as JSON.
+        Assert.Equal("c3", quantiles[0].Single(r => r.Id == 10).City);
+
+        // A range of a key with ties (grp), read in chunks: each reading starts at the last checkpoint, in the middle of a tie.
+        var source = TestSources.Registry.For(ImportSpecParser.ParseJson(SpecOf(""", "splitBy": "grp", "ranges": 2""")));
+        var units = new List<UnitDescriptor>();
+        await foreach (var unit in source.PlanAsync()) units.Add(unit);
+        var ids = new List<long>();
+        foreach (var unit in units)
+        {
+            UnitCheckpoint? checkpoint = null;
+            var ended = false;
+            while (!ended)
+            {
+                await using var reading = await source.OpenAsync(unit, checkpoint);
+                for (var n = 0; n < 777; n++)
+                {
+                    if (!await reading.MoveNextAsync()) { ended = true; break; }
+                    using var record = System.Text.Json.JsonDocument.Parse(reading.Current);
+                    ids.Add(record.RootElement.GetProperty("id").GetInt64());
+                }
+                checkpoint = reading.Checkpoint;
+            }
+        }
+        Assert.Equal(10_000, ids.Count);
+        Assert.Equal(10_000, ids.Distinct().Count());
+    }
+
+    [Fact]
     public async Task Planning_errors_fail_the_import_with_the_engines_message_and_the_password_is_nowhere()
     {
         var (shop, password, admin) = await sources.PostgresDatabaseAsync();

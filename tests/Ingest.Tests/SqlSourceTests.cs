@@ -494,6 +494,41 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
     }
 
     [Fact]
+    public async Task A_reading_left_before_its_end_stops_the_source_query_on_both_engines()
+    {
+        const int rows = 300_000;
+        var (shop, _, admin) = await sources.PostgresDatabaseAsync();
+        await using var _ = admin;
+        var role = new NpgsqlConnectionStringBuilder(shop).Username!;
+        await Execute(admin, $"CREATE TABLE big (id bigint PRIMARY KEY, note text); INSERT INTO big SELECT g, repeat('y', 100) FROM generate_series(1, {rows}) g;");
+        var maria = await sources.MariaDbAsync();
+        var (database, user, password) = await maria.CreateDatabaseAsync();
+        await maria.ExecuteAsync($"CREATE TABLE big (id BIGINT PRIMARY KEY, note TEXT); INSERT INTO big SELECT seq, REPEAT('y', 100) FROM seq_1_to_{rows};", database);
+        var (pgVariable, mariaVariable) = ($"SHOP_DB_{Guid.NewGuid():N}", $"MARIA_DB_{Guid.NewGuid():N}");
+        Environment.SetEnvironmentVariable(pgVariable, shop);
+        Environment.SetEnvironmentVariable(mariaVariable, maria.ConnectionString(database, user, password));
+        foreach (var (engine, variable) in new[] { ("postgres", pgVariable), ("mysql", mariaVariable) })
+        {
+            var source = TestSources.Registry.For(ImportSpecParser.ParseJson(Spec("big", engine, "\"table\": \"big\"", Map(["note:text"])).Replace("SHOP_DB", variable)));
+            var unit = await source.PlanAsync().SingleAsync();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await using (var reading = await source.OpenAsync(unit, null))
+                for (var i = 0; i < 10; i++) Assert.True(await reading.MoveNextAsync());
+            output.WriteLine($"{engine}: 10 rows read and the reading closed in {clock.ElapsedMilliseconds} ms");
+        }
+        // Nothing of either query still runs on its server.
+        await Poll.UntilAsync(async () => (await Rows(admin, $"SELECT count(*) FROM pg_stat_activity WHERE usename = '{role}' AND state <> 'idle'"))[0] == "0",
+            TimeSpan.FromSeconds(10), "the PostgreSQL source's COPY to stop");
+        await using var conn = new MySqlConnection(maria.RootConnectionString());
+        await conn.OpenAsync();
+        await Poll.UntilAsync(async () =>
+        {
+            await using var cmd = new MySqlCommand($"SELECT count(*) FROM information_schema.PROCESSLIST WHERE USER = '{user}' AND COMMAND = 'Query'", conn);
+            return Convert.ToInt64(await cmd.ExecuteScalarAsync()) == 0;
+        }, TimeSpan.FromSeconds(10), "the MariaDB source's query to stop");
+    }
+
+    [Fact]
     public async Task Planning_errors_fail_the_import_with_the_engines_message_and_the_password_is_nowhere()
     {
         var (shop, password, admin) = await sources.PostgresDatabaseAsync();

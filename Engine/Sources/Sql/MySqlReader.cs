@@ -30,22 +30,42 @@ public sealed class MySqlReader(SqlSourceSpec spec, SourceConnection connection,
         var plain = schema.Select(c => c.ColumnName).ToArray();
         var types = schema.Select(c => json.Contains(c.ColumnName) ? MySqlDbType.JSON : c.ProviderType).ToArray();
         var keyAt = Range is null ? -1 : Array.IndexOf(plain, Range.Column);
-        while (await reader.ReadAsync(cancellationToken))
+        var ended = false;
+        try
         {
-            Writer.WriteStartObject();
-            string? key = null;
-            for (var i = 0; i < types.Length; i++)
+            while (await reader.ReadAsync(cancellationToken))
             {
-                if (reader.IsDBNull(i))
+                Writer.WriteStartObject();
+                string? key = null;
+                for (var i = 0; i < types.Length; i++)
                 {
-                    Writer.WriteNull(names[i]);
-                    continue;
+                    if (reader.IsDBNull(i))
+                    {
+                        Writer.WriteNull(names[i]);
+                        continue;
+                    }
+                    var value = Write(reader, i, types[i], names[i], plain[i]);
+                    if (i == keyAt && value is not null) key = KeyValues.Canonical(Range!.Kind, session.KeyValue(value));
                 }
-                var value = Write(reader, i, types[i], names[i], plain[i]);
-                if (i == keyAt && value is not null) key = KeyValues.Canonical(Range!.Kind, session.KeyValue(value));
+                Writer.WriteEndObject();
+                yield return key;
             }
-            Writer.WriteEndObject();
-            yield return key;
+            ended = true;
+        }
+        finally
+        {
+            // Left before its end (a sample, a cancel): the server stops the query, rather than the driver reading the rest to close the reader.
+            if (!ended) await StopAsync(cmd, reader);
+        }
+    }
+
+    private static async Task StopAsync(MySqlCommand cmd, MySqlDataReader reader)
+    {
+        cmd.Cancel();
+        try { await reader.DisposeAsync(); }
+        catch (MySqlException e) when (e.ErrorCode is MySqlErrorCode.QueryInterrupted)
+        {
+            // The query it stopped.
         }
     }
 

@@ -29,6 +29,18 @@ public static class PlannedUnits
     }
 
     /// <summary>
+    /// Stores the spec as planning resolved it (a SQL source's <c>"columns": "*"</c> replaced by its
+    /// columns), while the import is still being listed, so that every unit maps the same columns.
+    /// </summary>
+    public static async Task ResolveAsync(NpgsqlDataSource dataSource, long importId, ImportSpec spec, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand("UPDATE ingest.imports SET spec = $2::jsonb WHERE id = $1 AND planned_at IS NULL");
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(ImportSpecJson.Serialize(spec));
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
     /// Locks the import's row for the caller's transaction while it is still being listed, and
     /// returns its state; null when it is planned already or gone. The lock keeps two activations of
     /// its grain (briefly possible after a failure) from storing at once.

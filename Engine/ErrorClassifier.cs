@@ -20,6 +20,9 @@ public static class ErrorClassifier
             or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
             || pg.SqlState.StartsWith("08", StringComparison.Ordinal) ? ErrorKind.Transient : ErrorKind.Attempt,
         NpgsqlException npgsql => npgsql.IsTransient ? ErrorKind.Transient : ErrorKind.Attempt,
+        // A SQL source on MySQL or MariaDB: a connection lost while a range streams goes on from its checkpoint.
+        MySqlConnector.MySqlException mysql => mysql.IsTransient || mysql.ErrorCode is MySqlConnector.MySqlErrorCode.UnableToConnectToHost
+            or MySqlConnector.MySqlErrorCode.CommandTimeoutExpired ? ErrorKind.Transient : ErrorKind.Attempt,
         // Credentials: every unit would meet them.
         AmazonS3Exception s3 when s3.ErrorCode is "AccessDenied" or "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AllAccessDisabled" => ErrorKind.Import,
         AmazonServiceException aws => aws.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable or HttpStatusCode.InternalServerError

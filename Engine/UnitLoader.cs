@@ -186,6 +186,7 @@ public sealed class UnitLoader
         while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
         {
             var record = unit.Current.Span;
+            foreach (var column in unit.Nulled) tally.Violated($"zeroDate.{column}");
             if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
             else if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!);
             else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
@@ -320,6 +321,7 @@ public sealed class UnitLoader
             while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
             {
                 // False without a reject: set aside, its root key repeating one this load wrote.
+                foreach (var column in unit.Nulled) tally.Violated($"zeroDate.{column}");
                 if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
                 else if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null) rejects.Add(unit.RecordIndex, reject);
                 read++;

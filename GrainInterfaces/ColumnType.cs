@@ -21,6 +21,12 @@ public enum ColumnType
     Timestamptz,
     /// <summary>PostgreSQL <c>jsonb</c>: the field's JSON as it is.</summary>
     Jsonb,
+    /// <summary>PostgreSQL <c>uuid</c>, from its text form.</summary>
+    Uuid,
+    /// <summary>PostgreSQL <c>bytea</c>, from base64 (or PostgreSQL's <c>\x</c> hex form).</summary>
+    Bytea,
+    /// <summary>PostgreSQL <c>timestamp</c> (without time zone): the wall-clock time as written, an offset ignored as PostgreSQL does.</summary>
+    Timestamp,
 }
 
 /// <summary>Names of <see cref="ColumnType"/> as they appear in specs and in PostgreSQL.</summary>
@@ -41,6 +47,9 @@ public static class ColumnTypeNames
             ["date"] = ColumnType.Date,
             ["timestamptz"] = ColumnType.Timestamptz,
             ["jsonb"] = ColumnType.Jsonb,
+            ["uuid"] = ColumnType.Uuid,
+            ["bytea"] = ColumnType.Bytea,
+            ["timestamp"] = ColumnType.Timestamp,
         };
 
     /// <summary>The type as PostgreSQL's <c>format_type</c> spells it.</summary>
@@ -55,8 +64,14 @@ public static class ColumnTypeNames
         ColumnType.Date => "date",
         ColumnType.Timestamptz => "timestamp with time zone",
         ColumnType.Jsonb => "jsonb",
+        ColumnType.Uuid => "uuid",
+        ColumnType.Bytea => "bytea",
+        ColumnType.Timestamp => "timestamp without time zone",
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
+
+    /// <summary>Whether a row holds the type's values as bytes (text, jsonb, uuid, bytea) rather than a number.</summary>
+    public static bool IsBytes(this ColumnType type) => type is ColumnType.Text or ColumnType.Jsonb or ColumnType.Uuid or ColumnType.Bytea;
 
     /// <summary>The type as a spec spells it.</summary>
     public static string ToSpecName(this ColumnType type) => type.ToString().ToLowerInvariant();

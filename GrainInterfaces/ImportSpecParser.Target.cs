@@ -5,6 +5,9 @@ namespace Ingest.GrainInterfaces;
 // The target: its columns, and the related tables (children, dimensions) its records fill.
 public static partial class ImportSpecParser
 {
+    /// <summary>The key column of a date dimension.</summary>
+    public const string DateDimensionKey = "date";
+
     private const string IdentifierRule = "is not a valid identifier (letters, digits, _; at most 63)";
 
     /// <summary>Where a column list sits, which decides the paths and sources it may use.</summary>
@@ -30,7 +33,7 @@ public static partial class ImportSpecParser
     private static readonly UnitMeta[] MessageMetas = [UnitMeta.MessageId, UnitMeta.RoutingKey, UnitMeta.Exchange, UnitMeta.Timestamp, UnitMeta.Redelivered, UnitMeta.Header];
 
     // For CSV files (csv), a column's path is a header name, or it names a field by position.
-    private static TargetSpec? ReadTarget(JsonNode? node, bool csv, List<string> p)
+    private static TargetSpec? ReadTarget(JsonNode? node, bool csv, List<string> p, bool sql = false)
     {
         if (node is not JsonObject t) { p.Add("target: required, an object with table and columns"); return null; }
         var table = RequiredString(t, "table", "target.table", p);
@@ -42,13 +45,19 @@ public static partial class ImportSpecParser
 
         var tables = new HashSet<string>(StringComparer.Ordinal);
         if (table is not null) tables.Add(table);
-        var columns = ReadColumns(t["columns"], "target.columns", ColumnPlace.Root, required: true, p, csv);
+        // "*": a SQL source's columns as they are, resolved when the import is planned.
+        var all = t["columns"] is JsonValue star && star.TryGetValue(out string? asterisk) && asterisk == "*";
+        if (all && !sql) p.Add("target.columns: \"*\" maps the columns of a SQL source (kind 'sql'); name the columns of files");
+        if (all)
+            foreach (var other in new[] { "references", "children", "dedup", "validate" })
+                if (t.ContainsKey(other)) p.Add($"target.{other}: not with \"columns\": \"*\"; name the columns to use {other}");
+        var columns = all ? [] : ReadColumns(t["columns"], "target.columns", ColumnPlace.Root, required: true, p, csv);
         var references = ReadReferences(t["references"], "target.references", columns, tables, inChild: false, p, csv);
         var dedup = ReadDedup(t["dedup"], columns, p, csv);
         if (dedup is not null) columns.Add(new ColumnSpec(dedup.Column, null, ColumnType.Text, Hash: dedup.Hash));
         var rowColumns = RowColumns(columns, references);
         var key = ReadNames(t["key"], "target.key", p);
-        CheckKey(key, "target.key", rowColumns, p);
+        if (!all) CheckKey(key, "target.key", rowColumns, p);
         // Without a business key, identical content is the identity: records load once.
         if (dedup is not null && key.Count == 0) key.Add(dedup.Column);
         var onConflict = OptionalString(t, "onConflict", "target.onConflict", p) switch
@@ -71,14 +80,15 @@ public static partial class ImportSpecParser
         var version = OptionalString(t, "versionColumn", "target.versionColumn", p);
         if (version is not null)
         {
-            if (!rowColumns.ContainsKey(version)) p.Add($"target.versionColumn: '{version}' is not one of target.columns");
+            if (all) p.Add("target.versionColumn: not with \"columns\": \"*\"; name the columns to use versionColumn");
+            else if (!rowColumns.ContainsKey(version)) p.Add($"target.versionColumn: '{version}' is not one of target.columns");
             else if (key.Contains(version)) p.Add($"target.versionColumn: '{version}' is part of the key; name a column that orders a key's versions");
             if (key.Count == 0) p.Add("target.versionColumn: needs a key, whose rows it orders");
             if (t.ContainsKey("children") || t.ContainsKey("references")) p.Add("target.versionColumn: not supported with children or references yet");
             if (onConflict == ConflictAction.Keep) p.Add("target.versionColumn: with onConflict 'keep' rows are never updated; use one or the other");
         }
         Unknown(t, "target", p, "table", "schema", "key", "create", "foreignKeys", "columns", "references", "children", "dedup", "onConflict", "validate", "versionColumn");
-        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict, validate, version);
+        return table is null ? null : new TargetSpec(schema, table, key, create, columns, references, children, foreignKeys, dedup, onConflict, validate, version, all);
     }
 
     private static DedupSpec? ReadDedup(JsonNode? node, IReadOnlyList<ColumnSpec> columns, List<string> p, bool csv)
@@ -164,6 +174,20 @@ public static partial class ImportSpecParser
             var one = OptionalString(r, "column", at + ".column", p);
             Unknown(r, at, p, "columns", "column", "dimension");
             if (dimension is null) continue;
+            if (dimension.Kind == DimensionKind.Date)
+            {
+                // A calendar row per date: read where the referencing date column is read.
+                var names = many ?? (one is null ? [] : [one]);
+                var date = names.Count == 1 ? columns.FirstOrDefault(c => c.Name == names[0]) : null;
+                if (date is not { Type: ColumnType.Date, Path: not null } && date is not { Type: ColumnType.Date, Field: not null })
+                {
+                    p.Add($"{at}.columns: a date dimension is referenced from one date column of the row, mapped from the record (e.g. \"columns\": [\"order_date\"])");
+                    continue;
+                }
+                dimension = dimension with { Columns = [new ColumnSpec(DateDimensionKey, date.Path, ColumnType.Date, Format: date.Format, Field: date.Field)] };
+                references.Add(new ReferenceSpec(names, dimension));
+                continue;
+            }
 
             List<string> referencing;
             if (dimension.Surrogate is not null)
@@ -204,6 +228,13 @@ public static partial class ImportSpecParser
             if (!SqlIdentifier.IsValid(table)) p.Add($"{where}.table: '{table}' {IdentifierRule}");
             else if (!tables.Add(table)) p.Add($"{where}.table: '{table}' names a table that the spec already uses");
         }
+        var kind = OptionalString(d, "kind", where + ".kind", p);
+        if (kind == "date")
+        {
+            Unknown(d, where, p, "table", "kind");
+            return table is null ? null : new DimensionSpec(table, null, [DateDimensionKey], null, [], DimensionKind.Date);
+        }
+        if (kind is not null) p.Add($"{where}.kind: '{kind}' is not 'date' (a calendar dimension); absent for a dimension of mapped columns");
         var path = OptionalString(d, "path", where + ".path", p);
         if (path is not null && csv) p.Add($"{where}.path: a CSV row has no nested objects; the dimension's columns name fields of the row itself");
         else if (path is not null && (!IsDottedPath(path) || path.StartsWith('$'))) p.Add($"{where}.path: '{path}' is not a dotted path like 'platform' or 'meta.rating'");
@@ -218,7 +249,7 @@ public static partial class ImportSpecParser
             if (!SqlIdentifier.IsValid(surrogate)) p.Add($"{where}.surrogate: '{surrogate}' {IdentifierRule}");
             else if (columns.Any(c => c.Name == surrogate)) p.Add($"{where}.surrogate: '{surrogate}' is also one of the dimension's columns");
         }
-        Unknown(d, where, p, "table", "path", "key", "surrogate", "columns");
+        Unknown(d, where, p, "table", "kind", "path", "key", "surrogate", "columns");
         return table is null ? null : new DimensionSpec(table, path, key, surrogate, columns);
     }
 
@@ -302,7 +333,7 @@ public static partial class ImportSpecParser
         var trim = OptionalBool(c, "trim", at + ".trim", false, p);
         var nullIf = c.ContainsKey("nullIf") ? ReadStrings(c["nullIf"], at + ".nullIf", p) : null;
         var pattern = OptionalString(c, "format", at + ".format", p);
-        if (pattern is not null && type is not (ColumnType.Date or ColumnType.Timestamptz)) p.Add($"{at}.format: only for a date or timestamptz column");
+        if (pattern is not null && type is not (ColumnType.Date or ColumnType.Timestamptz or ColumnType.Timestamp)) p.Add($"{at}.format: only for a date, timestamptz or timestamp column");
         var separator = OptionalString(c, "decimalSeparator", at + ".decimalSeparator", p);
         if (separator is not null && (type is not (ColumnType.Numeric or ColumnType.Double) || separator.Length != 1))
             p.Add($"{at}.decimalSeparator: one character, only for a numeric or double column");

@@ -53,7 +53,7 @@ public static partial class ImportSpecParser
 
         var name = RequiredString(o, "name", "name", p) ?? "";
         var source = ReadSource(o["source"], p);
-        var target = ReadTarget(o["target"], source?.IsCsv() == true, p);
+        var target = ReadTarget(o["target"], source?.IsCsv() == true, p, source?.Kind == SourceKind.Sql);
         if (source is not null && target is not null) CheckCsvColumns(source, target, p);
         if (source is not null && target is not null) CheckMessageColumns(source, target, p);
         var parallelism = OptionalInt(o, "parallelism", "parallelism", ImportSpec.DefaultParallelism, p);
@@ -96,7 +96,7 @@ public static partial class ImportSpecParser
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
     {
-        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files', 's3' or 'rabbitmq'"); return null; }
+        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files', 's3', 'sql' or 'rabbitmq'"); return null; }
         var kindText = RequiredString(s, "kind", "source.kind", p);
         SourceKind? kind = kindText switch
         {
@@ -104,9 +104,11 @@ public static partial class ImportSpecParser
             "files" => SourceKind.Files,
             "s3" => SourceKind.S3,
             "rabbitmq" => SourceKind.RabbitMq,
+            "sql" => SourceKind.Sql,
             _ => null,
         };
-        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files', 's3' or 'rabbitmq')");
+        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files', 's3', 'sql' or 'rabbitmq')");
+        if (kind == SourceKind.Sql) return ReadSqlSource(s, p);
         RabbitMqSpec? rabbitMq = null;
 
         string? path = null, bucket = null, prefix = null;

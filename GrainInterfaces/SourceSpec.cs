@@ -23,6 +23,7 @@ namespace Ingest.GrainInterfaces;
 /// (all its ranges), and record what this one commits (the watermark store, kept by name).
 /// </param>
 /// <param name="RabbitMq">For <see cref="SourceKind.RabbitMq"/>: the queue and how it is consumed.</param>
+/// <param name="Sql">For <see cref="SourceKind.Sql"/>: the database, the table or query, and how it is split.</param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
@@ -36,7 +37,8 @@ public sealed record SourceSpec(
     CsvSpec? Csv = null,
     long SplitBytes = SourceSpec.DefaultSplitBytes,
     bool Incremental = false,
-    RabbitMqSpec? RabbitMq = null)
+    RabbitMqSpec? RabbitMq = null,
+    SqlSourceSpec? Sql = null)
 {
     /// <summary>Whether the import consumes a queue until stopped, rather than ending when its units are loaded.</summary>
     public bool IsContinuous => Kind == SourceKind.RabbitMq;
@@ -80,4 +82,6 @@ public enum SourceKind
 
     /// <summary>Messages of a RabbitMQ queue, consumed continuously.</summary>
     RabbitMq,
+    /// <summary>A table or query of a SQL database (PostgreSQL, MySQL, MariaDB).</summary>
+    Sql,
 }

@@ -16,6 +16,10 @@ namespace Ingest.GrainInterfaces;
 /// <param name="OnConflict">What a record whose key exists does to the row (default <see cref="ConflictAction.Update"/>).</param>
 /// <param name="Validate">Rules and defaults for the target's rows.</param>
 /// <param name="VersionColumn">A column whose value orders a key's versions: an upsert updates a row only when the incoming value is greater.</param>
+/// <param name="AllColumns">
+/// <c>"columns": "*"</c> (a SQL source): every source column, by name, with its own type; planning
+/// replaces it with those columns (<see cref="Columns"/>) in the stored spec, so every unit maps the same.
+/// </param>
 public sealed record TargetSpec(
     string Schema,
     string Table,
@@ -28,7 +32,8 @@ public sealed record TargetSpec(
     DedupSpec? Dedup = null,
     ConflictAction OnConflict = ConflictAction.Update,
     ValidateSpec? Validate = null,
-    string? VersionColumn = null)
+    string? VersionColumn = null,
+    bool AllColumns = false)
 {
     /// <summary>Many-to-one links from each record to dimension tables.</summary>
     public IReadOnlyList<ReferenceSpec> References { get; init; } = References ?? [];
@@ -95,12 +100,27 @@ public sealed record ReferenceSpec(IReadOnlyList<string> Columns, DimensionSpec 
 /// <param name="Key">The natural key columns.</param>
 /// <param name="Surrogate">When set, the name of an identity column the dimension gets, which referencing rows store.</param>
 /// <param name="Columns">The dimension's columns, paths relative to its object.</param>
+/// <param name="Kind">
+/// <see cref="DimensionKind.Date"/>: a calendar, keyed by the referencing date (its one column
+/// <c>date</c>, read where the referencing column is read), whose other columns PostgreSQL derives.
+/// </param>
 public sealed record DimensionSpec(
     string Table,
     string? Path,
     IReadOnlyList<string> Key,
     string? Surrogate,
-    IReadOnlyList<ColumnSpec> Columns);
+    IReadOnlyList<ColumnSpec> Columns,
+    DimensionKind Kind = DimensionKind.Mapped);
+
+/// <summary>What a dimension's rows hold.</summary>
+public enum DimensionKind
+{
+    /// <summary>The columns the spec maps from the record.</summary>
+    Mapped,
+
+    /// <summary>One row per date the facts use: the date, and its year, quarter, month, day, weekday, ISO week and month name.</summary>
+    Date,
+}
 
 /// <summary>
 /// One target column and where its value comes from: a record field (<paramref name="Path"/>),

@@ -78,6 +78,12 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
     public async Task<int?> PlanAsync(long importId, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken = default)
     {
         if (await PlannedUnits.ToListAsync(dataSource, importId, cancellationToken) is not { } toList) return null;
+        if (toList.Spec.Target.AllColumns)
+        {
+            // Before any unit: every unit, on any silo, maps the columns found now.
+            toList = toList with { Spec = await sources.ResolveAsync(toList.Spec, cancellationToken) };
+            await PlannedUnits.ResolveAsync(dataSource, importId, toList.Spec, cancellationToken);
+        }
 
         var spec = toList.Spec;
         var source = sources.For(spec);

@@ -261,11 +261,14 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                             return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
                         }
                     }
-                    catch
+                    catch (Exception e)
                     {
                         // Rolled back: whatever tries again reads the chunk again from the last checkpoint.
                         if (reading is not null) await reading.DisposeAsync();
                         reading = null;
+                        if (ErrorClassifier.IsTransient(e) && !ct.IsCancellationRequested)
+                            logger.LogWarning("unit {ImportId}/{UnitNo}: {Error}; trying again from record {Records}",
+                                claim.ImportId, claim.UnitNo, ErrorClassifier.Describe(e), loaded.Checkpoint?.Records ?? claim.Unit.First.Records);
                         throw;
                     }
                 }, cancellationToken);
@@ -287,7 +290,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
-        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, import.Spec.Source.ChunkRows, cancellationToken);
+        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, import.Loader.Source.ChunkRows(claim.Unit), cancellationToken);
         var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk), chunk);
         bool fenced;
         if (now.Result.Checkpoint is null)

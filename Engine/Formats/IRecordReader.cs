@@ -32,4 +32,7 @@ public interface IRecordReader
 
     /// <summary>The 1-based line of the file where the record last yielded starts; 0 for a format without lines.</summary>
     long Line => 0;
+
+    /// <summary>The source columns of the record last yielded whose values the reader made NULL (MySQL's zero dates), to be counted.</summary>
+    IReadOnlyList<string> Nulled => [];
 }

@@ -23,9 +23,9 @@ internal static class CopyRowFormat
         for (var i = 0; i < width; i++)
             size += 4 + (row.IsNull(i) ? 0 : row.Types[i] switch
             {
-                ColumnType.Text => row.GetBytes(i).Length,
+                ColumnType.Text or ColumnType.Uuid or ColumnType.Bytea => row.GetBytes(i).Length,
                 ColumnType.Jsonb => 1 + row.GetBytes(i).Length,
-                ColumnType.Bigint or ColumnType.Double or ColumnType.Timestamptz => 8,
+                ColumnType.Bigint or ColumnType.Double or ColumnType.Timestamptz or ColumnType.Timestamp => 8,
                 ColumnType.Int or ColumnType.Date => 4,
                 ColumnType.Boolean => 1,
                 ColumnType.Numeric => NumericSize(NumericDigits(row.GetDecimal(i), [])),
@@ -48,7 +48,7 @@ internal static class CopyRowFormat
             }
             switch (row.Types[i])
             {
-                case ColumnType.Text:
+                case ColumnType.Text or ColumnType.Uuid or ColumnType.Bytea: // uuid: 16 bytes in network order, as the row holds them
                     var text = row.GetBytes(i).Span;
                     BinaryPrimitives.WriteInt32BigEndian(w.Reserve(4), text.Length);
                     text.CopyTo(w.Reserve(text.Length));
@@ -67,6 +67,9 @@ internal static class CopyRowFormat
                     break;
                 case ColumnType.Timestamptz: // microseconds since 2000-01-01 UTC
                     w.WriteInt64((row.GetTimestamp(i).Ticks - PostgresEpochTicks) / TimeSpan.TicksPerMicrosecond);
+                    break;
+                case ColumnType.Timestamp: // microseconds since 2000-01-01, no zone
+                    w.WriteInt64((row.GetLocalTimestamp(i).Ticks - PostgresEpochTicks) / TimeSpan.TicksPerMicrosecond);
                     break;
                 case ColumnType.Int:
                     w.WriteInt32((int)row.GetInt64(i));

@@ -57,6 +57,9 @@ internal static class RowArrays
         ColumnType.Boolean => Values(rows, column, row => (bool?)row.GetBoolean(column)),
         ColumnType.Date => Values(rows, column, row => (DateOnly?)row.GetDate(column)),
         ColumnType.Timestamptz => Values(rows, column, row => (DateTime?)row.GetTimestamp(column)),
+        ColumnType.Timestamp => Values(rows, column, row => (DateTime?)row.GetLocalTimestamp(column)),
+        ColumnType.Uuid => Values(rows, column, row => (Guid?)row.GetGuid(column)),
+        ColumnType.Bytea => Values(rows, column, row => row.GetBytes(column).ToArray()),
         _ => throw new InvalidOperationException($"unknown column type {type}"),
     };
 

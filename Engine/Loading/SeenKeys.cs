@@ -61,7 +61,7 @@ public sealed class SeenKeys
     {
         switch (row.Types[column])
         {
-            case ColumnType.Text or ColumnType.Jsonb:
+            case ColumnType.Text or ColumnType.Jsonb or ColumnType.Uuid or ColumnType.Bytea:
                 var bytes = row.GetBytes(column).Span;
                 var target = Reserve(4 + bytes.Length);
                 BinaryPrimitives.WriteInt32LittleEndian(target, bytes.Length);
@@ -72,8 +72,8 @@ public sealed class SeenKeys
                 decimal.GetBits(row.GetDecimal(column), bits);
                 MemoryMarshal.AsBytes(bits).CopyTo(Reserve(16));
                 break;
-            case ColumnType.Timestamptz:
-                BinaryPrimitives.WriteInt64LittleEndian(Reserve(8), row.GetTimestamp(column).Ticks / TimeSpan.TicksPerMicrosecond);
+            case ColumnType.Timestamptz or ColumnType.Timestamp: // PostgreSQL keeps microseconds
+                BinaryPrimitives.WriteInt64LittleEndian(Reserve(8), row.GetInt64(column) / TimeSpan.TicksPerMicrosecond);
                 break;
             case ColumnType.Double:
                 var value = row.GetDouble(column);

@@ -15,7 +15,7 @@ public sealed class MappedRow
     private struct Cell
     {
         public bool HasValue;
-        public long Value; // bigint, int, boolean (0/1), date (day number), timestamptz (UTC ticks), double (its bits), text and jsonb (start << 32 | length in _bytes)
+        public long Value; // bigint, int, boolean (0/1), date (day number), timestamptz (UTC ticks), timestamp (ticks), double (its bits), text, jsonb, uuid and bytea (start << 32 | length in _bytes)
     }
 
     private readonly Cell[] _cells;
@@ -52,7 +52,13 @@ public sealed class MappedRow
 
     public DateTime GetTimestamp(int column) => new(_cells[column].Value, DateTimeKind.Utc);
 
-    /// <summary>The UTF-8 bytes of a text or jsonb value; valid until the row is cleared.</summary>
+    /// <summary>A timestamp without time zone: its wall-clock time.</summary>
+    public DateTime GetLocalTimestamp(int column) => new(_cells[column].Value, DateTimeKind.Unspecified);
+
+    /// <summary>A uuid's 16 bytes, big-endian (RFC 4122 order, as PostgreSQL sends them).</summary>
+    public Guid GetGuid(int column) => new(GetBytes(column).Span, bigEndian: true);
+
+    /// <summary>The UTF-8 bytes of a text or jsonb value, a uuid's 16 bytes or a bytea's; valid until the row is cleared.</summary>
     public ReadOnlyMemory<byte> GetBytes(int column) => _bytes.AsMemory(Start(_cells[column]), Length(_cells[column]));
 
     /// <summary>The value as the CLR type Npgsql would read back (text and jsonb as string); null when NULL.</summary>
@@ -66,6 +72,9 @@ public sealed class MappedRow
         ColumnType.Boolean => GetBoolean(column),
         ColumnType.Date => GetDate(column),
         ColumnType.Timestamptz => GetTimestamp(column),
+        ColumnType.Timestamp => GetLocalTimestamp(column),
+        ColumnType.Uuid => GetGuid(column),
+        ColumnType.Bytea => GetBytes(column).ToArray(),
         _ => throw new InvalidOperationException($"unknown column type {Types[column]}"),
     };
 
@@ -124,7 +133,7 @@ public sealed class MappedRow
     {
         var cell = _cells[column];
         if (!cell.HasValue) target.SetNull(targetColumn);
-        else if (Types[column] is ColumnType.Text or ColumnType.Jsonb) target.SetBytes(targetColumn, Bytes(cell));
+        else if (Types[column].IsBytes()) target.SetBytes(targetColumn, Bytes(cell));
         else if (Types[column] is ColumnType.Numeric) target.SetDecimal(targetColumn, _decimals![column]);
         else target.Set(targetColumn, cell);
     }
@@ -151,7 +160,7 @@ public sealed class MappedRow
             var cell = _cells[i];
             hash.Add(cell.HasValue);
             if (!cell.HasValue) continue;
-            if (Types[i] is ColumnType.Text or ColumnType.Jsonb) hash.AddBytes(Bytes(cell));
+            if (Types[i].IsBytes()) hash.AddBytes(Bytes(cell));
             else if (Types[i] is ColumnType.Numeric) hash.Add(_decimals![i]);
             else hash.Add(cell.Value);
         }
@@ -168,7 +177,7 @@ public sealed class MappedRow
             if (!a.HasValue) continue;
             var same = Types[i] switch
             {
-                ColumnType.Text or ColumnType.Jsonb => Bytes(a).SequenceEqual(other.Bytes(b)),
+                ColumnType.Text or ColumnType.Jsonb or ColumnType.Uuid or ColumnType.Bytea => Bytes(a).SequenceEqual(other.Bytes(b)),
                 ColumnType.Numeric => _decimals![i] == other._decimals![i],
                 _ => a.Value == b.Value,
             };

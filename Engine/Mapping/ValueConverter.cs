@@ -36,6 +36,9 @@ internal static class ValueConverter
             ColumnType.Date => Date(ref token, kind, raw, row, column),
             ColumnType.Timestamptz => Timestamp(ref token, kind, raw, row, column),
             ColumnType.Jsonb => Json(raw, row, column),
+            ColumnType.Uuid => Uuid(ref token, kind, raw, row, column),
+            ColumnType.Bytea => Bytea(ref token, kind, raw, row, column),
+            ColumnType.Timestamp => LocalTimestamp(ref token, kind, raw, row, column),
             _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
         };
         return reason is null;
@@ -64,6 +67,8 @@ internal static class ValueConverter
                 row.SetInteger(column, date.DayNumber);
             else if (type == ColumnType.Timestamptz && DateTimeOffset.TryParseExact(text, pattern, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
                 row.SetInteger(column, at.UtcTicks);
+            else if (type == ColumnType.Timestamp && DateTime.TryParseExact(text, pattern, CultureInfo.InvariantCulture, DateTimeStyles.None, out var local))
+                row.SetInteger(column, local.Ticks);
             else reason = $"{Show(raw)} does not match the format '{pattern}'";
             return reason is null;
         }
@@ -144,8 +149,26 @@ internal static class ValueConverter
     private static string? Numeric(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
     {
         if (!TryParseNumber<decimal>(in token, kind, NumberStyles.Float, out var d)) return $"{Show(raw)} is not a decimal number (or out of range)";
+        // A decimal keeps 28 significant digits and would round the rest away silently.
+        if (kind == JsonTokenType.Number && SignificantDigits(token.ValueSpan) > MaxExactDigits)
+            return $"{Show(raw)} has more than {MaxExactDigits} significant digits, which a numeric column is not loaded with exactly";
         row.SetDecimal(column, d);
         return null;
+    }
+
+    private const int MaxExactDigits = 28;
+
+    // The digits of a JSON number without exponent from its first non-zero one to its last non-zero one after the point.
+    private static int SignificantDigits(ReadOnlySpan<byte> number)
+    {
+        if (number.IndexOfAny((byte)'e', (byte)'E') >= 0 || number.Length <= MaxExactDigits) return 0;
+        var start = number.IndexOfAnyInRange((byte)'1', (byte)'9');
+        if (start < 0) return 0;
+        var digits = number[start..];
+        if (digits.IndexOf((byte)'.') >= 0) digits = digits.TrimEnd((byte)'0');
+        var count = 0;
+        foreach (var b in digits) if (b is >= (byte)'0' and <= (byte)'9') count++;
+        return count;
     }
 
     // A JSON number, or a string holding one.
@@ -226,6 +249,50 @@ internal static class ValueConverter
             return null;
         }
         return $"{Show(raw)} is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00Z)";
+    }
+
+    // The wall-clock time as written; an offset is ignored, as PostgreSQL's cast to timestamp does.
+    private static string? LocalTimestamp(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    {
+        if (kind == JsonTokenType.String &&
+            DateTimeOffset.TryParse(Chars(in token, stackalloc char[StackChars]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
+        {
+            row.SetInteger(column, dto.DateTime.Ticks);
+            return null;
+        }
+        return $"{Show(raw)} is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00)";
+    }
+
+    private static string? Uuid(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    {
+        if (kind == JsonTokenType.String && Guid.TryParse(Chars(in token, stackalloc char[StackChars]), out var guid))
+        {
+            guid.TryWriteBytes(row.ReserveBytes(16), bigEndian: true, out _);
+            row.CommitBytes(column, 16);
+            return null;
+        }
+        return $"{Show(raw)} is not a uuid";
+    }
+
+    // Base64, as JSON carries bytes; or PostgreSQL's own text form, \x and hex digits.
+    private static string? Bytea(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    {
+        if (kind != JsonTokenType.String) return $"{Show(raw)} is not bytes (expected a base64 string)";
+        var text = token.GetString()!;
+        if (text.StartsWith("\\x", StringComparison.Ordinal))
+        {
+            var hex = text.AsSpan(2);
+            if (hex.Length % 2 == 0 && Convert.FromHexString(hex, row.ReserveBytes(hex.Length / 2), out _, out var written) == System.Buffers.OperationStatus.Done)
+            {
+                row.CommitBytes(column, written);
+                return null;
+            }
+            return $"{Show(raw)} is not bytes (odd or bad hex digits after \\x)";
+        }
+        var target = row.ReserveBytes(text.Length * 3 / 4 + 3);
+        if (!Convert.TryFromBase64String(text, target, out var length)) return $"{Show(raw)} is not bytes (expected base64, or \\x and hex digits)";
+        row.CommitBytes(column, length);
+        return null;
     }
 
     private static string? Json(ReadOnlySpan<byte> raw, MappedRow row, int column)

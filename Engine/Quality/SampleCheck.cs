@@ -18,6 +18,7 @@ public static class SampleCheck
 
     public static async Task<SampleReport> RunAsync(ImportSpec spec, SourceRegistry sources, int recordsPerFile, int files, CancellationToken cancellationToken = default)
     {
+        spec = await sources.ResolveAsync(spec, cancellationToken);
         var source = sources.For(spec);
         var target = source.Target;
         var plan = target.IsRelational ? new LoadPlan(target) : null;

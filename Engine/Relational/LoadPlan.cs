@@ -109,7 +109,10 @@ public sealed class LoadPlan
     private PlanTable BuildDimension(string schema, DimensionSpec spec, TargetSpec target)
     {
         var columns = spec.Columns.Select(c => new TableColumn(c.Name, c.Type)).ToArray();
-        var table = new PlanTable(TableRole.Dimension, new TargetTable(schema, spec.Table, columns, spec.Key, target.Create, spec.Surrogate))
+        var table = new PlanTable(TableRole.Dimension, new TargetTable(schema, spec.Table, columns, spec.Key, target.Create, spec.Surrogate)
+            {
+                Derived = spec.Kind == DimensionKind.Date ? DateDimension.Columns : [],
+            })
         {
             KeyColumns = spec.Key.Select(k => Array.FindIndex(columns, c => c.Name == k)).ToArray(),
             Mapper = new RecordMapper(spec.Columns, []),

@@ -21,9 +21,10 @@ internal sealed class SurrogateLookup
 
     /// <summary>
     /// Whether the dimension's natural key compares in .NET as in PostgreSQL: not jsonb (compared by
-    /// meaning there), nor timestamptz (rounded to microseconds there).
+    /// meaning there), nor timestamps (rounded to microseconds there), nor uuid and bytea (read back as other types).
     /// </summary>
-    public static bool Supports(PlanTable dimension) => dimension.KeyColumns.All(c => dimension.RowTypes[c] is not (ColumnType.Jsonb or ColumnType.Timestamptz));
+    public static bool Supports(PlanTable dimension) => dimension.KeyColumns.All(c => dimension.RowTypes[c] is not
+        (ColumnType.Jsonb or ColumnType.Timestamptz or ColumnType.Timestamp or ColumnType.Uuid or ColumnType.Bytea));
 
     /// <summary>Reads the surrogates of the keys in the dimension's sink, after they were merged.</summary>
     public static async Task<SurrogateLookup> ReadAsync(NpgsqlConnection connection, RowSink sink, CancellationToken cancellationToken)

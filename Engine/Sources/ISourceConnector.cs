@@ -16,8 +16,9 @@ public interface ISourceConnector
     /// Whether a unit's version (its ETag) changes with its content, so that an unchanged version
     /// means unchanged bytes (S3's ETag). False when it is made of size and modification time: an
     /// incremental import then keeps a hash of what it loaded, to tell a touched file from a rewritten one.
+    /// Sources without file versions (queues, databases, APIs) never hash.
     /// </summary>
-    bool VersionTracksContent { get; }
+    bool VersionTracksContent => true;
 
     /// <summary>
     /// Yields the units of an import, in the same order every time, as the listing goes on.

@@ -39,8 +39,15 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// <summary>Where the units are, for messages.</summary>
     public string Describe() => connector.Describe(spec);
 
-    /// <summary>The files, as the connector lists them.</summary>
-    public IAsyncEnumerable<UnitDescriptor> PlanAsync(CancellationToken cancellationToken = default) => connector.PlanAsync(spec, cancellationToken);
+    /// <summary>The files, as the connector lists them; a SQL source's units, checked against the target.</summary>
+    public IAsyncEnumerable<UnitDescriptor> PlanAsync(CancellationToken cancellationToken = default) =>
+        connector is IRecordConnector records ? records.PlanAsync(spec, target, cancellationToken) : connector.PlanAsync(spec, cancellationToken);
+
+    /// <summary>
+    /// The records a chunk of the unit commits: <see cref="SourceSpec.ChunkRows"/>; all of them for a
+    /// SQL source's unit without a key range, which has no order to resume in.
+    /// </summary>
+    public long ChunkRows(UnitDescriptor unit) => connector is IRecordConnector && unit.Keys is null ? long.MaxValue : spec.ChunkRows;
 
     /// <summary>
     /// The units of a file as listed: the file whole, or, when it is larger than
@@ -140,6 +147,9 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     public async Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, CancellationToken cancellationToken = default)
     {
         checkpoint ??= unit.First;
+        if (connector is IRecordConnector records)
+            return new UnitReading(unit, new OpenedObject(Stream.Null, new SourceObject(unit.Key, 0)), Stream.Null, ContentCompression.None,
+                records.CreateReader(spec, target, unit, checkpoint), checkpoint);
         var compression = ContentCompressions.Of(spec, unit.Key);
         var format = FormatOf(unit.Key);
         // Compressed (or decoded) content cannot be entered in the middle: it is decompressed from the start and skipped.

@@ -15,6 +15,23 @@ public sealed class SourceRegistry(IEnumerable<ISourceConnector> connectors, IEn
     /// <summary>The source of an import, to read its units for its target (<see cref="ImportSource.Target"/>).</summary>
     public ImportSource For(ImportSpec spec) => new(Connector(spec.Source), _formats, spec.Source, spec.Target);
 
+    /// <summary>
+    /// The spec with <c>"columns": "*"</c> replaced by the source's columns, each with its own type;
+    /// the spec itself when it names its columns.
+    /// </summary>
+    /// <exception cref="SourceDataException">The source cannot be described, or the key is not among its columns.</exception>
+    public async Task<ImportSpec> ResolveAsync(ImportSpec spec, CancellationToken cancellationToken = default)
+    {
+        if (!spec.Target.AllColumns) return spec;
+        if (Connector(spec.Source) is not IRecordConnector records) throw new InvalidOperationException("\"columns\": \"*\" without a SQL source");
+        var columns = await records.ColumnsAsync(spec.Source, cancellationToken);
+        var missing = spec.Target.Key.Where(k => columns.All(c => c.Name != k)).ToList();
+        if (missing.Count > 0)
+            throw new SourceDataException($"target.key: {string.Join(", ", missing.Select(k => $"'{k}'"))} is not a column of the source ({string.Join(", ", columns.Select(c => c.Name))})",
+                kind: ErrorKind.Import);
+        return spec with { Target = spec.Target with { Columns = columns, AllColumns = false } };
+    }
+
     private ISourceConnector Connector(SourceSpec source) =>
         _connectors.TryGetValue(source.Kind, out var connector) ? connector : throw new InvalidOperationException($"no connector is registered for source kind '{source.Kind}'");
 }

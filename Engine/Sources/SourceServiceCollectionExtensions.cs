@@ -9,7 +9,7 @@ namespace Ingest.Engine.Sources;
 public static class SourceServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the source connectors (folder, S3, RabbitMQ), the record formats (json, ndjson, csv, tsv) and the
+    /// Registers the source connectors (folder, S3, RabbitMQ, SQL), the record formats (json, ndjson, csv, tsv) and the
     /// <see cref="SourceRegistry"/> that picks them for a spec. The S3 client comes from the standard
     /// AWS environment unless an <see cref="IAmazonS3"/> is registered first.
     /// </summary>
@@ -19,6 +19,7 @@ public static class SourceServiceCollectionExtensions
         services.AddSingleton<ISourceConnector, FolderConnector>();
         services.AddSingleton<ISourceConnector, S3Connector>();
         services.AddSingleton<ISourceConnector, RabbitMq.RabbitMqConnector>();
+        services.AddSingleton<ISourceConnector, Sql.SqlConnector>();
         services.AddSingleton<IRecordFormat, JsonFormat>();
         services.AddSingleton<IRecordFormat, NdjsonFormat>();
         services.AddSingleton<IRecordFormat>(CsvFormat.Csv);

@@ -60,6 +60,9 @@ public sealed class UnitReading : IAsyncDisposable
     /// <summary>The 1-based line where <see cref="Current"/> starts in its file; 0 when the format has no lines.</summary>
     public long Line => _reader.Line;
 
+    /// <summary>The source columns of <see cref="Current"/> the reader made NULL (MySQL's zero dates), counted as <c>zeroDate.column</c>.</summary>
+    public IReadOnlyList<string> Nulled => _reader.Nulled;
+
     /// <summary>A reason for <see cref="Current"/>, with the line it starts on when the format has lines.</summary>
     public string WithLine(string reason) => Line > 0 ? $"line {Line}: {reason}" : reason;
 

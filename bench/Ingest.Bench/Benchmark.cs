@@ -336,11 +336,12 @@ public static class Benchmark
         return (reader.GetInt64(0), seconds, reader.GetDouble(1));
     }
 
-    public static Process StartSilo(string cs)
+    public static Process StartSilo(string cs, IReadOnlyDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
         psi.ArgumentList.Add(ProgramDll("Silo"));
         psi.Environment["INGEST_DB"] = cs;
+        foreach (var (name, value) in env ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         var process = Process.Start(psi)!;
         process.OutputDataReceived += (_, _) => { };
         process.BeginOutputReadLine();

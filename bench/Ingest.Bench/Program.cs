@@ -9,6 +9,7 @@ using Ingest.Bench;
 //   Ingest.Bench real [--rows N] [--tiny-units U] [--runs R]     data with repeated keys, warm and cold, through the console (INGEST_DB)
 //   Ingest.Bench rabbitmq [--messages N] [--silos K]             queued messages into a keyed table by the silos vs a minimal consumer (INGEST_DB, INGEST_AMQP_URI)
 //   Ingest.Bench csv [--rows N] [--silos K] [--runs R] [--split-mib M] [--whole] [--kill]   one large CSV file split across the silos vs psql \copy (format csv) (INGEST_DB)
+//   Ingest.Bench sql [--rows N] [--silos K] [--runs R] [--ranges Q] [--maria-rows M] [--no-mariadb]   a table read in key ranges vs psql | psql (and mariadb --batch | psql) (INGEST_DB)
 switch (args.FirstOrDefault())
 {
     case "generate" when args.Length >= 4:
@@ -34,7 +35,9 @@ switch (args.FirstOrDefault())
         return await CsvBenchmark.RunAsync(args[1..]);
     case "rabbitmq":
         return await RabbitMqBenchmark.RunAsync(args[1..]);
+    case "sql":
+        return await SqlBenchmark.RunAsync(args[1..]);
     default:
-        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K] | real [--rows N] [--tiny-units U] [--runs R] | csv [--rows N] [--silos K] [--runs R] [--split-mib M] [--whole] [--kill] | rabbitmq [--messages N] [--silos K]");
+        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K] | real [--rows N] [--tiny-units U] [--runs R] | csv [--rows N] [--silos K] [--runs R] [--split-mib M] [--whole] [--kill] | rabbitmq [--messages N] [--silos K] | sql [--rows N] [--silos K] [--runs R] [--ranges Q] [--maria-rows M] [--no-mariadb]");
         return 64;
 }

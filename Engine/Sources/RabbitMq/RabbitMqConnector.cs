@@ -13,9 +13,6 @@ public sealed class RabbitMqConnector : ISourceConnector
 {
     public SourceKind Kind => SourceKind.RabbitMq;
 
-    // Messages have no versions: a queue is never read incrementally (its ledger skips what committed).
-    public bool VersionTracksContent => true;
-
     public string Describe(SourceSpec source) => $"queue '{Spec(source).Queue}'";
 
     public async IAsyncEnumerable<UnitDescriptor> PlanAsync(SourceSpec source, [EnumeratorCancellation] CancellationToken cancellationToken = default)

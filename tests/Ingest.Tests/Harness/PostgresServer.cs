@@ -14,12 +14,16 @@ public sealed class PostgresServer : IAsyncDisposable
     private readonly string _dir;
     private IDisposable? _watchdog;
 
-    private PostgresServer(string bin, string dir, int port)
+    private PostgresServer(string bin, string dir, int port, string? password)
     {
         _bin = bin;
         _dir = dir;
         Port = port;
+        Password = password;
     }
+
+    /// <summary>The superuser's password, for a server that asks for passwords over TCP; null: trust.</summary>
+    public string? Password { get; }
 
     /// <summary>The server most tests share; each test takes its own database on it.</summary>
     public static Task<PostgresServer> SharedAsync() => SharedServer.Value;
@@ -29,16 +33,25 @@ public sealed class PostgresServer : IAsyncDisposable
     private string DataDir => Path.Combine(_dir, "data");
 
     public string ConnectionString(string database) =>
-        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Timeout=15;Maximum Pool Size=30";
+        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Timeout=15;Maximum Pool Size=30{(Password is null ? "" : ";Password=" + Password)}";
 
-    public static async Task<PostgresServer> StartAsync(int? port = null)
+    /// <summary>Starts a server; with <paramref name="password"/>, connections over TCP must give it (scram-sha-256), as a source database's do.</summary>
+    public static async Task<PostgresServer> StartAsync(int? port = null, string? password = null)
     {
         var bin = FindBinaries();
         var dir = Directory.CreateTempSubdirectory("ingest-pg-").FullName;
         if (ExternalCommand.IsRoot) await ExternalCommand.RunCheckedAsync("chown", ["postgres:postgres", dir]);
+        string[] auth = ["--auth=trust"];
+        if (password is not null)
+        {
+            var file = Path.Combine(dir, "pwfile");
+            await File.WriteAllTextAsync(file, password + "\n");
+            if (ExternalCommand.IsRoot) await ExternalCommand.RunCheckedAsync("chown", ["postgres:postgres", file]);
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", $"--pwfile={file}"];
+        }
         await ExternalCommand.RunCheckedAsync(Path.Combine(bin, "initdb"),
-            ["-D", Path.Combine(dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"], asPostgres: true);
-        var server = new PostgresServer(bin, dir, port ?? ExternalCommand.FreePort());
+            ["-D", Path.Combine(dir, "data"), "-U", "postgres", .. auth, "-E", "UTF8", "--no-sync", "--locale=C"], asPostgres: true);
+        var server = new PostgresServer(bin, dir, port ?? ExternalCommand.FreePort(), password);
         var pgCtl = (ExternalCommand.IsRoot ? "runuser -u postgres -- " : "") + $"'{Path.Combine(bin, "pg_ctl")}'";
         server._watchdog = Watchdog.Register($"{pgCtl} -D '{server.DataDir}' stop -m immediate -w; rm -rf '{dir}'");
         await server.PgCtlAsync("start");

@@ -46,7 +46,10 @@ public static partial class ImportSpecParser
             p.Add($"{where}.splitBy: required with ranges, rowsPerRange or split (the column whose values are cut into ranges)");
         var chunkRows = OptionalInt(s, "chunkRows", where + ".chunkRows", SourceSpec.DefaultChunkRows, p);
         if (chunkRows < 1) p.Add($"{where}.chunkRows: must be at least 1");
-        Unknown(s, where, p, "kind", "engine", "connection", "table", "query", "splitBy", "ranges", "rowsPerRange", "split", "chunkRows");
+        // The watermark store keeps file versions; a table's changed rows need a version column of their own.
+        if (s.ContainsKey("incremental"))
+            p.Add($"{where}.incremental: not available yet for a SQL source (incremental loads are for files and S3 objects); load the table or query whole, or a query that selects the new rows");
+        Unknown(s, where, p, "kind", "engine", "connection", "table", "query", "splitBy", "ranges", "rowsPerRange", "split", "chunkRows", "incremental");
         if (engine is null || connection is null || (table is null && query is null)) return null;
         return new SourceSpec(SourceKind.Sql, null, null, null, "", null, ChunkRows: chunkRows,
             Sql: new SqlSourceSpec(engine.Value, connection, table, query, splitBy, ranges, rowsPerRange, split));

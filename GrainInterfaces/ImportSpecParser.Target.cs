@@ -80,8 +80,7 @@ public static partial class ImportSpecParser
         var version = OptionalString(t, "versionColumn", "target.versionColumn", p);
         if (version is not null)
         {
-            if (all) p.Add("target.versionColumn: not with \"columns\": \"*\"; name the columns to use versionColumn");
-            else if (!rowColumns.ContainsKey(version)) p.Add($"target.versionColumn: '{version}' is not one of target.columns");
+            if (!all && !rowColumns.ContainsKey(version)) p.Add($"target.versionColumn: '{version}' is not one of target.columns");
             else if (key.Contains(version)) p.Add($"target.versionColumn: '{version}' is part of the key; name a column that orders a key's versions");
             if (key.Count == 0) p.Add("target.versionColumn: needs a key, whose rows it orders");
             if (t.ContainsKey("children") || t.ContainsKey("references")) p.Add("target.versionColumn: not supported with children or references yet");

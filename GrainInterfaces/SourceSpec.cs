@@ -82,6 +82,7 @@ public enum SourceKind
 
     /// <summary>Messages of a RabbitMQ queue, consumed continuously.</summary>
     RabbitMq,
+
     /// <summary>A table or query of a SQL database (PostgreSQL, MySQL, MariaDB).</summary>
     Sql,
 }

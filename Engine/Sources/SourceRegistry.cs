@@ -19,7 +19,7 @@ public sealed class SourceRegistry(IEnumerable<ISourceConnector> connectors, IEn
     /// The spec with <c>"columns": "*"</c> replaced by the source's columns, each with its own type;
     /// the spec itself when it names its columns.
     /// </summary>
-    /// <exception cref="SourceDataException">The source cannot be described, or the key is not among its columns.</exception>
+    /// <exception cref="SourceDataException">The source cannot be described, or the key or the version column is not among its columns.</exception>
     public async Task<ImportSpec> ResolveAsync(ImportSpec spec, CancellationToken cancellationToken = default)
     {
         if (!spec.Target.AllColumns) return spec;
@@ -28,6 +28,9 @@ public sealed class SourceRegistry(IEnumerable<ISourceConnector> connectors, IEn
         var missing = spec.Target.Key.Where(k => columns.All(c => c.Name != k)).ToList();
         if (missing.Count > 0)
             throw new SourceDataException($"target.key: {string.Join(", ", missing.Select(k => $"'{k}'"))} is not a column of the source ({string.Join(", ", columns.Select(c => c.Name))})",
+                kind: ErrorKind.Import);
+        if (spec.Target.VersionColumn is { } version && columns.All(c => c.Name != version))
+            throw new SourceDataException($"target.versionColumn: '{version}' is not a column of the source ({string.Join(", ", columns.Select(c => c.Name))})",
                 kind: ErrorKind.Import);
         return spec with { Target = spec.Target with { Columns = columns, AllColumns = false } };
     }

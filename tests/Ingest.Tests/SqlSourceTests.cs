@@ -629,6 +629,12 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
         Assert.Contains(e.Problems, p => p.Contains("maps the columns of a SQL source"));
         Assert.Contains(e.Problems, p => p.StartsWith("target.references: not with \"columns\": \"*\"", StringComparison.Ordinal));
         Assert.Contains(e.Problems, p => p.StartsWith("target.validate: not with", StringComparison.Ordinal));
+        // The version column of "*" is one of the columns planning finds.
+        var all = Spec("all", "postgres", "\"table\": \"orders\"", "").Replace("\"columns\": {  }", "\"columns\": \"*\", \"versionColumn\": \"updated_at\"");
+        Assert.Equal("updated_at", ImportSpecParser.ParseJson(all).Target.VersionColumn);
+        // Incremental loads keep file versions: not a SQL source's yet, and it says so.
+        e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Spec("orders", "postgres", "\"table\": \"orders\"", Map([]), ", \"incremental\": true")));
+        Assert.StartsWith("source.incremental: not available yet for a SQL source", Assert.Single(e.Problems), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -18,6 +18,10 @@ public static partial class ImportSpecParser
         ["size"] = (UnitMeta.Size, ColumnType.Bigint),
         ["record_index"] = (UnitMeta.RecordIndex, ColumnType.Bigint),
         ["import_id"] = (UnitMeta.ImportId, ColumnType.Bigint),
+        ["url"] = (UnitMeta.Url, ColumnType.Text),
+        ["page"] = (UnitMeta.Page, ColumnType.Bigint),
+        ["fetched_at"] = (UnitMeta.FetchedAt, ColumnType.Timestamptz),
+        ["status"] = (UnitMeta.Status, ColumnType.Int),
     };
 
     // For CSV files (csv), a column's path is a header name, or it names a field by position.

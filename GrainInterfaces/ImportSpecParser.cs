@@ -55,6 +55,7 @@ public static partial class ImportSpecParser
         var source = ReadSource(o["source"], p);
         var target = ReadTarget(o["target"], source?.IsCsv() == true, p);
         if (source is not null && target is not null) CheckCsvColumns(source, target, p);
+        if (source is not null && target is not null) CheckHttpMeta(source, target, p);
         var parallelism = OptionalInt(o, "parallelism", "parallelism", ImportSpec.DefaultParallelism, p);
         if (parallelism < 1) p.Add("parallelism: must be at least 1");
 
@@ -83,16 +84,17 @@ public static partial class ImportSpecParser
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
     {
-        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files' or 's3'"); return null; }
+        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files', 's3' or 'http'"); return null; }
         var kindText = RequiredString(s, "kind", "source.kind", p);
         SourceKind? kind = kindText switch
         {
             null => null,
             "files" => SourceKind.Files,
             "s3" => SourceKind.S3,
+            "http" => SourceKind.Http,
             _ => null,
         };
-        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files' or 's3')");
+        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files', 's3' or 'http')");
 
         string? path = null, bucket = null, prefix = null;
         if (kind == SourceKind.Files)
@@ -105,6 +107,13 @@ public static partial class ImportSpecParser
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
             Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "csv");
+        }
+        else if (kind == SourceKind.Http)
+        {
+            var http = ReadHttp(s, p);
+            var httpRecords = OptionalString(s, "records", "source.records", p);
+            if (httpRecords is not null && !IsDottedPath(httpRecords)) p.Add($"source.records: '{httpRecords}' is not a dotted path like 'results' or 'data.items'");
+            return http is null ? null : new SourceSpec(SourceKind.Http, null, null, null, "*", httpRecords, "json", Http: http);
         }
         var pattern = OptionalString(s, "pattern", "source.pattern", p) ?? "*.json";
         var records = OptionalString(s, "records", "source.records", p);

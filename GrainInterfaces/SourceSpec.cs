@@ -14,6 +14,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Compression">The compression of every unit (<c>none</c>, <c>gzip</c>, <c>zstd</c>); null: by extension (<c>.gz</c>, <c>.zst</c>).</param>
 /// <param name="ChunkRows">A unit with more records than this commits every this many, with its checkpoint (default 100,000).</param>
 /// <param name="Csv">How CSV files are read (delimiter, quoting, header, encoding, nulls); null: the defaults.</param>
+/// <param name="Http">For <see cref="SourceKind.Http"/>: the API, its pagination, retries, rate limit and authentication.</param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
@@ -24,7 +25,8 @@ public sealed record SourceSpec(
     string? Format = null,
     string? Compression = null,
     int ChunkRows = SourceSpec.DefaultChunkRows,
-    CsvSpec? Csv = null)
+    CsvSpec? Csv = null,
+    HttpSpec? Http = null)
 {
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;
@@ -59,4 +61,7 @@ public enum SourceKind
 
     /// <summary>Objects in an S3 bucket, selected by prefix and glob.</summary>
     S3,
+
+    /// <summary>Pages of an HTTP API.</summary>
+    Http,
 }

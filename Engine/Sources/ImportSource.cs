@@ -1,5 +1,6 @@
 using Ingest.Engine.Formats;
 using Ingest.Engine.Formats.Csv;
+using Ingest.Engine.Sources.Http;
 using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Sources;
@@ -37,6 +38,13 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
         $"{unit.Key}: changed since its first {checkpoint.Records} records were loaded (version {checkpoint.ETag}, now {now ?? "another"}); " +
         "those records stay loaded, the rest cannot be read from where they stopped");
 
+    // A fetched page, read from its start; read again from memory when only its commit is retried.
+    private UnitReading Page(OpenedObject page, UnitCheckpoint from) =>
+        new(page, page.Content, ContentCompression.None, FormatOf(page.Info.Key).CreateReader(this, page.Info.Key, UnitCheckpoint.Start), from, paged: true)
+        {
+            Again = () => Page(new OpenedObject(new MemoryStream(page.Fetched!, writable: false), page.Info) { Fetched = page.Fetched, Then = page.Then, Warnings = page.Warnings }, from),
+        };
+
     /// <summary>The error for a source in which nothing matches: a wrong pattern must not look like an empty success.</summary>
     public SourceDataException NothingMatches() => new($"no files match '{spec.Pattern}' in {Describe()}", kind: ErrorKind.Import);
 
@@ -58,6 +66,7 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     public async Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, CancellationToken cancellationToken = default)
     {
         checkpoint ??= UnitCheckpoint.Start;
+        if (connector is HttpConnector http) return Page(await http.OpenPageAsync(spec, unit, checkpoint, cancellationToken), checkpoint);
         var compression = ContentCompressions.Of(spec, unit.Key);
         var format = FormatOf(unit.Key);
         // Compressed (or decoded) content cannot be entered in the middle: it is decompressed from the start and skipped.

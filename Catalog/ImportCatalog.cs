@@ -153,13 +153,24 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// Fails an import that could not be planned, with the reason. Units its listing stored before it
     /// failed are cancelled (attempts in flight are fenced off); those already loaded stay.
     /// </summary>
-    public async Task FailAsync(long id, string error, CancellationToken cancellationToken = default)
+    public Task FailAsync(long id, string error, CancellationToken cancellationToken = default) =>
+        FailAsync(id, error, "planned_at IS NULL AND ", cancellationToken);
+
+    /// <summary>
+    /// Fails an import at once, planned or not, with an error every unit would meet (an API refusing
+    /// the credentials): its open units are cancelled (attempts in flight are fenced off); those
+    /// already loaded stay.
+    /// </summary>
+    public Task FailRunningAsync(long id, string error, CancellationToken cancellationToken = default) =>
+        FailAsync(id, error, "", cancellationToken);
+
+    private async Task FailAsync(long id, string error, string unplanned, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand(
             $"""
             WITH failed AS (
               UPDATE ingest.imports SET state = {StateSql.Import.Failed}, error = $2, finished_at = now()
-              WHERE id = $1 AND planned_at IS NULL AND state IN {StateSql.Import.Unfinished} RETURNING id),
+              WHERE id = $1 AND {unplanned}state IN {StateSql.Import.Unfinished} RETURNING id),
             {CancelUnits("failed")}
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'failed', $2 FROM failed
             """);

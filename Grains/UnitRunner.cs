@@ -124,7 +124,25 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
             }
             logger.LogWarning("unit {ImportId}/{UnitNo} end: attempt {Attempt}/{MaxAttempts} failed ({End}): {Error}",
                 importId, unitNo, claim.Attempt, claim.MaxAttempts, end, error);
+            if (ErrorClassifier.Classify(e) == ErrorKind.Fatal && await FailImportAsync(importId, error))
+                return new UnitReport(unitNo, dispatch, UnitEnd.ImportFailed, Error: error);
             return new UnitReport(unitNo, dispatch, end, notBefore, error);
+        }
+    }
+
+    // An error every unit would meet now (credentials refused): the import fails at once, its open units cancelled.
+    private async Task<bool> FailImportAsync(long importId, string error)
+    {
+        try
+        {
+            await TransientErrors.Pipeline.ExecuteAsync(async ct => await catalog.FailRunningAsync(importId, error, ct), CancellationToken.None);
+            logger.LogWarning("import {ImportId} failed: {Error}", importId, error);
+            return true;
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("import {ImportId}: could not be failed ({Error}); its units fail one by one", importId, ErrorClassifier.Describe(e));
+            return false;
         }
     }
 
@@ -243,6 +261,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                 {
                     try
                     {
+                        // Opened (a page: fetched) before the chunk's transaction opens.
                         reading ??= await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
                         try
                         {
@@ -252,17 +271,17 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                         {
                             // A key that exists already: the chunk loads again at once from the last
                             // checkpoint, staged (the loader stages this import's units now).
-                            await reading.DisposeAsync();
-                            reading = null;
-                            reading = await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
+                            reading = await AgainAsync(import, claim, reading, loaded, ct);
                             return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
                         }
                     }
                     catch
                     {
-                        // Rolled back: whatever tries again reads the chunk again from the last checkpoint.
+                        // Rolled back: whatever tries again reads the chunk again from the last checkpoint
+                        // (a page fetched already is read again from memory, not fetched again).
+                        var again = reading?.Replay();
                         if (reading is not null) await reading.DisposeAsync();
-                        reading = null;
+                        reading = again;
                         throw;
                     }
                 }, cancellationToken);
@@ -270,6 +289,12 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                 RecordLoaded(chunk.Added);
                 loaded = chunk.Result;
                 if (loaded.Checkpoint is null) return loaded;
+                if (reading is { Exhausted: true })
+                {
+                    // A page read whole: the next one is fetched before the next transaction opens.
+                    await reading.DisposeAsync();
+                    reading = null;
+                }
                 logger.LogInformation("unit {ImportId}/{UnitNo}: chunk committed, {Records} records in", claim.ImportId, claim.UnitNo, loaded.Checkpoint.Records);
             }
         }
@@ -279,12 +304,23 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         }
     }
 
+    // The unit's reading again from the last checkpoint: from memory when it holds its content (a page), else opened again.
+    private static async Task<UnitReading> AgainAsync(LoadedImport import, UnitClaim claim, UnitReading reading, UnitLoadResult loaded, CancellationToken cancellationToken)
+    {
+        var again = reading.Replay();
+        await reading.DisposeAsync();
+        return again ?? await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, cancellationToken);
+    }
+
     // One chunk in one transaction: its rows, and the unit's checkpoint (or its completion) fenced by its token.
     private async Task<UnitFence.Completion?> LoadChunkAsync(LoadedImport import, UnitClaim claim, string dispatch, UnitReading reading, UnitLoadResult loaded, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
-        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, import.Spec.Source.ChunkRows, cancellationToken);
+        // A page is one chunk: its checkpoint is the next page's cursor.
+        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, reading.Paged ? long.MaxValue : import.Spec.Source.ChunkRows, cancellationToken);
+        foreach (var warning in reading.Warnings)
+            await Events.WriteAsync(connection, claim.ImportId, claim.UnitNo, null, "warning", warning, cancellationToken);
         var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk), chunk);
         var fenced = now.Result.Checkpoint is null
             ? await UnitFence.CompleteAsync(connection, claim.ImportId, [now], batched: false, cancellationToken)

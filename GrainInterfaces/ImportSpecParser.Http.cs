@@ -37,8 +37,9 @@ public static partial class ImportSpecParser
     }
 
     private static bool IsHttpUrl(string url) =>
-        // A placeholder may stand for the host: check the URL with placeholders as a name.
-        Uri.TryCreate(url.Replace("${", "x").Replace("}", "x"), UriKind.Absolute, out var u) && u.Scheme is "http" or "https";
+        // A placeholder may stand for the base (checked when it is resolved) or the host (checked as a name).
+        url.StartsWith("${", StringComparison.Ordinal)
+        || (Uri.TryCreate(url.Replace("${", "x").Replace("}", "x"), UriKind.Absolute, out var u) && u.Scheme is "http" or "https");
 
     private static Dictionary<string, string>? ReadStringMap(JsonNode? node, string where, List<string> p)
     {

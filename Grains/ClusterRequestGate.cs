@@ -10,7 +10,7 @@ namespace Ingest.Grains;
 /// A silo's gate for rate-limited HTTP requests: the turns of each key are leased from its
 /// <see cref="IRateLimitGrain"/> in blocks as large as the requests waiting here, then used at their
 /// times. A turn is used at its time or not at all (one missed by more than a quarter of the
-/// window's margin is dropped), and a lease answered slower than half the margin is dropped whole:
+/// window's margin, waiting for it or woken late, is dropped), and a lease answered slower than half the margin is dropped whole:
 /// its times are that uncertain. A pause (a 429) drops the turns held, here and on every silo told.
 /// Imports without a rate limit never come here.
 /// </summary>
@@ -43,15 +43,18 @@ public sealed class ClusterRequestGate(IGrainFactory grains, ILogger<ClusterRequ
                 {
                     var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
                     if (wait > TimeSpan.Zero) await Task.Delay(wait, cancellationToken);
-                    if (Volatile.Read(ref key.PausedUntil) > Stopwatch.GetTimestamp()) continue; // paused meanwhile: the turn is void
+                    var now = Stopwatch.GetTimestamp();
+                    if (Volatile.Read(ref key.PausedUntil) > now) continue; // paused meanwhile: the turn is void
+                    if (now - at > late) continue; // woken too late (a busy machine): sent now, it could crowd the next window
                     return;
                 }
                 await key.Leasing.WaitAsync(cancellationToken);
                 try
                 {
                     lock (key.Turns) if (key.Turns.Count > 0) continue; // another waiter leased meanwhile
+                    var self = await SelfAsync();
                     var sent = Stopwatch.GetTimestamp();
-                    var lease = await grains.GetGrain<IRateLimitGrain>(limit.Key).LeaseAsync(limit.Requests, limit.PerSeconds, Math.Max(1, Volatile.Read(ref key.Waiting)), Self());
+                    var lease = await grains.GetGrain<IRateLimitGrain>(limit.Key).LeaseAsync(limit.Requests, limit.PerSeconds, Math.Max(1, Volatile.Read(ref key.Waiting)), self);
                     var received = Stopwatch.GetTimestamp();
                     if (Stopwatch.GetElapsedTime(sent, received) > margin / 2)
                     {
@@ -109,12 +112,13 @@ public sealed class ClusterRequestGate(IGrainFactory grains, ILogger<ClusterRequ
     }
 
     // This silo as an observer of pauses; without one, a pause reaches it through its next lease.
-    private IRateLimitObserver? Self()
+    // Made off any grain's turn (a grain may not make one): on the thread pool.
+    private async Task<IRateLimitObserver?> SelfAsync()
     {
         if (_selfTried) return _self;
-        _selfTried = true;
-        try { _self = grains.CreateObjectReference<IRateLimitObserver>(this); }
+        try { _self = await Task.Run(() => grains.CreateObjectReference<IRateLimitObserver>(this)); }
         catch (Exception e) { logger.LogWarning("rate limits: pauses are not pushed to this silo ({Error}); it learns them at its next lease", e.Message); }
+        _selfTried = true;
         return _self;
     }
 }

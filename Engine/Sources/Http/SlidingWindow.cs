@@ -5,12 +5,16 @@ namespace Ingest.Engine.Sources.Http;
 /// <summary>
 /// The schedule of a sliding-window limit: at most <c>requests</c> in any window of <c>perSeconds</c>.
 /// Each grant is placed no earlier than the grant <c>requests</c> before it plus the window and a
-/// margin (for the time between a grant and the request reaching the server); grants are in time
-/// order. Not thread-safe: its owner (a grain, or a gate under a lock) serializes it.
+/// margin (for the time between a grant and the request reaching the server), and no earlier than
+/// a <c>requests</c>-th of that after the grant before it: evenly spaced rather than in bursts,
+/// since requests sent together reach the server with more jitter between them than the margin
+/// holds on a busy machine. Grants are in time order. Not thread-safe: its owner (a grain, or a
+/// gate under a lock) serializes it.
 /// </summary>
 public sealed class SlidingWindow
 {
     private readonly Queue<long> _granted = new();
+    private long _last = long.MinValue / 2;
     private long _pausedUntil;
 
     /// <summary>The limit in force: the lowest rate asked for wins.</summary>
@@ -23,13 +27,13 @@ public sealed class SlidingWindow
     }
 
     /// <summary>
-    /// The margin kept per window: 2% of it and 25 ms, for network and scheduling jitter between a
+    /// The margin kept per window: 3% of it and 30 ms, for network and scheduling jitter between a
     /// grant and the request's arrival.
     /// </summary>
     public TimeSpan Margin => MarginFor(Limit.PerSeconds);
 
     /// <summary>The margin of a window of <paramref name="perSeconds"/>.</summary>
-    public static TimeSpan MarginFor(double perSeconds) => TimeSpan.FromSeconds(0.02 * perSeconds + 0.025);
+    public static TimeSpan MarginFor(double perSeconds) => TimeSpan.FromSeconds(0.03 * perSeconds + 0.03);
 
     /// <summary>No grant before <paramref name="until"/> (a timestamp).</summary>
     public void PauseUntil(long until) => _pausedUntil = Math.Max(_pausedUntil, until);
@@ -48,6 +52,8 @@ public sealed class SlidingWindow
         {
             var at = Math.Max(now, _pausedUntil);
             if (_granted.Count >= requests) at = Math.Max(at, _granted.Peek() + spacing);
+            at = Math.Max(at, _last + spacing / requests);
+            _last = at;
             if (grants.Count > 0 && at > horizon) break;
             _granted.Enqueue(at);
             while (_granted.Count > requests) _granted.Dequeue();

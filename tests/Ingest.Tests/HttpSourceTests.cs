@@ -78,18 +78,18 @@ public class HttpSourceTests(ITestOutputHelper output)
         await using var api = await FakeApi.StartAsync();
         api.Pages = 30;
         api.Key = Key;
-        var retryDate = (DateTimeOffset.UtcNow.AddSeconds(2)).ToString("R");
         api.Faults = (route, page, attempt) => (page, attempt) switch
         {
             (3, 1) => new FakeApi.Fault(Status: 500),
             (5, 1) => new FakeApi.Fault(Status: 503, RetryAfter: "2"),
             (7, 1) => new FakeApi.Fault(Status: 429, RetryAfter: "1"),
-            (9, 1) => new FakeApi.Fault(Status: 429, RetryAfter: retryDate),
+            (9, 1) => new FakeApi.Fault(Status: 429, RetryAfter: DateTimeOffset.UtcNow.AddSeconds(2).ToString("R")),
             (11, 1) => new FakeApi.Fault(Delay: TimeSpan.FromSeconds(4)),
             (13, 1) => new FakeApi.Fault(Reset: true),
             (15, 1 or 2) => new FakeApi.Fault(Status: 502, RetryAfter: "0"),
             _ => null,
         };
+        api.Announced = page => page == 20 ? 31 : 30; // the list grew while it was read
         await using var db = await TestDatabase.CreateAsync();
         await StartSilosAsync(db, api, 3);
 
@@ -117,6 +117,34 @@ public class HttpSourceTests(ITestOutputHelper output)
         Assert.True(Gap(7) >= 0.9, $"429 Retry-After 1: retried after {Gap(7):F2}s");
         Assert.True(Gap(9) >= 0.5, $"429 Retry-After date: retried after {Gap(9):F2}s");
         Assert.Equal("", await db.CountersMismatchAsync(status.Id));
+        Assert.Contains("announces 31 pages now, 30 at planning", await db.ScalarAsync<string>(
+            $"SELECT string_agg(message, '; ') FROM ingest.events WHERE import_id = {status.Id} AND kind = 'warning'"));
+    }
+
+    [Fact]
+    public async Task A_page_whose_commit_is_retried_is_not_fetched_again()
+    {
+        await using var api = await FakeApi.StartAsync();
+        api.Pages = 5;
+        api.Key = Key;
+        await using var db = await TestDatabase.CreateAsync();
+        // The first two COPYs into the target fail as a serialization failure would: passing, retried at once within the attempt.
+        await db.ExecuteAsync("""
+            CREATE TABLE games (id bigint, title text, url text, page bigint, fetched_at timestamptz, status int);
+            CREATE SEQUENCE test_failures;
+            CREATE FUNCTION test_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF nextval('test_failures') <= 2 THEN RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure'; END IF; RETURN NULL; END $$;
+            CREATE TRIGGER test_trigger BEFORE INSERT ON games FOR EACH STATEMENT EXECUTE FUNCTION test_trigger();
+            """);
+        await StartSilosAsync(db, api, 1);
+
+        var status = await db.WaitForAsync(await SubmitAsync(db, api, Spec(Rawg(), table: "games")), TimeSpan.FromSeconds(60));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(8L, await db.ScalarAsync<long>("SELECT nextval('test_failures')")); // two failed COPYs, five that loaded
+        Assert.Equal("100,100", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM games"));
+        Assert.Equal(new long[] { 1, 2, 3, 4, 5 }, api.RequestsOf("rawg/games").Select(r => r.Page));
+        Assert.Equal(1, await db.ScalarAsync<int>($"SELECT attempts FROM ingest.units WHERE import_id = {status.Id}"));
     }
 
     [Theory]

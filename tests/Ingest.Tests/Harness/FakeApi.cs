@@ -55,6 +55,9 @@ public sealed class FakeApi : IAsyncDisposable
 
     public int TokenSeconds { get; set; } = 3600;
 
+    /// <summary>The number of pages a page announces (TMDB's <c>total_pages</c>), by page; null: <see cref="Pages"/>.</summary>
+    public Func<long, int>? Announced { get; set; }
+
     /// <summary>A delay before every page's answer.</summary>
     public TimeSpan PageDelay { get; set; }
 
@@ -142,7 +145,7 @@ public sealed class FakeApi : IAsyncDisposable
         {
             "tmdb/movie/popular" => new Dictionary<string, object?>
             {
-                ["page"] = page, ["results"] = Movies(page), ["total_pages"] = Pages, ["total_results"] = Pages * PerPage,
+                ["page"] = page, ["results"] = Movies(page), ["total_pages"] = Announced?.Invoke(page) ?? Pages, ["total_results"] = Pages * PerPage,
             },
             "rawg/games" => new Dictionary<string, object?>
             {

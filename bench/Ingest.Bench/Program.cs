@@ -8,6 +8,7 @@ using Ingest.Bench;
 //   Ingest.Bench nested [--games N] [--per-file M]               nested games into 11 tables vs plain COPY of the same rows (INGEST_DB)
 //   Ingest.Bench real [--rows N] [--tiny-units U] [--runs R]     data with repeated keys, warm and cold, through the console (INGEST_DB)
 //   Ingest.Bench csv [--rows N] [--silos K]                      one large CSV file vs psql \copy (format csv), and pgloader if installed (INGEST_DB)
+//   Ingest.Bench http [--pages N] [--limit R]                    pages of a local API vs a plain HttpClient loop, and a rate limit across 3 silos (INGEST_DB)
 switch (args.FirstOrDefault())
 {
     case "generate" when args.Length >= 4:
@@ -31,7 +32,9 @@ switch (args.FirstOrDefault())
         return await RealDataBenchmark.RunAsync(args[1..]);
     case "csv":
         return await CsvBenchmark.RunAsync(args[1..]);
+    case "http":
+        return await HttpBenchmark.RunAsync(args[1..]);
     default:
-        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K] | real [--rows N] [--tiny-units U] [--runs R] | csv [--rows N] [--silos K]");
+        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K] | real [--rows N] [--tiny-units U] [--runs R] | csv [--rows N] [--silos K] | http [--pages N] [--limit R]");
         return 64;
 }

@@ -92,16 +92,19 @@ public sealed class UnitLoader
     /// rows do. Otherwise each unit loads as <see cref="LoadAsync"/> loads it. A key that exists
     /// throws <see cref="DirectCopyConflictException"/>, as it does there.
     /// </summary>
-    public async Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units, CancellationToken cancellationToken = default)
+    /// <param name="fetched">The units opened already, in order (pages fetched before the transaction opened); each is read through a <see cref="UnitReading.Replay"/>, so that a batch loaded again reads them again.</param>
+    public async Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units,
+        IReadOnlyList<UnitReading>? fetched = null, CancellationToken cancellationToken = default)
     {
+        async Task<UnitReading> OpenAsync(int i) => fetched?[i].Replay() ?? await _source.OpenAsync(units[i], null, cancellationToken);
         var results = new List<UnitLoadResult>(units.Count);
         if (_table.IsKeyed && !_tryDirect)
         {
             // Direct again only after the whole batch: a unit loaded straight after a staged one in the
             // same transaction would roll back both at its first existing key.
-            foreach (var unit in units)
+            for (var i = 0; i < units.Count; i++)
             {
-                await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
+                await using var reading = await OpenAsync(i);
                 results.Add(await LoadOnceAsync(connection, importId, reading, long.MaxValue, staged: true, cancellationToken));
             }
             if (results.TrueForAll(OnlyNewKeys)) _tryDirect = true;
@@ -110,14 +113,14 @@ public sealed class UnitLoader
         var repeats = TakeRepeats();
         try
         {
-            if (_plan is not null) return await LoadRelationalAsync(connection, importId, units, _plan, repeats, cancellationToken);
+            if (_plan is not null) return await LoadRelationalAsync(connection, importId, units, OpenAsync, _plan, repeats, cancellationToken);
             var now = await TransactionTimeAsync(connection, cancellationToken);
             var facts = new List<UnitFacts>(units.Count);
             await using (var loader = await CopyLoader.BeginAsync(connection, _table, staged: false, cancellationToken: cancellationToken))
             {
-                foreach (var unit in units)
+                for (var i = 0; i < units.Count; i++)
                 {
-                    await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
+                    await using var reading = await OpenAsync(i);
                     facts.Add(new UnitFacts(importId, reading.Info));
                     results.Add(await WriteRecordsAsync(loader, facts[^1], reading, long.MaxValue, now, repeats, results.Count + 1, cancellationToken));
                 }
@@ -199,15 +202,16 @@ public sealed class UnitLoader
     }
 
     // A batch's units share one load: one COPY per table per full buffer, each dimension merged once.
-    private async Task<IReadOnlyList<UnitLoadResult>> LoadRelationalAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units, LoadPlan plan, RepeatedKeys? repeats, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<UnitLoadResult>> LoadRelationalAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units, Func<int, Task<UnitReading>> open,
+        LoadPlan plan, RepeatedKeys? repeats, CancellationToken cancellationToken)
     {
         var results = new List<UnitLoadResult>(units.Count);
         var facts = new List<UnitFacts>(units.Count);
         await using (var load = await BeginRelationalAsync(connection, plan, staged: false, repeats, replaces: false, cancellationToken))
         {
-            foreach (var unit in units)
+            for (var i = 0; i < units.Count; i++)
             {
-                await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
+                await using var reading = await open(i);
                 facts.Add(new UnitFacts(importId, reading.Info));
                 results.Add(await load.MapAsync(facts[^1], reading, long.MaxValue, last: results.Count == units.Count - 1, cancellationToken));
             }

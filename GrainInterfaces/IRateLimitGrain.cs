@@ -9,7 +9,7 @@ public interface IRateLimitGrain : IGrainWithStringKey
 {
     /// <summary>
     /// Up to <paramref name="turns"/> turns under the limit (the lowest one asked for by any import
-    /// of the key wins), none further ahead than one window. <paramref name="observer"/> is told of pauses.
+    /// of the key wins), within one window of the first. <paramref name="observer"/> is told of pauses.
     /// </summary>
     Task<RateLease> LeaseAsync(int requests, double perSeconds, int turns, IRateLimitObserver? observer);
 

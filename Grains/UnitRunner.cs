@@ -342,23 +342,49 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     // Loads a batch's units whole and completes them in ONE transaction; null when any was fenced off (rolled back).
     private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
     {
+        var fetched = loader.Source.Fetches ? await FetchAsync(loader.Source, units, cancellationToken) : null;
         try
         {
-            return await LoadBatchOnceAsync(loader, importId, dispatch, units, cancellationToken);
+            return await LoadBatchOnceAsync(loader, importId, dispatch, units, fetched, cancellationToken);
         }
         catch (DirectCopyConflictException)
         {
             // A key that exists already: rolled back, and the loader now stages this import's units
             // (a batch's one after another in one transaction). Load them again, staged.
-            return await LoadBatchOnceAsync(loader, importId, dispatch, units, cancellationToken);
+            return await LoadBatchOnceAsync(loader, importId, dispatch, units, fetched, cancellationToken);
+        }
+        finally
+        {
+            foreach (var reading in fetched ?? []) await reading.DisposeAsync();
         }
     }
 
-    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchOnceAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
+    // A batch of pages is fetched whole, eight at a time, before its transaction opens.
+    private static async Task<UnitReading[]> FetchAsync(ImportSource source, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
+    {
+        var readings = new UnitReading?[units.Count];
+        try
+        {
+            await Parallel.ForAsync(0, units.Count, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+                async (i, ct) => readings[i] = await source.OpenAsync(units[i].Unit, null, ct));
+            return readings!;
+        }
+        catch
+        {
+            foreach (var reading in readings) if (reading is not null) await reading.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchOnceAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units,
+        IReadOnlyList<UnitReading>? fetched, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
-        var results = await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], cancellationToken);
+        var results = await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], fetched, cancellationToken);
+        for (var i = 0; i < (fetched?.Count ?? 0); i++)
+            foreach (var warning in fetched![i].Warnings)
+                await Events.WriteAsync(connection, importId, units[i].UnitNo, null, "warning", warning, cancellationToken);
         var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
         if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched: true, cancellationToken))
         {

@@ -27,6 +27,9 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// <summary>What a CSV import's readers yield of each row; null for JSON, or a source made for planning.</summary>
     public CsvLayout? Csv => _csv;
 
+    /// <summary>Whether a unit's content is fetched whole when it is opened (HTTP pages): a batch opens its units before its transaction.</summary>
+    public bool Fetches => connector is HttpConnector;
+
     /// <summary>Where the units are, for messages.</summary>
     public string Describe() => connector.Describe(spec);
 

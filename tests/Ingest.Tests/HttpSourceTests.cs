@@ -439,3 +439,25 @@ public class HttpSourceTests(ITestOutputHelper output)
         Assert.Contains(meta.Problems, p => p.Contains("'url' is only for HTTP sources"));
     }
 }
+
+public class SlidingWindowTests
+{
+    [Fact]
+    public void Grants_keep_at_most_the_limit_in_any_window_evenly_spaced()
+    {
+        var window = new Ingest.Engine.Sources.Http.SlidingWindow();
+        window.Adopt(10, 1);
+        var f = System.Diagnostics.Stopwatch.Frequency;
+        var grants = new List<long>();
+        long now = 0;
+        for (var i = 0; i < 50; i++)
+        {
+            grants.AddRange(window.Grant(1 + i % 3, now));
+            now += f / 50;
+        }
+        var seconds = grants.Select(g => g / (double)f).ToArray();
+        Assert.True(Enumerable.Range(0, seconds.Length - 10).All(i => seconds[i + 10] - seconds[i] >= 1.0));
+        var gaps = seconds.Zip(seconds.Skip(1), (a, b) => b - a).ToArray();
+        Assert.True(gaps.Max() < 0.11, string.Join(" ", gaps.Select(g => g.ToString("F3"))));
+    }
+}

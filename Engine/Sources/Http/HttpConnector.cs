@@ -50,10 +50,12 @@ public sealed class HttpConnector(PageFetcher fetcher) : ISourceConnector
             first.Dispose();
             throw;
         }
+        // Each page's size guessed from the first's: small pages then go out in batches, fetched before their transaction.
+        var size = first.Body.LongLength;
         Remember(request, first);
         var pages = Math.Max(1, Math.Min(total, http.Paginate.MaxPages ?? long.MaxValue));
         for (long i = 0; i < pages; i++)
-            yield return new UnitDescriptor(PageRequest.For(http, paginator, paginator.At(i), mask).MaskedUrl, Page: i, Total: total);
+            yield return new UnitDescriptor(PageRequest.For(http, paginator, paginator.At(i), mask).MaskedUrl, size, Page: i, Total: total);
     }
 
     public Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, string? version, CancellationToken cancellationToken = default) =>

@@ -39,22 +39,22 @@ public sealed class SlidingWindow
     public void PauseUntil(long until) => _pausedUntil = Math.Max(_pausedUntil, until);
 
     /// <summary>
-    /// Up to <paramref name="count"/> grants (timestamps, in order), none further ahead than one
-    /// window (at least one, however far).
+    /// Up to <paramref name="count"/> grants (timestamps, in order), within one window of the first
+    /// (which may be far ahead when the key is busy or paused).
     /// </summary>
     public List<long> Grant(int count, long now)
     {
         var (requests, per) = Limit;
         var spacing = (long)((per + Margin.TotalSeconds) * Stopwatch.Frequency);
-        var horizon = now + (long)(per * Stopwatch.Frequency);
+        var window = (long)(per * Stopwatch.Frequency);
         var grants = new List<long>(count);
         while (grants.Count < count)
         {
             var at = Math.Max(now, _pausedUntil);
             if (_granted.Count >= requests) at = Math.Max(at, _granted.Peek() + spacing);
             at = Math.Max(at, _last + spacing / requests);
+            if (grants.Count > 0 && at > grants[0] + window) break;
             _last = at;
-            if (grants.Count > 0 && at > horizon) break;
             _granted.Enqueue(at);
             while (_granted.Count > requests) _granted.Dequeue();
             grants.Add(at);

@@ -209,6 +209,12 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         }
         catch (Exception e)
         {
+            // Credentials refused while the batch fetched its pages: the import is failed, its units cancelled.
+            if (ErrorClassifier.Classify(e) == ErrorKind.Fatal && await FailImportAsync(importId, e.Message))
+            {
+                reports.AddRange(mark.Units.Select(u => Report(u.UnitNo, UnitEnd.ImportFailed)));
+                return [.. reports];
+            }
             // Bad input in one unit, a conflict, a lost connection, a timeout: alone, each unit fails, retries or loads on its own.
             logger.LogInformation("units {ImportId}/{Range}: batch of {Count} rolled back ({Error}); they run alone",
                 importId, range, mark.Units.Count, ErrorClassifier.IsBadInput(e) ? e.Message : ErrorClassifier.Describe(e));

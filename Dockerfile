@@ -14,7 +14,7 @@ RUN printf '#!/bin/sh\nexec dotnet /app/client/Ingest.Client.dll "$@"\n' > /usr/
  && chmod +x /usr/local/bin/ingest /usr/local/bin/ingest-silo
 USER app
 # Silo-to-silo and client gateway ports (INGEST_SILO_PORT, INGEST_GATEWAY_PORT).
-EXPOSE 11111 30000
+EXPOSE 11111 30000 8080
 # SIGTERM (docker stop) makes a silo hand its units back at once and leave the cluster.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["ingest-silo"]

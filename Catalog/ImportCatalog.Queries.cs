@@ -6,6 +6,23 @@ namespace Ingest.Catalog;
 
 public sealed partial class ImportCatalog
 {
+    /// <summary>A rejected record as kept: its unit and file, its index, the column and why, and its text as the source held it.</summary>
+    public sealed record Reject(int UnitNo, string File, long RecordIndex, string? Column, string Reason, string? Raw);
+
+    /// <summary>An import's rejects in the order they were kept, streamed.</summary>
+    public async IAsyncEnumerable<Reject> ReadRejectsAsync(long id, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            SELECT r.unit_no, coalesce(u.descriptor->>'key', u.key, ''), r.record_index, r.column_name, r.reason, r.raw
+            FROM ingest.rejects r LEFT JOIN ingest.units u ON u.import_id = r.import_id AND u.unit_no = r.unit_no
+            WHERE r.import_id = $1 ORDER BY r.id
+            """);
+        cmd.Parameters.AddWithValue(id);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            yield return new Reject(r.GetInt32(0), r.GetString(1), r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5));
+    }
 
     /// <summary>An import's totals, from its counters; null when there is no such import.</summary>
     public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default) => await GetStatusAsync(id, files: false, cancellationToken);
@@ -96,18 +113,23 @@ public sealed partial class ImportCatalog
 
     private static async Task<IReadOnlyList<FileCounts>> FileCountsAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
     {
+        // A file split into ranges is one line: its units' counts added up.
         await using var cmd = new NpgsqlCommand(
             $"""
-            SELECT u.unit_no, u.key, u.state, u.rows_read, u.rows_inserted, u.rows_updated, u.rows_unchanged, u.rows_rejected, {ConflictKinds}
-            FROM ingest.units u JOIN ingest.imports i ON i.id = u.import_id
-            WHERE u.import_id = $1 ORDER BY u.unit_no
+            SELECT min(u.unit_no), coalesce(u.descriptor->>'key', u.key) AS file, array_agg(DISTINCT u.state), count(*)::int,
+                   sum(u.rows_read)::bigint, sum(u.rows_inserted)::bigint, sum(u.rows_updated)::bigint, sum(u.rows_unchanged)::bigint, sum(u.rows_rejected)::bigint,
+                   k.dedup, k.keep
+            FROM ingest.units u CROSS JOIN (SELECT {ConflictKinds} FROM ingest.imports i WHERE i.id = $1) k
+            WHERE u.import_id = $1
+            GROUP BY file, k.dedup, k.keep
+            ORDER BY 1
             """, connection);
         cmd.Parameters.AddWithValue(id);
         var list = new List<FileCounts>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
-            list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), StateNames.ToUnitState(r.GetString(2)),
-                Rows(r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetBoolean(8), r.GetBoolean(9))));
+            list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), FileCounts.StateOf(r.GetFieldValue<string[]>(2).Select(StateNames.ToUnitState).ToList()),
+                Rows(r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetInt64(8), r.GetBoolean(9), r.GetBoolean(10)), r.GetInt32(3)));
         return list;
     }
 

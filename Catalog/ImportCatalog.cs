@@ -5,13 +5,13 @@ namespace Ingest.Catalog;
 
 /// <summary>
 /// Imports as durable state in <c>ingest.imports</c> and <c>ingest.units</c>: what users do to them
-/// (submit, pause, resume, cancel), how import grains read and end them, and what status shows.
+/// (submit, pause, resume, cancel, retry), how import grains read and end them, and what status shows.
 /// Each change is one guarded UPDATE, so the state machine holds whoever calls it and however often.
 /// </summary>
 public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
 {
     /// <summary>An import as its grain needs it; <paramref name="Planned"/> once its listing has ended.</summary>
-    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned);
+    public sealed record ImportRow(ImportState State, int Parallelism, string? TraceParent, bool Planned, int Priority = 0);
 
     /// <summary>A unit that has not ended: its state, the silo and dispatch of its claim, and its backoff.</summary>
     /// <param name="Fresh">Pending, on its first try, in no batch before, and with nothing committed: it may be batched.</param>
@@ -92,6 +92,38 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
           UPDATE ingest.imports SET state = {StateSql.Import.Cancelled}, finished_at = now()
           WHERE id = $1 AND state IN {StateSql.Import.Unfinished} RETURNING id, state),
         {CancelUnits("i")}
+        SELECT state FROM i
+        """, cancellationToken);
+
+    /// <summary>
+    /// Reopens an import that ended <c>completed_with_errors</c> or <c>failed</c>: its failed units
+    /// (and, for an import that failed at planning, the units its listing stored) are pending again
+    /// with fresh attempts, from their checkpoints; the import is <c>running</c> again, or
+    /// <c>pending</c> to be planned again when its listing had not ended. The totals lose what those
+    /// units counted as ended, so they end exact.
+    /// </summary>
+    public Task<ChangeResult> RetryAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "retried",
+        $"""
+        WITH i AS (
+          UPDATE ingest.imports
+          SET state = CASE WHEN planned_at IS NULL THEN {StateSql.Import.Pending} ELSE {StateSql.Import.Running} END, error = NULL, finished_at = NULL
+          WHERE id = $1 AND state IN ({StateSql.Import.CompletedWithErrors}, {StateSql.Import.Failed})
+          RETURNING id, state, planned_at IS NULL AS replan),
+        was AS (
+          SELECT u.import_id, u.unit_no, u.state, u.size_bytes FROM ingest.units u JOIN i ON i.id = u.import_id
+          WHERE u.state = {StateSql.Unit.Failed} OR (i.replan AND u.state = {StateSql.Unit.Cancelled})
+          FOR UPDATE OF u),
+        reopened AS (
+          UPDATE ingest.units u
+          SET state = {StateSql.Unit.Pending}, attempts = 0, error = NULL, finished_at = NULL, not_before = now(), silo = NULL, dispatch = NULL
+          FROM was WHERE u.import_id = was.import_id AND u.unit_no = was.unit_no
+          RETURNING u.import_id),
+        counted AS (
+          INSERT INTO ingest.import_counters (import_id, scope, counter, shard, value)
+          SELECT import_id, 'units', state, 0, -count(*) FROM was GROUP BY import_id, state
+          UNION ALL
+          SELECT import_id, 'bytes', 'ended', 0, -sum(coalesce(size_bytes, 0))::bigint FROM was WHERE state = {StateSql.Unit.Failed} GROUP BY import_id
+          {ImportCounters.AddOnConflict})
         SELECT state FROM i
         """, cancellationToken);
 
@@ -199,10 +231,13 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <summary>The import as its grain needs it; null when there is no such import.</summary>
     public async Task<ImportRow?> GetImportAsync(long id, CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand("SELECT state, parallelism, trace_parent, planned_at IS NOT NULL FROM ingest.imports WHERE id = $1");
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT state, parallelism, trace_parent, planned_at IS NOT NULL, coalesce((spec->>'priority')::int, 0) FROM ingest.imports WHERE id = $1");
         cmd.Parameters.AddWithValue(id);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        return await r.ReadAsync(cancellationToken) ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3)) : null;
+        return await r.ReadAsync(cancellationToken)
+            ? new ImportRow(StateNames.ToImportState(r.GetString(0)), r.GetInt32(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(3), r.GetInt32(4))
+            : null;
     }
 
     /// <summary>

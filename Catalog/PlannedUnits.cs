@@ -48,7 +48,7 @@ public static class PlannedUnits
     }
 
     /// <summary>
-    /// Stores the units of <paramref name="chunk"/> not stored before (by key), numbered after the
+    /// Stores the units of <paramref name="chunk"/> not stored before (by name: a file's key, with its range for a part of one), numbered after the
     /// import's last, and counts them into its totals, in the caller's transaction.
     /// </summary>
     public static async Task<IReadOnlyList<PlannedUnit>> InsertAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> chunk, CancellationToken cancellationToken = default)
@@ -65,8 +65,8 @@ public static class PlannedUnits
             """, connection))
         {
             insert.Parameters.AddWithValue(importId);
-            insert.Parameters.AddWithValue(chunk.Select(u => u.Key).ToArray());
-            insert.Parameters.AddWithValue(chunk.Select(u => u.Size).ToArray());
+            insert.Parameters.AddWithValue(chunk.Select(u => u.Name).ToArray());
+            insert.Parameters.AddWithValue(chunk.Select(u => u.Length).ToArray());
             insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = chunk.Select(UnitJson.Descriptor).ToArray() });
             await using var r = await insert.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken)) units.Add(new PlannedUnit(r.GetInt32(0), r.IsDBNull(1) ? null : r.GetInt64(1)));

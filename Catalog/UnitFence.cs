@@ -303,7 +303,7 @@ public static class UnitFence
         await ImportCounters.AddAsync(connection, importId, units[0].Unit.UnitNo,
             units.SelectMany(u => ImportCounters.Loaded(u.Added)).Concat([
                 new("units", "done", units.Count),
-                new("bytes", "ended", units.Sum(u => u.Unit.Unit.Size ?? 0))]),
+                new("bytes", "ended", units.Sum(u => u.Unit.Unit.Length ?? 0))]),
             cancellationToken);
         return true;
     }

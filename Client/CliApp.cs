@@ -19,7 +19,11 @@ public static class CliApp
             ControlCommand.Build(context, "pause", "Pause an import: no new unit starts; units in flight finish", (c, id, ct) => c.PauseAsync(id, ct)),
             ControlCommand.Build(context, "resume", "Resume a paused import", (c, id, ct) => c.ResumeAsync(id, ct)),
             ControlCommand.Build(context, "cancel", "Cancel an import; units in flight are rolled back", (c, id, ct) => c.CancelAsync(id, ct)),
+            ControlCommand.Build(context, "retry", "Run the failed units of an ended import again (or plan again one that failed at planning)", (c, id, ct) => c.RetryAsync(id, ct)),
             NodesCommand.Build(context),
+            ReportCommand.Build(context),
+            RejectsCommand.Build(context),
+            CleanupCommand.Build(context),
             ValidateCommand.Build(context),
             DiffCommand.Build(context),
         };

@@ -22,6 +22,11 @@ public sealed class ClusterConnection : IAsyncDisposable
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
+        // The console's own output is for people; Orleans' warnings go to stderr, as JSON when asked.
+        if (Environment.GetEnvironmentVariable("INGEST_LOG_FORMAT") is { } format && format.Trim().Equals("json", StringComparison.OrdinalIgnoreCase))
+            builder.Logging.AddJsonConsole(o => (o.UseUtcTimestamp, o.TimestampFormat) = (true, "yyyy-MM-ddTHH:mm:ss.fffZ"))
+                .AddFilter(level => level >= LogLevel.Warning)
+                .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId));

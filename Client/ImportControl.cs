@@ -6,7 +6,7 @@ using Ingest.Engine;
 namespace Ingest.Client;
 
 /// <summary>
-/// What a user does to imports: submit, pause, resume, cancel. A submit is stored in the catalog,
+/// What a user does to imports: submit, pause, resume, cancel, retry. A submit is stored in the catalog,
 /// where silos hear of it; the others go to the import's grain through the cluster. With no silo
 /// running, the change is made in the catalog directly, which is all a grain does first too: the
 /// import's grain reads it when a silo starts.
@@ -56,6 +56,9 @@ public sealed class ImportControl(ImportCatalog catalog, Func<CancellationToken,
 
     public Task<ChangeResult> CancelAsync(long id, CancellationToken cancellationToken = default) =>
         ChangeAsync(g => g.CancelAsync(), () => catalog.CancelAsync(id, cancellationToken), id, cancellationToken);
+
+    public Task<ChangeResult> RetryAsync(long id, CancellationToken cancellationToken = default) =>
+        ChangeAsync(g => g.RetryAsync(), () => catalog.RetryAsync(id, cancellationToken), id, cancellationToken);
 
     private async Task<ChangeResult> ChangeAsync(Func<IImportGrain, Task<ChangeResult>> viaGrain, Func<Task<ChangeResult>> direct, long id, CancellationToken cancellationToken)
     {

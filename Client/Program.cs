@@ -10,7 +10,8 @@ using var tracing = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPO
     ? Sdk.CreateTracerProviderBuilder()
         .ConfigureResource(r =>
         {
-            if (Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is not { Length: > 0 }) r.AddService("ingest-client");
+            // A service.instance.id the user sets (OTEL_RESOURCE_ATTRIBUTES) wins over a generated one.
+            if (Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is not { Length: > 0 }) r.AddService("ingest-client", autoGenerateServiceInstanceId: !IngestTracing.UserSetsInstanceId);
         })
         .AddSource(IngestTracing.SourceName, "Microsoft.Orleans.Application")
         .AddOtlpExporter()

@@ -26,6 +26,14 @@ public static class IngestTracing
         return activity;
     }
 
+    /// <summary>
+    /// Whether <c>OTEL_RESOURCE_ATTRIBUTES</c> names a <c>service.instance.id</c>: the user's value then
+    /// wins over the program's own (OpenTelemetry's convention).
+    /// </summary>
+    public static bool UserSetsInstanceId =>
+        (Environment.GetEnvironmentVariable("OTEL_RESOURCE_ATTRIBUTES") ?? "").Split(',')
+        .Any(pair => pair.Split('=', 2) is [var key, { Length: > 0 }] && key.Trim() == "service.instance.id");
+
     /// <summary>A fresh, sampled W3C traceparent, for an import submitted while nothing records spans.</summary>
     public static string NewTraceParent() =>
         $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";

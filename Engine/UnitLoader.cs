@@ -377,9 +377,12 @@ public sealed class UnitLoader
         {
             var reason = unit.WithLine(reject.Reason);
             if (fail)
-                throw new SourceDataException(From.Records == 0
-                    ? $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail, nothing of this file is loaded): {reason}"
-                    : $"{unit.Info.Key}: record {index} is invalid (onInvalid: fail; its first {From.Records} records, committed before, stay loaded): {reason}");
+            {
+                var (name, first) = (unit.Unit.Name, unit.Unit.First.Records);
+                throw new SourceDataException(From.Records == first
+                    ? $"{name}: record {index} is invalid (onInvalid: fail, nothing of this {(unit.Unit.Range is null ? "file" : "range")} is loaded): {reason}"
+                    : $"{name}: record {index} is invalid (onInvalid: fail; the {From.Records - first} records before it, committed before, stay loaded): {reason}");
+            }
             if (Count++ < MaxKeptRejects) _kept.Add(new RejectedRecord(index, reject.Column, reason, Truncate(unit.Original.Span)));
         }
 

@@ -30,6 +30,9 @@ public interface IImportGrain : IGrainWithIntegerKey
     /// <summary>The import ends <c>cancelled</c>; units in flight are rolled back.</summary>
     Task<ChangeResult> CancelAsync();
 
+    /// <summary>An import that ended with failed units (or failed at planning) runs them again (plans again).</summary>
+    Task<ChangeResult> RetryAsync();
+
     /// <summary>A unit grain reports how its attempt ended: one report per unit it was handed.</summary>
     Task UnitsEndedAsync(UnitReport[] reports);
 }

@@ -9,12 +9,14 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Target">The table the records are loaded into, and how fields map to columns.</param>
 /// <param name="Parallelism">The most units of this import in flight at once across the whole cluster.</param>
 /// <param name="Retry">How often a failing unit is attempted, and how long to wait between attempts.</param>
+/// <param name="Priority">When the silos' slots are all busy, units of imports with a higher priority start first (default 0; may be negative).</param>
 public sealed record ImportSpec(
     string Name,
     SourceSpec Source,
     TargetSpec Target,
     int Parallelism,
-    RetrySpec Retry)
+    RetrySpec Retry,
+    int Priority = 0)
 {
     /// <summary>The parallelism of a spec that names none.</summary>
     public const int DefaultParallelism = 4;

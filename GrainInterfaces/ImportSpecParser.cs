@@ -76,10 +76,11 @@ public static partial class ImportSpecParser
             }
             else p.Add("retry: must be an object with attempts, backoffSeconds and attemptTimeoutSeconds");
         }
-        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry");
+        var priority = OptionalInt(o, "priority", "priority", 0, p);
+        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority");
 
         if (p.Count > 0) throw new SpecException(p);
-        return new ImportSpec(name, source!, target!, parallelism, retry);
+        return new ImportSpec(name, source!, target!, parallelism, retry, priority);
     }
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
@@ -100,13 +101,13 @@ public static partial class ImportSpecParser
         if (kind == SourceKind.Files)
         {
             path = RequiredString(s, "path", "source.path", p);
-            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "csv");
+            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
         }
         else if (kind == SourceKind.S3)
         {
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
-            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "csv");
+            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
         }
         else if (kind == SourceKind.Http)
         {
@@ -126,9 +127,11 @@ public static partial class ImportSpecParser
             p.Add($"source.compression: unknown compression '{compression}' (expected {string.Join(", ", SourceSpec.Compressions)}; absent: by extension, .gz or .zst)");
         var chunkRows = OptionalInt(s, "chunkRows", "source.chunkRows", SourceSpec.DefaultChunkRows, p);
         if (chunkRows < 1) p.Add("source.chunkRows: must be at least 1");
+        var splitBytes = OptionalLong(s, "splitBytes", "source.splitBytes", SourceSpec.DefaultSplitBytes, p);
+        if (splitBytes < 1) p.Add("source.splitBytes: must be at least 1");
         var csv = ReadCsv(s["csv"], p);
         if (csv is not null && format is "json" or "ndjson") p.Add($"source.csv: only for CSV files, but source.format is '{format}'");
-        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv);
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes);
     }
 
     private static bool IsDottedPath(string path) =>
@@ -163,6 +166,14 @@ public static partial class ImportSpecParser
         null => fallback,
         JsonValue v when v.TryGetValue(out int i) => i,
         JsonValue v when v.TryGetValue(out double d) && d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue => (int)d,
+        _ => Problem(p, $"{where}: must be a whole number", fallback),
+    };
+
+    private static long OptionalLong(JsonObject o, string name, string where, long fallback, List<string> p) => o[name] switch
+    {
+        null => fallback,
+        JsonValue v when v.TryGetValue(out long i) => i,
+        JsonValue v when v.TryGetValue(out double d) && d == Math.Floor(d) && d is >= long.MinValue and <= long.MaxValue => (long)d,
         _ => Problem(p, $"{where}: must be a whole number", fallback),
     };
 

@@ -60,12 +60,22 @@ public sealed record UnitCounts(int Total, int Done, int Failed, int Running, in
 /// <param name="Kept">With <c>onConflict: keep</c>: records whose key exists, whose row was kept (the unchanged ones).</param>
 public sealed record RowCounts(long Read, long Inserted, long Updated, long Unchanged, long Rejected, long Duplicates = 0, long Kept = 0);
 
-/// <summary>What one file (unit) did to the target's rows.</summary>
-/// <param name="UnitNo">The unit's number.</param>
+/// <summary>What one file did to the target's rows: its unit's counts, or its ranges' added up.</summary>
+/// <param name="UnitNo">Its (first) unit's number.</param>
 /// <param name="Key">The file name or object key.</param>
-/// <param name="State">The unit's state.</param>
+/// <param name="State">Its unit's state; for ranges, failed if one failed, done when all are, running once one started, else pending or cancelled.</param>
 /// <param name="Rows">Its rows by outcome (duplicates and kept as for the import).</param>
-public sealed record FileCounts(int UnitNo, string Key, UnitState State, RowCounts Rows);
+/// <param name="Units">Its units: 1, or the number of its byte ranges.</param>
+public sealed record FileCounts(int UnitNo, string Key, UnitState State, RowCounts Rows, int Units = 1)
+{
+    /// <summary>The state of a file from the states of its units.</summary>
+    public static UnitState StateOf(IReadOnlyCollection<UnitState> units) =>
+        units.Contains(UnitState.Failed) ? UnitState.Failed
+        : units.All(u => u == UnitState.Done) ? UnitState.Done
+        : units.Contains(UnitState.Running) || units.Contains(UnitState.Done) && units.Contains(UnitState.Pending) ? UnitState.Running
+        : units.Contains(UnitState.Pending) ? UnitState.Pending
+        : UnitState.Cancelled;
+}
 
 /// <summary>What an import's done units did to one table.</summary>
 /// <param name="Inserted">New rows.</param>

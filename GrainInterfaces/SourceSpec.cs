@@ -1,6 +1,6 @@
 namespace Ingest.GrainInterfaces;
 
-/// <summary>Where the records of an import come from. One file or object is one unit of work.</summary>
+/// <summary>Where the records of an import come from. One file or object is one unit of work, or a huge one several (<see cref="SplitBytes"/>).</summary>
 /// <param name="Kind">The kind of source.</param>
 /// <param name="Path">For <see cref="SourceKind.Files"/>: the folder holding the files.</param>
 /// <param name="Bucket">For <see cref="SourceKind.S3"/>: the bucket.</param>
@@ -14,6 +14,10 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Compression">The compression of every unit (<c>none</c>, <c>gzip</c>, <c>zstd</c>); null: by extension (<c>.gz</c>, <c>.zst</c>).</param>
 /// <param name="ChunkRows">A unit with more records than this commits every this many, with its checkpoint (default 100,000).</param>
 /// <param name="Csv">How CSV files are read (delimiter, quoting, header, encoding, nulls); null: the defaults.</param>
+/// <param name="SplitBytes">
+/// A CSV or NDJSON file larger than this (uncompressed, UTF-8) is loaded as record-aligned byte
+/// ranges of about this size, each a unit of its own (default 64 MiB).
+/// </param>
 /// <param name="Http">For <see cref="SourceKind.Http"/>: the API, its pagination, retries, rate limit and authentication.</param>
 public sealed record SourceSpec(
     SourceKind Kind,
@@ -26,10 +30,14 @@ public sealed record SourceSpec(
     string? Compression = null,
     int ChunkRows = SourceSpec.DefaultChunkRows,
     CsvSpec? Csv = null,
+    long SplitBytes = SourceSpec.DefaultSplitBytes,
     HttpSpec? Http = null)
 {
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;
+
+    /// <summary>The range size of a spec that names none.</summary>
+    public const long DefaultSplitBytes = 64L * 1024 * 1024;
 
     /// <summary>The record formats <see cref="Format"/> may name.</summary>
     public static IReadOnlyList<string> Formats { get; } = ["json", "ndjson", "csv", "tsv"];

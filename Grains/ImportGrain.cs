@@ -94,6 +94,21 @@ public sealed class ImportGrain(
         return result;
     }
 
+    public async Task<ChangeResult> RetryAsync()
+    {
+        var result = await catalog.RetryAsync(Id);
+        if (result.Applied)
+        {
+            logger.LogInformation("import {ImportId} retried: its failed units run again", Id);
+            // Planning that gave up is tried again, with its attempts counted afresh.
+            state.State.PlanAttempts = 0;
+            await state.WriteStateAsync();
+            if (_planning is { IsCompleted: true }) _planning = null;
+        }
+        await ReconcileAsync([], fullReload: true);
+        return result;
+    }
+
     public async Task<ChangeResult> CancelAsync()
     {
         var result = await catalog.CancelAsync(Id);
@@ -289,7 +304,7 @@ public sealed class ImportGrain(
         {
             // A placement hint: the new unit grain goes to the target while that silo is active, else to a random one.
             if (target is not null) RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
-            var start = GrainFactory.GetGrain<IUnitGrain>(key).StartAsync(new UnitAssignment(Id, units, _import?.TraceParent));
+            var start = GrainFactory.GetGrain<IUnitGrain>(key).StartAsync(new UnitAssignment(Id, units, _import?.TraceParent, _import?.Priority ?? 0));
             RequestContext.Remove(IPlacementDirector.PlacementHintKey);
             var silo = await start;
             if (_inFlight.TryGetDispatch(key, out var dispatch)) dispatch.Silo = silo;

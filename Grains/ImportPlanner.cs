@@ -37,18 +37,22 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
     {
         if (await PlannedUnits.ToListAsync(dataSource, importId, cancellationToken) is not { } spec) return null;
 
-        var source = sources.For(spec.Source);
+        var source = sources.For(spec);
         var chunk = new List<UnitDescriptor>();
         var listed = 0;
         var since = new Stopwatch(); // since the chunk's first unit was listed
-        await foreach (var unit in source.PlanAsync(cancellationToken))
+        await foreach (var file in source.PlanAsync(cancellationToken))
         {
-            if (chunk.Count == 0) since.Restart();
-            chunk.Add(unit);
             listed++;
-            if (chunk.Count < ChunkUnits && since.Elapsed < ChunkTime) continue;
-            if (!await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
-            chunk.Clear();
+            // A huge file's ranges are stored as its pass finds them, so the first load while it goes on.
+            await foreach (var unit in source.SplitAsync(file, cancellationToken))
+            {
+                if (chunk.Count == 0) since.Restart();
+                chunk.Add(unit);
+                if (chunk.Count < ChunkUnits && since.Elapsed < ChunkTime) continue;
+                if (!await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
+                chunk.Clear();
+            }
         }
         if (listed == 0) throw source.NothingMatches();
         if (chunk.Count > 0 && !await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;

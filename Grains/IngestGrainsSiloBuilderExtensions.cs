@@ -26,6 +26,8 @@ public static class IngestGrainsSiloBuilderExtensions
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloSlots>());
         silo.Services.AddSingleton<ClusterWatcher>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ClusterWatcher>());
+        silo.Services.AddSingleton<ImportCleanup>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, CatalogRetention>();
         return silo;
     }
 }

@@ -56,4 +56,10 @@ public sealed class IngestSiloOptions
 
     /// <summary>How long a dead silo's row stays in the membership table before a sweep prunes it. Default: 1 hour. From <c>INGEST_DEFUNCT_SILO_SECONDS</c>.</summary>
     public TimeSpan DefunctSiloExpiration { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Ended imports older than this many days are removed from the catalog once a day (and when the
+    /// silo starts), as <c>ingest cleanup --older-than</c> does; null (default): never. From <c>INGEST_RETENTION_DAYS</c>.
+    /// </summary>
+    public int? RetentionDays { get; set; }
 }

@@ -11,7 +11,7 @@ namespace Ingest.Grains;
 /// </summary>
 public sealed class SiloSlots(IOptions<IngestSiloOptions> options, ILogger<SiloSlots> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
-    private readonly SemaphoreSlim _slots = new(options.Value.Slots);
+    private readonly PrioritySlots _slots = new(options.Value.Slots);
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _runs = new();
     private volatile bool _handingBack;
 
@@ -22,12 +22,13 @@ public sealed class SiloSlots(IOptions<IngestSiloOptions> options, ILogger<SiloS
     public bool HandingBack => _handingBack;
 
     /// <summary>
-    /// Runs <paramref name="work"/> in a free slot, waiting for one, then hands its result to
+    /// Runs <paramref name="work"/> in a free slot, waiting for one (behind attempts of a higher
+    /// <paramref name="priority"/>, ahead of lower ones), then hands its result to
     /// <paramref name="deliver"/>. Its token is cancelled by <paramref name="abandon"/> or when the silo
     /// stops; the work says what it did then (<paramref name="cancelledBeforeStart"/> when it never ran).
     /// A stopping silo waits for the deliveries of the attempts it hands back.
     /// </summary>
-    public async Task RunAsync<T>(string dispatch, Func<CancellationToken, Task<T>> work, Func<T> cancelledBeforeStart, Func<T, Task> deliver, CancellationToken abandon)
+    public async Task RunAsync<T>(string dispatch, int priority, Func<CancellationToken, Task<T>> work, Func<T> cancelledBeforeStart, Func<T, Task> deliver, CancellationToken abandon)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(abandon);
         if (_handingBack) cancel.Cancel();
@@ -39,7 +40,7 @@ public sealed class SiloSlots(IOptions<IngestSiloOptions> options, ILogger<SiloS
             var acquired = false;
             try
             {
-                await _slots.WaitAsync(cancel.Token);
+                await _slots.WaitAsync(priority, cancel.Token);
                 acquired = true;
                 result = await work(cancel.Token);
             }

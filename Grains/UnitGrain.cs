@@ -48,6 +48,7 @@ public sealed class UnitGrain(UnitRunner runner, SiloSlots slots, ILocalSiloDeta
         {
             await Task.Run(() => slots.RunAsync(
                 dispatch,
+                assignment.Priority,
                 async ct =>
                 {
                     using var span = IngestTracing.StartUnder(assignment.TraceParent, "unit", assignment.ImportId, assignment.Units[0]);

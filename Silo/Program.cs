@@ -17,7 +17,7 @@ catch (SiloSettingsException e)
     return 64;
 }
 
-using var loggerFactory = LoggerFactory.Create(SiloHost.ConfigureLogging);
+using var loggerFactory = LoggerFactory.Create(logging => SiloHost.ConfigureLogging(logging, settings.JsonLogs));
 var logger = loggerFactory.CreateLogger("Ingest.Silo");
 await using var dataSource = SiloHost.CreateDataSource(settings.ConnectionString);
 using var stopping = new CancellationTokenSource();

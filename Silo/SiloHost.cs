@@ -8,6 +8,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Ingest.Silo.Web;
+using Ingest.Catalog;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -37,15 +39,30 @@ public static class SiloHost
         return builder.Build();
     }
 
-    public static void ConfigureLogging(ILoggingBuilder logging)
+    /// <summary>
+    /// Console logs: one plain line per entry, or with <paramref name="json"/> one JSON object (the
+    /// message's fields, such as the import id and unit, as properties; the trace id in its scope).
+    /// </summary>
+    public static void ConfigureLogging(ILoggingBuilder logging, bool json)
     {
         logging.ClearProviders();
-        logging.AddSimpleConsole(o =>
+        if (json)
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
+            logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
+            logging.AddJsonConsole(o =>
+            {
+                o.IncludeScopes = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+        else
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+            });
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("Orleans", LogLevel.Warning);
         logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error); // start-up notes about server GC
@@ -59,12 +76,12 @@ public static class SiloHost
         // host's defaults: they watch the working directory recursively for appsettings changes, and
         // with a busy directory below it (a local PostgreSQL's data, say) that inotify traffic was a
         // tenth of the process's CPU.
-        // With a dashboard the host is a minimal web application; otherwise no web server at all.
-        IHostApplicationBuilder builder = settings.DashboardPort is null
+        // With a dashboard or the web console the host is a minimal web application; otherwise no web server at all.
+        IHostApplicationBuilder builder = settings.DashboardPort is null && settings.Web is null
             ? Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true })
             : WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Configuration.AddEnvironmentVariables();
-        ConfigureLogging(builder.Logging);
+        ConfigureLogging(builder.Logging, settings.JsonLogs);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddSingleton(rejoin);
 
@@ -107,19 +124,31 @@ public static class SiloHost
                 o.SweepInterval = settings.Grains.SweepInterval;
                 o.PlanAttempts = settings.Grains.PlanAttempts;
                 o.PlanBackoff = settings.Grains.PlanBackoff;
+                o.RetentionDays = settings.Grains.RetentionDays;
                 o.DefunctSiloExpiration = settings.DefunctSiloExpiration;
             });
             silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());
             if (settings.DashboardPort is not null) silo.AddDashboard();
+            if (settings.Web is not null) silo.Services.AddSingleton<ImportReports>();
         });
         AddTelemetry(builder, name);
         if (builder is not WebApplicationBuilder web) return ((HostApplicationBuilder)builder).Build();
 
-        web.WebHost.UseKestrelCore().ConfigureKestrel(k => k.ListenAnyIP(settings.DashboardPort!.Value));
+        // One web server: the console on its address and port, the dashboard beside it (under /orleans when both are on).
+        web.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+        {
+            if (settings.DashboardPort is { } dashboard) k.ListenAnyIP(dashboard);
+            if (settings.Web is { } console) k.Listen(console.Address, console.Port);
+        });
         web.Services.AddRouting();
         var app = web.Build();
         app.UseRouting();
-        app.MapOrleansDashboard();
+        if (settings.Web is { } options)
+        {
+            WebConsole.Map(app, options, settings.ClusterId);
+            if (settings.DashboardPort is not null) app.MapOrleansDashboard(routePrefix: "/orleans");
+        }
+        else app.MapOrleansDashboard();
         return app;
     }
 
@@ -130,7 +159,9 @@ public static class SiloHost
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r =>
             {
-                if (Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is not { Length: > 0 }) r.AddService("ingest-silo", serviceInstanceId: siloName);
+                // A service.instance.id the user sets (OTEL_RESOURCE_ATTRIBUTES) wins over the silo's name.
+                if (Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is not { Length: > 0 })
+                    r.AddService("ingest-silo", serviceInstanceId: IngestTracing.UserSetsInstanceId ? null : siloName, autoGenerateServiceInstanceId: false);
             })
             .WithTracing(t => t
                 .SetSampler(new IngestSampler())

@@ -54,6 +54,12 @@ public sealed class SiloSettings
     /// <summary>Port of the Orleans dashboard; none when unset. <c>INGEST_DASHBOARD_PORT</c>.</summary>
     public int? DashboardPort { get; init; }
 
+    /// <summary>The web console, when <c>INGEST_WEB_PORT</c> is set; null: none.</summary>
+    public Web.WebConsoleOptions? Web { get; init; }
+
+    /// <summary>Whether log lines are JSON objects (<c>INGEST_LOG_FORMAT=json</c>) rather than plain text (<c>text</c>, the default).</summary>
+    public bool JsonLogs { get; init; }
+
     /// <summary>The grains' own options.</summary>
     public required IngestSiloOptions Grains { get; init; }
 
@@ -76,6 +82,7 @@ public sealed class SiloSettings
             SweepInterval = env.Seconds("INGEST_SWEEP_SECONDS", defaults.SweepInterval),
             PlanAttempts = env.Int("INGEST_PLAN_ATTEMPTS", defaults.PlanAttempts, min: 1),
             PlanBackoff = env.Seconds("INGEST_PLAN_BACKOFF_SECONDS", defaults.PlanBackoff, allowZero: true),
+            RetentionDays = env.Int("INGEST_RETENTION_DAYS", 0, min: 1, optional: true) is var days and > 0 ? days : null,
         };
         var settings = new SiloSettings
         {
@@ -92,6 +99,11 @@ public sealed class SiloSettings
             ConnectionLivenessCheck = env.Bool("INGEST_CONNECTION_LIVENESS_CHECK", false),
             DefunctSiloExpiration = env.Seconds("INGEST_DEFUNCT_SILO_SECONDS", TimeSpan.FromHours(1)),
             DashboardPort = env.Int("INGEST_DASHBOARD_PORT", 0, min: 1, max: 65535, optional: true) is var p and > 0 ? p : null,
+            JsonLogs = env.Choice("INGEST_LOG_FORMAT", "text", "json") == "json",
+            Web = env.Int("INGEST_WEB_PORT", 0, min: 1, max: 65535, optional: true) is var web and > 0
+                ? new Web.WebConsoleOptions(web, env.Address("INGEST_WEB_ADDRESS", IPAddress.Loopback), env.Secret("INGEST_WEB_TOKEN"), env.Secret("INGEST_WEB_READ_TOKEN"),
+                    env.Secret("INGEST_TRACE_URL"))
+                : null,
             Grains = grains,
         };
         if (problems.Count > 0) throw new SiloSettingsException(problems);
@@ -103,6 +115,16 @@ public sealed class SiloSettings
         private static string? Get(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v.Trim() : null;
 
         public string Text(string name, string fallback) => Get(name) ?? fallback;
+
+        public string? Secret(string name) => Get(name);
+
+        public string Choice(string name, params string[] choices)
+        {
+            var value = Get(name) ?? choices[0];
+            if (choices.Contains(value, StringComparer.OrdinalIgnoreCase)) return value.ToLowerInvariant();
+            problems.Add($"{name} must be {string.Join(" or ", choices)}, not '{value}'");
+            return choices[0];
+        }
 
         public int Int(string name, int fallback, int min, int max = int.MaxValue, bool optional = false)
         {

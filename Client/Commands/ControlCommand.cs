@@ -3,7 +3,7 @@ using Ingest.GrainInterfaces;
 
 namespace Ingest.Client.Commands;
 
-/// <summary><c>ingest pause|resume|cancel ID</c>: change an import's state.</summary>
+/// <summary><c>ingest pause|resume|cancel|retry ID</c>: change an import's state.</summary>
 public static class ControlCommand
 {
     public static Command Build(ClientContext context, string verb, string description, Func<ImportControl, long, CancellationToken, Task<ChangeResult>> change)

@@ -56,7 +56,7 @@ public static class StatusView
             perFile.AddColumn("unit").AddColumn("file").AddColumn("state");
             foreach (var name in new[] { "read", "inserted", "updated", "unchanged", "rejected" }) perFile.AddColumn(new TableColumn(name).RightAligned());
             foreach (var f in files)
-                perFile.AddRow(f.UnitNo.ToString(), Markup.Escape(f.Key), f.State.Name(), $"{f.Rows.Read:N0}", $"{f.Rows.Inserted:N0}", $"{f.Rows.Updated:N0}",
+                perFile.AddRow(f.UnitNo.ToString(), Markup.Escape(f.Key) + (f.Units > 1 ? $" ({f.Units} ranges)" : ""), f.State.Name(), $"{f.Rows.Read:N0}", $"{f.Rows.Inserted:N0}", $"{f.Rows.Updated:N0}",
                     $"{f.Rows.Unchanged:N0}", $"{f.Rows.Rejected:N0}");
             console.Write(perFile);
         }

@@ -27,4 +27,13 @@ public interface IRecordFormat
 
     /// <summary>The content as the reader reads it; it owns <paramref name="content"/>.</summary>
     Stream Decode(SourceSpec source, Stream content) => content;
+
+    /// <summary>
+    /// How a file of this format is cut into record-aligned ranges, when it can be (its records end at
+    /// line breaks); null when its files are loaded whole. <paramref name="open"/> opens the file at
+    /// its start, in the version being planned, for what the splitter must read first (a CSV header).
+    /// </summary>
+    /// <exception cref="SourceDataException">The file cannot be read as this format (a bad header): it is loaded whole, and fails there.</exception>
+    ValueTask<RecordSplitter?> SplitterAsync(ImportSource source, string key, Func<CancellationToken, Task<Stream>> open, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult<RecordSplitter?>(null);
 }

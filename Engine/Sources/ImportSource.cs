@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Ingest.Engine.Formats;
 using Ingest.Engine.Formats.Csv;
 using Ingest.Engine.Sources.Http;
@@ -33,19 +34,91 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// <summary>Where the units are, for messages.</summary>
     public string Describe() => connector.Describe(spec);
 
-    /// <summary>The units, as the connector lists them.</summary>
+    /// <summary>The files, as the connector lists them.</summary>
     public IAsyncEnumerable<UnitDescriptor> PlanAsync(CancellationToken cancellationToken = default) => connector.PlanAsync(spec, cancellationToken);
 
-    /// <summary>The error for a unit whose content is not the version its checkpoint was read from.</summary>
-    public static SourceDataException Changed(UnitDescriptor unit, UnitCheckpoint checkpoint, string? now) => new(
-        $"{unit.Key}: changed since its first {checkpoint.Records} records were loaded (version {checkpoint.ETag}, now {now ?? "another"}); " +
-        "those records stay loaded, the rest cannot be read from where they stopped");
+    /// <summary>
+    /// The units of a file as listed: the file whole, or, when it is larger than
+    /// <see cref="SourceSpec.SplitBytes"/> and its format can cut it (CSV and NDJSON, uncompressed,
+    /// UTF-8), its record-aligned byte ranges, yielded as one pass over it finds them. The ranges
+    /// name the version that pass read; each is read only in that version.
+    /// </summary>
+    public async IAsyncEnumerable<UnitDescriptor> SplitAsync(UnitDescriptor file, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var splitter = await SplitterAsync(file, cancellationToken);
+        if (splitter is null)
+        {
+            yield return file;
+            yield break;
+        }
+        await using var opened = await OpenListedAsync(file, cancellationToken);
+        if (opened is null)
+        {
+            // Gone or rewritten since it was listed: loaded whole, and its unit says what it finds.
+            yield return file;
+            yield break;
+        }
+        var read = file with { Size = opened.Info.Size, Modified = opened.Info.Modified };
+        // One range held back: a file that turns out to be one range is loaded whole.
+        UnitRange? held = null;
+        await foreach (var range in splitter.RangesAsync(new BoundedStream(opened.Content, opened.Info.Size), spec.SplitBytes, cancellationToken))
+        {
+            if (held is not null) yield return read with { Range = held };
+            else if (range.End == opened.Info.Size)
+            {
+                yield return read;
+                yield break;
+            }
+            held = range;
+        }
+        if (held is not null) yield return read with { Range = held };
+    }
+
+    // The file in the version listed; null when it is no longer that.
+    private async Task<OpenedObject?> OpenListedAsync(UnitDescriptor file, CancellationToken cancellationToken)
+    {
+        OpenedObject opened;
+        try { opened = await connector.OpenAsync(spec, file, 0, file.ETag, cancellationToken); }
+        catch (SourceDataException) { return null; }
+        if (opened.Info.ETag == file.ETag) return opened;
+        await opened.DisposeAsync();
+        return null;
+    }
+
+    private async Task<RecordSplitter?> SplitterAsync(UnitDescriptor file, CancellationToken cancellationToken)
+    {
+        if (file.Range is not null || file.Size is not { } size || size <= spec.SplitBytes) return null;
+        var format = FormatOf(file.Key);
+        if (ContentCompressions.Of(spec, file.Key) != ContentCompression.None || format.Decodes(spec)) return null;
+        try
+        {
+            return await format.SplitterAsync(this, file.Key,
+                async ct => (await OpenListedAsync(file, ct) ?? throw new SourceDataException($"{file.Key}: changed while it was being split")).Content, cancellationToken);
+        }
+        catch (SourceDataException)
+        {
+            return null; // its unit fails with the same error
+        }
+    }
+
+    /// <summary>The error for a unit whose content is not the version its checkpoint (or its range) was read from.</summary>
+    public static SourceDataException Changed(UnitDescriptor unit, UnitCheckpoint checkpoint, string? now)
+    {
+        var versions = $"version {checkpoint.ETag}, now {now ?? "another"}";
+        var committed = checkpoint.Records - unit.First.Records;
+        if (unit.Range is null)
+            return new SourceDataException($"{unit.Key}: changed since its first {committed} records were loaded ({versions}); " +
+                                           "those records stay loaded, the rest cannot be read from where they stopped");
+        return new SourceDataException($"{unit.Name}: the file changed since it was split into ranges ({versions}); " +
+                                       (committed > 0 ? $"the first {committed} records of this range stay loaded, " : "") +
+                                       "the rest of the range is not read from another version (load the file again in a new import)");
+    }
 
     // A fetched page, read from its start; read again from memory when only its commit is retried.
-    private UnitReading Page(OpenedObject page, UnitCheckpoint from) =>
-        new(page, page.Content, ContentCompression.None, FormatOf(page.Info.Key).CreateReader(this, page.Info.Key, UnitCheckpoint.Start), from, paged: true)
+    private UnitReading Page(UnitDescriptor unit, OpenedObject page, UnitCheckpoint from) =>
+        new(unit, page, page.Content, ContentCompression.None, FormatOf(page.Info.Key).CreateReader(this, page.Info.Key, UnitCheckpoint.Start), from, paged: true)
         {
-            Again = () => Page(new OpenedObject(new MemoryStream(page.Fetched!, writable: false), page.Info) { Fetched = page.Fetched, Then = page.Then, Warnings = page.Warnings }, from),
+            Again = () => Page(unit, new OpenedObject(new MemoryStream(page.Fetched!, writable: false), page.Info) { Fetched = page.Fetched, Then = page.Then, Warnings = page.Warnings }, from),
         };
 
     /// <summary>The error for a source in which nothing matches: a wrong pattern must not look like an empty success.</summary>
@@ -62,26 +135,28 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     }
 
     /// <summary>
-    /// Opens a unit where <paramref name="checkpoint"/> says its committed records end (at its start
-    /// when null), ready to yield the records after them.
+    /// Opens a unit where <paramref name="checkpoint"/> says its committed records end (at its start,
+    /// or its range's, when null), ready to yield the records after them up to its end.
     /// </summary>
     /// <exception cref="SourceDataException">The file is gone, or changed since the checkpoint was committed.</exception>
     public async Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, CancellationToken cancellationToken = default)
     {
-        checkpoint ??= UnitCheckpoint.Start;
-        if (connector is HttpConnector http) return Page(await http.OpenPageAsync(spec, unit, checkpoint, cancellationToken), checkpoint);
+        checkpoint ??= unit.First;
+        if (connector is HttpConnector http) return Page(unit, await http.OpenPageAsync(spec, unit, checkpoint, cancellationToken), checkpoint);
         var compression = ContentCompressions.Of(spec, unit.Key);
         var format = FormatOf(unit.Key);
         // Compressed (or decoded) content cannot be entered in the middle: it is decompressed from the start and skipped.
         var rawOffset = compression == ContentCompression.None && !format.Decodes(spec) ? checkpoint.Offset : 0;
-        var resumed = checkpoint.Offset > 0;
-        var opened = await connector.OpenAsync(spec, unit, rawOffset, resumed ? checkpoint.ETag : null, cancellationToken);
-        if (resumed && checkpoint.ETag is not null && opened.Info.ETag != checkpoint.ETag)
+        // A unit reads one version of its file: the one its checkpoint, or its range, was read from.
+        var version = checkpoint.Offset > 0 || unit.Range is not null ? checkpoint.ETag : null;
+        var opened = await connector.OpenAsync(spec, unit, rawOffset, version, cancellationToken);
+        if (version is not null && opened.Info.ETag != version)
         {
             await opened.DisposeAsync();
             throw Changed(unit, checkpoint, opened.Info.ETag);
         }
-        var reading = new UnitReading(opened, format.Decode(spec, compression.Decompress(opened.Content)), compression,
+        var content = unit.Range is { } range ? new BoundedStream(opened.Content, range.End - rawOffset) : opened.Content;
+        var reading = new UnitReading(unit, opened, format.Decode(spec, compression.Decompress(content)), compression,
             format.CreateReader(this, unit.Key, checkpoint), checkpoint);
         try
         {

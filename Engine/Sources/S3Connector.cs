@@ -63,14 +63,18 @@ public sealed class S3Connector(IAmazonS3 s3) : ISourceConnector
     public async Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, string? version, CancellationToken cancellationToken = default)
     {
         var bucket = Bucket(source);
+        var end = unit.Range?.End;
         var request = new GetObjectRequest { BucketName = bucket, Key = unit.Key };
-        if (offset > 0) request.ByteRange = new ByteRange($"bytes={offset}-");
+        // A range of the object ends where the next one starts: only its bytes are fetched.
+        if (end is not null) request.ByteRange = new ByteRange(offset, end.Value - 1);
+        else if (offset > 0) request.ByteRange = new ByteRange($"bytes={offset}-");
         if (version is not null) request.EtagToMatch = $"\"{version}\"";
         try
         {
+            if (offset >= end) return await EmptyAsync(bucket, unit, cancellationToken);
             var response = await s3.GetObjectAsync(request, cancellationToken);
             // A ranged read's length is the range's: the object's size is the listed one.
-            var size = offset > 0 ? unit.Size ?? offset + response.ContentLength : response.ContentLength;
+            var size = request.ByteRange is not null ? unit.Size ?? offset + response.ContentLength : response.ContentLength;
             return new OpenedObject(response.ResponseStream, new SourceObject(unit.Key, size, response.ETag?.Trim('"'), ToOffset(response.LastModified)));
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
@@ -83,10 +87,15 @@ public sealed class S3Connector(IAmazonS3 s3) : ISourceConnector
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
         {
-            // Resumed at or past the end: nothing is left to read, if the object is still the version read before.
-            var head = await s3.GetObjectMetadataAsync(bucket, unit.Key, cancellationToken);
-            return new OpenedObject(Stream.Null, new SourceObject(unit.Key, head.ContentLength, head.ETag?.Trim('"'), ToOffset(head.LastModified)));
+            return await EmptyAsync(bucket, unit, cancellationToken);
         }
+    }
+
+    // Resumed at or past the end: nothing is left to read, if the object is still the version read before.
+    private async Task<OpenedObject> EmptyAsync(string bucket, UnitDescriptor unit, CancellationToken cancellationToken)
+    {
+        var head = await s3.GetObjectMetadataAsync(bucket, unit.Key, cancellationToken);
+        return new OpenedObject(Stream.Null, new SourceObject(unit.Key, head.ContentLength, head.ETag?.Trim('"'), ToOffset(head.LastModified)));
     }
 
     private static string Bucket(SourceSpec source) => EnvironmentReference.Resolve(source.Bucket!);

@@ -20,8 +20,9 @@ public sealed class UnitReading : IAsyncDisposable
     private long _next;
 
     // paged: the content is one page, read from its start, which lies at from.Offset in the unit.
-    internal UnitReading(OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from, bool paged = false)
+    internal UnitReading(UnitDescriptor unit, OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from, bool paged = false)
     {
+        Unit = unit;
         _opened = opened;
         _content = content;
         _compression = compression;
@@ -30,6 +31,9 @@ public sealed class UnitReading : IAsyncDisposable
         _paged = paged;
         Start = from;
     }
+
+    /// <summary>The unit being read, as planned.</summary>
+    public UnitDescriptor Unit { get; }
 
     /// <summary>
     /// Whether the unit is read page by page (an HTTP source): this reading is one page, loaded whole

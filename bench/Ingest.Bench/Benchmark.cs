@@ -299,6 +299,21 @@ public static class Benchmark
         return (id, status.Rows.Read, (status.FinishedAt!.Value - status.StartedAt!.Value).TotalSeconds);
     }
 
+    /// <summary>
+    /// <c>ingest submit SPEC --wait</c>, as a user runs it: the whole command timed, and the import's
+    /// own start to end (the newest import named <paramref name="name"/>), which must have completed.
+    /// </summary>
+    internal static async Task<(long Id, double Command, double Import)> SubmitWaitAsync(NpgsqlDataSource db, string specFile, string name)
+    {
+        var (_, seconds) = await PostgresTools.RunAsync("dotnet", ProgramDll("Client"), "submit", specFile, "--wait");
+        await using var cmd = db.CreateCommand("SELECT id, extract(epoch FROM finished_at - started_at)::float8, state FROM ingest.imports WHERE name = $1 ORDER BY id DESC LIMIT 1");
+        cmd.Parameters.AddWithValue(name);
+        await using var reader = await cmd.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        if (StateNames.ToImportState(reader.GetString(2)) != ImportState.Completed) throw new InvalidOperationException($"{name} ended {reader.GetString(2)}");
+        return (reader.GetInt64(0), seconds, reader.GetDouble(1));
+    }
+
     public static Process StartSilo(string cs)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };

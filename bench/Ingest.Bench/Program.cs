@@ -7,7 +7,7 @@ using Ingest.Bench;
 //   Ingest.Bench run [--files N] [--per-file M]                  the ingest vs plain COPY benchmark (INGEST_DB)
 //   Ingest.Bench nested [--games N] [--per-file M]               nested games into 11 tables vs plain COPY of the same rows (INGEST_DB)
 //   Ingest.Bench real [--rows N] [--tiny-units U] [--runs R]     data with repeated keys, warm and cold, through the console (INGEST_DB)
-//   Ingest.Bench csv [--rows N] [--silos K]                      one large CSV file vs psql \copy (format csv), and pgloader if installed (INGEST_DB)
+//   Ingest.Bench csv [--rows N] [--silos K] [--runs R] [--split-mib M] [--whole] [--kill]   one large CSV file split across the silos vs psql \copy (format csv) (INGEST_DB)
 //   Ingest.Bench http [--pages N] [--limit R]                    pages of a local API vs a plain HttpClient loop, and a rate limit across 3 silos (INGEST_DB)
 switch (args.FirstOrDefault())
 {
@@ -35,6 +35,6 @@ switch (args.FirstOrDefault())
     case "http":
         return await HttpBenchmark.RunAsync(args[1..]);
     default:
-        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K] | real [--rows N] [--tiny-units U] [--runs R] | csv [--rows N] [--silos K] | http [--pages N] [--limit R]");
+        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K] | real [--rows N] [--tiny-units U] [--runs R] | csv [--rows N] [--silos K] [--runs R] [--split-mib M] [--whole] [--kill] | http [--pages N] [--limit R]");
         return 64;
 }

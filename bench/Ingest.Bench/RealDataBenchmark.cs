@@ -150,20 +150,12 @@ public static class RealDataBenchmark
     private static void Summary(string what, List<double> ratios, string goal) =>
         Console.WriteLine($"{what,-62} {ratios.Order().ElementAt(ratios.Count / 2),6:F2}   {goal}   (each: {string.Join(", ", ratios.Select(r => r.ToString("F2")))})");
 
-    // The console, as a user runs it: the whole command timed, and the import's own start to end.
     private static async Task<(long Id, double Command, double Import)> SubmitAsync(NpgsqlDataSource db, string work, string pages, string table, int parallelism)
     {
         var name = "bench-" + table.Replace('_', '-');
         var specFile = Path.Combine(work, table + ".json");
         await File.WriteAllTextAsync(specFile, RawgSample.Spec(name, pages, table, parallelism));
-        var (_, seconds) = await PostgresTools.RunAsync("dotnet", Benchmark.ProgramDll("Client"),
-            "submit", specFile, "--wait");
-        await using var cmd = db.CreateCommand("SELECT id, extract(epoch FROM finished_at - started_at)::float8, state FROM ingest.imports WHERE name = $1 ORDER BY id DESC LIMIT 1");
-        cmd.Parameters.AddWithValue(name);
-        await using var reader = await cmd.ExecuteReaderAsync();
-        await reader.ReadAsync();
-        if (StateNames.ToImportState(reader.GetString(2)) != ImportState.Completed) throw new InvalidOperationException($"{name} ended {reader.GetString(2)}");
-        return (reader.GetInt64(0), seconds, reader.GetDouble(1));
+        return await Benchmark.SubmitWaitAsync(db, specFile, name);
     }
 
     // psql \copy of the rows into a table made like the import's, created beforehand.

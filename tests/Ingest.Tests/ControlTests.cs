@@ -4,6 +4,8 @@ using Ingest.Tests.Harness;
 using Xunit;
 using Ingest.Catalog;
 using Ingest.Engine;
+using Ingest.Bench;
+using Ingest.Client;
 
 namespace Ingest.Tests;
 
@@ -205,5 +207,77 @@ public class ControlTests
         Assert.Contains("game 25 is cursed", failed.Error);
         Assert.Contains("page-00003.json", failed.Key);
         Assert.Equal(20, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+
+    [Fact]
+    public async Task Retry_runs_the_failed_units_again_once_the_fault_is_gone_and_the_import_completes_with_exact_counts()
+    {
+        using var data = new TempFolder().WithPages(files: 6, perFile: 10);
+        await using var db = await TestDatabase.CreateAsync();
+        await db.ExecuteAsync("CREATE TABLE test_cursed (id bigint); INSERT INTO test_cursed VALUES (25), (47);");
+        await SlowTarget.CreateWithTriggerAsync(db, "IF NEW.id IN (SELECT id FROM test_cursed) THEN RAISE EXCEPTION 'game % is cursed', NEW.id; END IF;", forEachRow: true);
+        db.StartSilo(batches: false);
+        var id = (await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, attempts: 2, backoff: 0.1)))).Id;
+        Assert.Equal(ImportState.CompletedWithErrors, (await db.StatusAsync(id)).State);
+        Assert.Equal(2, (await db.StatusAsync(id)).Units.Failed);
+        await db.ExecuteAsync("DELETE FROM test_cursed");
+
+        var retried = await CliProcess.RunAsync(db.ConnectionString, "retry", id.ToString());
+
+        Assert.True(retried.ExitCode == 0, retried.ToString());
+        var status = await db.WaitForAsync(id);
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal(new UnitCounts(6, 6, 0, 0, 0, 0), status.Units);
+        Assert.Equal(new RowCounts(60, 60, 0, 0, 0), status.Rows);
+        Assert.Equal(60, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.Equal("", await db.CountersMismatchAsync(id));
+        Assert.Equal("completed_with_errors,retried,completed", await db.ScalarAsync<string>(
+            $"SELECT string_agg(kind, ',' ORDER BY id) FROM ingest.events WHERE import_id = {id} AND kind IN ('completed', 'completed_with_errors', 'retried')"));
+        // An import that ended well has nothing to retry.
+        var again = await CliProcess.RunAsync(db.ConnectionString, "retry", id.ToString());
+        Assert.True(again.ExitCode == ExitCodes.Usage, again.ToString());
+        Assert.Contains("is completed: cannot retry it", again.Stderr);
+    }
+
+    [Fact]
+    public async Task Retry_plans_again_an_import_that_failed_at_planning()
+    {
+        using var data = new TempFolder();
+        var folder = Path.Combine(data.Path, "later");
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var failed = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(folder)));
+        Assert.Equal(ImportState.Failed, failed.State);
+        Directory.CreateDirectory(folder);
+        RawgSample.Write(folder, 3, 4);
+
+        Assert.True((await db.Control.RetryAsync(failed.Id)).Applied);
+
+        var status = await db.WaitForAsync(failed.Id);
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Null(status.Error);
+        Assert.Equal(12, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        Assert.Equal("", await db.CountersMismatchAsync(failed.Id));
+    }
+
+    [Fact]
+    public async Task A_higher_priority_import_submitted_later_takes_the_next_free_slots_ahead_of_a_long_one()
+    {
+        using var low = new TempFolder().WithPages(files: 24, perFile: 2);
+        using var high = new TempFolder().WithPages(files: 4, perFile: 2);
+        await using var db = await TestDatabase.CreateAsync();
+        await SlowTarget.CreateAsync(db, seconds: 0.5);
+        await db.StartSilo(slots: 2, batches: false).StartedAsync();
+        var lowId = await db.SubmitAsync(Specs.Files(low.Path, parallelism: 12, name: "low"));
+        await Poll.UntilAsync(async () => await db.UnitsAsync(lowId, UnitState.Running) >= 2, TimeSpan.FromSeconds(30), "the long import filling the slots");
+
+        var highId = await db.SubmitAsync(Specs.Files(high.Path, table: "games_high", parallelism: 2, name: "high").Replace("\"parallelism\":", "\"priority\": 10, \"parallelism\":"));
+        var status = await db.WaitForAsync(highId, TimeSpan.FromSeconds(60));
+
+        // Its four units ran two at a time in the first slots freed, not behind the ten attempts of the long import already waiting.
+        Assert.Equal(ImportState.Completed, status.State);
+        var lowDone = await db.UnitsAsync(lowId, UnitState.Done);
+        Assert.True(lowDone <= 6, $"{lowDone} units of the long import done before the high-priority one ended");
+        Assert.Equal(ImportState.Completed, (await db.WaitForAsync(lowId, TimeSpan.FromSeconds(90))).State);
     }
 }

@@ -374,6 +374,19 @@ public class CsvTests(ITestOutputHelper output)
             if (Regex.IsMatch(l, @"^\d+ line ")) list.Add(l); else list[^1] += "\n" + l;
             return list;
         }));
+
+        // The same rejects exported as JSON lines, to a file and to stdout.
+        var file = Path.Combine(data.Path, "rejects.jsonl");
+        var exported = await CliProcess.RunAsync(db.ConnectionString, "rejects", status.Id.ToString(), "--output", file);
+        var printed = await CliProcess.RunAsync(db.ConnectionString, "rejects", status.Id.ToString());
+        Assert.True(exported.ExitCode == 0, exported.ToString());
+        Assert.Contains($"4 rejects of import {status.Id} written to {file}", exported.Stderr);
+        var lines = (await File.ReadAllLinesAsync(file)).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["a.csv", "a.csv", "a.csv", "a.csv"], lines.Select(l => l.GetProperty("file").GetString()));
+        Assert.Equal([1L, 2, 3, 4], lines.Select(l => l.GetProperty("recordIndex").GetInt64()));
+        Assert.Equal("3,\"three\nlines\",y,extra", lines[1].GetProperty("raw").GetString());
+        Assert.Equal("id", lines[2].GetProperty("column").GetString());
+        Assert.Equal(await File.ReadAllTextAsync(file), printed.Stdout);
     }
 
     [Fact]

@@ -117,6 +117,39 @@ public class SiloTests
     }
 
     [Fact]
+    public async Task A_service_instance_id_the_user_sets_wins_and_json_logs_carry_the_import_unit_and_trace()
+    {
+        using var receiver = new OtlpReceiver();
+        using var data = new TempFolder().WithPages(files: 2, perFile: 5);
+        var spec = data.Write("spec.json", Specs.Files(data.Path, pattern: "page-*.json"));
+        await using var db = await TestDatabase.CreateAsync();
+        Dictionary<string, string> Otel(string instance) => new()
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+            ["OTEL_RESOURCE_ATTRIBUTES"] = $"deployment.environment=test, service.instance.id={instance}",
+            ["INGEST_LOG_FORMAT"] = "json",
+        };
+        var silo = db.StartSilo(env: Otel("chosen-silo-42"));
+        await silo.StartedAsync();
+
+        var submitted = await CliProcess.RunAsync(db.ConnectionString, Otel("chosen-client-7"), "submit", spec, "--wait", "--json");
+
+        Assert.True(submitted.ExitCode == 0, submitted.ToString());
+        var traceId = JsonDocument.Parse(submitted.Stdout).RootElement.GetProperty("traceId").GetString()!;
+        static bool Contains(byte[] haystack, string needle) => haystack.AsSpan().IndexOf(Encoding.UTF8.GetBytes(needle)) >= 0;
+        await Poll.UntilAsync(() => Task.FromResult(receiver.TraceExports.Any(e => Contains(e, "chosen-silo-42")) && receiver.TraceExports.Any(e => Contains(e, "chosen-client-7"))),
+            TimeSpan.FromSeconds(30), () => $"exports from both chosen instances ({receiver.TraceExports.Count} so far)");
+        Assert.DoesNotContain(receiver.TraceExports, e => Contains(e, $"silo-{silo.Pid}"));
+        // Every line a JSON object; a unit's lines name the import and unit as fields, and the trace in their scope.
+        var lines = silo.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var unitLine = lines.First(l => l.GetProperty("State").TryGetProperty("UnitNo", out _));
+        Assert.Equal(1, unitLine.GetProperty("State").GetProperty("ImportId").GetInt64());
+        Assert.Contains(lines, l => l.TryGetProperty("Scopes", out var scopes) && scopes.ToString().Contains(traceId));
+    }
+
+    [Fact]
     public async Task An_s3_imports_trace_holds_the_silos_s3_requests_under_the_imports_trace_id()
     {
         using var receiver = new OtlpReceiver();

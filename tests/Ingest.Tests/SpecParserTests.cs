@@ -81,6 +81,8 @@ public class SpecParserTests
     [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d" }, "target": { "table": "t", "columns": { "A\"b": { "path": "a", "type": "text" } } } }""", "A\"b")]
     [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d" }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } }, "retry": { "attempts": 0 } }""", "retry.attempts")]
     [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d" }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } }""", "JSON")]
+    [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d", "splitBytes": 0 }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } } }""", "source.splitBytes: must be at least 1")]
+    [InlineData("""{ "name": "x", "source": { "kind": "files", "path": "/d", "splitBytes": "64MB" }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } } }""", "source.splitBytes: must be a whole number")]
     public void Names_the_offending_field(string json, string expected)
     {
         var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(json));

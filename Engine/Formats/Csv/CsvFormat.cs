@@ -37,6 +37,28 @@ public sealed class CsvFormat(string name, char? delimiter) : IRecordFormat
         ? new Utf8TranscodingStream(content, encoding, detectBom: encoding is UnicodeEncoding)
         : content;
 
+    /// <summary>
+    /// A UTF-8 file whose quote, escape and comment are ASCII is cut by a quote-aware scan; its ranges
+    /// after the first start with the header, delimiter and field count its first rows gave.
+    /// </summary>
+    public async ValueTask<RecordSplitter?> SplitterAsync(ImportSource source, string key, Func<CancellationToken, Task<Stream>> open, CancellationToken cancellationToken = default)
+    {
+        var options = source.Csv?.Options ?? throw new InvalidOperationException($"{key}: a CSV file is split for a target (ImportSource made with one)");
+        if (!Ascii(options.Quote) || !Ascii(options.Escape) || !Ascii(options.Comment)) return null;
+        var head = (CsvRecordReader)CreateReader(source, key, UnitCheckpoint.Start);
+        await using (var content = await open(cancellationToken))
+            await foreach (var _ in head.ReadAsync(content, cancellationToken)) break;
+        if (head.Delimiter is not { } found || found > 127) return null;
+
+        byte? quote = options.Quote.Length == 1 ? (byte)options.Quote[0] : null;
+        byte? escape = options.Escape == "\\" ? (byte)'\\' : null;
+        byte? comment = options.Comment is { Length: 1 } c ? (byte)c[0] : null;
+        var scanner = new RecordBoundaryScanner(quote, escape, escapesAnything: quote is null, (byte)found, comment, blankLines: false);
+        return new RecordSplitter(scanner, options.SkipRows + (options.Header ? 1 : 0), head.StateAt);
+    }
+
+    private static bool Ascii(string? text) => text is null || text.All(char.IsAscii);
+
     // Null for UTF-8, which the parser reads as it is (a BOM included).
     private static Encoding? EncodingOf(SourceSpec source) => (source.Csv ?? CsvSpec.Default).Encoding switch
     {

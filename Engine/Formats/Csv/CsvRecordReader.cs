@@ -92,6 +92,12 @@ public sealed class CsvRecordReader : IRecordReader
 
     public string? Problem { get; private set; }
 
+    /// <summary>The delimiter given or detected; null until a row is read.</summary>
+    internal char? Delimiter => _delimiter;
+
+    /// <summary>What a reader started at a line needs, after <paramref name="lines"/> line breaks, once this one has read the header (or first row).</summary>
+    internal string StateAt(long lines) => JsonSerializer.Serialize(new ResumeState(_delimiter, _header, _fields, lines));
+
     public long Line { get; private set; }
 
     /// <summary>The row's text as the file holds it (decoded to UTF-8), read while the parser is still on it.</summary>

@@ -1,4 +1,4 @@
-namespace Ingest.Engine.Formats.Csv;
+namespace Ingest.Engine;
 
 /// <summary>
 /// A forward-only, read-only stream: subclasses read into spans and memory; the array overloads

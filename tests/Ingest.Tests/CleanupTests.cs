@@ -1,0 +1,70 @@
+using System.Text.Json;
+using Ingest.Client;
+using Ingest.GrainInterfaces;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>
+/// <c>ingest cleanup</c> and the silos' retention: old ended imports leave the catalog with their
+/// units, rejects and events; recent and unfinished ones, and the target's rows, stay.
+/// </summary>
+public class CleanupTests
+{
+    [Fact]
+    public async Task Cleanup_removes_old_ended_imports_by_state_and_age_and_never_target_rows()
+    {
+        using var data = new TempFolder().WithPages(files: 3, perFile: 4);
+        await using var db = await TestDatabase.CreateAsync();
+        await db.StartSilo().StartedAsync();
+        var ids = new List<long>();
+        for (var i = 0; i < 3; i++) ids.Add((await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, name: $"cleanup-{i}")))).Id);
+        var missing = (await db.WaitForAsync(await db.SubmitAsync(Specs.Files(Path.Combine(data.Path, "missing"), name: "cleanup-failed")))).Id;
+        var paused = await db.StoreAsync(Specs.Files(data.Path, name: "cleanup-paused"));
+        await db.Catalog.PauseAsync(paused);
+        // Two completed imports and the failed one ended 40 days ago; the third completed import is recent.
+        await db.ExecuteAsync($"UPDATE ingest.imports SET finished_at = now() - interval '40 days' WHERE id IN ({ids[0]}, {ids[1]}, {missing})");
+        var before = await db.ScalarAsync<long>("SELECT count(*) FROM games");
+
+        var dry = await CliProcess.RunAsync(db.ConnectionString, "cleanup", "--dry-run", "--json");
+        var failedOnly = await CliProcess.RunAsync(db.ConnectionString, "cleanup", "--state", "failed,cancelled");
+        var rest = await CliProcess.RunAsync(db.ConnectionString, "cleanup", "--older-than", "30d");
+        var unfinished = await CliProcess.RunAsync(db.ConnectionString, "cleanup", "--state", "paused");
+
+        Assert.True(dry.ExitCode == 0, dry.ToString());
+        var report = JsonDocument.Parse(dry.Stdout).RootElement;
+        Assert.Equal([ids[0], ids[1], missing], report.GetProperty("imports").EnumerateArray().Select(e => e.GetInt64()));
+        Assert.Equal(6, report.GetProperty("units").GetInt64());
+        Assert.True(failedOnly.ExitCode == 0, failedOnly.ToString());
+        Assert.Contains($"removed 1 imports ({missing})", failedOnly.Stdout);
+        Assert.True(rest.ExitCode == 0, rest.ToString());
+        Assert.Contains($"removed 2 imports ({ids[0]}, {ids[1]}): 6 units", rest.Stdout);
+        Assert.Equal(ExitCodes.Usage, unfinished.ExitCode);
+        Assert.Contains("paused is not a final state", unfinished.Stderr);
+        Assert.Equal($"{ids[2]},{paused}", await db.ScalarAsync<string>("SELECT string_agg(id::text, ',' ORDER BY id) FROM ingest.imports"));
+        Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id IN ({ids[0]}, {ids[1]}, {missing})"));
+        Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id IN ({ids[0]}, {ids[1]}, {missing})"));
+        Assert.Equal(before, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+
+    [Fact]
+    public async Task A_silo_with_a_retention_removes_imports_that_ended_longer_ago_when_it_starts()
+    {
+        using var data = new TempFolder().WithPages(files: 2, perFile: 3);
+        await using var db = await TestDatabase.CreateAsync();
+        var first = db.StartSilo();
+        await first.StartedAsync();
+        var old = (await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, name: "old")))).Id;
+        var recent = (await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, name: "recent")))).Id;
+        await db.ExecuteAsync($"UPDATE ingest.imports SET finished_at = now() - interval '8 days' WHERE id = {old}");
+
+        var second = db.StartSilo(env: new Dictionary<string, string> { ["INGEST_RETENTION_DAYS"] = "7" });
+
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.imports WHERE id = {old}") == 0,
+            TimeSpan.FromSeconds(60), () => $"the old import removed; silo output:\n{second.Output}");
+        Assert.Equal(1, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.imports WHERE id = {recent}"));
+        await Poll.UntilAsync(() => Task.FromResult(second.Output.Contains("retention: removed 1 imports")), TimeSpan.FromSeconds(10), () => second.Output);
+        Assert.Equal(6, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+    }
+}

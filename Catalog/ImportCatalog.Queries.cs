@@ -28,7 +28,7 @@ public sealed partial class ImportCatalog
     public async Task<ImportStatus?> GetStatusAsync(long id, CancellationToken cancellationToken = default) => await GetStatusAsync(id, files: false, cancellationToken);
 
     /// <summary>
-    /// An import's totals and, when <paramref name="files"/>, each file's; null when there is no such
+    /// An import's totals and, when <paramref name="files"/>, each file's (and the files it skipped); null when there is no such
     /// import. The totals are the import's counters (<see cref="ImportCounters"/>), and the units it
     /// reads are its running and failed ones, each by an index of theirs: the cost of a status does
     /// not grow with the import's units.
@@ -91,7 +91,12 @@ public sealed partial class ImportCatalog
             status = status with { Tables = await TableCountsAsync(connection, id, totals, cancellationToken) };
         if (totals.Keys.Any(k => k.Scope is "violations" or "defaults"))
             status = status with { Quality = QualityOf(totals) };
-        if (files) status = status with { Files = await FileCountsAsync(connection, id, cancellationToken) };
+        status = status with
+        {
+            Files = files
+                ? new FileTotals(Total("files", "skipped"), await FileCountsAsync(connection, id, cancellationToken), await SkippedFilesAsync(connection, id, cancellationToken))
+                : new FileTotals(Total("files", "skipped")),
+        };
         if (status.Units.Failed == 0) return status;
 
         await using var failedUnits = new NpgsqlCommand(
@@ -130,6 +135,17 @@ public sealed partial class ImportCatalog
         while (await r.ReadAsync(cancellationToken))
             list.Add(new FileCounts(r.GetInt32(0), r.GetString(1), FileCounts.StateOf(r.GetFieldValue<string[]>(2).Select(StateNames.ToUnitState).ToList()),
                 Rows(r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7), r.GetInt64(8), r.GetBoolean(9), r.GetBoolean(10)), r.GetInt32(3)));
+        return list;
+    }
+
+    private static async Task<IReadOnlyList<SkippedFile>> SkippedFilesAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT key, version, size_bytes, committed_by FROM ingest.skipped_files WHERE import_id = $1 ORDER BY key", connection);
+        cmd.Parameters.AddWithValue(id);
+        var list = new List<SkippedFile>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            list.Add(new SkippedFile(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetInt64(2), r.IsDBNull(3) ? null : r.GetInt64(3)));
         return list;
     }
 

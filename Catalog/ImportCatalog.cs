@@ -27,35 +27,30 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// it; <paramref name="traceParent"/> is the submit's trace context, which its spans join.
     /// One import per name at a time: while one of the same name has not ended (pending, running,
     /// paused) it throws <see cref="ImportNameInUseException"/> and stores nothing, unless
-    /// <paramref name="concurrent"/>. Submits of one name are serialised by a transaction-level
-    /// advisory lock, so two at once cannot both pass the check.
+    /// <see cref="SubmitOptions.Concurrent"/>. An incremental spec whose source or target changed
+    /// since its name's watermark store was written throws <see cref="WatermarkScopeChangedException"/>
+    /// unless the options reset the store, keep it, or ignore it for this import (<see cref="SubmitOptions.Full"/>).
+    /// Submits of one name are serialised by a transaction-level advisory lock, so two at once
+    /// cannot both pass the checks.
     /// </summary>
-    public async Task<long> SubmitAsync(ImportSpec spec, string traceParent, bool concurrent = false, CancellationToken cancellationToken = default)
+    public async Task<long> SubmitAsync(ImportSpec spec, string traceParent, SubmitOptions? options = null, CancellationToken cancellationToken = default)
     {
+        options ??= SubmitOptions.Default;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var lockName = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1, hashtext($2))", connection))
-        {
-            lockName.Parameters.AddWithValue(ImportNameLock);
-            lockName.Parameters.AddWithValue(spec.Name);
-            await lockName.ExecuteNonQueryAsync(cancellationToken);
-        }
-        // Read committed: this statement's snapshot, taken after the lock, sees every import of the
-        // name stored by a submit that held the lock before.
-        if (!concurrent)
-        {
-            await using var unfinished = new NpgsqlCommand(
-                $"SELECT id, state FROM ingest.imports WHERE name = $1 AND state IN {StateSql.Import.Unfinished} ORDER BY id LIMIT 1", connection);
-            unfinished.Parameters.AddWithValue(spec.Name);
-            await using var r = await unfinished.ExecuteReaderAsync(cancellationToken);
-            if (await r.ReadAsync(cancellationToken)) throw new ImportNameInUseException(spec.Name, r.GetInt64(0), StateNames.ToImportState(r.GetString(1)));
-        }
+        await LockNameAsync(connection, spec.Name, cancellationToken);
+        if (!options.Concurrent && await UnfinishedAsync(connection, spec.Name, cancellationToken) is { } unfinished)
+            throw new ImportNameInUseException(spec.Name, unfinished.Id, unfinished.State);
+        if (spec.Source.Incremental && !(options.Reset || options.KeepState || options.Full)
+            && await Watermarks.ChangesAsync(connection, spec, cancellationToken) is { Count: > 0 } changes)
+            throw new WatermarkScopeChangedException(spec.Name, changes);
+        if (options.Reset) await Watermarks.ResetAsync(connection, spec.Name, cancellationToken: cancellationToken);
 
         await using var cmd = new NpgsqlCommand(
             """
             WITH i AS (
-              INSERT INTO ingest.imports (name, spec, parallelism, max_attempts, backoff_seconds, trace_parent)
-              VALUES ($1, $2::jsonb, $3, $4, $5, $6) RETURNING id)
+              INSERT INTO ingest.imports (name, spec, parallelism, max_attempts, backoff_seconds, trace_parent, full_load)
+              VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7) RETURNING id)
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'submitted', $1 FROM i
             RETURNING import_id
             """, connection);
@@ -65,9 +60,30 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         cmd.Parameters.AddWithValue(spec.Retry.Attempts);
         cmd.Parameters.AddWithValue(spec.Retry.BackoffSeconds);
         cmd.Parameters.AddWithValue(traceParent);
+        cmd.Parameters.AddWithValue(options.Full);
         var id = (long)(await cmd.ExecuteScalarAsync(cancellationToken))!;
         await tx.CommitAsync(cancellationToken);
         return id;
+    }
+
+    // Holds the name's advisory lock for the caller's transaction: submits (and resets) of one name go one at a time.
+    private static async Task LockNameAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
+    {
+        await using var lockName = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1, hashtext($2))", connection);
+        lockName.Parameters.AddWithValue(ImportNameLock);
+        lockName.Parameters.AddWithValue(name);
+        await lockName.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    // The oldest import of the name that has not ended. Read committed: this statement's snapshot,
+    // taken after the name's lock, sees every import of the name stored by a submit that held it before.
+    private static async Task<(long Id, ImportState State)?> UnfinishedAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
+    {
+        await using var unfinished = new NpgsqlCommand(
+            $"SELECT id, state FROM ingest.imports WHERE name = $1 AND state IN {StateSql.Import.Unfinished} ORDER BY id LIMIT 1", connection);
+        unfinished.Parameters.AddWithValue(name);
+        await using var r = await unfinished.ExecuteReaderAsync(cancellationToken);
+        return await r.ReadAsync(cancellationToken) ? (r.GetInt64(0), StateNames.ToImportState(r.GetString(1))) : null;
     }
 
     /// <summary>No new unit starts; units in flight finish.</summary>

@@ -9,8 +9,9 @@ public sealed record CleanupResult(IReadOnlyList<long> Imports, long Units, long
 
 /// <summary>
 /// Removes ended imports from the catalog: their rows in <c>ingest.imports</c>, and with them their
-/// units, rejects, events and totals. Never a target table's rows, and nothing that is kept by
-/// import name rather than by import.
+/// units, rejects, events and totals (and an incremental import's skipped files). Never a target
+/// table's rows, and nothing that is kept by import name rather than by import: the watermark
+/// store (<see cref="Watermarks"/>) holds no reference to an import row and outlives them.
 /// </summary>
 public sealed class ImportCleanup(NpgsqlDataSource dataSource)
 {

@@ -7,20 +7,25 @@ namespace Ingest.Catalog;
 
 /// <summary>
 /// The SQL of planning an import into units: a chunk of units stored in a transaction that holds
-/// the import's row (the first one also starts the import), and the end of the listing.
+/// the import's row (the first one also starts the import), with the files an incremental import
+/// skips, and the end of the listing.
 /// </summary>
 public static class PlannedUnits
 {
     /// <summary>A unit just stored: its number, and its size when the source says.</summary>
     public readonly record struct PlannedUnit(int UnitNo, long? SizeBytes);
 
-    /// <summary>The spec of an import still to be listed (pending or running, not planned); null otherwise.</summary>
-    public static async Task<ImportSpec?> ToListAsync(NpgsqlDataSource dataSource, long importId, CancellationToken cancellationToken = default)
+    /// <summary>An import still to be listed: its spec, and whether it ignores the watermark store (<c>submit --full</c>).</summary>
+    public sealed record ImportToList(ImportSpec Spec, bool FullLoad);
+
+    /// <summary>The import if it is still to be listed (pending or running, not planned); null otherwise.</summary>
+    public static async Task<ImportToList?> ToListAsync(NpgsqlDataSource dataSource, long importId, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            $"SELECT spec::text FROM ingest.imports WHERE id = $1 AND planned_at IS NULL AND state IN ({StateSql.Import.Pending}, {StateSql.Import.Running})");
+            $"SELECT spec::text, full_load FROM ingest.imports WHERE id = $1 AND planned_at IS NULL AND state IN ({StateSql.Import.Pending}, {StateSql.Import.Running})");
         cmd.Parameters.AddWithValue(importId);
-        return await cmd.ExecuteScalarAsync(cancellationToken) is string json ? ImportSpecJson.Deserialize(json) : null;
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        return await r.ReadAsync(cancellationToken) ? new ImportToList(ImportSpecJson.Deserialize(r.GetString(0)), r.GetBoolean(1)) : null;
     }
 
     /// <summary>
@@ -53,6 +58,7 @@ public static class PlannedUnits
     /// </summary>
     public static async Task<IReadOnlyList<PlannedUnit>> InsertAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> chunk, CancellationToken cancellationToken = default)
     {
+        if (chunk.Count == 0) return [];
         var units = new List<PlannedUnit>(chunk.Count);
         await using (var insert = new NpgsqlCommand(
             """
@@ -79,6 +85,34 @@ public static class PlannedUnits
     }
 
     /// <summary>
+    /// Records the files of <paramref name="skipped"/> an incremental import skips, in the caller's
+    /// transaction, and counts them into its totals: files stored as units of the import (a listing
+    /// taken up again after they loaded: a unit named by the file's key, or one of its byte ranges,
+    /// whose units are named <c>key [start-end)</c> and carry the key in their descriptor) and files
+    /// recorded before are left out.
+    /// </summary>
+    public static async Task SkipAsync(NpgsqlConnection connection, long importId, IReadOnlyList<SkippedFile> skipped, CancellationToken cancellationToken = default)
+    {
+        if (skipped.Count == 0) return;
+        await using var cmd = new NpgsqlCommand(
+            """
+            INSERT INTO ingest.skipped_files (import_id, key, version, size_bytes, committed_by)
+            SELECT $1, t.key, t.version, t.size, t.committed_by
+            FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS t(key, version, size, committed_by)
+            WHERE NOT EXISTS (SELECT FROM ingest.units u WHERE u.import_id = $1 AND u.key = t.key)
+              AND NOT EXISTS (SELECT FROM ingest.units u WHERE u.import_id = $1 AND u.descriptor ? 'range' AND u.descriptor->>'key' = t.key)
+            ON CONFLICT (import_id, key) DO NOTHING
+            """, connection);
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(skipped.Select(f => f.Key).ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = skipped.Select(f => f.Version).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = skipped.Select(f => f.SizeBytes).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, Value = skipped.Select(f => f.CommittedBy).ToArray() });
+        var added = await cmd.ExecuteNonQueryAsync(cancellationToken);
+        await ImportCounters.AddAsync(connection, importId, 0, [new("files", "skipped", added)], cancellationToken);
+    }
+
+    /// <summary>
     /// Marks a running import's listing ended (it may complete once its units have ended) and
     /// records the event; returns its number of units, or null when it is not running or planned already.
     /// </summary>
@@ -86,19 +120,21 @@ public static class PlannedUnits
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        int units;
+        int units, skipped;
         await using (var finish = new NpgsqlCommand(
             $"""
             UPDATE ingest.imports i SET planned_at = now()
             WHERE i.id = $1 AND i.planned_at IS NULL AND i.state = {StateSql.Import.Running}
-            RETURNING (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id)::int
+            RETURNING (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id)::int,
+                      (SELECT count(*) FROM ingest.skipped_files s WHERE s.import_id = i.id)::int
             """, connection))
         {
             finish.Parameters.AddWithValue(importId);
-            if (await finish.ExecuteScalarAsync(cancellationToken) is not int count) return null;
-            units = count;
+            await using var r = await finish.ExecuteReaderAsync(cancellationToken);
+            if (!await r.ReadAsync(cancellationToken)) return null;
+            (units, skipped) = (r.GetInt32(0), r.GetInt32(1));
         }
-        await Events.WriteAsync(connection, importId, null, null, "planned", $"{units} units", cancellationToken);
+        await Events.WriteAsync(connection, importId, null, null, "planned", skipped > 0 ? $"{units} units, {skipped} files skipped" : $"{units} units", cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return units;
     }

@@ -17,13 +17,14 @@ public sealed class ImportControl(ImportCatalog catalog, Func<CancellationToken,
     /// Stores the import: a silo hears of it at once (<see cref="ImportNotifications.Submitted"/>) and
     /// wakes its grain; with none running, the first to start takes it. Returns its id. Throws
     /// <see cref="ImportNameInUseException"/> while an import of the same name has not ended, unless
-    /// <paramref name="concurrent"/>.
+    /// <see cref="SubmitOptions.Concurrent"/>, and <see cref="WatermarkScopeChangedException"/> as
+    /// <see cref="ImportCatalog.SubmitAsync"/> says.
     /// </summary>
-    public async Task<long> StoreAsync(ImportSpec spec, bool concurrent = false, CancellationToken cancellationToken = default)
+    public async Task<long> StoreAsync(ImportSpec spec, SubmitOptions? options = null, CancellationToken cancellationToken = default)
     {
         // The root span of the import's one trace; without a tracer the import still gets a trace id of its own.
         using var span = IngestTracing.Source.StartActivity(IngestTracing.SpanPrefix + "submit", ActivityKind.Producer);
-        var id = await catalog.SubmitAsync(spec, span?.Id ?? IngestTracing.NewTraceParent(), concurrent, cancellationToken);
+        var id = await catalog.SubmitAsync(spec, span?.Id ?? IngestTracing.NewTraceParent(), options, cancellationToken);
         span?.SetTag("ingest.import_id", id);
         return id;
     }
@@ -33,9 +34,9 @@ public sealed class ImportControl(ImportCatalog catalog, Func<CancellationToken,
     /// for a caller connected already; returns its id and whether a silo took it. A wake that fails
     /// (a cluster still forming, say) leaves the import to the silos that heard of it.
     /// </summary>
-    public async Task<(long Id, bool Started)> SubmitAsync(ImportSpec spec, bool concurrent = false, CancellationToken cancellationToken = default)
+    public async Task<(long Id, bool Started)> SubmitAsync(ImportSpec spec, SubmitOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await StoreAsync(spec, concurrent, cancellationToken);
+        var id = await StoreAsync(spec, options, cancellationToken);
         if (await cluster(cancellationToken) is not { } client) return (id, false);
         try
         {

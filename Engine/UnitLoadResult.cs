@@ -16,6 +16,9 @@ public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejec
     /// <summary>Where the unit stands after this load when records remain (a chunk); null when it read the unit to its end.</summary>
     public Sources.UnitCheckpoint? Checkpoint { get; init; }
 
+    /// <summary>The version of the file the unit read, once it read it to its end; null while records remain.</summary>
+    public Sources.LoadedVersion? Version { get; init; }
+
     private static readonly IReadOnlyDictionary<string, LoadCounts> Empty = new Dictionary<string, LoadCounts>();
 
     /// <summary>Nothing loaded yet.</summary>
@@ -23,7 +26,7 @@ public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejec
 
     /// <summary>
     /// What this load and a <paramref name="later"/> one did together (a unit's committed chunks and
-    /// its next one): counts added, the later one's rejects (each chunk stores its own) and checkpoint.
+    /// its next one): counts added, the later one's rejects (each chunk stores its own), checkpoint and version.
     /// </summary>
     public UnitLoadResult Plus(UnitLoadResult later)
     {
@@ -36,7 +39,7 @@ public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejec
             quality.Add(later.Quality);
         }
         return new UnitLoadResult(RowsRead + later.RowsRead, Counts + later.Counts, Rejected + later.Rejected, later.Rejects,
-            BytesRead + later.BytesRead, tables, quality) { Checkpoint = later.Checkpoint };
+            BytesRead + later.BytesRead, tables, quality) { Checkpoint = later.Checkpoint, Version = later.Version };
     }
 
     /// <summary>This load with more done to the target in the same transaction (records it set aside, merged after it).</summary>

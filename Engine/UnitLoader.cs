@@ -303,11 +303,12 @@ public sealed class UnitLoader
         pool.Add(sinks);
     }
 
-    // What a chunk did: its records, counts and rejects, its bytes, and where the unit stands after it.
+    // What a chunk did: its records, counts and rejects, its bytes, and where the unit stands after it (or the version it read to its end).
     private static UnitLoadResult Result(UnitReading unit, long read, LoadCounts counts, Rejects rejects, QualityTally tally, IReadOnlyDictionary<string, LoadCounts>? tables = null) =>
         new(read, counts, rejects.Count, rejects.Kept(unit.RecordIndex + 1), unit.Position - rejects.From.Offset, tables, tally.IsEmpty ? null : tally)
         {
             Checkpoint = unit.Ended ? null : unit.Checkpoint,
+            Version = unit.Version,
         };
 
     /// <summary>One relational load (a unit's chunk, or a batch's units) and the row buffers it borrowed.</summary>

@@ -10,13 +10,17 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Parallelism">The most units of this import in flight at once across the whole cluster.</param>
 /// <param name="Retry">How often a failing unit is attempted, and how long to wait between attempts.</param>
 /// <param name="Priority">When the silos' slots are all busy, units of imports with a higher priority start first (default 0; may be negative).</param>
+/// <param name="Schedule">A cron expression: registered with <c>ingest schedule add</c>, the cluster submits the import at each time it names.</param>
+/// <param name="TimeZone">The time zone <paramref name="Schedule"/> is read in (an IANA name); null: UTC.</param>
 public sealed record ImportSpec(
     string Name,
     SourceSpec Source,
     TargetSpec Target,
     int Parallelism,
     RetrySpec Retry,
-    int Priority = 0)
+    int Priority = 0,
+    string? Schedule = null,
+    string? TimeZone = null)
 {
     /// <summary>The parallelism of a spec that names none.</summary>
     public const int DefaultParallelism = 4;

@@ -77,10 +77,14 @@ public static partial class ImportSpecParser
             else p.Add("retry: must be an object with attempts, backoffSeconds and attemptTimeoutSeconds");
         }
         var priority = OptionalInt(o, "priority", "priority", 0, p);
-        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority");
+        var schedule = OptionalString(o, "schedule", "schedule", p);
+        var timeZone = OptionalString(o, "timeZone", "timeZone", p);
+        if (schedule is not null && CronSchedule.Parse(schedule, timeZone, out var problem) is null) p.Add(problem!);
+        if (schedule is null && timeZone is not null) p.Add("timeZone: only with a schedule");
+        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority", "schedule", "timeZone");
 
         if (p.Count > 0) throw new SpecException(p);
-        return new ImportSpec(name, source!, target!, parallelism, retry, priority);
+        return new ImportSpec(name, source!, target!, parallelism, retry, priority, schedule, timeZone);
     }
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
@@ -101,13 +105,13 @@ public static partial class ImportSpecParser
         if (kind == SourceKind.Files)
         {
             path = RequiredString(s, "path", "source.path", p);
-            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
+            Unknown(s, "source", p, "kind", "path", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv", "incremental");
         }
         else if (kind == SourceKind.S3)
         {
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
-            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv");
+            Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv", "incremental");
         }
         else if (kind == SourceKind.Http)
         {
@@ -131,7 +135,8 @@ public static partial class ImportSpecParser
         if (splitBytes < 1) p.Add("source.splitBytes: must be at least 1");
         var csv = ReadCsv(s["csv"], p);
         if (csv is not null && format is "json" or "ndjson") p.Add($"source.csv: only for CSV files, but source.format is '{format}'");
-        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes);
+        var incremental = OptionalBool(s, "incremental", "source.incremental", false, p);
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes, Incremental: incremental);
     }
 
     private static bool IsDottedPath(string path) =>

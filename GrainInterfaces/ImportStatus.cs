@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Ingest.GrainInterfaces;
 
 /// <summary>
@@ -20,7 +22,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="FailedUnits">The failed units with their errors (at most 100).</param>
 /// <param name="TraceId">The id of the import's trace (W3C), to look it up in a tracing backend such as Jaeger.</param>
 /// <param name="Tables">For a relational target, what done units did to each table, by table name; null for a flat target.</param>
-/// <param name="Files">Per file (unit), what it did; only when asked for (<c>status ID --files</c>).</param>
+/// <param name="Files">Files skipped by an incremental import and, when asked for (<c>status ID --files</c>), each file's counts.</param>
 /// <param name="Quality">Rule violations and filled defaults of done units; null when there were none.</param>
 public sealed record ImportStatus(
     long Id,
@@ -39,8 +41,32 @@ public sealed record ImportStatus(
     IReadOnlyList<FailedUnit> FailedUnits,
     string? TraceId,
     IReadOnlyDictionary<string, TableCounts>? Tables = null,
-    IReadOnlyList<FileCounts>? Files = null,
-    QualityCounts? Quality = null);
+    FileTotals? Files = null,
+    QualityCounts? Quality = null)
+{
+    /// <summary>Files skipped by an incremental import and, when asked for, each file's counts.</summary>
+    public FileTotals Files { get; init; } = Files ?? FileTotals.None;
+}
+
+/// <summary>An import's files beyond its units: those an incremental import skipped, and (when asked for) each file's counts.</summary>
+/// <param name="Skipped">Files skipped: their current version was committed completely by an earlier import of the name.</param>
+/// <param name="Units">Per file loaded (its units: the file, or its byte ranges added up), what it did; only when asked for.</param>
+/// <param name="SkippedFiles">The skipped files; only when asked for.</param>
+public sealed record FileTotals(
+    long Skipped,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<FileCounts>? Units = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SkippedFile>? SkippedFiles = null)
+{
+    /// <summary>Nothing skipped, nothing listed.</summary>
+    public static FileTotals None { get; } = new(0);
+}
+
+/// <summary>A file an incremental import skipped.</summary>
+/// <param name="Key">The file name or object key.</param>
+/// <param name="Version">Its version as listed (ETag; for a file, size and modification time).</param>
+/// <param name="SizeBytes">Its size as listed.</param>
+/// <param name="CommittedBy">The import whose load of this version was kept.</param>
+public sealed record SkippedFile(string Key, string? Version, long? SizeBytes, long? CommittedBy);
 
 /// <summary>What validation did across an import's done units.</summary>
 /// <param name="Violations">Records that broke each rule, by <c>rule.column</c> (e.g. <c>required.name</c>, <c>range.rating</c>).</param>

@@ -19,6 +19,10 @@ namespace Ingest.GrainInterfaces;
 /// ranges of about this size, each a unit of its own (default 64 MiB).
 /// </param>
 /// <param name="Http">For <see cref="SourceKind.Http"/>: the API, its pagination, retries, rate limit and authentication.</param>
+/// <param name="Incremental">
+/// Skip each file whose current version an earlier import of the same name committed completely
+/// (all its ranges), and record what this one commits (the watermark store, kept by name).
+/// </param>
 public sealed record SourceSpec(
     SourceKind Kind,
     string? Path,
@@ -31,7 +35,8 @@ public sealed record SourceSpec(
     int ChunkRows = SourceSpec.DefaultChunkRows,
     CsvSpec? Csv = null,
     long SplitBytes = SourceSpec.DefaultSplitBytes,
-    HttpSpec? Http = null)
+    HttpSpec? Http = null,
+    bool Incremental = false)
 {
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;

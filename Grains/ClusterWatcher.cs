@@ -18,7 +18,7 @@ namespace Ingest.Grains;
 /// own cleanup agent, configured too, deleted none here). It wakes an import's grain as soon as the
 /// catalog says the import was submitted (<see cref="ImportNotifications.Submitted"/>): the console
 /// stores an import without reaching the cluster. Several silos doing the same is harmless: the
-/// calls are idempotent.
+/// calls are idempotent. Each sweep also wakes the scheduler (<see cref="ScheduleGrain"/>).
 /// </summary>
 public sealed class ClusterWatcher(
     NpgsqlDataSource dataSource,
@@ -110,11 +110,22 @@ public sealed class ClusterWatcher(
             do
             {
                 await WakeAllAsync(grain => grain.WakeAsync(), cancellationToken);
+                await WakeSchedulerAsync();
                 await PruneDeadSilosAsync(cancellationToken);
             }
             while (await Delay(options.Value.SweepInterval, cancellationToken));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
+    }
+
+    // The scheduler's reminder brings it back by itself once registered; this registers it first, and keeps it so.
+    private async Task WakeSchedulerAsync()
+    {
+        try { await grains.GetGrain<IScheduleGrain>(0).WakeAsync(); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("cannot wake the scheduler ({Error}); trying again at the next sweep", ErrorClassifier.Describe(e));
+        }
     }
 
     private async Task PruneDeadSilosAsync(CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Ingest.Engine.Loading;
 using Ingest.Engine.Relational;
 using Ingest.Engine.Sources;
@@ -14,13 +15,54 @@ namespace Ingest.Grains;
 /// quarter of a second listed), each in a transaction of its own and handed to the import grain as
 /// it commits, so units load while the listing goes on. The first chunk also checks (or creates)
 /// the target's tables and moves the import to <c>running</c>. The import is planned when its listing ends.
+/// A huge file is split into byte ranges (<see cref="ImportSource.SplitAsync"/>), a unit each.
 /// A listing cut short (a silo died) is taken up again from its start: units stored already are
-/// skipped by key.
+/// skipped by name. An incremental import (not <c>--full</c>) leaves out the files the watermark
+/// store says were committed completely in their current version (all their ranges), and records
+/// them as skipped; a file is judged as listed, before any pass splits it.
 /// </summary>
 public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry sources)
 {
     private const int ChunkUnits = 5000;
     private static readonly TimeSpan ChunkTime = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// A chunk of the listing being gathered: the units to store, the files skipped, and the entries
+    /// of touched files that take their new version. Full at <see cref="ChunkUnits"/> of units and
+    /// skipped files, or <see cref="ChunkTime"/> after the first.
+    /// </summary>
+    private sealed class Chunk
+    {
+        private readonly Stopwatch _since = new();
+
+        public List<UnitDescriptor> Units { get; } = [];
+        public List<SkippedFile> Skipped { get; } = [];
+        public List<FileWatermark> Refreshed { get; } = [];
+
+        public bool IsEmpty => Units.Count == 0 && Skipped.Count == 0;
+
+        public bool Full => !IsEmpty && (Units.Count + Skipped.Count >= ChunkUnits || _since.Elapsed >= ChunkTime);
+
+        public void Add(UnitDescriptor unit)
+        {
+            if (IsEmpty) _since.Restart();
+            Units.Add(unit);
+        }
+
+        public void Skip(UnitDescriptor file, FileVerdict verdict)
+        {
+            if (IsEmpty) _since.Restart();
+            Skipped.Add(new SkippedFile(file.Key, file.ETag, file.Size, verdict.CommittedBy));
+            Refreshed.AddRange(verdict.Refreshed);
+        }
+
+        public void Clear()
+        {
+            Units.Clear();
+            Skipped.Clear();
+            Refreshed.Clear();
+        }
+    }
 
     /// <summary>Plans the import as <see cref="PlanAsync(long, Func{IReadOnlyList{PlannedUnit}, Task}, CancellationToken)"/> does, with nobody to tell of its units as they are stored.</summary>
     public Task<int?> PlanAsync(long importId, CancellationToken cancellationToken = default) =>
@@ -35,33 +77,75 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
     /// </summary>
     public async Task<int?> PlanAsync(long importId, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken = default)
     {
-        if (await PlannedUnits.ToListAsync(dataSource, importId, cancellationToken) is not { } spec) return null;
+        if (await PlannedUnits.ToListAsync(dataSource, importId, cancellationToken) is not { } toList) return null;
 
+        var spec = toList.Spec;
         var source = sources.For(spec);
-        var chunk = new List<UnitDescriptor>();
+        var filter = spec.Source.Incremental && !toList.FullLoad ? new IncrementalFilter(source) : null;
+        var chunk = new Chunk();
         var listed = 0;
-        var since = new Stopwatch(); // since the chunk's first unit was listed
-        await foreach (var file in source.PlanAsync(cancellationToken))
+        await foreach (var (file, verdict) in JudgedAsync(spec.Name, source, filter, cancellationToken))
         {
             listed++;
-            // A huge file's ranges are stored as its pass finds them, so the first load while it goes on.
-            await foreach (var unit in source.SplitAsync(file, cancellationToken))
+            // A file skipped is judged whole, before any pass over it: a huge one is not split to be left out.
+            if (verdict.Skip) chunk.Skip(file, verdict);
+            else
             {
-                if (chunk.Count == 0) since.Restart();
-                chunk.Add(unit);
-                if (chunk.Count < ChunkUnits && since.Elapsed < ChunkTime) continue;
-                if (!await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
-                chunk.Clear();
+                // A huge file's ranges are stored as its pass finds them, so the first load while it goes on.
+                await foreach (var unit in source.SplitAsync(file, cancellationToken))
+                {
+                    chunk.Add(unit);
+                    if (!chunk.Full) continue;
+                    if (!await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
+                    chunk.Clear();
+                }
             }
+            if (!chunk.Full) continue;
+            if (!await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
+            chunk.Clear();
         }
         if (listed == 0) throw source.NothingMatches();
-        if (chunk.Count > 0 && !await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
+        if (!chunk.IsEmpty && !await StoreAsync(importId, spec, chunk, stored, cancellationToken)) return null;
         return await FinishAsync(importId, cancellationToken);
     }
 
-    // Stores a chunk of units (those not stored before); false when the import was paused or cancelled
-    // meanwhile (a resume lists again, skipping the units stored).
-    private async Task<bool> StoreAsync(long importId, ImportSpec spec, List<UnitDescriptor> chunk, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken)
+    // The files as listed, each with what the import does with it: all load without a filter; with
+    // one, they are judged in batches (one look-up in the watermark store for a batch's files).
+    private async IAsyncEnumerable<(UnitDescriptor File, FileVerdict Verdict)> JudgedAsync(string name, ImportSource source, IncrementalFilter? filter,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var batch = new List<UnitDescriptor>();
+        var since = new Stopwatch(); // since the batch's first file was listed
+        await foreach (var file in source.PlanAsync(cancellationToken))
+        {
+            if (filter is null)
+            {
+                yield return (file, FileVerdict.Load);
+                continue;
+            }
+            if (batch.Count == 0) since.Restart();
+            batch.Add(file);
+            if (batch.Count < ChunkUnits && since.Elapsed < ChunkTime) continue;
+            foreach (var judged in await JudgeAsync(name, filter, batch, cancellationToken)) yield return judged;
+            batch.Clear();
+        }
+        if (filter is not null && batch.Count > 0)
+            foreach (var judged in await JudgeAsync(name, filter, batch, cancellationToken)) yield return judged;
+    }
+
+    // What the watermark store holds of a batch's files says which load.
+    private async Task<List<(UnitDescriptor, FileVerdict)>> JudgeAsync(string name, IncrementalFilter filter, List<UnitDescriptor> files, CancellationToken cancellationToken)
+    {
+        var entries = await Watermarks.FilesAsync(dataSource, name, files.Select(f => f.Key).ToHashSet(StringComparer.Ordinal), cancellationToken);
+        var judged = new List<(UnitDescriptor, FileVerdict)>(files.Count);
+        foreach (var file in files)
+            judged.Add((file, await filter.JudgeAsync(file, entries.TryGetValue(file.Key, out var e) ? e : [], cancellationToken)));
+        return judged;
+    }
+
+    // Stores a chunk of units (those not stored before) and the files it skips; false when the import
+    // was paused or cancelled meanwhile (a resume lists again, skipping the units stored).
+    private async Task<bool> StoreAsync(long importId, ImportSpec spec, Chunk chunk, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
@@ -76,8 +160,11 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
             IEnumerable<TargetTable> tables = plan is not null ? plan.Tables.Select(t => t.Target) : [new TargetTable(target)];
             foreach (var table in tables) await table.EnsureAsync(connection, cancellationToken);
             await PlannedUnits.StartAsync(connection, importId, plan?.ReportOrder.Select(t => t.Target.Name).ToArray(), cancellationToken);
+            if (spec.Source.Incremental) await Watermarks.RecordScopeAsync(connection, spec, importId, cancellationToken);
         }
-        var units = await PlannedUnits.InsertAsync(connection, importId, chunk, cancellationToken);
+        var units = await PlannedUnits.InsertAsync(connection, importId, chunk.Units, cancellationToken);
+        await PlannedUnits.SkipAsync(connection, importId, chunk.Skipped, cancellationToken);
+        await Watermarks.RefreshFilesAsync(connection, spec.Name, chunk.Refreshed, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         if (units.Count > 0) await stored(units);
         return true;

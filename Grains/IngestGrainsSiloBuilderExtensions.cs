@@ -27,6 +27,7 @@ public static class IngestGrainsSiloBuilderExtensions
         silo.Services.AddSingleton<ClusterWatcher>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ClusterWatcher>());
         silo.Services.AddSingleton<ImportCleanup>();
+        silo.Services.AddSingleton<Schedules>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, CatalogRetention>();
         return silo;
     }

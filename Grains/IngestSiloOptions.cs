@@ -62,4 +62,7 @@ public sealed class IngestSiloOptions
     /// silo starts), as <c>ingest cleanup --older-than</c> does; null (default): never. From <c>INGEST_RETENTION_DAYS</c>.
     /// </summary>
     public int? RetentionDays { get; set; }
+
+    /// <summary>How often the scheduler looks for scheduled imports that are due. Default: 5 seconds. From <c>INGEST_SCHEDULE_SECONDS</c>.</summary>
+    public TimeSpan ScheduleTick { get; set; } = TimeSpan.FromSeconds(5);
 }

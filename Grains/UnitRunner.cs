@@ -176,7 +176,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         {
             var import = await GetImportAsync(importId);
             if (import.Spec.Retry.AttemptTimeoutSeconds is { } limit) timeout.CancelAfter(TimeSpan.FromSeconds(limit));
-            var completed = await LoadBatchAsync(import.Loader, importId, dispatch, mark.Units, timeout.Token);
+            var completed = await LoadBatchAsync(import, importId, dispatch, mark.Units, timeout.Token);
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             if (completed is null)
             {
@@ -328,9 +328,13 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         foreach (var warning in reading.Warnings)
             await Events.WriteAsync(connection, claim.ImportId, claim.UnitNo, null, "warning", warning, cancellationToken);
         var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk), chunk);
-        var fenced = now.Result.Checkpoint is null
-            ? await UnitFence.CompleteAsync(connection, claim.ImportId, [now], batched: false, cancellationToken)
-            : await UnitFence.CommitChunkAsync(connection, claim.ImportId, now, loaded.Checkpoint, cancellationToken);
+        bool fenced;
+        if (now.Result.Checkpoint is null)
+        {
+            await RecordWatermarksAsync(connection, import.Spec, claim.ImportId, [now], cancellationToken);
+            fenced = await UnitFence.CompleteAsync(connection, claim.ImportId, [now], batched: false, cancellationToken);
+        }
+        else fenced = await UnitFence.CommitChunkAsync(connection, claim.ImportId, now, loaded.Checkpoint, cancellationToken);
         if (!fenced)
         {
             await tx.RollbackAsync(CancellationToken.None);
@@ -346,18 +350,18 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     }
 
     // Loads a batch's units whole and completes them in ONE transaction; null when any was fenced off (rolled back).
-    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchAsync(LoadedImport import, long importId, string dispatch, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
     {
-        var fetched = loader.Source.Fetches ? await FetchAsync(loader.Source, units, cancellationToken) : null;
+        var fetched = import.Loader.Source.Fetches ? await FetchAsync(import.Loader.Source, units, cancellationToken) : null;
         try
         {
-            return await LoadBatchOnceAsync(loader, importId, dispatch, units, fetched, cancellationToken);
+            return await LoadBatchOnceAsync(import, importId, dispatch, units, fetched, cancellationToken);
         }
         catch (DirectCopyConflictException)
         {
             // A key that exists already: rolled back, and the loader now stages this import's units
             // (a batch's one after another in one transaction). Load them again, staged.
-            return await LoadBatchOnceAsync(loader, importId, dispatch, units, fetched, cancellationToken);
+            return await LoadBatchOnceAsync(import, importId, dispatch, units, fetched, cancellationToken);
         }
         finally
         {
@@ -382,16 +386,17 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         }
     }
 
-    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchOnceAsync(UnitLoader loader, long importId, string dispatch, IReadOnlyList<FencedUnit> units,
+    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchOnceAsync(LoadedImport import, long importId, string dispatch, IReadOnlyList<FencedUnit> units,
         IReadOnlyList<UnitReading>? fetched, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
-        var results = await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], fetched, cancellationToken);
+        var results = await import.Loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], fetched, cancellationToken);
         for (var i = 0; i < (fetched?.Count ?? 0); i++)
             foreach (var warning in fetched![i].Warnings)
                 await Events.WriteAsync(connection, importId, units[i].UnitNo, null, "warning", warning, cancellationToken);
         var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
+        await RecordWatermarksAsync(connection, import.Spec, importId, loaded, cancellationToken);
         if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched: true, cancellationToken))
         {
             await tx.RollbackAsync(CancellationToken.None);
@@ -401,6 +406,16 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         await tx.CommitAsync(CancellationToken.None);
         return loaded;
     }
+
+    // An incremental import's units that read their files to the end: what they read goes into the
+    // watermark store in the transaction that completes them, so the store holds what committed, no
+    // more and no less. Before the completion, which must stay the last statement (it locks the unit rows).
+    private static Task RecordWatermarksAsync(NpgsqlConnection connection, ImportSpec spec, long importId, IReadOnlyList<UnitFence.Completion> units, CancellationToken cancellationToken) =>
+        spec.Source.Incremental
+            ? Watermarks.RecordFilesAsync(connection, spec.Name,
+                [.. units.Select(u => u.Result.Version is { } version ? FileWatermark.Of(u.Unit.Unit, version, importId) : null).OfType<FileWatermark>()],
+                cancellationToken)
+            : Task.CompletedTask;
 
     private async Task<LoadedImport> GetImportAsync(long importId)
     {

@@ -125,6 +125,7 @@ public static class SiloHost
                 o.PlanAttempts = settings.Grains.PlanAttempts;
                 o.PlanBackoff = settings.Grains.PlanBackoff;
                 o.RetentionDays = settings.Grains.RetentionDays;
+                o.ScheduleTick = settings.Grains.ScheduleTick;
                 o.DefunctSiloExpiration = settings.DefunctSiloExpiration;
             });
             silo.Services.Replace(ServiceDescriptor.Singleton<IFatalErrorHandler, RejoiningFatalErrorHandler>());

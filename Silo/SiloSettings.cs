@@ -82,6 +82,7 @@ public sealed class SiloSettings
             SweepInterval = env.Seconds("INGEST_SWEEP_SECONDS", defaults.SweepInterval),
             PlanAttempts = env.Int("INGEST_PLAN_ATTEMPTS", defaults.PlanAttempts, min: 1),
             PlanBackoff = env.Seconds("INGEST_PLAN_BACKOFF_SECONDS", defaults.PlanBackoff, allowZero: true),
+            ScheduleTick = env.Seconds("INGEST_SCHEDULE_SECONDS", defaults.ScheduleTick),
             RetentionDays = env.Int("INGEST_RETENTION_DAYS", 0, min: 1, optional: true) is var days and > 0 ? days : null,
         };
         var settings = new SiloSettings

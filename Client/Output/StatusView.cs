@@ -14,6 +14,7 @@ public static class StatusView
         table.AddRow("state", StateMarkup(s.State));
         table.AddRow("units", $"{s.Units.Done} done, {s.Units.Failed} failed, {s.Units.Running} running, {s.Units.Pending} pending of {s.Units.Total}"
             + (s.Units.Cancelled > 0 ? $", {s.Units.Cancelled} cancelled" : ""));
+        if (s.Files.Skipped > 0) table.AddRow("files skipped", $"{s.Files.Skipped:N0} (committed before in their current version)");
         table.AddRow("rows read", $"{s.Rows.Read:N0}");
         table.AddRow("inserted", $"{s.Rows.Inserted:N0}");
         table.AddRow("updated", $"{s.Rows.Updated:N0}");
@@ -50,14 +51,22 @@ public static class StatusView
             console.Write(rules);
         }
 
-        if (s.Files is { Count: > 0 } files)
+        if (s.Files.Units is { Count: > 0 } units)
         {
             var perFile = new Table().Border(TableBorder.Simple).Title("files");
             perFile.AddColumn("unit").AddColumn("file").AddColumn("state");
             foreach (var name in new[] { "read", "inserted", "updated", "unchanged", "rejected" }) perFile.AddColumn(new TableColumn(name).RightAligned());
-            foreach (var f in files)
+            foreach (var f in units)
                 perFile.AddRow(f.UnitNo.ToString(), Markup.Escape(f.Key) + (f.Units > 1 ? $" ({f.Units} ranges)" : ""), f.State.Name(), $"{f.Rows.Read:N0}", $"{f.Rows.Inserted:N0}", $"{f.Rows.Updated:N0}",
                     $"{f.Rows.Unchanged:N0}", $"{f.Rows.Rejected:N0}");
+            console.Write(perFile);
+        }
+
+        if (s.Files.SkippedFiles is { Count: > 0 } skipped)
+        {
+            var perFile = new Table().Border(TableBorder.Simple).Title("files skipped (committed before in their current version)");
+            perFile.AddColumn("file").AddColumn("version").AddColumn(new TableColumn("committed by import").RightAligned());
+            foreach (var f in skipped) perFile.AddRow(Markup.Escape(f.Key), Markup.Escape(f.Version ?? ""), f.CommittedBy?.ToString() ?? "");
             console.Write(perFile);
         }
 
@@ -72,6 +81,7 @@ public static class StatusView
     /// <summary>One plain line, for logs and non-terminals.</summary>
     public static string Line(ImportStatus s) =>
         $"import {s.Id} {s.State.Name()}: units {s.Units.Done + s.Units.Failed}/{s.Units.Total} ({s.Units.Failed} failed, {s.Units.Running} running), " +
+        (s.Files.Skipped > 0 ? $"{s.Files.Skipped} files skipped, " : "") +
         $"rows {s.Rows.Read} read, {s.RowsPerSecond:F0} rows/s" + (s.EtaSeconds is { } eta && !s.State.IsFinal() ? $", eta {Duration(eta)}" : "");
 
     public static string StateMarkup(ImportState state) => state switch

@@ -8,6 +8,8 @@ public sealed class FolderConnector : ISourceConnector
 {
     public SourceKind Kind => SourceKind.Files;
 
+    public bool VersionTracksContent => false;
+
     public string Describe(SourceSpec source) => $"folder '{Folder(source)}'";
 
     public async IAsyncEnumerable<UnitDescriptor> PlanAsync(SourceSpec source, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)

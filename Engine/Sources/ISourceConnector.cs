@@ -13,6 +13,13 @@ public interface ISourceConnector
     SourceKind Kind { get; }
 
     /// <summary>
+    /// Whether a unit's version (its ETag) changes with its content, so that an unchanged version
+    /// means unchanged bytes (S3's ETag). False when it is made of size and modification time: an
+    /// incremental import then keeps a hash of what it loaded, to tell a touched file from a rewritten one.
+    /// </summary>
+    bool VersionTracksContent { get; }
+
+    /// <summary>
     /// Yields the units of an import, in the same order every time, as the listing goes on.
     /// Yields nothing when nothing matches (the planner says so).
     /// </summary>

@@ -31,6 +31,15 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// <summary>Whether a unit's content is fetched whole when it is opened (HTTP pages): a batch opens its units before its transaction.</summary>
     public bool Fetches => connector is HttpConnector;
 
+    /// <summary>
+    /// Whether readings hash the bytes they read (<see cref="UnitReading.Version"/>): for an
+    /// incremental import of a source whose versions do not track content (local files).
+    /// </summary>
+    public bool Hashes => spec.Incremental && !connector.VersionTracksContent;
+
+    /// <summary>Whether a version of this source's units (an ETag) changes with their content.</summary>
+    public bool VersionTracksContent => connector.VersionTracksContent;
+
     /// <summary>Where the units are, for messages.</summary>
     public string Describe() => connector.Describe(spec);
 
@@ -146,7 +155,8 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
         var compression = ContentCompressions.Of(spec, unit.Key);
         var format = FormatOf(unit.Key);
         // Compressed (or decoded) content cannot be entered in the middle: it is decompressed from the start and skipped.
-        var rawOffset = compression == ContentCompression.None && !format.Decodes(spec) ? checkpoint.Offset : 0;
+        // Hashed content is read from the unit's start (its range's) so that the hash covers all of its bytes.
+        var rawOffset = compression != ContentCompression.None || format.Decodes(spec) ? 0 : Hashes ? unit.First.Offset : checkpoint.Offset;
         // A unit reads one version of its file: the one its checkpoint, or its range, was read from.
         var version = checkpoint.Offset > 0 || unit.Range is not null ? checkpoint.ETag : null;
         var opened = await connector.OpenAsync(spec, unit, rawOffset, version, cancellationToken);
@@ -156,11 +166,12 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
             throw Changed(unit, checkpoint, opened.Info.ETag);
         }
         var content = unit.Range is { } range ? new BoundedStream(opened.Content, range.End - rawOffset) : opened.Content;
-        var reading = new UnitReading(unit, opened, format.Decode(spec, compression.Decompress(content)), compression,
-            format.CreateReader(this, unit.Key, checkpoint), checkpoint);
+        var digest = Hashes ? new DigestStream(content) : null;
+        var reading = new UnitReading(unit, opened, format.Decode(spec, compression.Decompress(digest ?? content)), compression,
+            format.CreateReader(this, unit.Key, checkpoint), checkpoint, digest);
         try
         {
-            if (rawOffset != checkpoint.Offset) await reading.SkipAsync(checkpoint.Offset, cancellationToken);
+            if (rawOffset != checkpoint.Offset) await reading.SkipAsync(checkpoint.Offset - rawOffset, cancellationToken);
             return reading;
         }
         catch
@@ -168,5 +179,17 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
             await reading.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The SHA-256 of a unit's bytes from <paramref name="start"/> to <paramref name="end"/> (its end
+    /// when null) as the source holds them now, and what the source says of that version.
+    /// </summary>
+    /// <exception cref="SourceDataException">The file is gone.</exception>
+    public async Task<(byte[] Hash, SourceObject Now)> HashAsync(UnitDescriptor unit, long start, long? end, CancellationToken cancellationToken = default)
+    {
+        await using var opened = await connector.OpenAsync(spec, unit, start, null, cancellationToken);
+        await using var digest = new DigestStream(opened.Content);
+        return (await digest.FinishAsync(end - start, cancellationToken), opened.Info);
     }
 }

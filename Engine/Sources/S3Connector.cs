@@ -15,6 +15,8 @@ public sealed class S3Connector(IAmazonS3 s3) : ISourceConnector
 {
     public SourceKind Kind => SourceKind.S3;
 
+    public bool VersionTracksContent => true;
+
     /// <summary>
     /// A client configured from the standard AWS environment variables (<c>AWS_ENDPOINT_URL_S3</c>,
     /// <c>AWS_ACCESS_KEY_ID</c>, …); with an explicit endpoint, path-style addressing is used.

@@ -16,17 +16,21 @@ public sealed class UnitReading : IAsyncDisposable
     private readonly ContentCompression _compression;
     private readonly IRecordReader _reader;
     private readonly bool _paged;
+    private readonly DigestStream? _digest;
     private IAsyncEnumerator<ReadOnlyMemory<byte>>? _records;
     private long _next;
+    private byte[]? _contentHash;
 
     // paged: the content is one page, read from its start, which lies at from.Offset in the unit.
-    internal UnitReading(UnitDescriptor unit, OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from, bool paged = false)
+    internal UnitReading(UnitDescriptor unit, OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from,
+        DigestStream? digest = null, bool paged = false)
     {
         Unit = unit;
         _opened = opened;
         _content = content;
         _compression = compression;
         _reader = reader;
+        _digest = digest;
         _next = from.Records;
         _paged = paged;
         Start = from;
@@ -86,6 +90,9 @@ public sealed class UnitReading : IAsyncDisposable
     /// <summary>Whether the unit's records have all been read.</summary>
     public bool Ended { get; private set; }
 
+    /// <summary>The version read, once the records have all been read (with the hash of its bytes when they were hashed); null until then.</summary>
+    public LoadedVersion? Version => Ended ? new LoadedVersion(Info, _contentHash) : null;
+
     /// <summary>
     /// How far into the (decompressed) content the unit is: past the last record read, or once the
     /// records have all been read, at the end of the content.
@@ -110,7 +117,11 @@ public sealed class UnitReading : IAsyncDisposable
             if (!await _records.MoveNextAsync())
             {
                 if (_paged && _opened.Then is not null) Exhausted = true;
-                else Ended = true;
+                else
+                {
+                    if (_digest is not null) _contentHash = await _digest.FinishAsync(cancellationToken: cancellationToken);
+                    Ended = true;
+                }
                 return false;
             }
         }

@@ -8,7 +8,8 @@ namespace Ingest.Tests;
 
 /// <summary>
 /// <c>ingest cleanup</c> and the silos' retention: old ended imports leave the catalog with their
-/// units, rejects and events; recent and unfinished ones, and the target's rows, stay.
+/// units, rejects and events; recent and unfinished ones, the target's rows, and the watermark
+/// store of incremental imports' names stay.
 /// </summary>
 public class CleanupTests
 {
@@ -19,7 +20,9 @@ public class CleanupTests
         await using var db = await TestDatabase.CreateAsync();
         await db.StartSilo().StartedAsync();
         var ids = new List<long>();
-        for (var i = 0; i < 3; i++) ids.Add((await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, name: $"cleanup-{i}")))).Id);
+        // The first is incremental: what it committed is kept by name, and outlives it.
+        for (var i = 0; i < 3; i++) ids.Add((await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, name: $"cleanup-{i}", incremental: i == 0)))).Id);
+        Assert.Equal(3, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.watermark_files WHERE name = 'cleanup-0'"));
         var missing = (await db.WaitForAsync(await db.SubmitAsync(Specs.Files(Path.Combine(data.Path, "missing"), name: "cleanup-failed")))).Id;
         var paused = await db.StoreAsync(Specs.Files(data.Path, name: "cleanup-paused"));
         await db.Catalog.PauseAsync(paused);
@@ -46,6 +49,12 @@ public class CleanupTests
         Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id IN ({ids[0]}, {ids[1]}, {missing})"));
         Assert.Equal(0, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id IN ({ids[0]}, {ids[1]}, {missing})"));
         Assert.Equal(before, await db.ScalarAsync<long>("SELECT count(*) FROM games"));
+        // The watermark store of the incremental import's name survives its removal: the next import of the name skips every file.
+        var state = await db.Catalog.GetWatermarksAsync("cleanup-0");
+        Assert.NotNull(state);
+        Assert.Equal([ids[0], ids[0], ids[0]], state.Files.Select(f => f.ImportId));
+        var next = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(data.Path, name: "cleanup-0", incremental: true)));
+        Assert.Equal((ImportState.Completed, 0, 3L), (next.State, next.Units.Total, next.Files.Skipped));
     }
 
     [Fact]

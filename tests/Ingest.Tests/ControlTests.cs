@@ -22,7 +22,7 @@ public class ControlTests
         {
             try
             {
-                await db.Catalog.SubmitAsync(spec, IngestTracing.NewTraceParent(), concurrent);
+                await db.Catalog.SubmitAsync(spec, IngestTracing.NewTraceParent(), new SubmitOptions(Concurrent: concurrent));
                 return "stored";
             }
             catch (ImportNameInUseException e)

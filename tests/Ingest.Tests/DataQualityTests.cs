@@ -53,7 +53,7 @@ public class DataQualityTests
         Assert.Equal(ImportState.Completed, first.State);
         // a.json: R1, R2, R3 new, R2 again (same content) a duplicate; b.json: R1 a duplicate, R4 new, R3 changed.
         Assert.Equal(new RowCounts(7, 4, 1, 2, 0, Duplicates: 2), first.Rows);
-        var files = (await db.Catalog.GetStatusAsync(first.Id, files: true))!.Files!;
+        var files = (await db.Catalog.GetStatusAsync(first.Id, files: true))!.Files.Units!;
         Assert.Equal([("a.json", 3L, 0L, 1L), ("b.json", 1L, 1L, 1L)], files.Select(f => (f.Key, f.Rows.Inserted, f.Rows.Updated, f.Rows.Duplicates)));
         Assert.Equal(["R1|100", "R2|200", "R3|301", "R4|400"], await RelationalTests.RowsAsync(db, "pqr", "numero_radicado", "nic"));
         var r4 = await db.ScalarAsync<string>("SELECT hash_registro FROM pqr WHERE numero_radicado = 'R4'");

@@ -277,7 +277,7 @@ public class SplitFileTests(ITestOutputHelper output)
 
         foreach (var (id, file, count) in new[] { (ids[0], "big.csv", (long)rows), (ids[1], "more.ndjson", jsonRows) })
         {
-            var files = (await db.Catalog.GetStatusAsync(id, files: true))!.Files!;
+            var files = (await db.Catalog.GetStatusAsync(id, files: true))!.Files.Units!;
             var only = Assert.Single(files);
             Assert.Equal((file, UnitState.Done, count), (only.Key, only.State, only.Rows.Inserted));
             Assert.True(only.Units > 4, $"{only}");

@@ -34,7 +34,7 @@ public class StateMappingTests
             INSERT INTO ingest.units (import_id, unit_no, key, state)
             VALUES {string.Join(", ", units.Select((s, n) => $"({id}, {n}, 'unit-{n}', {StateSql.Literal(s)})"))}
             """);
-        var files = (await db.Catalog.GetStatusAsync(id, files: true))!.Files!;
+        var files = (await db.Catalog.GetStatusAsync(id, files: true))!.Files.Units!;
         Assert.Equal(units, files.Select(f => f.State));
     }
 
@@ -50,12 +50,12 @@ public class StateMappingTests
         // As status --json and list --json print them, and as dictionary keys (status without an id).
         var rows = new RowCounts(1, 1, 0, 0, 0);
         var status = new ImportStatus(7, "nightly", ImportState.CompletedWithErrors, new UnitCounts(2, 1, 1, 0, 0, 0), rows, 0, 0, 0, 0, null,
-            DateTimeOffset.UnixEpoch, null, null, [], null, Files: [new FileCounts(0, "a.json", UnitState.Done, rows)]);
+            DateTimeOffset.UnixEpoch, null, null, [], null, Files: new FileTotals(0, [new FileCounts(0, "a.json", UnitState.Done, rows)]));
         var json = JsonSerializer.Serialize(status, ImportSpecJson.Options);
         Assert.Contains("\"state\":\"completed_with_errors\"", json);
         Assert.Contains("\"state\":\"done\"", json);
         var read = JsonSerializer.Deserialize<ImportStatus>(json, ImportSpecJson.Options)!;
-        Assert.Equal((ImportState.CompletedWithErrors, UnitState.Done), (read.State, read.Files![0].State));
+        Assert.Equal((ImportState.CompletedWithErrors, UnitState.Done), (read.State, read.Files.Units![0].State));
 
         var cluster = new ClusterStatus([], new Dictionary<ImportState, int> { [ImportState.CompletedWithErrors] = 2, [ImportState.Running] = 1 });
         json = JsonSerializer.Serialize(cluster, ImportSpecJson.Options);

@@ -23,6 +23,9 @@ public sealed class HttpConnector(PageFetcher fetcher) : ISourceConnector
 
     public SourceKind Kind => SourceKind.Http;
 
+    // Pages have no versions: an incremental HTTP import goes by a cursor in the records instead.
+    public bool VersionTracksContent => true;
+
     // The URL as written: its placeholders are not secrets.
     public string Describe(SourceSpec source) => $"'{source.Http!.Url}'";
 

@@ -128,6 +128,7 @@ const Ingest = (() => {
         row('units', `${u.done} done, ${u.failed} failed, ${u.running} running, ${u.pending} pending, ${u.cancelled} cancelled of ${u.total}`),
         row('rows', `${n(s.rows.read)} read, ${n(s.rows.inserted)} inserted, ${n(s.rows.updated)} updated, ${n(s.rows.unchanged)} unchanged ` +
           `(${n(s.rows.duplicates)} duplicates, ${n(s.rows.kept)} kept), ${n(s.rows.rejected)} rejected`),
+        ...(s.files?.skipped ? [row('files skipped', `${n(s.files.skipped)} (committed before in their current version)`)] : []),
         row('rate', `${n(Math.round(s.rowsPerSecond))} rows/s, ${n(Math.round(report.unitsPerHour))} units/h`),
         row('eta', final(s.state) ? '' : duration(s.etaSeconds)),
         row('error', s.error ?? ''),
@@ -144,6 +145,8 @@ const Ingest = (() => {
       fill(document.querySelector('#files tbody'), files.map((f) =>
         el('tr', {}, el('td', {}, String(f.unitNo)), el('td', {}, f.units > 1 ? `${f.key} (${f.units} ranges)` : f.key), el('td', {}, stateBadge(f.state)),
           el('td', { class: 'n' }, n(f.rows.read)), el('td', { class: 'n' }, n(f.rows.inserted)), el('td', { class: 'n' }, n(f.rows.updated)), el('td', { class: 'n' }, n(f.rows.rejected)))));
+      fill(document.querySelector('#skipped tbody'), (s.files?.skippedFiles ?? []).map((f) =>
+        el('tr', {}, el('td', {}, f.key), el('td', {}, f.version ?? ''), el('td', { class: 'n' }, f.committedBy == null ? '' : String(f.committedBy)))));
       fill(document.querySelector('#events tbody'), report.timeline.slice(-200).map((e) =>
         el('tr', {}, el('td', {}, e.at), el('td', {}, e.kind), el('td', {}, e.unitNo ?? ''), el('td', {}, e.message ?? ''))));
       document.getElementById('spec').textContent = JSON.stringify(report.spec, null, 2);

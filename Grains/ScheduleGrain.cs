@@ -1,0 +1,50 @@
+using Ingest.Catalog;
+using Ingest.Engine;
+using Ingest.GrainInterfaces;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Ingest.Grains;
+
+/// <summary>
+/// Submits scheduled imports when they are due. A reminder keeps it alive on some silo (and brings it
+/// back after every silo was lost); while active it looks every <see cref="IngestSiloOptions.ScheduleTick"/>.
+/// A due time moves on to the next one before the import is submitted, so a time missed while no silo
+/// ran is run once, not once per missed time; a time that comes while the last run of that name is
+/// still going is skipped, and recorded as such.
+/// </summary>
+public sealed class ScheduleGrain(Schedules schedules, ImportCatalog catalog, IOptions<IngestSiloOptions> options, ILogger<ScheduleGrain> logger)
+    : Grain, IScheduleGrain, IRemindable
+{
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        await this.RegisterOrUpdateReminder("schedules", options.Value.ReminderPeriod, options.Value.ReminderPeriod);
+        this.RegisterGrainTimer(RunDueAsync, options.Value.ScheduleTick, options.Value.ScheduleTick);
+    }
+
+    public Task WakeAsync() => RunDueAsync();
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) => RunDueAsync();
+
+    private async Task RunDueAsync()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var due in await schedules.DueAsync())
+        {
+            var schedule = CronSchedule.Parse(due.Spec.Schedule!, due.Spec.TimeZone, out _);
+            var next = schedule?.NextAfter(now) ?? DateTimeOffset.MaxValue;
+            if (!await schedules.ClaimAsync(due, next)) continue;
+            try
+            {
+                var id = await catalog.SubmitAsync(due.Spec, IngestTracing.NewTraceParent());
+                await schedules.RecordRunAsync(due.Name, id);
+                logger.LogInformation("schedule {Name}: import {ImportId} submitted (due {Due:O}; next {Next:O})", due.Name, id, due.NextAt, next);
+            }
+            catch (ImportNameInUseException e)
+            {
+                await schedules.RecordSkipAsync(due.Name, $"run due {due.NextAt:O} skipped: import {e.ImportId} of this name is still {e.State.Name()}");
+                logger.LogInformation("schedule {Name}: run due {Due:O} skipped, import {ImportId} still {State}", due.Name, due.NextAt, e.ImportId, e.State.Name());
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using System.Text.Json;
+using Ingest.Catalog;
+using Ingest.Client;
+using Ingest.GrainInterfaces;
+using Ingest.Tests.Harness;
+using Xunit;
+
+namespace Ingest.Tests;
+
+/// <summary>
+/// Scheduled imports: registered with <c>ingest schedule add</c>, submitted by the cluster at their
+/// times, a time that comes while the last run goes on skipped and recorded, a time missed while no
+/// silo ran run once, pause and remove.
+/// </summary>
+public class ScheduleTests
+{
+    private static readonly Dictionary<string, string> Fast = new() { ["INGEST_SCHEDULE_SECONDS"] = "1" };
+
+    private static string Scheduled(string folder, string name, string cron) =>
+        Specs.Files(folder, name: name).Replace("\"parallelism\":", $"\"schedule\": \"{cron}\", \"timeZone\": \"Europe/Madrid\", \"parallelism\":");
+
+    [Fact]
+    public async Task A_schedule_submits_its_import_at_its_times_skips_a_time_while_a_run_goes_on_and_stops_when_paused()
+    {
+        using var data = new TempFolder().WithPages(files: 3, perFile: 2);
+        using var specs = new TempFolder();
+        var spec = specs.Write("nightly.json", Scheduled(data.Path, "nightly", "*/3 * * * * *"));
+        await using var db = await TestDatabase.CreateAsync();
+        // Each unit takes 2 s at first: a run outlasts the next time.
+        await SlowTarget.CreateAsync(db, seconds: 2);
+        await db.StartSilo(env: Fast, batches: false).StartedAsync();
+
+        var added = await CliProcess.RunAsync(db.ConnectionString, "schedule", "add", spec);
+
+        Assert.True(added.ExitCode == 0, added.ToString());
+        Assert.Contains("schedule 'nightly' registered: '*/3 * * * * *' (Europe/Madrid), next at", added.Stdout);
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>("SELECT skipped FROM ingest.schedules") >= 1, TimeSpan.FromSeconds(60),
+            () => $"a time skipped while the first run goes on; silo output:\n{db.SiloOutput}");
+        await SlowTarget.SetDelayAsync(db, 0);
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'nightly' AND state = 'completed'") >= 2,
+            TimeSpan.FromSeconds(60), () => $"a second run completed; silo output:\n{db.SiloOutput}");
+        var list = JsonDocument.Parse((await CliProcess.RunAsync(db.ConnectionString, "schedule", "list", "--json")).Stdout).RootElement.EnumerateArray().Single();
+        Assert.Contains("skipped: import 1 of this name is still running", list.GetProperty("lastSkip").GetString());
+        Assert.True(list.GetProperty("runs").GetInt32() >= 2);
+
+        var paused = await CliProcess.RunAsync(db.ConnectionString, "schedule", "pause", "nightly");
+        Assert.True(paused.ExitCode == 0, paused.ToString());
+        var runs = await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'nightly'");
+        // Nothing more while paused: wait past two of its times, as the scheduler sees them.
+        var until = DateTimeOffset.UtcNow.AddSeconds(7);
+        await Poll.UntilAsync(() => Task.FromResult(DateTimeOffset.UtcNow > until), TimeSpan.FromSeconds(20), "two times passed");
+        Assert.Equal(runs, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'nightly'"));
+        Assert.Equal(0, (await CliProcess.RunAsync(db.ConnectionString, "schedule", "remove", "nightly")).ExitCode);
+        Assert.Equal(ExitCodes.NotFound, (await CliProcess.RunAsync(db.ConnectionString, "schedule", "remove", "nightly")).ExitCode);
+    }
+
+    [Fact]
+    public async Task Times_missed_while_no_silo_ran_are_run_once_when_one_starts()
+    {
+        using var data = new TempFolder().WithPages(files: 2, perFile: 2);
+        await using var db = await TestDatabase.CreateAsync();
+        var spec = ImportSpecParser.ParseJson(Scheduled(data.Path, "hourly", "0 * * * *"));
+        // Due three hours ago: three times were missed.
+        await new Schedules(db.DataSource).AddAsync(spec, DateTimeOffset.UtcNow.AddHours(-3));
+
+        await db.StartSilo(env: Fast).StartedAsync();
+
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'hourly' AND state = 'completed'") == 1,
+            TimeSpan.FromSeconds(60), () => $"the missed run done; silo output:\n{db.SiloOutput}");
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'hourly'"));
+        Assert.True(await db.ScalarAsync<bool>("SELECT next_at > now() AND next_at <= now() + interval '1 hour' AND runs = 1 FROM ingest.schedules"));
+    }
+
+    [Fact]
+    public void A_bad_cron_or_time_zone_is_named_in_the_spec()
+    {
+        var cron = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Scheduled("/d", "x", "61 * * * *")));
+        var zone = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Scheduled("/d", "x", "0 2 * * *").Replace("Europe/Madrid", "Mars/Olympus")));
+        Assert.Contains(cron.Problems, p => p.StartsWith("schedule: '61 * * * *' is not a cron expression"));
+        Assert.Contains("timeZone: 'Mars/Olympus' is not a known time zone (an IANA name such as Europe/Madrid)", zone.Problems);
+    }
+}

@@ -185,20 +185,25 @@ public sealed class UnitLoader
         var rejects = new Rejects(unit, _mapper.FailsOnInvalid);
         var tally = new QualityTally();
         var row = _mapper.CreateRow();
+        var cursor = RecordCursor.For(_source.Spec.Cursor);
         long read = 0, written = 0;
         while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
         {
             var record = unit.Current.Span;
             if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
-            else if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!);
-            else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
+            else
             {
-                await loader.WriteAsync(row, cancellationToken);
-                written++;
+                cursor?.Observe(record);
+                if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!);
+                else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
+                {
+                    await loader.WriteAsync(row, cancellationToken);
+                    written++;
+                }
             }
             read++;
         }
-        return Result(unit, read, new LoadCounts(written, 0, 0), rejects, tally);
+        return Result(unit, read, new LoadCounts(written, 0, 0), rejects, tally, cursor);
     }
 
     // A batch's units share one load: one COPY per table per full buffer, each dimension merged once.
@@ -288,7 +293,7 @@ public sealed class UnitLoader
                 Repeats = staged ? null : repeats,
             };
             var load = await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, replaces, cancellationToken);
-            return new SharedRelationalLoad(plan, mapper, load, _mapper.FailsOnInvalid, sinks, _sinks);
+            return new SharedRelationalLoad(plan, mapper, load, _mapper.FailsOnInvalid, sinks, _sinks, _source.Spec.Cursor);
         }
         catch
         {
@@ -303,20 +308,24 @@ public sealed class UnitLoader
         pool.Add(sinks);
     }
 
-    // What a chunk did: its records, counts and rejects, its bytes, and where the unit stands after it (or the version it read to its end).
-    private static UnitLoadResult Result(UnitReading unit, long read, LoadCounts counts, Rejects rejects, QualityTally tally, IReadOnlyDictionary<string, LoadCounts>? tables = null) =>
+    // What a chunk did: its records, counts and rejects, its bytes, where the unit stands after it (or the version it read to its end), and its greatest cursor.
+    private static UnitLoadResult Result(UnitReading unit, long read, LoadCounts counts, Rejects rejects, QualityTally tally, RecordCursor? cursor,
+        IReadOnlyDictionary<string, LoadCounts>? tables = null) =>
         new(read, counts, rejects.Count, rejects.Kept(unit.RecordIndex + 1), unit.Position - rejects.From.Offset, tables, tally.IsEmpty ? null : tally)
         {
             Checkpoint = unit.Ended ? null : unit.Checkpoint,
             Version = unit.Version,
+            Cursor = cursor?.Greatest,
         };
 
     /// <summary>One relational load (a unit's chunk, or a batch's units) and the row buffers it borrowed.</summary>
-    private sealed class SharedRelationalLoad(LoadPlan plan, RelationalMapper mapper, RelationalLoad load, bool failsOnInvalid, RowSink[] sinks, ConcurrentBag<RowSink[]> pool) : IAsyncDisposable
+    private sealed class SharedRelationalLoad(LoadPlan plan, RelationalMapper mapper, RelationalLoad load, bool failsOnInvalid, RowSink[] sinks, ConcurrentBag<RowSink[]> pool,
+        CursorSpec? cursorSpec) : IAsyncDisposable
     {
         // Up to maxRecords of the unit's records into the load; the last unit of the load completes it.
         public async Task<UnitLoadResult> MapAsync(UnitFacts facts, UnitReading unit, long maxRecords, bool last, CancellationToken cancellationToken)
         {
+            var cursor = RecordCursor.For(cursorSpec);
             var rejects = new Rejects(unit, failsOnInvalid);
             var tally = new QualityTally();
             long read = 0;
@@ -325,12 +334,16 @@ public sealed class UnitLoader
             {
                 // False without a reject: set aside, its root key repeating one this load wrote.
                 if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
-                else if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null) rejects.Add(unit.RecordIndex, reject);
+                else
+                {
+                    cursor?.Observe(unit.Current.Span);
+                    if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null) rejects.Add(unit.RecordIndex, reject);
+                }
                 read++;
                 await load.FlushIfFullAsync(cancellationToken);
             }
             var tables = last ? await load.CompleteAsync(cancellationToken) : load.UnitCounts();
-            return Result(unit, read, tables[plan.Root.Target.Name], rejects, tally, tables);
+            return Result(unit, read, tables[plan.Root.Target.Name], rejects, tally, cursor, tables);
         }
 
         // Records a direct load set aside, mapped and checked once already (their quality counted then).

@@ -411,7 +411,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     // watermark store in the transaction that completes them, so the store holds what committed, no
     // more and no less. Before the completion, which must stay the last statement (it locks the unit rows).
     private static Task RecordWatermarksAsync(NpgsqlConnection connection, ImportSpec spec, long importId, IReadOnlyList<UnitFence.Completion> units, CancellationToken cancellationToken) =>
-        spec.Source.Incremental
+        spec.Source.IncrementalFiles
             ? Watermarks.RecordFilesAsync(connection, spec.Name,
                 [.. units.Select(u => u.Result.Version is { } version ? FileWatermark.Of(u.Unit.Unit, version, importId) : null).OfType<FileWatermark>()],
                 cancellationToken)

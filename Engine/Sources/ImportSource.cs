@@ -35,7 +35,7 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// Whether readings hash the bytes they read (<see cref="UnitReading.Version"/>): for an
     /// incremental import of a source whose versions do not track content (local files).
     /// </summary>
-    public bool Hashes => spec.Incremental && !connector.VersionTracksContent;
+    public bool Hashes => spec.IncrementalFiles && !connector.VersionTracksContent;
 
     /// <summary>Whether a version of this source's units (an ETag) changes with their content.</summary>
     public bool VersionTracksContent => connector.VersionTracksContent;

@@ -43,7 +43,7 @@ public sealed partial class ImportCatalog
             SELECT i.name, i.state, i.error, i.submitted_at, i.started_at, i.finished_at,
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
                    i.trace_parent, {ConflictKinds},
-                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int
+                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int, i.since::text
             FROM ingest.imports i
             WHERE i.id = $1
             """, connection);
@@ -66,7 +66,10 @@ public sealed partial class ImportCatalog
                 r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
                 r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
                 [],
-                IngestTracing.TraceIdOf(r.IsDBNull(7) ? null : r.GetString(7)));
+                IngestTracing.TraceIdOf(r.IsDBNull(7) ? null : r.GetString(7)))
+            {
+                Since = r.IsDBNull(11) ? null : System.Text.Json.JsonDocument.Parse(r.GetString(11)).RootElement.Clone(),
+            };
         }
         var totals = await ImportCounters.ReadAsync(connection, id, cancellationToken);
         long Total(string scope, string counter) => totals.GetValueOrDefault((scope, counter));

@@ -30,10 +30,36 @@ public static partial class ImportSpecParser
         var retry = ReadHttpRetry(s["retry"], p);
         var rateLimit = ReadRateLimit(s["rateLimit"], p);
         var auth = ReadAuth(s["auth"], p);
-        if (s.ContainsKey("incremental"))
-            p.Add("source.incremental: not available yet (it needs the watermark store of imports that completed)");
         Unknown(s, "source", p, HttpFields);
         return url is null ? null : new HttpSpec(url, query, headers, method, body, paginate, timeout, retry, rateLimit, auth);
+    }
+
+    // source.incremental of an HTTP source: the cursor in the records and the query parameter that sends it back.
+    private static CursorSpec? ReadHttpCursor(JsonNode? node, HttpSpec? http, List<string> p)
+    {
+        const string where = "source.incremental";
+        if (node is null) return null;
+        if (node is not JsonObject o)
+        {
+            p.Add($"{where}: for an HTTP source, an object with cursorPath, param, initial and lagSeconds " +
+                  "(like { \"cursorPath\": \"updated_at\", \"param\": \"updated_since\" }; true is for files)");
+            return null;
+        }
+        var path = RequiredString(o, "cursorPath", where + ".cursorPath", p);
+        if (path is not null && !IsDottedPath(path)) p.Add($"{where}.cursorPath: '{path}' is not a dotted path like 'updated_at' or 'meta.modified'");
+        var param = RequiredString(o, "param", where + ".param", p);
+        if (param is not null && http?.Query?.ContainsKey(param) == true) p.Add($"{where}.param: '{param}' is also in source.query (the import sends it itself)");
+        string? initial = o["initial"] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue(out string? text) => text.Length > 0 ? text : Problem<string?>(p, $"{where}.initial: must not be empty", null),
+            JsonValue v when v.TryGetValue(out double _) => v.ToJsonString(),
+            _ => Problem<string?>(p, $"{where}.initial: must be a string (an ISO 8601 time) or a number", null),
+        };
+        var lag = OptionalDouble(o, "lagSeconds", where + ".lagSeconds", 0, p);
+        if (lag < 0 || double.IsInfinity(lag)) p.Add($"{where}.lagSeconds: must not be negative");
+        Unknown(o, where, p, "cursorPath", "param", "initial", "lagSeconds");
+        return path is null || param is null ? null : new CursorSpec(path, param, initial, lag);
     }
 
     private static bool IsHttpUrl(string url) =>

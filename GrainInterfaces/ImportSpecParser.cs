@@ -118,7 +118,8 @@ public static partial class ImportSpecParser
             var http = ReadHttp(s, p);
             var httpRecords = OptionalString(s, "records", "source.records", p);
             if (httpRecords is not null && !IsDottedPath(httpRecords)) p.Add($"source.records: '{httpRecords}' is not a dotted path like 'results' or 'data.items'");
-            return http is null ? null : new SourceSpec(SourceKind.Http, null, null, null, "*", httpRecords, "json", Http: http);
+            var cursor = ReadHttpCursor(s["incremental"], http, p);
+            return http is null ? null : new SourceSpec(SourceKind.Http, null, null, null, "*", httpRecords, "json", Http: http, Incremental: cursor is not null, Cursor: cursor);
         }
         var pattern = OptionalString(s, "pattern", "source.pattern", p) ?? "*.json";
         var records = OptionalString(s, "records", "source.records", p);

@@ -16,7 +16,7 @@ public static class SampleCheck
 
     public static async Task<SampleReport> RunAsync(ImportSpec spec, SourceRegistry sources, int recordsPerFile, int files, CancellationToken cancellationToken = default)
     {
-        var source = sources.For(spec);
+        var source = sources.For(CursorSince.Initially(spec));
         // An API is sampled by its first page only: every request counts against its quota.
         if (spec.Source.Kind == SourceKind.Http) files = 1;
         var target = source.Target;

@@ -18,7 +18,7 @@ public static class TableDiff
 
     public static async Task<DiffReport> RunAsync(NpgsqlDataSource dataSource, ImportSpec spec, SourceRegistry sources, CancellationToken cancellationToken = default)
     {
-        var source = sources.For(spec);
+        var source = sources.For(CursorSince.Initially(spec));
         var target = source.Target;
         if (target.Key.Count == 0) throw new SpecException(["target.key: diff compares by key; this target has none"]);
         var table = new TargetTable(target);

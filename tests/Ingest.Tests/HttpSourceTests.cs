@@ -436,7 +436,7 @@ public class HttpSourceTests(ITestOutputHelper output)
               "rateLimit": { "key": "k" }, "auth": { "type": "basic" }, "incremental": { "cursorPath": "updated_at" }, "bogus": 1 }
             """)));
         foreach (var problem in new[] { "source.url: 'ftp://x'", "source.method: 'PUT'", "next needs exactly one of nextPath", "source.retry.attempts",
-                     "source.rateLimit.requests", "source.auth.type: 'basic'", "source.incremental: not available yet", "source.bogus: unknown field" })
+                     "source.rateLimit.requests", "source.auth.type: 'basic'", "source.incremental.param: required", "source.bogus: unknown field" })
             Assert.Contains(e.Problems, p => p.Contains(problem));
         var meta = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Specs.Files("/data").Replace("\"raw\":      { \"path\": \"$\",                \"type\": \"jsonb\" }", "\"raw\": { \"meta\": \"url\" }")));
         Assert.Contains(meta.Problems, p => p.Contains("'url' is only for HTTP sources"));

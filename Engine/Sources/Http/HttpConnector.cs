@@ -26,6 +26,10 @@ public sealed class HttpConnector(PageFetcher fetcher) : ISourceConnector
     // Pages have no versions: an incremental HTTP import goes by a cursor in the records instead.
     public bool VersionTracksContent => true;
 
+    /// <summary>An incremental import's lower bound as the query parameter that sends it (<see cref="SourceSpec.Since"/>); null for none.</summary>
+    public static KeyValuePair<string, string>? Since(SourceSpec source) =>
+        source.Cursor is { } cursor && CursorSince.Text(source.Since) is { } since ? KeyValuePair.Create(cursor.Param, since) : null;
+
     // The URL as written: its placeholders are not secrets.
     public string Describe(SourceSpec source) => $"'{source.Http!.Url}'";
 
@@ -34,12 +38,13 @@ public sealed class HttpConnector(PageFetcher fetcher) : ISourceConnector
         var http = source.Http!;
         var mask = SecretMask.For(http);
         var paginator = Paginator.For(http, mask);
+        var since = Since(source);
         if (http.Paginate is not { FansOut: true })
         {
-            yield return new UnitDescriptor(PageRequest.For(http, paginator, paginator.First, mask).MaskedUrl);
+            yield return new UnitDescriptor(PageRequest.For(http, paginator, paginator.First, mask, since).MaskedUrl);
             yield break;
         }
-        var request = PageRequest.For(http, paginator, paginator.First, mask);
+        var request = PageRequest.For(http, paginator, paginator.First, mask, since);
         var first = await fetcher.FetchAsync(http, request, mask, source.Records, paginator.PageNumber(paginator.First), cancellationToken);
         long total;
         try
@@ -58,7 +63,7 @@ public sealed class HttpConnector(PageFetcher fetcher) : ISourceConnector
         Remember(request, first);
         var pages = Math.Max(1, Math.Min(total, http.Paginate.MaxPages ?? long.MaxValue));
         for (long i = 0; i < pages; i++)
-            yield return new UnitDescriptor(PageRequest.For(http, paginator, paginator.At(i), mask).MaskedUrl, size, Page: i, Total: total);
+            yield return new UnitDescriptor(PageRequest.For(http, paginator, paginator.At(i), mask, since).MaskedUrl, size, Page: i, Total: total);
     }
 
     public Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, string? version, CancellationToken cancellationToken = default) =>
@@ -77,7 +82,7 @@ public sealed class HttpConnector(PageFetcher fetcher) : ISourceConnector
         var cursor = unit.Page is { } index ? paginator.At(index)
             : checkpoint.State is { } state ? PageCursor.Deserialize(state)
             : paginator.First;
-        var request = PageRequest.For(http, paginator, cursor, mask);
+        var request = PageRequest.For(http, paginator, cursor, mask, Since(source));
         var number = paginator.PageNumber(cursor);
         using var page = TakePlanned(request) ?? await fetcher.FetchAsync(http, request, mask, source.Records, number, cancellationToken);
         var warnings = new List<string>();

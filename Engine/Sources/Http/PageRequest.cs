@@ -37,14 +37,19 @@ public sealed class PageRequest
         $"{_http.Method}\n{Url.AbsoluteUri}\n{string.Join("\n", _headers.Select(h => h.Key + ":" + h.Value))}\n{_body}")));
 
     /// <summary>The request for the page at <paramref name="cursor"/>.</summary>
+    /// <param name="since">
+    /// An incremental import's lower bound, a query parameter sent with every request as it is (no
+    /// <c>${VAR}</c> in it is resolved); a next-page link that names the parameter keeps its own.
+    /// </param>
     /// <exception cref="SourceDataException">A referenced variable is not set on this node.</exception>
-    public static PageRequest For(HttpSpec http, Paginator paginator, PageCursor cursor, SecretMask mask)
+    public static PageRequest For(HttpSpec http, Paginator paginator, PageCursor cursor, SecretMask mask, KeyValuePair<string, string>? since = null)
     {
         var url = new StringBuilder(EnvironmentReference.Resolve(cursor.Url ?? http.Url));
         var present = cursor.Url is null ? [] : QueryNames(url.ToString());
         var query = (http.Query ?? new Dictionary<string, string>())
             .Where(q => !present.Contains(q.Key))
             .Select(q => KeyValuePair.Create(q.Key, EnvironmentReference.Resolve(q.Value)))
+            .Concat(since is { } bound && !present.Contains(bound.Key) ? [bound] : [])
             .Concat(paginator.Params(cursor));
         foreach (var (name, value) in query)
         {

@@ -17,7 +17,9 @@ namespace Ingest.Tests.Harness;
 /// <c>/tmdb/movie/popular?page=N</c> (<c>page</c>, <c>total_pages</c>, <c>results</c>),
 /// <c>/rawg/games?page=N</c> (<c>next</c> an absolute URL echoing the key, <c>results</c>),
 /// <c>/cursor/items?cursor=T</c> (<c>data</c>, <c>meta.next_cursor</c>), <c>/offset/items?offset=&amp;limit=</c>
-/// (<c>total</c>, <c>items</c>, a <c>Link</c> header) and <c>/oauth/token</c>. <see cref="Faults"/>
+/// (<c>total</c>, <c>items</c>, a <c>Link</c> header), <c>/changes/items?updated_since=T&amp;page=N</c>
+/// (<see cref="Changes"/> updated at or after <c>T</c>, oldest first: <c>results</c>, <c>total_pages</c>,
+/// <c>has_more</c>) and <c>/oauth/token</c>. <see cref="Faults"/>
 /// injects statuses, <c>Retry-After</c>, delays, resets and broken bodies per request; every
 /// request is recorded with its arrival time and client.
 /// </summary>
@@ -65,6 +67,16 @@ public sealed class FakeApi : IAsyncDisposable
     public Func<string, long, int, Fault?>? Faults { get; set; }
 
     public ConcurrentQueue<Arrival> Requests { get; } = new();
+
+    /// <summary>The records of <c>/changes/items</c> by id: a title and when it was last updated (ISO 8601, UTC, <c>Z</c>).</summary>
+    public ConcurrentDictionary<long, (string Title, DateTimeOffset UpdatedAt)> Changes { get; } = new();
+
+    /// <summary>How <c>/changes/items</c> writes its times.</summary>
+    public static string Iso(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The value of a query parameter in a request as it arrived; null when absent.</summary>
+    public static string? QueryValue(Arrival request, string name) =>
+        Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(request.Query).TryGetValue(name, out var v) ? v.ToString() : null;
 
     public List<Arrival> RequestsOf(string route) => [.. Requests.Where(r => r.Route == route)];
 
@@ -160,6 +172,7 @@ public sealed class FakeApi : IAsyncDisposable
                 ["meta"] = new Dictionary<string, object?> { ["next_cursor"] = fault?.Next ?? (page < Pages ? Cursor(page + 1) : null) },
             },
             "offset/items" => new Dictionary<string, object?> { ["total"] = Pages * PerPage, ["items"] = Movies(page) },
+            "changes/items" => ChangesPage(http.Request.Query["updated_since"].FirstOrDefault(), page),
             _ => new Dictionary<string, object?> { ["error"] = "no such route" },
         };
         if (route == "offset/items" && page < Pages)
@@ -167,6 +180,22 @@ public sealed class FakeApi : IAsyncDisposable
         http.Response.ContentType = "application/json";
         await http.Response.WriteAsync(JsonSerializer.Serialize(document));
         return 200;
+    }
+
+    // The records updated at or after `since` (a closed range), oldest first (then by id), a page of PerPage.
+    private Dictionary<string, object?> ChangesPage(string? since, long page)
+    {
+        var from = since is null ? DateTimeOffset.MinValue : DateTimeOffset.Parse(since, System.Globalization.CultureInfo.InvariantCulture);
+        var all = Changes.Where(c => c.Value.UpdatedAt >= from).OrderBy(c => c.Value.UpdatedAt).ThenBy(c => c.Key).ToList();
+        var pages = (all.Count + PerPage - 1) / PerPage;
+        return new Dictionary<string, object?>
+        {
+            ["page"] = page,
+            ["total_pages"] = pages,
+            ["has_more"] = page < pages,
+            ["results"] = all.Skip((int)(page - 1) * PerPage).Take(PerPage)
+                .Select(c => new Dictionary<string, object?> { ["id"] = c.Key, ["title"] = c.Value.Title, ["updated_at"] = Iso(c.Value.UpdatedAt) }).ToList(),
+        };
     }
 
     public static string Cursor(long page) => Convert.ToBase64String(Encoding.UTF8.GetBytes(page.ToString()));

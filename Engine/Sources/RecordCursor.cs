@@ -9,8 +9,8 @@ namespace Ingest.Engine.Sources;
 /// by cursor: each record's raw JSON is searched for the value at each dotted path (numeric
 /// segments index arrays), and the greatest value seen is kept. Values compare as PostgreSQL's
 /// jsonb compares them, which the unit rows and the watermark store keep them as: numbers by value,
-/// strings as text (ordinal: ISO 8601 times in one format and offset compare by time), any number
-/// above any string. A record whose value is missing, null, a boolean, an object or an array is
+/// any number above any string; strings as text, here ordinally (jsonb uses the database's
+/// collation: both order ISO 8601 times written in one format and offset by time). A record whose value is missing, null, a boolean, an object or an array is
 /// left out. With several paths (a key read in pairs) the cursor is an array of their values,
 /// compared value by value; a record lacking any of them is left out.
 /// </summary>

@@ -44,7 +44,7 @@ public sealed partial class ImportCatalog
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
                    i.trace_parent, {ConflictKinds},
                    (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int,
-                   i.spec->'source'->>'kind' = '{ContinuousKind}', i.backlog
+                   i.spec->'source'->>'kind' = '{ContinuousKind}', i.backlog, i.since::text
             FROM ingest.imports i
             WHERE i.id = $1
             """, connection);
@@ -70,7 +70,10 @@ public sealed partial class ImportCatalog
                 r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
                 r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
                 [],
-                IngestTracing.TraceIdOf(r.IsDBNull(7) ? null : r.GetString(7)));
+                IngestTracing.TraceIdOf(r.IsDBNull(7) ? null : r.GetString(7)))
+            {
+                Since = r.IsDBNull(13) ? null : System.Text.Json.JsonDocument.Parse(r.GetString(13)).RootElement.Clone(),
+            };
         }
         var totals = await ImportCounters.ReadAsync(connection, id, cancellationToken);
         long Total(string scope, string counter) => totals.GetValueOrDefault((scope, counter));

@@ -181,12 +181,20 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// <summary>
     /// Ends a running import whose units have all ended: <c>completed</c>, or
     /// <c>completed_with_errors</c> when some failed. Returns the final state, or null when units
-    /// are still open (or the import is not running).
+    /// are still open (or the import is not running). An import read by cursor that completes
+    /// advances its name's cursor in the watermark store to the greatest its units committed, in the
+    /// same transaction; one that ends with errors leaves it (the next import reads from where the
+    /// last completed one did).
     /// </summary>
     public async Task<ImportState?> FinalizeAsync(long id, CancellationToken cancellationToken = default)
     {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        ImportState state;
+        string name;
+        bool byCursor;
         // The event's kind is the final state's name.
-        await using var cmd = dataSource.CreateCommand(
+        await using (var cmd = new NpgsqlCommand(
             $"""
             WITH ended AS (
               UPDATE ingest.imports i
@@ -195,25 +203,50 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
                   finished_at = now()
               WHERE i.id = $1 AND i.state = {StateSql.Import.Running} AND i.planned_at IS NOT NULL
                 AND NOT EXISTS (SELECT 1 FROM ingest.units u WHERE u.import_id = i.id AND u.state IN {StateSql.Unit.Open})
-              RETURNING i.id, i.state)
-            INSERT INTO ingest.events (import_id, kind) SELECT id, state FROM ended
-            RETURNING kind
-            """);
-        cmd.Parameters.AddWithValue(id);
-        return await cmd.ExecuteScalarAsync(cancellationToken) is string state ? StateNames.ToImportState(state) : null;
+              RETURNING i.id, i.state, i.name, i.since IS NOT NULL AS by_cursor),
+            logged AS (INSERT INTO ingest.events (import_id, kind) SELECT id, state FROM ended)
+            SELECT state, name, by_cursor FROM ended
+            """, connection))
+        {
+            cmd.Parameters.AddWithValue(id);
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            if (!await r.ReadAsync(cancellationToken)) return null;
+            (state, name, byCursor) = (StateNames.ToImportState(r.GetString(0)), r.GetString(1), r.GetBoolean(2));
+        }
+        if (state == ImportState.Completed && byCursor)
+        {
+            await using var greatest = new NpgsqlCommand(
+                "SELECT cursor::text FROM ingest.units WHERE import_id = $1 AND cursor IS NOT NULL ORDER BY cursor DESC LIMIT 1", connection);
+            greatest.Parameters.AddWithValue(id);
+            if (await greatest.ExecuteScalarAsync(cancellationToken) is string cursor)
+                await Watermarks.AdvanceCursorAsync(connection, name, id, System.Text.Json.JsonDocument.Parse(cursor).RootElement.Clone(), cancellationToken);
+        }
+        await tx.CommitAsync(cancellationToken);
+        return state;
     }
 
     /// <summary>
     /// Fails an import that could not be planned, with the reason. Units its listing stored before it
     /// failed are cancelled (attempts in flight are fenced off); those already loaded stay.
     /// </summary>
-    public async Task FailAsync(long id, string error, CancellationToken cancellationToken = default)
+    public Task FailAsync(long id, string error, CancellationToken cancellationToken = default) =>
+        FailAsync(id, error, "planned_at IS NULL AND ", cancellationToken);
+
+    /// <summary>
+    /// Fails an import at once, planned or not, with an error every unit would meet (an API refusing
+    /// the credentials): its open units are cancelled (attempts in flight are fenced off); those
+    /// already loaded stay.
+    /// </summary>
+    public Task FailRunningAsync(long id, string error, CancellationToken cancellationToken = default) =>
+        FailAsync(id, error, "", cancellationToken);
+
+    private async Task FailAsync(long id, string error, string unplanned, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand(
             $"""
             WITH failed AS (
               UPDATE ingest.imports SET state = {StateSql.Import.Failed}, error = $2, finished_at = now()
-              WHERE id = $1 AND planned_at IS NULL AND state IN {StateSql.Import.Unfinished} RETURNING id),
+              WHERE id = $1 AND {unplanned}state IN {StateSql.Import.Unfinished} RETURNING id),
             {CancelUnits("failed")}
             INSERT INTO ingest.events (import_id, kind, message) SELECT id, 'failed', $2 FROM failed
             """);
@@ -231,12 +264,17 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>The import's spec as stored; null when there is no such import.</summary>
+    /// <summary>
+    /// The import's spec as stored, with the lower bound it reads from when it is read by cursor
+    /// (<see cref="SourceSpec.Since"/>, fixed when its planning started); null when there is no such import.
+    /// </summary>
     public async Task<ImportSpec?> GetSpecAsync(long id, CancellationToken cancellationToken = default)
     {
-        await using var cmd = dataSource.CreateCommand("SELECT spec::text FROM ingest.imports WHERE id = $1");
+        await using var cmd = dataSource.CreateCommand("SELECT spec::text, since::text FROM ingest.imports WHERE id = $1");
         cmd.Parameters.AddWithValue(id);
-        return await cmd.ExecuteScalarAsync(cancellationToken) is string json ? ImportSpecJson.Deserialize(json) : null;
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken)) return null;
+        return PlannedUnits.WithSince(ImportSpecJson.Deserialize(r.GetString(0)), r.IsDBNull(1) ? null : r.GetString(1));
     }
 
     /// <summary>The import as its grain needs it; null when there is no such import.</summary>

@@ -15,17 +15,23 @@ public static class PlannedUnits
     /// <summary>A unit just stored: its number, and its size when the source says.</summary>
     public readonly record struct PlannedUnit(int UnitNo, long? SizeBytes);
 
-    /// <summary>An import still to be listed: its spec, and whether it ignores the watermark store (<c>submit --full</c>).</summary>
-    public sealed record ImportToList(ImportSpec Spec, bool FullLoad);
+    /// <summary>
+    /// An import still to be listed: its spec (with the lower bound it reads from, once fixed), and
+    /// whether it ignores the watermark store (<c>submit --full</c>); <paramref name="SinceFixed"/>
+    /// once an import read by cursor has its bound (<see cref="FixSinceAsync"/>).
+    /// </summary>
+    public sealed record ImportToList(ImportSpec Spec, bool FullLoad, bool SinceFixed = false);
 
     /// <summary>The import if it is still to be listed (pending or running, not planned); null otherwise.</summary>
     public static async Task<ImportToList?> ToListAsync(NpgsqlDataSource dataSource, long importId, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            $"SELECT spec::text, full_load FROM ingest.imports WHERE id = $1 AND planned_at IS NULL AND state IN ({StateSql.Import.Pending}, {StateSql.Import.Running})");
+            $"SELECT spec::text, full_load, since::text FROM ingest.imports WHERE id = $1 AND planned_at IS NULL AND state IN ({StateSql.Import.Pending}, {StateSql.Import.Running})");
         cmd.Parameters.AddWithValue(importId);
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        return await r.ReadAsync(cancellationToken) ? new ImportToList(ImportSpecJson.Deserialize(r.GetString(0)), r.GetBoolean(1)) : null;
+        if (!await r.ReadAsync(cancellationToken)) return null;
+        var since = r.IsDBNull(2) ? null : r.GetString(2);
+        return new ImportToList(WithSince(ImportSpecJson.Deserialize(r.GetString(0)), since), r.GetBoolean(1), since is not null);
     }
 
     /// <summary>
@@ -39,6 +45,23 @@ public static class PlannedUnits
         cmd.Parameters.AddWithValue(ImportSpecJson.Serialize(spec));
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    /// <summary>
+    /// Fixes the lower bound an import read by cursor reads from (<c>ingest.imports.since</c>; a JSON
+    /// null for none) unless it was fixed before (a planning tried again, another activation), and
+    /// returns the spec with the bound that holds.
+    /// </summary>
+    public static async Task<ImportSpec> FixSinceAsync(NpgsqlDataSource dataSource, long importId, ImportSpec spec, System.Text.Json.JsonElement since, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand("UPDATE ingest.imports SET since = coalesce(since, $2::jsonb) WHERE id = $1 RETURNING since::text");
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(NpgsqlDbType.Text, since.GetRawText());
+        return WithSince(spec, await cmd.ExecuteScalarAsync(cancellationToken) as string);
+    }
+
+    /// <summary><paramref name="spec"/> with the bound its import reads from (<c>since</c> as stored; null or JSON null: none).</summary>
+    internal static ImportSpec WithSince(ImportSpec spec, string? since) =>
+        since is null ? spec : spec with { Source = spec.Source with { Since = System.Text.Json.JsonDocument.Parse(since).RootElement.Clone() } };
 
     /// <summary>
     /// Locks the import's row for the caller's transaction while it is still being listed, and

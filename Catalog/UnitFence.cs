@@ -233,7 +233,8 @@ public static class UnitFence
     /// the unit's checkpoint and counts so far (<paramref name="loaded"/>: its committed chunks and
     /// this one), fenced by its token and by the checkpoint the chunk started from
     /// (<paramref name="from"/>), so that a chunk tried again after its commit's answer was lost
-    /// cannot commit twice. The unit stays <c>running</c>. Returns false when fenced off: the caller
+    /// cannot commit twice. The unit's cursor (an incremental import read by cursor) becomes the greater
+    /// of its own and the chunk's. The unit stays <c>running</c>. Returns false when fenced off: the caller
     /// must then roll back (and may ask <see cref="StandingAsync"/> whether the chunk is in already).
     /// </summary>
     public static async Task<bool> CommitChunkAsync(NpgsqlConnection connection, long importId, Completion loaded, UnitCheckpoint? from, CancellationToken cancellationToken = default)
@@ -243,7 +244,7 @@ public static class UnitFence
             $"""
             UPDATE ingest.units u
             SET checkpoint = $4::jsonb, rows_read = $5, rows_inserted = $6, rows_updated = $7, rows_unchanged = $8,
-                rows_rejected = $9, bytes_read = $10, table_counts = $11::jsonb, quality = $12::jsonb
+                rows_rejected = $9, bytes_read = $10, table_counts = $11::jsonb, quality = $12::jsonb, cursor = greatest(u.cursor, $14::jsonb)
             WHERE u.import_id = $1 AND u.unit_no = $2 AND u.fence_token = $3 AND u.state = {StateSql.Unit.Running} AND u.checkpoint IS NOT DISTINCT FROM $13::jsonb
             """, connection);
         var (unit, result) = (loaded.Unit, loaded.Result);
@@ -260,6 +261,7 @@ public static class UnitFence
         cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)UnitJson.TableCounts(result) ?? DBNull.Value);
         cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)UnitJson.Quality(result) ?? DBNull.Value);
         cmd.Parameters.AddWithValue(NpgsqlDbType.Text, from is null ? DBNull.Value : UnitJson.Checkpoint(from));
+        cmd.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)loaded.Added.Cursor?.GetRawText() ?? DBNull.Value);
         if (await cmd.ExecuteNonQueryAsync(cancellationToken) != 1) return false;
         await ImportCounters.AddAsync(connection, importId, unit.UnitNo, ImportCounters.Loaded(loaded.Added), cancellationToken);
         return true;
@@ -268,7 +270,8 @@ public static class UnitFence
     /// <summary>
     /// Inside the transaction that loaded the units' rows (or a unit's last chunk): stores their
     /// rejects and marks them all <c>done</c> with their counts, each fenced by its token (per-table
-    /// counts, which a unit keeps only to resume its chunks, go: the import's counters hold them). A
+    /// counts, which a unit keeps only to resume its chunks, go: the import's counters hold them), and
+    /// each unit's cursor the greater of its own and its last load's. A
     /// <paramref name="batched"/> unit's attempt counts now, as it commits.
     /// Returns false when any unit was fenced off (another attempt took it, or the import was
     /// cancelled): the caller must then roll back, so no row is loaded twice.
@@ -283,9 +286,9 @@ public static class UnitFence
             UPDATE ingest.units u
             SET state = {StateSql.Unit.Done}, error = NULL, finished_at = now(), attempts = u.attempts + $2::int, checkpoint = NULL,
                 rows_read = v.rows_read, rows_inserted = v.inserted, rows_updated = v.updated, rows_unchanged = v.unchanged,
-                rows_rejected = v.rejected, bytes_read = v.bytes_read, table_counts = NULL, quality = v.quality
-            FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[])
-                 AS v(unit_no, token, rows_read, inserted, updated, unchanged, rejected, bytes_read, quality)
+                rows_rejected = v.rejected, bytes_read = v.bytes_read, table_counts = NULL, quality = v.quality, cursor = greatest(u.cursor, v.cursor)
+            FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::jsonb[])
+                 AS v(unit_no, token, rows_read, inserted, updated, unchanged, rejected, bytes_read, quality, cursor)
             WHERE u.import_id = $1 AND u.unit_no = v.unit_no AND u.fence_token = v.token AND u.state = {StateSql.Unit.Running}
             """, connection);
         cmd.Parameters.AddWithValue(importId);
@@ -299,6 +302,7 @@ public static class UnitFence
         cmd.Parameters.AddWithValue(units.Select(u => u.Result.Rejected).ToArray());
         cmd.Parameters.AddWithValue(units.Select(u => u.Result.BytesRead).ToArray());
         cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => UnitJson.Quality(u.Result)).ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, Value = units.Select(u => u.Added.Cursor?.GetRawText()).ToArray() });
         if (await cmd.ExecuteNonQueryAsync(cancellationToken) != units.Count) return false;
         await ImportCounters.AddAsync(connection, importId, units[0].Unit.UnitNo,
             units.SelectMany(u => ImportCounters.Loaded(u.Added)).Concat([

@@ -8,11 +8,27 @@ namespace Ingest.Catalog;
 /// What of a spec the watermark store's entries depend on: where the files are and how their
 /// records map to rows, as JSON. How the import runs (<c>incremental</c>, <c>chunkRows</c>, <c>splitBytes</c>,
 /// <c>create</c>, <c>foreignKeys</c>, parallelism, retries) is left out: changing it keeps the entries valid.
+/// For an HTTP source, what the cursor is a cursor of: the request (<c>url</c>, <c>query</c>,
+/// <c>method</c>, <c>body</c>), <c>records</c> and the <c>cursorPath</c>, each a field of its own;
+/// headers, pagination, timeouts, retries, the rate limit, authentication and the cursor's
+/// <c>param</c>, <c>initial</c> and <c>lagSeconds</c> are how it is read, left out.
 /// </summary>
 public static class WatermarkScope
 {
     /// <summary>The spec's source as the store records it.</summary>
-    public static string Source(ImportSpec spec) => Without(JsonSerializer.SerializeToNode(spec.Source, ImportSpecJson.Options), "incremental", "chunkRows", "splitBytes");
+    public static string Source(ImportSpec spec)
+    {
+        var source = JsonSerializer.SerializeToNode(spec.Source, ImportSpecJson.Options)!.AsObject();
+        if (spec.Source is { Http: { } http })
+        {
+            source["url"] = http.Url;
+            source["query"] = JsonSerializer.SerializeToNode(http.Query, ImportSpecJson.Options);
+            source["method"] = http.Method;
+            source["body"] = http.Body;
+        }
+        if (spec.Source.Cursor is { } cursor) source["cursorPath"] = cursor.Path;
+        return Without(source, "incremental", "chunkRows", "splitBytes", "http", "cursor");
+    }
 
     /// <summary>The spec's target as the store records it.</summary>
     public static string Target(ImportSpec spec) => Without(JsonSerializer.SerializeToNode(spec.Target, ImportSpecJson.Options), "create", "foreignKeys");

@@ -15,6 +15,7 @@ public static class ErrorClassifier
     public static ErrorKind Classify(Exception e) => e switch
     {
         SourceDataException source => source.Kind,
+        Sources.Http.HttpFetchException http => http.Kind,
         TargetTableException => ErrorKind.Import,
         PostgresException pg => pg.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
             or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
@@ -38,7 +39,7 @@ public static class ErrorClassifier
     };
 
     /// <summary>Whether running again cannot fix it.</summary>
-    public static bool IsBadInput(Exception e) => Classify(e) is ErrorKind.Unit or ErrorKind.Import;
+    public static bool IsBadInput(Exception e) => Classify(e) is ErrorKind.Unit or ErrorKind.Import or ErrorKind.Fatal;
 
     /// <summary>Whether it passes: worth trying again at once.</summary>
     public static bool IsTransient(Exception e) => Classify(e) == ErrorKind.Transient;
@@ -46,7 +47,7 @@ public static class ErrorClassifier
     /// <summary>The error as a status or event shows it.</summary>
     public static string Describe(Exception e) => e switch
     {
-        SourceDataException or TargetTableException => e.Message,
+        SourceDataException or TargetTableException or Sources.Http.HttpFetchException => e.Message,
         PostgresException pg => $"PostgreSQL {pg.SqlState}: {pg.MessageText}{(pg.Detail is null ? "" : " (" + pg.Detail + ")")}",
         AmazonS3Exception s3 => $"S3 {(int)s3.StatusCode} {s3.ErrorCode}: {s3.Message}",
         _ => $"{e.GetType().Name}: {e.Message}",

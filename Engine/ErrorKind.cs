@@ -14,4 +14,7 @@ public enum ErrorKind
 
     /// <summary>Bad input that every unit would meet (a missing folder or bucket, a target table that does not match): the import fails when planned; a unit that meets it fails.</summary>
     Import,
+
+    /// <summary>Every unit would meet it now (an API refusing the credentials): the import fails at once, its open units cancelled, rather than unit by unit.</summary>
+    Fatal,
 }

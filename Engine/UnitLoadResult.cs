@@ -19,6 +19,12 @@ public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejec
     /// <summary>The version of the file the unit read, once it read it to its end; null while records remain.</summary>
     public Sources.LoadedVersion? Version { get; init; }
 
+    /// <summary>
+    /// For an incremental import read by cursor, the greatest cursor among the records read
+    /// (<see cref="Sources.RecordCursor"/>); null otherwise, or when no record had one.
+    /// </summary>
+    public System.Text.Json.JsonElement? Cursor { get; init; }
+
     private static readonly IReadOnlyDictionary<string, LoadCounts> Empty = new Dictionary<string, LoadCounts>();
 
     /// <summary>Nothing loaded yet.</summary>
@@ -26,7 +32,7 @@ public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejec
 
     /// <summary>
     /// What this load and a <paramref name="later"/> one did together (a unit's committed chunks and
-    /// its next one): counts added, the later one's rejects (each chunk stores its own), checkpoint and version.
+    /// its next one): counts added, the later one's rejects (each chunk stores its own), checkpoint and version, the greater cursor.
     /// </summary>
     public UnitLoadResult Plus(UnitLoadResult later)
     {
@@ -39,7 +45,7 @@ public sealed record UnitLoadResult(long RowsRead, LoadCounts Counts, long Rejec
             quality.Add(later.Quality);
         }
         return new UnitLoadResult(RowsRead + later.RowsRead, Counts + later.Counts, Rejected + later.Rejected, later.Rejects,
-            BytesRead + later.BytesRead, tables, quality) { Checkpoint = later.Checkpoint, Version = later.Version };
+            BytesRead + later.BytesRead, tables, quality) { Checkpoint = later.Checkpoint, Version = later.Version, Cursor = Sources.RecordCursor.Max(Cursor, later.Cursor) };
     }
 
     /// <summary>This load with more done to the target in the same transaction (records it set aside, merged after it).</summary>

@@ -92,16 +92,19 @@ public sealed class UnitLoader
     /// rows do. Otherwise each unit loads as <see cref="LoadAsync"/> loads it. A key that exists
     /// throws <see cref="DirectCopyConflictException"/>, as it does there.
     /// </summary>
-    public async Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units, CancellationToken cancellationToken = default)
+    /// <param name="fetched">The units opened already, in order (pages fetched before the transaction opened); each is read through a <see cref="UnitReading.Replay"/>, so that a batch loaded again reads them again.</param>
+    public async Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units,
+        IReadOnlyList<UnitReading>? fetched = null, CancellationToken cancellationToken = default)
     {
+        async Task<UnitReading> OpenAsync(int i) => fetched?[i].Replay() ?? await _source.OpenAsync(units[i], null, cancellationToken);
         var results = new List<UnitLoadResult>(units.Count);
         if (_table.IsKeyed && !_tryDirect)
         {
             // Direct again only after the whole batch: a unit loaded straight after a staged one in the
             // same transaction would roll back both at its first existing key.
-            foreach (var unit in units)
+            for (var i = 0; i < units.Count; i++)
             {
-                await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
+                await using var reading = await OpenAsync(i);
                 results.Add(await LoadOnceAsync(connection, importId, reading, long.MaxValue, staged: true, cancellationToken));
             }
             if (results.TrueForAll(OnlyNewKeys)) _tryDirect = true;
@@ -110,14 +113,14 @@ public sealed class UnitLoader
         var repeats = TakeRepeats();
         try
         {
-            if (_plan is not null) return await LoadRelationalAsync(connection, importId, units, _plan, repeats, cancellationToken);
+            if (_plan is not null) return await LoadRelationalAsync(connection, importId, units, OpenAsync, _plan, repeats, cancellationToken);
             var now = await TransactionTimeAsync(connection, cancellationToken);
             var facts = new List<UnitFacts>(units.Count);
             await using (var loader = await CopyLoader.BeginAsync(connection, _table, staged: false, cancellationToken: cancellationToken))
             {
-                foreach (var unit in units)
+                for (var i = 0; i < units.Count; i++)
                 {
-                    await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
+                    await using var reading = await OpenAsync(i);
                     facts.Add(new UnitFacts(importId, reading.Info, reading.Messages));
                     results.Add(await WriteRecordsAsync(loader, facts[^1], reading, long.MaxValue, now, repeats, results.Count + 1, cancellationToken));
                 }
@@ -182,33 +185,39 @@ public sealed class UnitLoader
         var rejects = new Rejects(unit, _mapper.FailsOnInvalid);
         var tally = new QualityTally();
         var row = _mapper.CreateRow();
+        var cursor = RecordCursor.For(_source.Spec.Cursor);
         long read = 0, written = 0;
         while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
         {
             var record = unit.Current.Span;
             foreach (var column in unit.Nulled) tally.Violated($"zeroDate.{column}");
             if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
-            else if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!);
-            else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
+            else
             {
-                await loader.WriteAsync(row, cancellationToken);
-                written++;
+                cursor?.Observe(record);
+                if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!);
+                else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
+                {
+                    await loader.WriteAsync(row, cancellationToken);
+                    written++;
+                }
             }
             read++;
         }
-        return Result(unit, read, new LoadCounts(written, 0, 0), rejects, tally);
+        return Result(unit, read, new LoadCounts(written, 0, 0), rejects, tally, cursor);
     }
 
     // A batch's units share one load: one COPY per table per full buffer, each dimension merged once.
-    private async Task<IReadOnlyList<UnitLoadResult>> LoadRelationalAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units, LoadPlan plan, RepeatedKeys? repeats, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<UnitLoadResult>> LoadRelationalAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units, Func<int, Task<UnitReading>> open,
+        LoadPlan plan, RepeatedKeys? repeats, CancellationToken cancellationToken)
     {
         var results = new List<UnitLoadResult>(units.Count);
         var facts = new List<UnitFacts>(units.Count);
         await using (var load = await BeginRelationalAsync(connection, plan, staged: false, repeats, replaces: false, cancellationToken))
         {
-            foreach (var unit in units)
+            for (var i = 0; i < units.Count; i++)
             {
-                await using var reading = await _source.OpenAsync(unit, null, cancellationToken);
+                await using var reading = await open(i);
                 facts.Add(new UnitFacts(importId, reading.Info, reading.Messages));
                 results.Add(await load.MapAsync(facts[^1], reading, long.MaxValue, last: results.Count == units.Count - 1, cancellationToken));
             }
@@ -285,7 +294,7 @@ public sealed class UnitLoader
                 Repeats = staged ? null : repeats,
             };
             var load = await RelationalLoad.BeginAsync(connection, plan, mapper, direct: !staged, replaces, cancellationToken);
-            return new SharedRelationalLoad(plan, mapper, load, _mapper.FailsOnInvalid, sinks, _sinks);
+            return new SharedRelationalLoad(plan, mapper, load, _mapper.FailsOnInvalid, sinks, _sinks, _source.Spec.Cursor);
         }
         catch
         {
@@ -300,20 +309,24 @@ public sealed class UnitLoader
         pool.Add(sinks);
     }
 
-    // What a chunk did: its records, counts and rejects, its bytes, and where the unit stands after it (or the version it read to its end).
-    private static UnitLoadResult Result(UnitReading unit, long read, LoadCounts counts, Rejects rejects, QualityTally tally, IReadOnlyDictionary<string, LoadCounts>? tables = null) =>
+    // What a chunk did: its records, counts and rejects, its bytes, where the unit stands after it (or the version it read to its end), and its greatest cursor.
+    private static UnitLoadResult Result(UnitReading unit, long read, LoadCounts counts, Rejects rejects, QualityTally tally, RecordCursor? cursor,
+        IReadOnlyDictionary<string, LoadCounts>? tables = null) =>
         new(read, counts, rejects.Count, rejects.Kept(unit.RecordIndex + 1), unit.Position - rejects.From.Offset, tables, tally.IsEmpty ? null : tally)
         {
             Checkpoint = unit.Ended ? null : unit.Checkpoint,
             Version = unit.Version,
+            Cursor = cursor?.Greatest,
         };
 
     /// <summary>One relational load (a unit's chunk, or a batch's units) and the row buffers it borrowed.</summary>
-    private sealed class SharedRelationalLoad(LoadPlan plan, RelationalMapper mapper, RelationalLoad load, bool failsOnInvalid, RowSink[] sinks, ConcurrentBag<RowSink[]> pool) : IAsyncDisposable
+    private sealed class SharedRelationalLoad(LoadPlan plan, RelationalMapper mapper, RelationalLoad load, bool failsOnInvalid, RowSink[] sinks, ConcurrentBag<RowSink[]> pool,
+        CursorSpec? cursorSpec) : IAsyncDisposable
     {
         // Up to maxRecords of the unit's records into the load; the last unit of the load completes it.
         public async Task<UnitLoadResult> MapAsync(UnitFacts facts, UnitReading unit, long maxRecords, bool last, CancellationToken cancellationToken)
         {
+            var cursor = RecordCursor.For(cursorSpec);
             var rejects = new Rejects(unit, failsOnInvalid);
             var tally = new QualityTally();
             long read = 0;
@@ -323,12 +336,16 @@ public sealed class UnitLoader
                 // False without a reject: set aside, its root key repeating one this load wrote.
                 foreach (var column in unit.Nulled) tally.Violated($"zeroDate.{column}");
                 if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
-                else if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null) rejects.Add(unit.RecordIndex, reject);
+                else
+                {
+                    cursor?.Observe(unit.Current.Span);
+                    if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null) rejects.Add(unit.RecordIndex, reject);
+                }
                 read++;
                 await load.FlushIfFullAsync(cancellationToken);
             }
             var tables = last ? await load.CompleteAsync(cancellationToken) : load.UnitCounts();
-            return Result(unit, read, tables[plan.Root.Target.Name], rejects, tally, tables);
+            return Result(unit, read, tables[plan.Root.Target.Name], rejects, tally, cursor, tables);
         }
 
         // Records a direct load set aside, mapped and checked once already (their quality counted then).

@@ -21,6 +21,10 @@ public static partial class ImportSpecParser
         ["size"] = (UnitMeta.Size, ColumnType.Bigint),
         ["record_index"] = (UnitMeta.RecordIndex, ColumnType.Bigint),
         ["import_id"] = (UnitMeta.ImportId, ColumnType.Bigint),
+        ["url"] = (UnitMeta.Url, ColumnType.Text),
+        ["page"] = (UnitMeta.Page, ColumnType.Bigint),
+        ["fetched_at"] = (UnitMeta.FetchedAt, ColumnType.Timestamptz),
+        ["status"] = (UnitMeta.Status, ColumnType.Int),
         // Of messages (source.kind rabbitmq); header:NAME is a header's value.
         ["message_id"] = (UnitMeta.MessageId, ColumnType.Text),
         ["routing_key"] = (UnitMeta.RoutingKey, ColumnType.Text),

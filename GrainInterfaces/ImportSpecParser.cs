@@ -56,6 +56,7 @@ public static partial class ImportSpecParser
         var target = ReadTarget(o["target"], source?.IsCsv() == true, p, source?.Kind == SourceKind.Sql);
         if (source is not null && target is not null) CheckCsvColumns(source, target, p);
         if (source is not null && target is not null) CheckMessageColumns(source, target, p);
+        if (source is not null && target is not null) CheckHttpMeta(source, target, p);
         var parallelism = OptionalInt(o, "parallelism", "parallelism", ImportSpec.DefaultParallelism, p);
         if (parallelism < 1) p.Add("parallelism: must be at least 1");
 
@@ -96,18 +97,19 @@ public static partial class ImportSpecParser
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)
     {
-        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files', 's3', 'sql' or 'rabbitmq'"); return null; }
+        if (node is not JsonObject s) { p.Add("source: required, an object with kind 'files', 's3', 'http', 'sql' or 'rabbitmq'"); return null; }
         var kindText = RequiredString(s, "kind", "source.kind", p);
         SourceKind? kind = kindText switch
         {
             null => null,
             "files" => SourceKind.Files,
             "s3" => SourceKind.S3,
+            "http" => SourceKind.Http,
             "rabbitmq" => SourceKind.RabbitMq,
             "sql" => SourceKind.Sql,
             _ => null,
         };
-        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files', 's3', 'sql' or 'rabbitmq')");
+        if (kindText is not null && kind is null) p.Add($"source.kind: unknown source kind '{kindText}' (expected 'files', 's3', 'http', 'sql' or 'rabbitmq')");
         if (kind == SourceKind.Sql) return ReadSqlSource(s, p);
         RabbitMqSpec? rabbitMq = null;
 
@@ -122,6 +124,14 @@ public static partial class ImportSpecParser
             bucket = RequiredString(s, "bucket", "source.bucket", p);
             prefix = OptionalString(s, "prefix", "source.prefix", p) ?? "";
             Unknown(s, "source", p, "kind", "bucket", "prefix", "pattern", "records", "format", "compression", "chunkRows", "splitBytes", "csv", "incremental");
+        }
+        else if (kind == SourceKind.Http)
+        {
+            var http = ReadHttp(s, p);
+            var httpRecords = OptionalString(s, "records", "source.records", p);
+            if (httpRecords is not null && !IsDottedPath(httpRecords)) p.Add($"source.records: '{httpRecords}' is not a dotted path like 'results' or 'data.items'");
+            var cursor = ReadHttpCursor(s["incremental"], http, p);
+            return http is null ? null : new SourceSpec(SourceKind.Http, null, null, null, "*", httpRecords, "json", Http: http, Incremental: cursor is not null, Cursor: cursor);
         }
         else if (kind == SourceKind.RabbitMq)
         {
@@ -144,7 +154,7 @@ public static partial class ImportSpecParser
         if (csv is not null && format is "json" or "ndjson") p.Add($"source.csv: only for CSV files, but source.format is '{format}'");
         if (kind == SourceKind.RabbitMq && (format is "csv" or "tsv" || csv is not null)) p.Add("source.format: a message body is JSON (an object, an array or NDJSON)");
         var incremental = OptionalBool(s, "incremental", "source.incremental", false, p);
-        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes, incremental, rabbitMq);
+        return kind is null ? null : new SourceSpec(kind.Value, path, bucket, prefix, pattern, records, format, compression, chunkRows, csv, splitBytes, Incremental: incremental, RabbitMq: rabbitMq);
     }
 
     private static bool IsDottedPath(string path) =>

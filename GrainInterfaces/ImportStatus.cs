@@ -48,6 +48,13 @@ public sealed record ImportStatus(
 {
     /// <summary>Files skipped by an incremental import and, when asked for, each file's counts.</summary>
     public FileTotals Files { get; init; } = Files ?? FileTotals.None;
+
+    /// <summary>
+    /// For an incremental import read by cursor, the lower bound it reads from once its planning
+    /// started (a JSON null: none, everything is read); absent otherwise.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public System.Text.Json.JsonElement? Since { get; init; }
 }
 
 /// <summary>An import's files beyond its units: those an incremental import skipped, and (when asked for) each file's counts.</summary>

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace Ingest.GrainInterfaces;
 
 /// <summary>Where the records of an import come from. One file or object is one unit of work, or a huge one several (<see cref="SplitBytes"/>).</summary>
@@ -18,10 +21,14 @@ namespace Ingest.GrainInterfaces;
 /// A CSV or NDJSON file larger than this (uncompressed, UTF-8) is loaded as record-aligned byte
 /// ranges of about this size, each a unit of its own (default 64 MiB).
 /// </param>
+/// <param name="Http">For <see cref="SourceKind.Http"/>: the API, its pagination, retries, rate limit and authentication.</param>
 /// <param name="Incremental">
-/// Skip each file whose current version an earlier import of the same name committed completely
-/// (all its ranges), and record what this one commits (the watermark store, kept by name).
+/// Read only what changed since earlier imports of the same name (the watermark store, kept by
+/// name): for files, skip each file whose current version an earlier import committed completely
+/// (all its ranges), and record what this one commits; for a source read by cursor (<see cref="Cursor"/>),
+/// read from the highest cursor committed by the last import that completed.
 /// </param>
+/// <param name="Cursor">For a source read by cursor (an HTTP API), the cursor of an incremental import; null for files.</param>
 /// <param name="RabbitMq">For <see cref="SourceKind.RabbitMq"/>: the queue and how it is consumed.</param>
 /// <param name="Sql">For <see cref="SourceKind.Sql"/>: the database, the table or query, and how it is split.</param>
 public sealed record SourceSpec(
@@ -36,12 +43,26 @@ public sealed record SourceSpec(
     int ChunkRows = SourceSpec.DefaultChunkRows,
     CsvSpec? Csv = null,
     long SplitBytes = SourceSpec.DefaultSplitBytes,
+    HttpSpec? Http = null,
     bool Incremental = false,
+    CursorSpec? Cursor = null,
     RabbitMqSpec? RabbitMq = null,
     SqlSourceSpec? Sql = null)
 {
     /// <summary>Whether the import consumes a queue until stopped, rather than ending when its units are loaded.</summary>
     public bool IsContinuous => Kind == SourceKind.RabbitMq;
+
+    /// <summary>
+    /// The lower bound this import reads from (<c>ingest.imports.since</c>, fixed when its planning
+    /// starts): the committed cursor less its lag, or the initial value; null: none. Not part of what a
+    /// user writes, nor of the stored spec: the catalog sets it with the spec it reads for a silo.
+    /// </summary>
+    [JsonIgnore]
+    public JsonElement? Since { get; init; }
+
+    /// <summary>Whether the watermark store keeps this import's files (an incremental import of files or objects, not one read by cursor).</summary>
+    [JsonIgnore]
+    public bool IncrementalFiles => Incremental && Cursor is null;
 
     /// <summary>The chunk size of a spec that names none.</summary>
     public const int DefaultChunkRows = 100_000;
@@ -85,4 +106,7 @@ public enum SourceKind
 
     /// <summary>A table or query of a SQL database (PostgreSQL, MySQL, MariaDB).</summary>
     Sql,
+
+    /// <summary>Pages of an HTTP API.</summary>
+    Http,
 }

@@ -173,6 +173,14 @@ public enum UnitMeta
     Redelivered,
     /// <summary>For messages: a header's value (text unless typed), its name in the column's path.</summary>
     Header,
+    /// <summary>For HTTP: the page's URL, secrets masked (text).</summary>
+    Url,
+    /// <summary>For HTTP: the page's number (its position in the listing for offsets, links and cursors) (bigint).</summary>
+    Page,
+    /// <summary>For HTTP: when the page was fetched (timestamptz).</summary>
+    FetchedAt,
+    /// <summary>For HTTP: the page's HTTP status (int).</summary>
+    Status,
 }
 
 /// <summary>How often a failing unit is attempted.</summary>

@@ -37,4 +37,6 @@ public enum UnitEnd
     /// it runs again alone, at once. No attempt was used.
     /// </summary>
     RunAlone,
+    /// <summary>It met an error every unit would meet (credentials refused): the import was failed at once, its open units cancelled.</summary>
+    ImportFailed,
 }

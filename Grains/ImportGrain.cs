@@ -150,7 +150,7 @@ public sealed class ImportGrain(
                 // end. Only an attempt that left its unit open can leave work behind: the database says
                 // what is left. (Reconciling on every stray report would feed itself: each reload drops
                 // units that committed while their reports were on the way, and those reports are stray.)
-                reload |= report.End is UnitEnd.RetryLater or UnitEnd.HandedBack or UnitEnd.ImportNotRunning or UnitEnd.RunAlone;
+                reload |= report.End is UnitEnd.RetryLater or UnitEnd.HandedBack or UnitEnd.ImportNotRunning or UnitEnd.RunAlone or UnitEnd.ImportFailed;
                 continue;
             }
             _inFlight.Remove(report.UnitNo);
@@ -171,6 +171,11 @@ public sealed class ImportGrain(
                 case UnitEnd.RunAlone:
                     _batchable.Remove(report.UnitNo);
                     Enqueue(report.UnitNo, DateTimeOffset.UtcNow, resumed: true);
+                    break;
+                case UnitEnd.ImportFailed:
+                    // Failed in the catalog already: the other attempts roll back now, as for a cancel.
+                    foreach (var other in _inFlight.AllDispatches.ToList()) _ = AbandonAsync(other.Key);
+                    reload = true;
                     break;
             }
         }

@@ -19,7 +19,8 @@ namespace Ingest.Grains;
 /// A listing cut short (a silo died) is taken up again from its start: units stored already are
 /// skipped by name. An incremental import (not <c>--full</c>) leaves out the files the watermark
 /// store says were committed completely in their current version (all their ranges), and records
-/// them as skipped; a file is judged as listed, before any pass splits it.
+/// them as skipped; a file is judged as listed, before any pass splits it. An incremental import
+/// read by cursor first fixes the bound it reads from (<see cref="CursorSince"/>), once.
 /// </summary>
 public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry sources)
 {
@@ -86,8 +87,14 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
         }
 
         var spec = toList.Spec;
+        if (spec.Source.Cursor is { } cursor && !toList.SinceFixed)
+        {
+            // Read by cursor: the bound every unit reads from is fixed once, before the first request.
+            var committed = toList.FullLoad ? null : await Watermarks.ReadCursorAsync(dataSource, spec.Name, cancellationToken);
+            spec = await PlannedUnits.FixSinceAsync(dataSource, importId, spec, CursorSince.From(cursor, committed, toList.FullLoad, spec.Name), cancellationToken);
+        }
         var source = sources.For(spec);
-        var filter = spec.Source.Incremental && !toList.FullLoad ? new IncrementalFilter(source) : null;
+        var filter = spec.Source.IncrementalFiles && !toList.FullLoad ? new IncrementalFilter(source) : null;
         var chunk = new Chunk();
         var listed = 0;
         await foreach (var (file, verdict) in JudgedAsync(spec.Name, source, filter, cancellationToken))

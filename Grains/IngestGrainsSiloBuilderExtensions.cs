@@ -16,6 +16,8 @@ public static class IngestGrainsSiloBuilderExtensions
     {
         silo.Services.Configure(configure);
         silo.Services.AddSingleton(dataSource);
+        // Before the sources: their rate limits hold across the cluster.
+        silo.Services.AddSingleton<Ingest.Engine.Sources.Http.IRequestGate, ClusterRequestGate>();
         silo.Services.AddIngestSources();
         silo.Services.AddSingleton<ImportCatalog>();
         silo.Services.AddSingleton<ImportPlanner>();

@@ -127,7 +127,25 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
             }
             logger.LogWarning("unit {ImportId}/{UnitNo} end: attempt {Attempt}/{MaxAttempts} failed ({End}): {Error}",
                 importId, unitNo, claim.Attempt, claim.MaxAttempts, end, error);
+            if (ErrorClassifier.Classify(e) == ErrorKind.Fatal && await FailImportAsync(importId, error))
+                return new UnitReport(unitNo, dispatch, UnitEnd.ImportFailed, Error: error);
             return new UnitReport(unitNo, dispatch, end, notBefore, error);
+        }
+    }
+
+    // An error every unit would meet now (credentials refused): the import fails at once, its open units cancelled.
+    private async Task<bool> FailImportAsync(long importId, string error)
+    {
+        try
+        {
+            await TransientErrors.Pipeline.ExecuteAsync(async ct => await catalog.FailRunningAsync(importId, error, ct), CancellationToken.None);
+            logger.LogWarning("import {ImportId} failed: {Error}", importId, error);
+            return true;
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("import {ImportId}: could not be failed ({Error}); its units fail one by one", importId, ErrorClassifier.Describe(e));
+            return false;
         }
     }
 
@@ -194,6 +212,12 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         }
         catch (Exception e)
         {
+            // Credentials refused while the batch fetched its pages: the import is failed, its units cancelled.
+            if (ErrorClassifier.Classify(e) == ErrorKind.Fatal && await FailImportAsync(importId, e.Message))
+            {
+                reports.AddRange(mark.Units.Select(u => Report(u.UnitNo, UnitEnd.ImportFailed)));
+                return [.. reports];
+            }
             // Bad input in one unit, a conflict, a lost connection, a timeout: alone, each unit fails, retries or loads on its own.
             logger.LogInformation("units {ImportId}/{Range}: batch of {Count} rolled back ({Error}); they run alone",
                 importId, range, mark.Units.Count, ErrorClassifier.IsBadInput(e) ? e.Message : ErrorClassifier.Describe(e));
@@ -246,6 +270,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                 {
                     try
                     {
+                        // Opened (a page: fetched) before the chunk's transaction opens.
                         reading ??= await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
                         try
                         {
@@ -255,17 +280,17 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                         {
                             // A key that exists already: the chunk loads again at once from the last
                             // checkpoint, staged (the loader stages this import's units now).
-                            await reading.DisposeAsync();
-                            reading = null;
-                            reading = await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
+                            reading = await AgainAsync(import, claim, reading, loaded, ct);
                             return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
                         }
                     }
                     catch (Exception e)
                     {
-                        // Rolled back: whatever tries again reads the chunk again from the last checkpoint.
+                        // Rolled back: whatever tries again reads the chunk again from the last checkpoint
+                        // (a page fetched already is read again from memory, not fetched again).
+                        var again = reading?.Replay();
                         if (reading is not null) await reading.DisposeAsync();
-                        reading = null;
+                        reading = again;
                         if (ErrorClassifier.IsTransient(e) && !ct.IsCancellationRequested)
                             logger.LogWarning("unit {ImportId}/{UnitNo}: {Error}; trying again from record {Records}",
                                 claim.ImportId, claim.UnitNo, ErrorClassifier.Describe(e), loaded.Checkpoint?.Records ?? claim.Unit.First.Records);
@@ -276,6 +301,12 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                 RecordLoaded(chunk.Added);
                 loaded = chunk.Result;
                 if (loaded.Checkpoint is null) return loaded;
+                if (reading is { Exhausted: true })
+                {
+                    // A page read whole: the next one is fetched before the next transaction opens.
+                    await reading.DisposeAsync();
+                    reading = null;
+                }
                 logger.LogInformation("unit {ImportId}/{UnitNo}: chunk committed, {Records} records in", claim.ImportId, claim.UnitNo, loaded.Checkpoint.Records);
             }
         }
@@ -285,12 +316,23 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         }
     }
 
+    // The unit's reading again from the last checkpoint: from memory when it holds its content (a page), else opened again.
+    private static async Task<UnitReading> AgainAsync(LoadedImport import, UnitClaim claim, UnitReading reading, UnitLoadResult loaded, CancellationToken cancellationToken)
+    {
+        var again = reading.Replay();
+        await reading.DisposeAsync();
+        return again ?? await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, cancellationToken);
+    }
+
     // One chunk in one transaction: its rows, and the unit's checkpoint (or its completion) fenced by its token.
     private async Task<UnitFence.Completion?> LoadChunkAsync(LoadedImport import, UnitClaim claim, string dispatch, UnitReading reading, UnitLoadResult loaded, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
-        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, import.Loader.Source.ChunkRows(claim.Unit), cancellationToken);
+        // A page is one chunk: its checkpoint is the next page's cursor.
+        var chunk = await import.Loader.LoadAsync(connection, claim.ImportId, reading, reading.Paged ? long.MaxValue : import.Loader.Source.ChunkRows(claim.Unit), cancellationToken);
+        foreach (var warning in reading.Warnings)
+            await Events.WriteAsync(connection, claim.ImportId, claim.UnitNo, null, "warning", warning, cancellationToken);
         var now = new UnitFence.Completion(claim.Fenced, loaded.Plus(chunk), chunk);
         bool fenced;
         if (now.Result.Checkpoint is null)
@@ -316,23 +358,49 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     // Loads a batch's units whole and completes them in ONE transaction; null when any was fenced off (rolled back).
     private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchAsync(LoadedImport import, long importId, string dispatch, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
     {
+        var fetched = import.Loader.Source.Fetches ? await FetchAsync(import.Loader.Source, units, cancellationToken) : null;
         try
         {
-            return await LoadBatchOnceAsync(import, importId, dispatch, units, cancellationToken);
+            return await LoadBatchOnceAsync(import, importId, dispatch, units, fetched, cancellationToken);
         }
         catch (DirectCopyConflictException)
         {
             // A key that exists already: rolled back, and the loader now stages this import's units
             // (a batch's one after another in one transaction). Load them again, staged.
-            return await LoadBatchOnceAsync(import, importId, dispatch, units, cancellationToken);
+            return await LoadBatchOnceAsync(import, importId, dispatch, units, fetched, cancellationToken);
+        }
+        finally
+        {
+            foreach (var reading in fetched ?? []) await reading.DisposeAsync();
         }
     }
 
-    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchOnceAsync(LoadedImport import, long importId, string dispatch, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
+    // A batch of pages is fetched whole, eight at a time, before its transaction opens.
+    private static async Task<UnitReading[]> FetchAsync(ImportSource source, IReadOnlyList<FencedUnit> units, CancellationToken cancellationToken)
+    {
+        var readings = new UnitReading?[units.Count];
+        try
+        {
+            await Parallel.ForAsync(0, units.Count, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+                async (i, ct) => readings[i] = await source.OpenAsync(units[i].Unit, null, ct));
+            return readings!;
+        }
+        catch
+        {
+            foreach (var reading in readings) if (reading is not null) await reading.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task<IReadOnlyList<UnitFence.Completion>?> LoadBatchOnceAsync(LoadedImport import, long importId, string dispatch, IReadOnlyList<FencedUnit> units,
+        IReadOnlyList<UnitReading>? fetched, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
-        var results = await import.Loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], cancellationToken);
+        var results = await import.Loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], fetched, cancellationToken);
+        for (var i = 0; i < (fetched?.Count ?? 0); i++)
+            foreach (var warning in fetched![i].Warnings)
+                await Events.WriteAsync(connection, importId, units[i].UnitNo, null, "warning", warning, cancellationToken);
         var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
         await RecordWatermarksAsync(connection, import.Spec, importId, loaded, cancellationToken);
         if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched: true, cancellationToken))
@@ -362,7 +430,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     // watermark store in the transaction that completes them, so the store holds what committed, no
     // more and no less. Before the completion, which must stay the last statement (it locks the unit rows).
     private static Task RecordWatermarksAsync(NpgsqlConnection connection, ImportSpec spec, long importId, IReadOnlyList<UnitFence.Completion> units, CancellationToken cancellationToken) =>
-        spec.Source.Incremental
+        spec.Source.IncrementalFiles
             ? Watermarks.RecordFilesAsync(connection, spec.Name,
                 [.. units.Select(u => u.Result.Version is { } version ? FileWatermark.Of(u.Unit.Unit, version, importId) : null).OfType<FileWatermark>()],
                 cancellationToken)

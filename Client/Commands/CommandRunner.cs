@@ -24,9 +24,9 @@ public static class CommandRunner
             await context.Error.WriteLineAsync(e.Message);
             return ExitCodes.Usage;
         }
-        catch (Engine.SourceDataException e)
+        catch (Exception e) when (e is Engine.SourceDataException or Engine.Sources.Http.HttpFetchException)
         {
-            // A dry run that cannot read its source (a missing folder, a malformed file).
+            // A dry run that cannot read its source (a missing folder, a malformed file, an API refusing it).
             await context.Error.WriteLineAsync(e.Message);
             return ExitCodes.ImportNotCompleted;
         }

@@ -47,7 +47,9 @@ public static class StateCommand
         // A split file whose ranges did not all commit is committed in part: its next import loads it.
         var files = state.Files.GroupBy(f => f.Key, StringComparer.Ordinal).ToList();
         var whole = files.Count(g => FileWatermark.Cover(g, g.First().Size));
-        console.MarkupLine($"[bold]{Markup.Escape(state.Name)}[/]: {whole} files committed" + (whole < files.Count ? $", {files.Count - whole} in part" : "") +
+        // A source read by cursor has no files: its cursor is what it committed.
+        var committed = files.Count == 0 && state.Cursor is not null ? "a cursor committed" : $"{whole} files" + (whole < files.Count ? $" committed, {files.Count - whole} in part" : " committed");
+        console.MarkupLine($"[bold]{Markup.Escape(state.Name)}[/]: {committed}" +
                            (state.ImportId is { } id ? $", last written by import {id}" : "") + $", {state.UpdatedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         if (state.Cursor is { } cursor) console.MarkupLine($"cursor: {Markup.Escape(cursor.GetRawText())}");
         if (state.Files.Count == 0) return;

@@ -19,8 +19,8 @@ public static class SubmitCommand
         var spec = CommandRunner.SpecArgument();
         var wait = new Option<bool>("--wait") { Description = "Follow the import until it ends; exit 0 only if it completed" };
         var concurrent = new Option<bool>("--concurrent") { Description = "Submit even while an import of the same name has not ended; both run" };
-        var full = new Option<bool>("--full") { Description = "Incremental source: load every file this once, ignoring what earlier imports committed; the state is then updated" };
-        var reset = new Option<bool>("--reset") { Description = "Incremental source: clear the name's state first (as 'ingest reset NAME'), so every file loads" };
+        var full = new Option<bool>("--full") { Description = "Incremental source: load every file this once (an API: read from the initial value), ignoring what earlier imports committed; the state is then updated" };
+        var reset = new Option<bool>("--reset") { Description = "Incremental source: clear the name's state first (as 'ingest reset NAME'), so every file loads (an API: from the initial value)" };
         var keepState = new Option<bool>("--keep-state") { Description = "Incremental source: keep the name's state although the spec's source or target changed since it was written" };
         var json = new Option<bool>("--json") { Description = "Print JSON on stdout: {\"id\":…} or, with --wait, the final status" };
         var command = new Command("submit", "Submit an import; prints its id") { spec, wait, concurrent, full, reset, keepState, json };
@@ -34,9 +34,9 @@ public static class SubmitCommand
             if (parsed.Source.Incremental && (options.Full || options.Reset || options.KeepState)
                 && await context.Catalog.GetWatermarkChangesAsync(parsed, ct) is { Count: > 0 } changes)
                 await context.Error.WriteLineAsync($"warning: the source or target of '{parsed.Name}' changed since its incremental state was written ({string.Join("; ", changes)}); " +
-                    (options.Reset ? "--reset clears the state: every file loads"
-                        : options.Full ? "--full loads every file, and the state is then updated"
-                        : "--keep-state keeps it: files it records as committed in their current version are skipped"));
+                    (options.Reset ? "--reset clears the state: every file loads (an API is read from the initial value)"
+                        : options.Full ? "--full loads every file (an API: from the initial value), and the state is then updated"
+                        : "--keep-state keeps it: files it records as committed in their current version are skipped (an API is read from its cursor)"));
             long id;
             try
             {
@@ -81,6 +81,6 @@ public static class SubmitCommand
         if (options.Reset && options.KeepState) throw new UsageException("--reset clears the state and --keep-state keeps it: give one of them");
         var given = new[] { (options.Full, "--full"), (options.Reset, "--reset"), (options.KeepState, "--keep-state") }.Where(o => o.Item1).Select(o => o.Item2).ToList();
         if (given.Count > 0 && !spec.Source.Incremental)
-            throw new UsageException($"{string.Join(", ", given)}: only for an incremental source, and the source of '{spec.Name}' is not (set \"incremental\": true on it)");
+            throw new UsageException($"{string.Join(", ", given)}: only for an incremental source, and the source of '{spec.Name}' is not (set \"incremental\" on it: true for files, a cursor for an API)");
     }
 }

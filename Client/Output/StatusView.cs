@@ -15,6 +15,8 @@ public static class StatusView
         table.AddRow("units", $"{s.Units.Done} done, {s.Units.Failed} failed, {s.Units.Running} running, {s.Units.Pending} pending of {s.Units.Total}"
             + (s.Units.Cancelled > 0 ? $", {s.Units.Cancelled} cancelled" : ""));
         if (s.Files.Skipped > 0) table.AddRow("files skipped", $"{s.Files.Skipped:N0} (committed before in their current version)");
+        if (s.Since is { } since)
+            table.AddRow("reads since", since.ValueKind == System.Text.Json.JsonValueKind.Null ? "no bound (everything)" : Markup.Escape(since.GetRawText()));
         table.AddRow("rows read", $"{s.Rows.Read:N0}");
         table.AddRow("inserted", $"{s.Rows.Inserted:N0}");
         table.AddRow("updated", $"{s.Rows.Updated:N0}");

@@ -15,6 +15,9 @@ public sealed class UnitFacts(long importId, SourceObject source, IMessageFacts?
     private readonly byte[] _modified = source.Modified is null ? [] : JsonSerializer.SerializeToUtf8Bytes(source.Modified.Value.ToString("O"));
     private readonly byte[] _size = JsonSerializer.SerializeToUtf8Bytes(source.Size);
     private readonly byte[] _importId = JsonSerializer.SerializeToUtf8Bytes(importId);
+    private readonly byte[] _page = source.Page is null ? [] : JsonSerializer.SerializeToUtf8Bytes(source.Page.Value);
+    private readonly byte[] _status = source.Status is null ? [] : JsonSerializer.SerializeToUtf8Bytes(source.Status.Value);
+    private readonly byte[] _fetchedAt = source.FetchedAt is null ? [] : JsonSerializer.SerializeToUtf8Bytes(source.FetchedAt.Value.ToString("O"));
 
     /// <summary>The value's JSON; empty when the source does not know it (NULL).</summary>
     public ReadOnlySpan<byte> Json(UnitMeta meta, string? header = null) => meta switch
@@ -26,6 +29,10 @@ public sealed class UnitFacts(long importId, SourceObject source, IMessageFacts?
         UnitMeta.ImportId => _importId,
         UnitMeta.MessageId or UnitMeta.RoutingKey or UnitMeta.Exchange or UnitMeta.Timestamp or UnitMeta.Redelivered or UnitMeta.Header
             => messages is null ? [] : messages.Json(meta, header),
+        UnitMeta.Url => _file, // a page's key is its URL, masked
+        UnitMeta.Page => _page,
+        UnitMeta.FetchedAt => _fetchedAt,
+        UnitMeta.Status => _status,
         _ => [],
     };
 }

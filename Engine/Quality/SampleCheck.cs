@@ -19,7 +19,9 @@ public static class SampleCheck
     public static async Task<SampleReport> RunAsync(ImportSpec spec, SourceRegistry sources, int recordsPerFile, int files, CancellationToken cancellationToken = default)
     {
         spec = await sources.ResolveAsync(spec, cancellationToken);
-        var source = sources.For(spec);
+        var source = sources.For(CursorSince.Initially(spec));
+        // An API is sampled by its first page only: every request counts against its quota.
+        if (spec.Source.Kind == SourceKind.Http) files = 1;
         var target = source.Target;
         var plan = target.IsRelational ? new LoadPlan(target) : null;
         var flat = new CheckedMapper(target);
@@ -79,7 +81,7 @@ public static class SampleCheck
                     }
                 }
             }
-            catch (SourceDataException e)
+            catch (Exception e) when (e is SourceDataException or Sources.Http.HttpFetchException)
             {
                 fileErrors.Add(e.Message);
             }

@@ -19,7 +19,7 @@ public static class TableDiff
     public static async Task<DiffReport> RunAsync(NpgsqlDataSource dataSource, ImportSpec spec, SourceRegistry sources, CancellationToken cancellationToken = default)
     {
         spec = await sources.ResolveAsync(spec, cancellationToken);
-        var source = sources.For(spec);
+        var source = sources.For(CursorSince.Initially(spec));
         var target = source.Target;
         if (target.Key.Count == 0) throw new SpecException(["target.key: diff compares by key; this target has none"]);
         // A queue's messages are not there to read twice: ingest validate samples them and returns them.

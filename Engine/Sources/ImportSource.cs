@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Ingest.Engine.Formats;
 using Ingest.Engine.Formats.Csv;
+using Ingest.Engine.Sources.Http;
 using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Sources;
@@ -27,11 +28,14 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// <summary>What a CSV import's readers yield of each row; null for JSON, or a source made for planning.</summary>
     public CsvLayout? Csv => _csv;
 
+    /// <summary>Whether a unit's content is fetched whole when it is opened (HTTP pages): a batch opens its units before its transaction.</summary>
+    public bool Fetches => connector is HttpConnector;
+
     /// <summary>
     /// Whether readings hash the bytes they read (<see cref="UnitReading.Version"/>): for an
     /// incremental import of a source whose versions do not track content (local files).
     /// </summary>
-    public bool Hashes => spec.Incremental && !connector.VersionTracksContent;
+    public bool Hashes => spec.IncrementalFiles && !connector.VersionTracksContent;
 
     /// <summary>Whether a version of this source's units (an ETag) changes with their content.</summary>
     public bool VersionTracksContent => connector.VersionTracksContent;
@@ -126,6 +130,13 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
                                        "the rest of the range is not read from another version (load the file again in a new import)");
     }
 
+    // A fetched page, read from its start; read again from memory when only its commit is retried.
+    private UnitReading Page(UnitDescriptor unit, OpenedObject page, UnitCheckpoint from) =>
+        new(unit, page, page.Content, ContentCompression.None, FormatOf(page.Info.Key).CreateReader(this, page.Info.Key, UnitCheckpoint.Start), from, paged: true)
+        {
+            Again = () => Page(unit, new OpenedObject(new MemoryStream(page.Fetched!, writable: false), page.Info) { Fetched = page.Fetched, Then = page.Then, Warnings = page.Warnings }, from),
+        };
+
     /// <summary>The error for a source in which nothing matches: a wrong pattern must not look like an empty success.</summary>
     public SourceDataException NothingMatches() => new($"no files match '{spec.Pattern}' in {Describe()}", kind: ErrorKind.Import);
 
@@ -147,6 +158,7 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     public async Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, CancellationToken cancellationToken = default)
     {
         checkpoint ??= unit.First;
+        if (connector is HttpConnector http) return Page(unit, await http.OpenPageAsync(spec, unit, checkpoint, cancellationToken), checkpoint);
         if (connector is IRecordConnector records)
             return new UnitReading(unit, new OpenedObject(Stream.Null, new SourceObject(unit.Key, 0)), Stream.Null, ContentCompression.None,
                 records.CreateReader(spec, target, unit, checkpoint), checkpoint);

@@ -13,9 +13,13 @@ namespace Ingest.Engine.Sources;
 /// <param name="Modified">When it was last modified, as listed.</param>
 /// <param name="Range">The part of the file this unit reads; null: all of it.</param>
 /// <param name="Keys">For a SQL source split by a key: the key range this unit reads.</param>
+/// <param name="Page">For HTTP pages fanned out at planning: the page's 0-based position; null for a unit that follows its pages in order.</param>
+/// <param name="Total">For HTTP pages fanned out at planning: the number of pages the first response announced.</param>
 public sealed record UnitDescriptor(string Key, long? Size = null, string? ETag = null, DateTimeOffset? Modified = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] UnitRange? Range = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] KeyRange? Keys = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] KeyRange? Keys = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Page = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Total = null)
 {
     /// <summary>The unit's name, unique within its import: the key, followed by the byte range for a part of a file.</summary>
     [JsonIgnore]

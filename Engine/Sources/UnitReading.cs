@@ -15,13 +15,15 @@ public sealed class UnitReading : IAsyncDisposable
     private readonly Stream _content;
     private readonly ContentCompression _compression;
     private readonly IRecordReader _reader;
+    private readonly bool _paged;
     private readonly DigestStream? _digest;
     private IAsyncEnumerator<ReadOnlyMemory<byte>>? _records;
     private long _next;
     private byte[]? _contentHash;
 
+    // paged: the content is one page, read from its start, which lies at from.Offset in the unit.
     internal UnitReading(UnitDescriptor unit, OpenedObject opened, Stream content, ContentCompression compression, IRecordReader reader, UnitCheckpoint from,
-        DigestStream? digest = null)
+        DigestStream? digest = null, bool paged = false)
     {
         Unit = unit;
         _opened = opened;
@@ -30,11 +32,33 @@ public sealed class UnitReading : IAsyncDisposable
         _reader = reader;
         _digest = digest;
         _next = from.Records;
+        _paged = paged;
         Start = from;
     }
 
     /// <summary>The unit being read, as planned.</summary>
     public UnitDescriptor Unit { get; }
+
+    /// <summary>
+    /// Whether the unit is read page by page (an HTTP source): this reading is one page, loaded whole
+    /// in one transaction; the unit goes on at <see cref="Checkpoint"/> once it is <see cref="Exhausted"/>.
+    /// </summary>
+    public bool Paged => _paged;
+
+    /// <summary>A page read to its end whose unit goes on with another page: the next one is opened at <see cref="Checkpoint"/>.</summary>
+    public bool Exhausted { get; private set; }
+
+    /// <summary>What the source noticed that the import's events should keep.</summary>
+    public IReadOnlyList<string> Warnings => _opened.Warnings;
+
+    // Makes a fresh reading of the same content held in memory (a fetched page).
+    internal Func<UnitReading>? Again { get; init; }
+
+    /// <summary>
+    /// A fresh reading of the same content, from the same start, when the content is held in memory
+    /// (a fetched page): a retried commit reads it again instead of fetching it again. Null otherwise.
+    /// </summary>
+    public UnitReading? Replay() => Again?.Invoke();
 
     /// <summary>What the source says of the file or object being read.</summary>
     public SourceObject Info => _opened.Info;
@@ -79,23 +103,31 @@ public sealed class UnitReading : IAsyncDisposable
     /// How far into the (decompressed) content the unit is: past the last record read, or once the
     /// records have all been read, at the end of the content.
     /// </summary>
-    public long Position => Ended ? Start.Offset + _reader.BytesRead : _reader.RecordEnd;
+    public long Position => _paged
+        ? Start.Offset + (Ended || Exhausted ? _reader.BytesRead : _reader.RecordEnd)
+        : Ended ? Start.Offset + _reader.BytesRead : _reader.RecordEnd;
 
-    /// <summary>Where a later reading would start: after the records read so far.</summary>
-    public UnitCheckpoint Checkpoint => new(_next, _reader.RecordEnd, Info.ETag, _reader.State);
+    /// <summary>Where a later reading would start: after the records read so far (past a page read whole: the next page).</summary>
+    public UnitCheckpoint Checkpoint => !_paged ? new(_next, _reader.RecordEnd, Info.ETag, _reader.State)
+        : Exhausted ? _opened.Then! with { Records = _next, Offset = Start.Offset + _reader.BytesRead }
+        : new(_next, Start.Offset + _reader.RecordEnd, null, Start.State);
 
     /// <summary>Reads the next record; false at the end of the unit.</summary>
     /// <exception cref="SourceDataException">The content is malformed or its compression corrupt.</exception>
     public async ValueTask<bool> MoveNextAsync(CancellationToken cancellationToken = default)
     {
-        if (Ended) return false;
+        if (Ended || Exhausted) return false;
         _records ??= _reader.ReadAsync(_content, cancellationToken).GetAsyncEnumerator(cancellationToken);
         try
         {
             if (!await _records.MoveNextAsync())
             {
-                if (_digest is not null) _contentHash = await _digest.FinishAsync(cancellationToken: cancellationToken);
-                Ended = true;
+                if (_paged && _opened.Then is not null) Exhausted = true;
+                else
+                {
+                    if (_digest is not null) _contentHash = await _digest.FinishAsync(cancellationToken: cancellationToken);
+                    Ended = true;
+                }
                 return false;
             }
         }

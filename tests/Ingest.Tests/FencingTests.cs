@@ -174,7 +174,7 @@ public class FencingTests
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
         var loader = UnitLoader.For(spec, TestSources.Registry);
         var results = batched
-            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], cancellationToken)
+            ? await loader.LoadBatchAsync(connection, importId, [.. units.Select(u => u.Unit)], cancellationToken: cancellationToken)
             : [await loader.LoadAsync(connection, importId, units.Single().Key, cancellationToken)];
         var loaded = units.Zip(results, (unit, result) => new UnitFence.Completion(unit, result)).ToList();
         if (!await UnitFence.CompleteAsync(connection, importId, loaded, batched, cancellationToken)) return false;

@@ -88,4 +88,49 @@ public class SpecParserTests
         var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(json));
         Assert.Contains(e.Problems, p => p.Contains(expected));
     }
+
+    private static string Http(string incremental, string query = "") => $$"""
+        { "name": "changes", "source": { "kind": "http", "url": "https://api.example/changes", {{query}} "records": "results", "incremental": {{incremental}} },
+          "target": { "table": "t", "key": ["id"], "columns": { "id": { "path": "id", "type": "bigint" } } } }
+        """;
+
+    [Fact]
+    public void An_http_source_reads_its_incremental_cursor()
+    {
+        var spec = ImportSpecParser.ParseJson(Http("""{ "cursorPath": "meta.updated_at", "param": "updated_since", "initial": "2020-01-01", "lagSeconds": 60 }"""));
+        Assert.Equal(new CursorSpec("meta.updated_at", "updated_since", "2020-01-01", 60), spec.Source.Cursor);
+        Assert.True(spec.Source.Incremental);
+        Assert.False(spec.Source.IncrementalFiles);
+        // Stored and read back the same; the bound an import reads from is not part of the stored spec.
+        var stored = ImportSpecJson.Serialize(spec with { Source = spec.Source with { Since = System.Text.Json.JsonDocument.Parse("\"2024-05-01\"").RootElement } });
+        Assert.DoesNotContain("2024-05-01", stored);
+        Assert.Equal(spec.Source.Cursor, ImportSpecJson.Deserialize(stored).Source.Cursor);
+
+        var plain = ImportSpecParser.ParseJson(Http("""{ "cursorPath": "updated_at", "param": "since", "initial": 1700000000 }"""));
+        Assert.Equal(new CursorSpec("updated_at", "since", "1700000000", 0), plain.Source.Cursor);
+        Assert.Null(ImportSpecParser.ParseJson(Http("null")).Source.Cursor);
+    }
+
+    [Theory]
+    [InlineData("""{ "param": "updated_since" }""", "source.incremental.cursorPath: required")]
+    [InlineData("""{ "cursorPath": "updated_at" }""", "source.incremental.param: required")]
+    [InlineData("""{ "cursorPath": "updated_at", "param": "" }""", "source.incremental.param: must not be empty")]
+    [InlineData("""{ "cursorPath": "updated_at.", "param": "since" }""", "source.incremental.cursorPath: 'updated_at.' is not a dotted path")]
+    [InlineData("""{ "cursorPath": "updated_at", "param": "since", "lagSeconds": -1 }""", "source.incremental.lagSeconds: must not be negative")]
+    [InlineData("""{ "cursorPath": "updated_at", "param": "since", "lagSeconds": "60s" }""", "source.incremental.lagSeconds: must be a number")]
+    [InlineData("""{ "cursorPath": "updated_at", "param": "since", "initial": { "at": 1 } }""", "source.incremental.initial: must be a string (an ISO 8601 time) or a number")]
+    [InlineData("""{ "cursorPath": "updated_at", "param": "since", "every": 5 }""", "source.incremental.every: unknown field")]
+    [InlineData("true", "source.incremental: for an HTTP source, an object with cursorPath, param")]
+    public void Names_what_is_wrong_with_an_http_cursor(string incremental, string expected)
+    {
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Http(incremental)));
+        Assert.Contains(e.Problems, p => p.Contains(expected));
+    }
+
+    [Fact]
+    public void An_http_cursor_param_the_query_sends_already_is_named()
+    {
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Http("""{ "cursorPath": "updated_at", "param": "since" }""", "\"query\": { \"since\": \"x\" },")));
+        Assert.Contains(e.Problems, p => p.Contains("source.incremental.param: 'since' is also in source.query"));
+    }
 }

@@ -253,4 +253,30 @@ public class WatermarkStoreTests
         Assert.Equal(["target.columns: changed", "target.table: \"games\" → \"games2\""], WatermarkScope.Differences(source, target, retargeted));
         Assert.Empty(WatermarkScope.Differences(null, null, retargeted));
     }
+
+    [Fact]
+    public void An_api_s_request_records_and_cursor_path_are_its_scope_and_how_it_is_read_is_not()
+    {
+        static ImportSpec Api(string url = "https://api.example/changes", string query = "\"lang\": \"es\"", string extra = "", string cursor = "updated_at", string param = "updated_since") =>
+            ImportSpecParser.ParseJson($$"""
+                { "name": "changes", "source": { "kind": "http", "url": "{{url}}", "query": { {{query}} }, "records": "results"{{extra}},
+                    "incremental": { "cursorPath": "{{cursor}}", "param": "{{param}}", "initial": "2020-01-01" } },
+                  "target": { "table": "t", "key": ["id"], "columns": { "id": { "path": "id", "type": "bigint" } } } }
+                """);
+        var spec = Api();
+        var (source, target) = (WatermarkScope.Source(spec), WatermarkScope.Target(spec));
+        Assert.Contains("\"url\":\"https://api.example/changes\"", source);
+
+        var tuned = Api(param: "since", extra: """
+            , "headers": { "Authorization": "Bearer ${TOKEN}" }, "paginate": { "type": "page", "totalPagesPath": "total_pages" }, "timeoutSeconds": 5,
+              "retry": { "attempts": 2 }, "rateLimit": { "key": "k", "requests": 1, "perSeconds": 1 }
+            """);
+        Assert.Empty(WatermarkScope.Differences(source, target, tuned));
+        Assert.Empty(WatermarkScope.Differences(source, target, spec with { Source = spec.Source with { Cursor = spec.Source.Cursor! with { LagSeconds = 300, Initial = null } } }));
+
+        Assert.Equal(["source.url: \"https://api.example/changes\" → \"https://api.example/v2/changes\""],
+            WatermarkScope.Differences(source, target, Api(url: "https://api.example/v2/changes")));
+        Assert.Equal(["source.query: changed"], WatermarkScope.Differences(source, target, Api(query: "\"lang\": \"en\"")));
+        Assert.Equal(["source.cursorPath: \"updated_at\" → \"modified_at\""], WatermarkScope.Differences(source, target, Api(cursor: "modified_at")));
+    }
 }

@@ -30,6 +30,9 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The folder of the server's binaries (pg_dump, …).</summary>
+    public string Bin => _bin;
+
     private string DataDir => Path.Combine(_dir, "data");
 
     public string ConnectionString(string database) =>

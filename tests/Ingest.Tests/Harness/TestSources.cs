@@ -18,5 +18,5 @@ public static class TestSources
 
     /// <summary>Loads a batch of units by key, on the caller's connection and transaction.</summary>
     public static Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(this UnitLoader loader, NpgsqlConnection connection, long importId, string[] keys, CancellationToken cancellationToken = default) =>
-        loader.LoadBatchAsync(connection, importId, [.. keys.Select(k => new UnitDescriptor(k))], cancellationToken);
+        loader.LoadBatchAsync(connection, importId, [.. keys.Select(k => new UnitDescriptor(k))], cancellationToken: cancellationToken);
 }

@@ -12,6 +12,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Priority">When the silos' slots are all busy, units of imports with a higher priority start first (default 0; may be negative).</param>
 /// <param name="Schedule">A cron expression: registered with <c>ingest schedule add</c>, the cluster submits the import at each time it names.</param>
 /// <param name="TimeZone">The time zone <paramref name="Schedule"/> is read in (an IANA name); null: UTC.</param>
+/// <param name="Archive">Where each loaded file's raw bytes are copied in S3, with a registry; null: nowhere.</param>
 public sealed record ImportSpec(
     string Name,
     SourceSpec Source,
@@ -20,7 +21,8 @@ public sealed record ImportSpec(
     RetrySpec Retry,
     int Priority = 0,
     string? Schedule = null,
-    string? TimeZone = null)
+    string? TimeZone = null,
+    ArchiveSpec? Archive = null)
 {
     /// <summary>The parallelism of a spec that names none.</summary>
     public const int DefaultParallelism = 4;

@@ -43,7 +43,9 @@ public sealed partial class ImportCatalog
             SELECT i.name, i.state, i.error, i.submitted_at, i.started_at, i.finished_at,
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
                    i.trace_parent, {ConflictKinds},
-                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int
+                   (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int,
+                   jsonb_typeof(i.spec->'archive') = 'object',
+                   (SELECT count(*) FROM ingest.archived_files a WHERE a.import_id = i.id AND a.outcome = '{ArchiveStatus.Pending}')
             FROM ingest.imports i
             WHERE i.id = $1
             """, connection);
@@ -51,14 +53,15 @@ public sealed partial class ImportCatalog
         ImportStatus status;
         ImportState state;
         double elapsed;
-        bool dedup, keep;
+        bool dedup, keep, archives;
         int running;
+        long archiving;
         await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             if (!await r.ReadAsync(cancellationToken)) return null;
             state = StateNames.ToImportState(r.GetString(1));
             elapsed = r.IsDBNull(6) ? 0 : r.GetDouble(6);
-            (dedup, keep, running) = (r.GetBoolean(8), r.GetBoolean(9), r.GetInt32(10));
+            (dedup, keep, running, archives, archiving) = (r.GetBoolean(8), r.GetBoolean(9), r.GetInt32(10), r.GetBoolean(11), r.GetInt64(12));
             status = new ImportStatus(
                 id, r.GetString(0), state, new UnitCounts(0, 0, 0, running, 0, 0), Rows(0, 0, 0, 0, 0, dedup, keep), 0, 0, 0, null,
                 r.IsDBNull(2) ? null : r.GetString(2),
@@ -92,6 +95,12 @@ public sealed partial class ImportCatalog
         if (totals.Keys.Any(k => k.Scope is "violations" or "defaults"))
             status = status with { Quality = QualityOf(totals) };
         if (files) status = status with { Files = await FileCountsAsync(connection, id, cancellationToken) };
+        if (archives)
+            status = status with
+            {
+                Archive = new ArchiveCounts(Total(ArchiveRegistry.CounterScope, ArchiveStatus.Uploaded), Total(ArchiveRegistry.CounterScope, ArchiveStatus.PreExisting),
+                    Total(ArchiveRegistry.CounterScope, ArchiveStatus.Error), archiving),
+            };
         if (status.Units.Failed == 0) return status;
 
         await using var failedUnits = new NpgsqlCommand(

@@ -22,6 +22,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Tables">For a relational target, what done units did to each table, by table name; null for a flat target.</param>
 /// <param name="Files">Per file (unit), what it did; only when asked for (<c>status ID --files</c>).</param>
 /// <param name="Quality">Rule violations and filled defaults of done units; null when there were none.</param>
+/// <param name="Archive">What archiving the loaded files to S3 did; null when the import archives nothing.</param>
 public sealed record ImportStatus(
     long Id,
     string Name,
@@ -40,7 +41,15 @@ public sealed record ImportStatus(
     string? TraceId,
     IReadOnlyDictionary<string, TableCounts>? Tables = null,
     IReadOnlyList<FileCounts>? Files = null,
-    QualityCounts? Quality = null);
+    QualityCounts? Quality = null,
+    ArchiveCounts? Archive = null);
+
+/// <summary>An import's loaded files by what archiving them to S3 (its spec's <c>archive</c>) did.</summary>
+/// <param name="Archived">Uploaded.</param>
+/// <param name="PreExisting">The same bytes were at their key already: not uploaded again.</param>
+/// <param name="Errors">Not archived: another object at the key, or an error retries did not get past (the load stands).</param>
+/// <param name="Pending">Being archived now.</param>
+public sealed record ArchiveCounts(long Archived, long PreExisting, long Errors, long Pending);
 
 /// <summary>What validation did across an import's done units.</summary>
 /// <param name="Violations">Records that broke each rule, by <c>rule.column</c> (e.g. <c>required.name</c>, <c>range.rating</c>).</param>

@@ -83,6 +83,8 @@ public sealed class SiloSettings
             PlanAttempts = env.Int("INGEST_PLAN_ATTEMPTS", defaults.PlanAttempts, min: 1),
             PlanBackoff = env.Seconds("INGEST_PLAN_BACKOFF_SECONDS", defaults.PlanBackoff, allowZero: true),
             ScheduleTick = env.Seconds("INGEST_SCHEDULE_SECONDS", defaults.ScheduleTick),
+            ArchiveInterval = env.Seconds("INGEST_ARCHIVE_SECONDS", defaults.ArchiveInterval),
+            ArchiveLease = env.Seconds("INGEST_ARCHIVE_LEASE_SECONDS", defaults.ArchiveLease),
             RetentionDays = env.Int("INGEST_RETENTION_DAYS", 0, min: 1, optional: true) is var days and > 0 ? days : null,
         };
         var settings = new SiloSettings

@@ -27,6 +27,9 @@ public static class StatusView
         table.AddRow("submitted", $"{s.SubmittedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         if (s.StartedAt is { } started)
             table.AddRow("duration", Duration(((s.FinishedAt ?? DateTimeOffset.UtcNow) - started).TotalSeconds));
+        if (s.Archive is { } a)
+            table.AddRow("archive", $"{a.Archived:N0} uploaded, {a.PreExisting:N0} already there, " + (a.Errors > 0 ? $"[red]{a.Errors:N0} failed[/]" : "0 failed")
+                + (a.Pending > 0 ? $", {a.Pending:N0} under way" : ""));
         if (s.Error is not null) table.AddRow("error", $"[red]{Markup.Escape(s.Error)}[/]");
         console.Write(table);
 

@@ -71,6 +71,44 @@ public class ArchiveTests
     }
 
     [Fact]
+    public async Task A_CSV_file_split_into_ranges_is_archived_once_whole_after_its_ranges_load_keyed_by_a_header_field()
+    {
+        const string bucket = "archive-split";
+        var (_, client) = await BucketAsync(bucket);
+        using var __ = client;
+        using var data = new TempFolder();
+        var csv = new StringBuilder("id,Código Reclamo,nota\n");
+        for (var i = 0; i < 4000; i++) csv.Append($"{i},RC-{i},\"nota {i}, {new string('n', i % 30)}\"\n");
+        data.Write("export.csv", csv.ToString());
+        data.Write("small.csv", "id,Código Reclamo,nota\n9000,RC-9000,x\n");
+        var spec = $$"""
+            {
+              "name": "archive-split",
+              "source": { "kind": "files", "path": {{JsonSerializer.Serialize(data.Path)}}, "pattern": "*.csv", "splitBytes": 16384 },
+              "target": { "table": "reclamos", "key": ["id"], "create": true,
+                          "columns": { "id": { "path": "id", "type": "bigint" }, "codigo": { "path": "Código Reclamo", "type": "text" } } },
+              "archive": { "bucket": "{{bucket}}", "key": "{record:Código Reclamo}/{file}" }
+            }
+            """;
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo(env: Env(s3: await S3Server.SharedAsync()));
+
+        var id = await db.SubmitAsync(spec);
+        Assert.Equal(ImportState.Completed, (await db.WaitForAsync(id)).State);
+        var status = await ArchivedAsync(db, id, files: 2);
+
+        Assert.Equal(new ArchiveCounts(2, 0, 0, 0), status.Archive);
+        Assert.Equal(4001, status.Rows.Inserted);
+        Assert.True(await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.units WHERE import_id = {id} AND descriptor->>'key' = 'export.csv'") > 3);
+        Assert.Equal(["RC-0/export.csv", "RC-9000/small.csv"], await KeysAsync(client, bucket));
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(data.Path, "export.csv")), await GetAsync(client, bucket, "RC-0/export.csv"));
+        // Under the file's first range.
+        Assert.Equal(
+            await db.ScalarAsync<long>($"SELECT min(unit_no) FROM ingest.units WHERE import_id = {id} AND descriptor->>'key' = 'export.csv'"),
+            await db.ScalarAsync<long>($"SELECT unit_no FROM ingest.archived_files WHERE import_id = {id} AND file = 'export.csv'"));
+    }
+
+    [Fact]
     public async Task Objects_already_at_a_key_are_pre_existing_when_the_same_and_an_error_otherwise_never_overwritten_and_a_second_import_uploads_nothing_again()
     {
         const string bucket = "archive-conflicts";

@@ -44,7 +44,9 @@ public sealed partial class ImportCatalog
                    extract(epoch FROM coalesce(i.finished_at, now()) - i.started_at)::float8,
                    i.trace_parent, {ConflictKinds},
                    (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int,
-                   i.spec->'source'->>'kind' = '{ContinuousKind}', i.backlog, i.since::text
+                   i.spec->'source'->>'kind' = '{ContinuousKind}', i.backlog, i.since::text,
+                   jsonb_typeof(i.spec->'archive') = 'object',
+                   (SELECT count(*) FROM ingest.archived_files a WHERE a.import_id = i.id AND a.outcome = '{ArchiveStatus.Pending}')
             FROM ingest.imports i
             WHERE i.id = $1
             """, connection);
@@ -52,10 +54,11 @@ public sealed partial class ImportCatalog
         ImportStatus status;
         ImportState state;
         double elapsed;
-        bool dedup, keep;
+        bool dedup, keep, archives;
         int running;
         bool queue;
         long? backlog;
+        long archiving;
         await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
         {
             if (!await r.ReadAsync(cancellationToken)) return null;
@@ -63,6 +66,7 @@ public sealed partial class ImportCatalog
             elapsed = r.IsDBNull(6) ? 0 : r.GetDouble(6);
             (dedup, keep, running) = (r.GetBoolean(8), r.GetBoolean(9), r.GetInt32(10));
             (queue, backlog) = (r.GetBoolean(11), r.IsDBNull(12) ? null : r.GetInt64(12));
+            (archives, archiving) = (r.GetBoolean(14), r.GetInt64(15));
             status = new ImportStatus(
                 id, r.GetString(0), state, new UnitCounts(0, 0, 0, running, 0, 0), Rows(0, 0, 0, 0, 0, dedup, keep), 0, 0, 0, null,
                 r.IsDBNull(2) ? null : r.GetString(2),
@@ -113,6 +117,12 @@ public sealed partial class ImportCatalog
                     await ConsumersAsync(connection, id, cancellationToken), backlog, elapsed > 0 ? (consumed + duplicate + redelivered) / elapsed : 0),
             };
         }
+        if (archives)
+            status = status with
+            {
+                Archive = new ArchiveCounts(Total(ArchiveRegistry.CounterScope, ArchiveStatus.Uploaded), Total(ArchiveRegistry.CounterScope, ArchiveStatus.PreExisting),
+                    Total(ArchiveRegistry.CounterScope, ArchiveStatus.Error), archiving),
+            };
         if (status.Units.Failed == 0) return status;
 
         await using var failedUnits = new NpgsqlCommand(

@@ -120,7 +120,8 @@ public sealed class ImportReports(NpgsqlDataSource dataSource, ImportCatalog cat
 
         var elapsed = status.StartedAt is { } started ? ((status.FinishedAt ?? DateTimeOffset.UtcNow) - started).TotalSeconds : 0;
         var unitsPerHour = elapsed > 0 ? (status.Units.Done + status.Units.Failed) * 3600 / elapsed : 0;
-        return new ImportReport(status, status.RowsPerSecond, unitsPerHour, spec, timeline, errors, rejects);
+        var archiveFailures = status.Archive is { Errors: > 0 } ? await ArchiveRegistry.FailuresAsync(connection, id, Listed, cancellationToken) : [];
+        return new ImportReport(status, status.RowsPerSecond, unitsPerHour, spec, timeline, errors, rejects, archiveFailures);
     }
 
     private static async Task<Dictionary<long, ImportCatalog.Reject>> RejectsAsync(NpgsqlConnection connection, long importId, long[] ids, CancellationToken cancellationToken)

@@ -24,9 +24,14 @@ public sealed record ErrorGroup(string Cause, int Units, IReadOnlyList<string> E
 /// <summary>Rejects that share a reason (without the line and the values), with the first few as they were kept.</summary>
 public sealed record RejectGroup(string? Column, string Reason, long Count, IReadOnlyList<ImportCatalog.Reject> Examples);
 
+/// <summary>A loaded file that was not archived: its first unit, the key it was to go to (null when none could be made) and why.</summary>
+public sealed record ArchiveFailure(int UnitNo, string File, string? Bucket, string? Key, string? Error);
+
 /// <summary>
 /// One import in depth (<c>ingest report ID</c>): its status (with each file's counts), throughput,
-/// the spec it ran (placeholders as written), its timeline, its errors by cause and its rejects by reason.
+/// the spec it ran (placeholders as written), its timeline, its errors by cause, its rejects by
+/// reason, and the files that were not archived.
 /// </summary>
 public sealed record ImportReport(ImportStatus Status, double RowsPerSecond, double UnitsPerHour, JsonElement Spec,
-    IReadOnlyList<TimelineEvent> Timeline, IReadOnlyList<ErrorGroup> Errors, IReadOnlyList<RejectGroup> Rejects);
+    IReadOnlyList<TimelineEvent> Timeline, IReadOnlyList<ErrorGroup> Errors, IReadOnlyList<RejectGroup> Rejects,
+    IReadOnlyList<ArchiveFailure> ArchiveFailures);

@@ -13,6 +13,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Schedule">A cron expression: registered with <c>ingest schedule add</c>, the cluster submits the import at each time it names.</param>
 /// <param name="TimeZone">The time zone <paramref name="Schedule"/> is read in (an IANA name); null: UTC.</param>
 /// <param name="Notify">Where the import's events are published; null: nowhere.</param>
+/// <param name="Archive">Where each loaded file's raw bytes are copied in S3, with a registry; null: nowhere.</param>
 public sealed record ImportSpec(
     string Name,
     SourceSpec Source,
@@ -22,7 +23,8 @@ public sealed record ImportSpec(
     int Priority = 0,
     string? Schedule = null,
     string? TimeZone = null,
-    IReadOnlyList<NotifySpec>? Notify = null)
+    IReadOnlyList<NotifySpec>? Notify = null,
+    ArchiveSpec? Archive = null)
 {
     /// <summary>The parallelism of a spec that names none.</summary>
     public const int DefaultParallelism = 4;

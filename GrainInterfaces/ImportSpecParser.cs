@@ -89,10 +89,24 @@ public static partial class ImportSpecParser
         var timeZone = OptionalString(o, "timeZone", "timeZone", p);
         if (schedule is not null && CronSchedule.Parse(schedule, timeZone, out var problem) is null) p.Add(problem!);
         if (schedule is null && timeZone is not null) p.Add("timeZone: only with a schedule");
-        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority", "schedule", "timeZone", "notify");
+        var archive = ReadArchive(o["archive"], p);
+        Unknown(o, "", p, "name", "source", "target", "parallelism", "retry", "priority", "schedule", "timeZone", "notify", "archive");
 
         if (p.Count > 0) throw new SpecException(p);
-        return new ImportSpec(name, source!, target!, parallelism, retry, priority, schedule, timeZone, notify);
+        return new ImportSpec(name, source!, target!, parallelism, retry, priority, schedule, timeZone, notify, archive);
+    }
+
+    private static ArchiveSpec? ReadArchive(JsonNode? node, List<string> p)
+    {
+        if (node is null) return null;
+        if (node is not JsonObject a) { p.Add("archive: must be an object with bucket and key"); return null; }
+        var bucket = RequiredString(a, "bucket", "archive.bucket", p);
+        var key = RequiredString(a, "key", "archive.key", p);
+        var tenant = OptionalString(a, "tenant", "archive.tenant", p);
+        Unknown(a, "archive", p, "bucket", "key", "tenant");
+        var problems = ArchiveSpec.Problems(bucket, key, tenant).ToList();
+        p.AddRange(problems);
+        return bucket is null || key is null || problems.Count > 0 ? null : new ArchiveSpec(bucket, key, tenant);
     }
 
     private static SourceSpec? ReadSource(JsonNode? node, List<string> p)

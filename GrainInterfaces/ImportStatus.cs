@@ -25,6 +25,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Files">Files skipped by an incremental import and, when asked for (<c>status ID --files</c>), each file's counts.</param>
 /// <param name="Quality">Rule violations and filled defaults of done units; null when there were none.</param>
 /// <param name="Messages">For a queue: its messages, consumers, backlog and rate; null for other sources.</param>
+/// <param name="Archive">What archiving the loaded files to S3 did; null when the import archives nothing.</param>
 public sealed record ImportStatus(
     long Id,
     string Name,
@@ -44,7 +45,8 @@ public sealed record ImportStatus(
     IReadOnlyDictionary<string, TableCounts>? Tables = null,
     FileTotals? Files = null,
     QualityCounts? Quality = null,
-    MessageStatus? Messages = null)
+    MessageStatus? Messages = null,
+    ArchiveCounts? Archive = null)
 {
     /// <summary>Files skipped by an incremental import and, when asked for, each file's counts.</summary>
     public FileTotals Files { get; init; } = Files ?? FileTotals.None;
@@ -76,6 +78,13 @@ public sealed record FileTotals(
 /// <param name="SizeBytes">Its size as listed.</param>
 /// <param name="CommittedBy">The import whose load of this version was kept.</param>
 public sealed record SkippedFile(string Key, string? Version, long? SizeBytes, long? CommittedBy);
+
+/// <summary>An import's loaded files by what archiving them to S3 (its spec's <c>archive</c>) did.</summary>
+/// <param name="Archived">Uploaded.</param>
+/// <param name="PreExisting">The same bytes were at their key already: not uploaded again.</param>
+/// <param name="Errors">Not archived: another object at the key, or an error retries did not get past (the load stands).</param>
+/// <param name="Pending">Being archived now.</param>
+public sealed record ArchiveCounts(long Archived, long PreExisting, long Errors, long Pending);
 
 /// <summary>What validation did across an import's done units.</summary>
 /// <param name="Violations">Records that broke each rule, by <c>rule.column</c> (e.g. <c>required.name</c>, <c>range.rating</c>).</param>

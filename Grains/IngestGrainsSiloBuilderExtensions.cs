@@ -9,8 +9,8 @@ public static class IngestGrainsSiloBuilderExtensions
 {
     /// <summary>
     /// Registers the import and unit grains' services on a silo: options, the catalog, the planner,
-    /// the unit runner, the silo's slots (which hand units back when the silo stops) and the
-    /// cluster watcher. <paramref name="dataSource"/> is the cluster's database.
+    /// the unit runner, the silo's slots (which hand units back when the silo stops), the
+    /// cluster watcher, and the archive uploader. <paramref name="dataSource"/> is the cluster's database.
     /// </summary>
     public static ISiloBuilder AddIngestGrains(this ISiloBuilder silo, NpgsqlDataSource dataSource, Action<IngestSiloOptions> configure)
     {
@@ -31,6 +31,8 @@ public static class IngestGrainsSiloBuilderExtensions
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ClusterWatcher>());
         silo.Services.AddSingleton<ImportCleanup>();
         silo.Services.AddSingleton<Schedules>();
+        silo.Services.AddSingleton<ArchiveRegistry>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ArchiveUploader>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, CatalogRetention>();
         return silo;
     }

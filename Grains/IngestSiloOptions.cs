@@ -72,4 +72,14 @@ public sealed class IngestSiloOptions
 
     /// <summary>How often the scheduler looks for scheduled imports that are due. Default: 5 seconds. From <c>INGEST_SCHEDULE_SECONDS</c>.</summary>
     public TimeSpan ScheduleTick { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often each silo looks for loaded files to archive (imports with an <c>archive</c>). Default: 1 second. From <c>INGEST_ARCHIVE_SECONDS</c>.</summary>
+    public TimeSpan ArchiveInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long a silo's claim on a file it archives lasts unless renewed (it renews it every third of
+    /// this while it works): a silo that dies mid-upload leaves its files to the others after this
+    /// long. Default: 60 seconds. From <c>INGEST_ARCHIVE_LEASE_SECONDS</c>.
+    /// </summary>
+    public TimeSpan ArchiveLease { get; set; } = TimeSpan.FromSeconds(60);
 }

@@ -84,6 +84,8 @@ public sealed class SiloSettings
             PlanBackoff = env.Seconds("INGEST_PLAN_BACKOFF_SECONDS", defaults.PlanBackoff, allowZero: true),
             KillAfterBatches = Environment.GetEnvironmentVariable("INGEST_FAULT_KILL_AFTER_BATCHES") is null ? null : env.Int("INGEST_FAULT_KILL_AFTER_BATCHES", 0, min: 1),
             ScheduleTick = env.Seconds("INGEST_SCHEDULE_SECONDS", defaults.ScheduleTick),
+            ArchiveInterval = env.Seconds("INGEST_ARCHIVE_SECONDS", defaults.ArchiveInterval),
+            ArchiveLease = env.Seconds("INGEST_ARCHIVE_LEASE_SECONDS", defaults.ArchiveLease),
             RetentionDays = env.Int("INGEST_RETENTION_DAYS", 0, min: 1, optional: true) is var days and > 0 ? days : null,
         };
         var settings = new SiloSettings

@@ -44,6 +44,14 @@ public static class ReportView
                     Markup.Escape(string.Join("; ", g.Examples.Select(x => $"{x.File} record {x.RecordIndex}: {x.Reason}"))));
             console.Write(rejects);
         }
+        if (r.ArchiveFailures.Count > 0)
+        {
+            var archive = new Table().Border(TableBorder.Simple).Title("[red]files not archived[/]");
+            archive.AddColumn("unit").AddColumn("file").AddColumn("key").AddColumn("error");
+            foreach (var f in r.ArchiveFailures)
+                archive.AddRow(f.UnitNo.ToString(), Markup.Escape(f.File), Markup.Escape(f.Key is null ? "" : $"s3://{f.Bucket}/{f.Key}"), Markup.Escape(f.Error ?? ""));
+            console.Write(archive);
+        }
         var timeline = new Table().Border(TableBorder.Simple).Title("timeline");
         timeline.AddColumn("at").AddColumn("event").AddColumn("unit").AddColumn("message");
         foreach (var e in r.Timeline)

@@ -37,6 +37,9 @@ public static class StatusView
             table.AddRow("backlog", m.Backlog is { } backlog ? $"{backlog:N0} messages" : "not read yet");
             table.AddRow("message rate", $"{m.MessagesPerSecond:N0} messages/s");
         }
+        if (s.Archive is { } a)
+            table.AddRow("archive", $"{a.Archived:N0} uploaded, {a.PreExisting:N0} already there, " + (a.Errors > 0 ? $"[red]{a.Errors:N0} failed[/]" : "0 failed")
+                + (a.Pending > 0 ? $", {a.Pending:N0} under way" : ""));
         if (s.Error is not null) table.AddRow("error", $"[red]{Markup.Escape(s.Error)}[/]");
         console.Write(table);
 

@@ -90,6 +90,16 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
         if (held is not null) yield return read with { Range = held };
     }
 
+    /// <summary>A file's bytes as the source holds them (still compressed), in the version its units read, for archiving.</summary>
+    /// <exception cref="SourceDataException">The file is gone, or changed since.</exception>
+    public async Task<OpenedObject> OpenRawAsync(UnitDescriptor file, CancellationToken cancellationToken = default)
+    {
+        var opened = await connector.OpenAsync(spec, file with { Range = null }, 0, file.ETag, cancellationToken);
+        if (file.ETag is null || opened.Info.ETag == file.ETag) return opened;
+        await opened.DisposeAsync();
+        throw new SourceDataException($"{file.Key}: changed since it was loaded (version {file.ETag}, now {opened.Info.ETag})");
+    }
+
     // The file in the version listed; null when it is no longer that.
     private async Task<OpenedObject?> OpenListedAsync(UnitDescriptor file, CancellationToken cancellationToken)
     {

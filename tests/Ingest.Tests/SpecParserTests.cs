@@ -133,4 +133,45 @@ public class SpecParserTests
         var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Http("""{ "cursorPath": "updated_at", "param": "since" }""", "\"query\": { \"since\": \"x\" },")));
         Assert.Contains(e.Problems, p => p.Contains("source.incremental.param: 'since' is also in source.query"));
     }
+
+    private static string WithArchive(string archive) =>
+        $$"""{ "name": "x", "source": { "kind": "files", "path": "/d" }, "target": { "table": "t", "columns": { "a": { "path": "a", "type": "text" } } }, "archive": {{archive}} }""";
+
+    [Fact]
+    public void The_archive_of_the_issue_parses_and_fills_its_key_template()
+    {
+        var spec = ImportSpecParser.ParseJson(WithArchive("""
+            { "bucket": "extractorov-data",
+              "key": "oficina-virtual/{tenant}/{yyyy}/{MM}/{dd}/{record:numero_reclamo_sgc}/{file}",
+              "tenant": "afinia" }
+            """));
+
+        var archive = Assert.IsType<ArchiveSpec>(spec.Archive);
+        Assert.Equal("extractorov-data", archive.Bucket);
+        Assert.Equal(["numero_reclamo_sgc"], archive.RecordPaths);
+        var loaded = new DateTimeOffset(2024, 3, 9, 23, 30, 0, TimeSpan.FromHours(-5)); // 10 March in UTC
+        Assert.Equal("oficina-virtual/afinia/2024/03/10/RC_12_34/reclamo.json",
+            archive.KeyOf("inbox/reclamo.json", "x", 7, loaded, new Dictionary<string, string?> { ["numero_reclamo_sgc"] = "RC/12\\34" }));
+        Assert.Equal("{name}-{import}/{file}", ImportSpecParser.ParseJson(WithArchive("""{ "bucket": "b12", "key": "{name}-{import}/{file}" }""")).Archive!.Key);
+        Assert.Null(ImportSpecParser.ParseJson(Valid).Archive);
+    }
+
+    [Theory]
+    [InlineData("""{ "key": "{file}" }""", "archive.bucket: required")]
+    [InlineData("""{ "bucket": "b12" }""", "archive.key: required")]
+    [InlineData("""{ "bucket": "Not_A_Bucket", "key": "{file}" }""", "archive.bucket: 'Not_A_Bucket' is not an S3 bucket name")]
+    [InlineData("""{ "bucket": "b12", "key": "{yyyy}/{filename}" }""", "archive.key: unknown placeholder {filename}")]
+    [InlineData("""{ "bucket": "b12", "key": "{tenant}/{file}" }""", "archive.key: {tenant} needs archive.tenant")]
+    [InlineData("""{ "bucket": "b12", "key": "{record:}/{file}" }""", "archive.key: {record:} needs a path")]
+    [InlineData("""{ "bucket": "b12", "key": "{yyyy}/{MM}/{dd}" }""", "archive.key: must hold {file} or a {record:PATH}")]
+    [InlineData("""{ "bucket": "b12", "key": "{file" }""", "archive.key: a '{' or '}' that opens or closes no placeholder")]
+    [InlineData("""{ "bucket": "b12", "key": "/{file}" }""", "archive.key: must not start with '/'")]
+    [InlineData("""{ "bucket": "b12", "key": "{tenant}/{file}", "tenant": "a/b" }""", "archive.tenant: must not be empty, nor hold '/'")]
+    [InlineData("""{ "bucket": "b12", "key": "{file}", "region": "eu" }""", "archive.region: unknown field")]
+    [InlineData("\"b12/{file}\"", "archive: must be an object with bucket and key")]
+    public void Names_what_is_wrong_with_an_archive(string archive, string expected)
+    {
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(WithArchive(archive)));
+        Assert.Contains(e.Problems, p => p.Contains(expected));
+    }
 }

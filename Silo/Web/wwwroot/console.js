@@ -137,6 +137,8 @@ const Ingest = (() => {
         ] : []),
         row('rate', `${n(Math.round(s.rowsPerSecond))} rows/s, ${n(Math.round(report.unitsPerHour))} units/h`),
         row('eta', final(s.state) ? '' : duration(s.etaSeconds)),
+        row('archive', s.archive ? `${n(s.archive.archived)} uploaded, ${n(s.archive.preExisting)} already there, ${n(s.archive.errors)} failed` +
+          (s.archive.pending > 0 ? `, ${n(s.archive.pending)} under way` : '') : ''),
         row('error', s.error ?? ''),
         row('trace id', s.traceId ?? ''),
       ]);

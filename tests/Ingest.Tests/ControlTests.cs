@@ -124,7 +124,8 @@ public class ControlTests
     [Fact]
     public async Task Parallelism_caps_the_attempts_in_flight_across_the_cluster_and_slots_cap_each_silo()
     {
-        using var data = new TempFolder().WithPages(files: 12, perFile: 5);
+        // Enough units that the third attempt is seen in flight even when a loaded machine slows the polling.
+        using var data = new TempFolder().WithPages(files: 36, perFile: 5);
         await using var db = await TestDatabase.CreateAsync();
         // 0.3 s per unit of 5 rows, batched or not (a batch shares one COPY): attempts overlap long enough to be seen.
         await SlowTarget.CreateAsync(db, seconds: 0.3 / 5, perRow: true);

@@ -22,37 +22,19 @@ namespace Ingest.Grains;
 /// recorded, counted and shown.
 /// </summary>
 public sealed class ArchiveUploader(ArchiveRegistry registry, SourceRegistry sources, Amazon.S3.IAmazonS3 s3, IOptions<IngestSiloOptions> options, ILogger<ArchiveUploader> logger)
-    : ILifecycleParticipant<ISiloLifecycle>
+    : SiloLoop
 {
     private const int Batch = 20;
 
-    private readonly CancellationTokenSource _stopping = new();
     private readonly ObjectArchive _archive = new(s3);
-    private Task _running = Task.CompletedTask;
 
     private TimeSpan Lease => options.Value.ArchiveLease;
 
-    public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(ArchiveUploader), ServiceLifecycleStage.Active, StartAsync, StopAsync);
-
-    private Task StartAsync(CancellationToken cancellationToken)
+    // Stopping, the file in hand is given back at once (ReleaseAsync), for another silo to take.
+    protected override async Task RunAsync(CancellationToken cancellationToken)
     {
         // Copies a silo killed mid-upload left behind.
         HashedFile.DeleteAbandoned(TimeSpan.FromDays(1));
-        _running = Task.Run(() => RunAsync(_stopping.Token));
-        return Task.CompletedTask;
-    }
-
-    // The file in hand is given back at once (ReleaseAsync), for another silo to take.
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        try { await _running.WaitAsync(cancellationToken); }
-        catch (OperationCanceledException) { }
-    }
-
-    private async Task RunAsync(CancellationToken cancellationToken)
-    {
         while (!cancellationToken.IsCancellationRequested)
         {
             var full = false;

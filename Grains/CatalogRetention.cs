@@ -10,30 +10,14 @@ namespace Ingest.Grains;
 /// catalog when the silo starts and once a day after (<see cref="ImportCleanup"/>). Every silo does:
 /// a second run finds nothing left to remove.
 /// </summary>
-public sealed class CatalogRetention(ImportCleanup cleanup, IOptions<IngestSiloOptions> options, ILogger<CatalogRetention> logger) : ILifecycleParticipant<ISiloLifecycle>
+public sealed class CatalogRetention(ImportCleanup cleanup, IOptions<IngestSiloOptions> options, ILogger<CatalogRetention> logger) : SiloLoop
 {
     private static readonly TimeSpan Period = TimeSpan.FromDays(1);
-    private readonly CancellationTokenSource _stopping = new();
-    private Task _running = Task.CompletedTask;
 
-    public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(CatalogRetention), ServiceLifecycleStage.Active, StartAsync, StopAsync);
-
-    private Task StartAsync(CancellationToken cancellationToken)
+    protected override async Task RunAsync(CancellationToken cancellationToken)
     {
-        if (options.Value.RetentionDays is { } days) _running = Task.Run(() => RunAsync(TimeSpan.FromDays(days), _stopping.Token));
-        return Task.CompletedTask;
-    }
-
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        try { await _running.WaitAsync(cancellationToken); }
-        catch (OperationCanceledException) { }
-    }
-
-    private async Task RunAsync(TimeSpan retention, CancellationToken cancellationToken)
-    {
+        if (options.Value.RetentionDays is not { } days) return;
+        var retention = TimeSpan.FromDays(days);
         while (!cancellationToken.IsCancellationRequested)
         {
             try

@@ -28,29 +28,14 @@ public sealed class ClusterWatcher(
     ImportCatalog catalog,
     IOptions<IngestSiloOptions> options,
     IOptions<ClusterOptions> cluster,
-    ILogger<ClusterWatcher> logger) : ILifecycleParticipant<ISiloLifecycle>
+    ILogger<ClusterWatcher> logger) : SiloLoop
 {
-    private readonly CancellationTokenSource _stopping = new();
     // Set once the first listen was tried: the first sweep comes after it, so that an import stored in between is not missed.
     private readonly TaskCompletionSource _listened = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private Task _watching = Task.CompletedTask;
 
-    public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(ClusterWatcher), ServiceLifecycleStage.Active, StartAsync, StopAsync);
-
-    private Task StartAsync(CancellationToken cancellationToken)
-    {
-        _watching = Task.WhenAll(Task.Run(() => WatchMembershipAsync(_stopping.Token)), Task.Run(() => SweepAsync(_stopping.Token)),
-            Task.Run(() => WatchSubmissionsAsync(_stopping.Token)));
-        return Task.CompletedTask;
-    }
-
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        try { await _watching.WaitAsync(cancellationToken); }
-        catch (OperationCanceledException) { }
-    }
+    protected override Task RunAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(Task.Run(() => WatchMembershipAsync(cancellationToken)), Task.Run(() => SweepAsync(cancellationToken)),
+            Task.Run(() => WatchSubmissionsAsync(cancellationToken)));
 
     private async Task WatchMembershipAsync(CancellationToken cancellationToken)
     {

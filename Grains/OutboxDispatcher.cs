@@ -15,33 +15,16 @@ namespace Ingest.Grains;
 /// crash between a publish and its mark publishes the same event (same id) again: receivers dedupe
 /// by <c>eventId</c> (the webhook's <c>Idempotency-Key</c>, the message's <c>message_id</c>).
 /// </summary>
-public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<OutboxDispatcher> logger) : ILifecycleParticipant<ISiloLifecycle>
+public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<OutboxDispatcher> logger) : SiloLoop
 {
     private static readonly TimeSpan Every = TimeSpan.FromMilliseconds(500);
     private const int EventsPerRound = 100;
-    private readonly CancellationTokenSource _stopping = new();
     private readonly RabbitMqNotifier _rabbitMq = new();
     private readonly WebhookNotifier _webhooks = new(new HttpClient { Timeout = TimeSpan.FromSeconds(10) });
-    private Task _running = Task.CompletedTask;
 
-    public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(OutboxDispatcher), ServiceLifecycleStage.Active, StartAsync, StopAsync);
+    protected override ValueTask StoppedAsync() => _rabbitMq.DisposeAsync();
 
-    private Task StartAsync(CancellationToken cancellationToken)
-    {
-        _running = Task.Run(() => RunAsync(_stopping.Token));
-        return Task.CompletedTask;
-    }
-
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        try { await _running.WaitAsync(cancellationToken); }
-        catch (OperationCanceledException) { }
-        await _rabbitMq.DisposeAsync();
-    }
-
-    private async Task RunAsync(CancellationToken cancellationToken)
+    protected override async Task RunAsync(CancellationToken cancellationToken)
     {
         try
         {

@@ -139,6 +139,7 @@ public class SqlIncrementalTests(SqlSources sources, ITestOutputHelper output) :
         var status = JsonDocument.Parse((await CliProcess.RunAsync(db.ConnectionString, "status", fourth.Id.ToString(), "--json")).Stdout).RootElement;
         Assert.Equal(7001, status.GetProperty("since").GetProperty("after")[1].GetInt64());
         Assert.Equal(JsonValueKind.String, status.GetProperty("since").GetProperty("before").ValueKind);
+        Assert.Contains("after [\"2024-06-02 00:00:00.000000\", 7001], before ", (await CliProcess.RunAsync(db.ConnectionString, "status", fourth.Id.ToString())).Stdout);
     }
 
     [Fact]

@@ -11,7 +11,9 @@ namespace Ingest.Catalog;
 /// For an HTTP source, what the cursor is a cursor of: the request (<c>url</c>, <c>query</c>,
 /// <c>method</c>, <c>body</c>), <c>records</c> and the <c>cursorPath</c>, each a field of its own;
 /// headers, pagination, timeouts, retries, the rate limit, authentication and the cursor's
-/// <c>param</c>, <c>initial</c> and <c>lagSeconds</c> are how it is read, left out.
+/// <c>param</c>, <c>initial</c> and <c>lagSeconds</c> are how it is read, left out. For a SQL source,
+/// the table or query (with the rest of <c>sql</c>), the cursor column (as <c>cursorPath</c>) and its
+/// <c>tieBreak</c>; <c>lagSeconds</c> is left out.
 /// </summary>
 public static class WatermarkScope
 {
@@ -26,7 +28,11 @@ public static class WatermarkScope
             source["method"] = http.Method;
             source["body"] = http.Body;
         }
-        if (spec.Source.Cursor is { } cursor) source["cursorPath"] = cursor.Path;
+        if (spec.Source.Cursor is { } cursor)
+        {
+            source["cursorPath"] = cursor.Path;
+            if (cursor.TieBreak is { } tieBreak) source["tieBreak"] = tieBreak;
+        }
         return Without(source, "incremental", "chunkRows", "splitBytes", "http", "cursor");
     }
 

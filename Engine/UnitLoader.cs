@@ -194,7 +194,7 @@ public sealed class UnitLoader
             if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
             else
             {
-                cursor?.Observe(record);
+                cursor?.Observe(unit.CursorSource);
                 if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!);
                 else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
                 {
@@ -338,7 +338,7 @@ public sealed class UnitLoader
                 if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
                 else
                 {
-                    cursor?.Observe(unit.Current.Span);
+                    cursor?.Observe(unit.CursorSource);
                     if (!mapper.TryMap(unit.Current.Span, facts, unit.RecordIndex, out var reject) && reject is not null) rejects.Add(unit.RecordIndex, reject);
                 }
                 read++;

@@ -46,12 +46,40 @@ public static partial class ImportSpecParser
             p.Add($"{where}.splitBy: required with ranges, rowsPerRange or split (the column whose values are cut into ranges)");
         var chunkRows = OptionalInt(s, "chunkRows", where + ".chunkRows", SourceSpec.DefaultChunkRows, p);
         if (chunkRows < 1) p.Add($"{where}.chunkRows: must be at least 1");
-        // The watermark store keeps file versions; a table's changed rows need a version column of their own.
-        if (s.ContainsKey("incremental"))
-            p.Add($"{where}.incremental: not available yet for a SQL source (incremental loads are for files and S3 objects); load the table or query whole, or a query that selects the new rows");
+        var cursor = ReadSqlCursor(s["incremental"], p);
         Unknown(s, where, p, "kind", "engine", "connection", "table", "query", "splitBy", "ranges", "rowsPerRange", "split", "chunkRows", "incremental");
         if (engine is null || connection is null || (table is null && query is null)) return null;
-        return new SourceSpec(SourceKind.Sql, null, null, null, "", null, ChunkRows: chunkRows,
+        return new SourceSpec(SourceKind.Sql, null, null, null, "", null, ChunkRows: chunkRows, Incremental: cursor is not null, Cursor: cursor,
             Sql: new SqlSourceSpec(engine.Value, connection, table, query, splitBy, ranges, rowsPerRange, split));
+    }
+
+    // source.incremental of a SQL source: the cursor column, the column that orders the rows sharing one cursor value, and the lag.
+    private static CursorSpec? ReadSqlCursor(JsonNode? node, List<string> p)
+    {
+        const string where = "source.incremental";
+        if (node is null) return null;
+        if (node is not JsonObject o)
+        {
+            p.Add($"{where}: for a SQL source, an object with cursor, tieBreak and lagSeconds " +
+                  "(like { \"cursor\": \"updated_at\", \"tieBreak\": \"id\", \"lagSeconds\": 30 }; true is for files)");
+            return null;
+        }
+        var cursor = RequiredString(o, "cursor", where + ".cursor", p);
+        if (cursor is not null && !SqlIdentifier.IsValid(cursor)) p.Add($"{where}.cursor: '{cursor}' {IdentifierRule}");
+        string? tieBreak = null;
+        if (o["tieBreak"] is null)
+            p.Add($"{where}.tieBreak: required: a column unique among the rows that share one {cursor ?? "cursor"} value (the key, like \"id\"). " +
+                  "Many rows can share a cursor value (one transaction's updates); an import that stopped between them would, by the cursor alone, " +
+                  "skip the rest or read them all again: the pair (cursor, tieBreak) resumes exactly");
+        else
+        {
+            tieBreak = RequiredString(o, "tieBreak", where + ".tieBreak", p);
+            if (tieBreak is not null && !SqlIdentifier.IsValid(tieBreak)) p.Add($"{where}.tieBreak: '{tieBreak}' {IdentifierRule}");
+            if (tieBreak is not null && tieBreak == cursor) p.Add($"{where}.tieBreak: must be another column than the cursor ('{cursor}')");
+        }
+        var lag = OptionalDouble(o, "lagSeconds", where + ".lagSeconds", 0, p);
+        if (lag < 0 || double.IsInfinity(lag) || double.IsNaN(lag)) p.Add($"{where}.lagSeconds: must not be negative (seconds the source's clock is held back at planning; 0 for none)");
+        Unknown(o, where, p, "cursor", "tieBreak", "lagSeconds");
+        return cursor is null || tieBreak is null ? null : new CursorSpec(cursor, null, null, lag, tieBreak);
     }
 }

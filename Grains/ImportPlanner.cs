@@ -87,11 +87,12 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
         }
 
         var spec = toList.Spec;
-        if (spec.Source.Cursor is { } cursor && !toList.SinceFixed)
+        if (spec.Source.Cursor is not null && !toList.SinceFixed)
         {
             // Read by cursor: the bound every unit reads from is fixed once, before the first request.
             var committed = toList.FullLoad ? null : await Watermarks.ReadCursorAsync(dataSource, spec.Name, cancellationToken);
-            spec = await PlannedUnits.FixSinceAsync(dataSource, importId, spec, CursorSince.From(cursor, committed, toList.FullLoad, spec.Name), cancellationToken);
+            var since = await sources.For(spec).SinceAsync(committed, toList.FullLoad, spec.Name, cancellationToken);
+            spec = await PlannedUnits.FixSinceAsync(dataSource, importId, spec, since, cancellationToken);
         }
         var source = sources.For(spec);
         var filter = spec.Source.IncrementalFiles && !toList.FullLoad ? new IncrementalFilter(source) : null;

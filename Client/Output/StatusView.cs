@@ -15,7 +15,12 @@ public static class StatusView
         table.AddRow("units", $"{s.Units.Done} done, {s.Units.Failed} failed, {s.Units.Running} running, {s.Units.Pending} pending of {s.Units.Total}"
             + (s.Units.Cancelled > 0 ? $", {s.Units.Cancelled} cancelled" : ""));
         if (s.Files.Skipped > 0) table.AddRow("files skipped", $"{s.Files.Skipped:N0} (committed before in their current version)");
-        if (s.Since is { } since)
+        if (s.Since is { ValueKind: System.Text.Json.JsonValueKind.Object } window)
+            // A SQL source's window: above the committed pair, below the source's clock less the lag.
+            table.AddRow("reads rows", Markup.Escape(
+                $"after {(window.TryGetProperty("after", out var after) && after.ValueKind != System.Text.Json.JsonValueKind.Null ? after.GetRawText() : "none (every row)")}, " +
+                $"before {(window.TryGetProperty("before", out var before) && before.ValueKind == System.Text.Json.JsonValueKind.String ? before.GetString() : "no bound")}"));
+        else if (s.Since is { } since)
             table.AddRow("reads since", since.ValueKind == System.Text.Json.JsonValueKind.Null ? "no bound (everything)" : Markup.Escape(since.GetRawText()));
         table.AddRow("rows read", $"{s.Rows.Read:N0}");
         table.AddRow("inserted", $"{s.Rows.Inserted:N0}");

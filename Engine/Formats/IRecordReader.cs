@@ -30,6 +30,13 @@ public interface IRecordReader
     /// <summary>The record last yielded as the file holds it (UTF-8), when that is not what was yielded; empty otherwise.</summary>
     ReadOnlyMemory<byte> Original => default;
 
+    /// <summary>
+    /// The cursor of the record last yielded, as its source computes it (a SQL row's canonical
+    /// <c>[cursor, tieBreak]</c>, a JSON array), when the record's own JSON does not hold it in a form
+    /// that compares correctly; empty otherwise (the cursor is read from the record).
+    /// </summary>
+    ReadOnlyMemory<byte> Cursor => default;
+
     /// <summary>The 1-based line of the file where the record last yielded starts; 0 for a format without lines.</summary>
     long Line => 0;
 

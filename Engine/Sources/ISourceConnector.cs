@@ -36,6 +36,16 @@ public interface ISourceConnector
     /// <exception cref="SourceDataException">The file or object no longer exists, or is not <paramref name="version"/>.</exception>
     Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, string? version, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The bound an incremental import read by cursor reads within (<see cref="SourceSpec.Since"/>),
+    /// given the cursor the store holds under its name (<paramref name="committed"/>) and whether it is
+    /// <c>--full</c>: decided once, at planning. By default <see cref="CursorSince.From"/> (the committed
+    /// cursor less the lag, or the initial value); a SQL source's is a window (<see cref="Sql.SqlWindow"/>).
+    /// </summary>
+    /// <exception cref="SourceDataException">The bound cannot be made (the import fails at planning, saying why).</exception>
+    Task<System.Text.Json.JsonElement> SinceAsync(SourceSpec source, System.Text.Json.JsonElement? committed, bool full, string name, CancellationToken cancellationToken = default) =>
+        Task.FromResult(CursorSince.From(source.Cursor ?? throw new InvalidOperationException("a source not read by cursor has no bound"), committed, full, name));
+
     /// <summary>A short description of where a source's units are, for messages (<c>folder /data</c>, <c>s3://bucket/prefix</c>).</summary>
     string Describe(SourceSpec source);
 }

@@ -40,6 +40,10 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// <summary>Whether a version of this source's units (an ETag) changes with their content.</summary>
     public bool VersionTracksContent => connector.VersionTracksContent;
 
+    /// <summary>The bound an incremental import read by cursor reads within, as its connector decides it (<see cref="ISourceConnector.SinceAsync"/>).</summary>
+    public Task<System.Text.Json.JsonElement> SinceAsync(System.Text.Json.JsonElement? committed, bool full, string name, CancellationToken cancellationToken = default) =>
+        connector.SinceAsync(spec, committed, full, name, cancellationToken);
+
     /// <summary>Where the units are, for messages.</summary>
     public string Describe() => connector.Describe(spec);
 

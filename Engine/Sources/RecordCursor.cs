@@ -26,8 +26,13 @@ public sealed class RecordCursor
         _paths = [.. paths.Select(p => p.Split('.'))];
     }
 
-    /// <summary>A cursor reading <paramref name="spec"/>'s path; null when there is no spec (no cursor is kept).</summary>
-    public static RecordCursor? For(GrainInterfaces.CursorSpec? spec) => spec is null ? null : new RecordCursor([spec.Path]);
+    /// <summary>
+    /// A cursor reading <paramref name="spec"/>'s path; null when there is no spec (no cursor is kept).
+    /// With a tie-break (a SQL source) it reads the pair its reader computes for each row, a JSON array
+    /// <c>[cursor, tieBreak]</c> (<see cref="Formats.IRecordReader.Cursor"/>), so the greatest is a pair.
+    /// </summary>
+    public static RecordCursor? For(GrainInterfaces.CursorSpec? spec) =>
+        spec is null ? null : spec.TieBreak is null ? new RecordCursor([spec.Path]) : new RecordCursor(["0", "1"]);
 
     /// <summary>The greatest cursor seen so far (a JSON value; an array of them for several paths); null when no record had one.</summary>
     public JsonElement? Greatest => _greatest is null ? null : ToJson(_greatest);

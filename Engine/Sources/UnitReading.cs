@@ -81,6 +81,12 @@ public sealed class UnitReading : IAsyncDisposable
     /// <summary>For a batch of messages: the message of <see cref="Current"/>, for message <c>meta</c> columns; null otherwise.</summary>
     public IMessageFacts? Messages => _reader as IMessageFacts;
 
+    /// <summary>
+    /// What <see cref="RecordCursor"/> observes of <see cref="Current"/>: the cursor its source computed
+    /// (a SQL row's canonical pair), or else the record itself.
+    /// </summary>
+    public ReadOnlySpan<byte> CursorSource => _reader.Cursor is { IsEmpty: false } cursor ? cursor.Span : Current.Span;
+
     /// <summary>The 1-based line where <see cref="Current"/> starts in its file; 0 when the format has no lines.</summary>
     public long Line => _reader.Line;
 

@@ -109,4 +109,41 @@ public class RecordCursorTests
         Assert.Equal(ErrorKind.Import, e.Kind);
         Assert.Contains("set lagSeconds to 0, or clear it with ingest reset changes", e.Message);
     }
+
+    [Fact]
+    public void A_sql_row_s_pair_is_written_canonically_compared_cursor_first_then_tie_break_by_value_and_bounds_the_relation()
+    {
+        var spec = new CursorSpec("updated_at", null, null, 30, "id");
+        var window = Ingest.Engine.Sources.Sql.SqlWindow.Of(new Ingest.Engine.Sources.Sql.SqlIncrement(spec, null),
+            Ingest.Engine.Sources.Sql.KeyKind.TimestampTz, Ingest.Engine.Sources.Sql.KeyKind.Integer);
+        string Pair(DateTime at, long id)
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var writer = new Utf8JsonWriter(buffer)) window.Pair(writer, at, id);
+            return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }
+        var t = new DateTime(2024, 6, 1, 0, 0, 0, DateTimeKind.Utc);
+        Assert.Equal("""["2024-06-01 00:00:00.000000",9]""", Pair(t, 9));
+        var cursor = RecordCursor.For(spec)!;
+        // Ties by the tie-break's value (10 above 9, which text would not say); a later time above any tie-break.
+        foreach (var pair in new[] { Pair(t, 9), Pair(t, 10), Pair(t.AddTicks(-10), 5000) }) cursor.Observe(Encoding.UTF8.GetBytes(pair));
+        Assert.Equal("""["2024-06-01 00:00:00.000000",10]""", cursor.Greatest?.GetRawText());
+        cursor.Observe(Encoding.UTF8.GetBytes(Pair(t.AddTicks(10), 1)));
+        Assert.Equal("""["2024-06-01 00:00:00.000001",1]""", cursor.Greatest?.GetRawText());
+        // A row's own JSON (the mapper's) is not a pair: left out.
+        cursor.Observe("""{"updated_at": "2099-01-01T00:00:00Z", "id": 1}"""u8);
+        Assert.Equal("""["2024-06-01 00:00:00.000001",1]""", cursor.Greatest?.GetRawText());
+
+        // The window above the committed pair and below the clock, as literals; NULLs never read.
+        var since = Ingest.Engine.Sources.Sql.SqlWindow.Since(JsonDocument.Parse("""["2024-06-01 00:00:00.000000", 10]""").RootElement, "2024-06-02 12:00:00.000000");
+        var narrowed = Ingest.Engine.Sources.Sql.SqlWindow.Of(new Ingest.Engine.Sources.Sql.SqlIncrement(spec, since),
+            Ingest.Engine.Sources.Sql.KeyKind.TimestampTz, Ingest.Engine.Sources.Sql.KeyKind.Integer);
+        var sql = new Ingest.Engine.Sources.Sql.SourceSql(new SqlSourceSpec(SqlEngine.Postgres, "${DB}", "orders", null), narrowed);
+        Assert.Equal("""(SELECT * FROM "orders" AS q WHERE q."updated_at" IS NOT NULL AND q."id" IS NOT NULL AND (q."updated_at" > TIMESTAMPTZ '2024-06-01 00:00:00.000000+00' """ +
+                     """OR (q."updated_at" = TIMESTAMPTZ '2024-06-01 00:00:00.000000+00' AND q."id" > 10)) AND q."updated_at" < TIMESTAMPTZ '2024-06-02 12:00:00.000000+00') AS q""", sql.Relation);
+        // A bound that is not a pair (written by something else) is refused, never written into SQL.
+        var broken = Ingest.Engine.Sources.Sql.SqlWindow.Since(JsonDocument.Parse("""["2024-06-01'; DROP TABLE x; --", 1]""").RootElement, null);
+        Assert.Throws<SourceDataException>(() => Ingest.Engine.Sources.Sql.SqlWindow.Of(new Ingest.Engine.Sources.Sql.SqlIncrement(spec, broken),
+            Ingest.Engine.Sources.Sql.KeyKind.TimestampTz, Ingest.Engine.Sources.Sql.KeyKind.Integer));
+    }
 }

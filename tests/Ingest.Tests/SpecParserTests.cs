@@ -174,4 +174,37 @@ public class SpecParserTests
         var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(WithArchive(archive)));
         Assert.Contains(e.Problems, p => p.Contains(expected));
     }
+
+    private static string Sql(string incremental) => $$"""
+        { "name": "orders", "source": { "kind": "sql", "engine": "postgres", "connection": "${SHOP_DB}", "table": "orders", "incremental": {{incremental}} },
+          "target": { "table": "t", "key": ["id"], "columns": { "id": { "path": "id", "type": "bigint" } } } }
+        """;
+
+    [Fact]
+    public void A_sql_source_reads_its_incremental_cursor_and_tie_break()
+    {
+        var spec = ImportSpecParser.ParseJson(Sql("""{ "cursor": "updated_at", "tieBreak": "id", "lagSeconds": 30 }"""));
+        Assert.Equal(new CursorSpec("updated_at", null, null, 30, "id"), spec.Source.Cursor);
+        Assert.True(spec.Source.Incremental);
+        Assert.False(spec.Source.IncrementalFiles);
+        Assert.Equal(spec.Source.Cursor, ImportSpecJson.Deserialize(ImportSpecJson.Serialize(spec)).Source.Cursor);
+        Assert.Equal(0, ImportSpecParser.ParseJson(Sql("""{ "cursor": "version", "tieBreak": "id" }""")).Source.Cursor!.LagSeconds);
+        Assert.Null(ImportSpecParser.ParseJson(Sql("null")).Source.Cursor);
+    }
+
+    [Theory]
+    [InlineData("""{ "cursor": "updated_at" }""", "source.incremental.tieBreak: required: a column unique among the rows that share one updated_at value")]
+    [InlineData("""{ "cursor": "updated_at" }""", "an import that stopped between them")]
+    [InlineData("""{ "tieBreak": "id" }""", "source.incremental.cursor: required")]
+    [InlineData("""{ "cursor": "updated at", "tieBreak": "id" }""", "source.incremental.cursor: 'updated at' is not a valid identifier")]
+    [InlineData("""{ "cursor": "updated_at", "tieBreak": "id;" }""", "source.incremental.tieBreak: 'id;' is not a valid identifier")]
+    [InlineData("""{ "cursor": "id", "tieBreak": "id" }""", "source.incremental.tieBreak: must be another column than the cursor")]
+    [InlineData("""{ "cursor": "updated_at", "tieBreak": "id", "lagSeconds": -1 }""", "source.incremental.lagSeconds: must not be negative")]
+    [InlineData("""{ "cursor": "updated_at", "tieBreak": "id", "param": "since" }""", "source.incremental.param: unknown field (expected one of cursor, tieBreak, lagSeconds)")]
+    [InlineData("true", "source.incremental: for a SQL source, an object with cursor, tieBreak and lagSeconds")]
+    public void Names_what_is_wrong_with_a_sql_cursor(string incremental, string expected)
+    {
+        var e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Sql(incremental)));
+        Assert.Contains(e.Problems, p => p.Contains(expected));
+    }
 }

@@ -632,9 +632,9 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
         // The version column of "*" is one of the columns planning finds.
         var all = Spec("all", "postgres", "\"table\": \"orders\"", "").Replace("\"columns\": {  }", "\"columns\": \"*\", \"versionColumn\": \"updated_at\"");
         Assert.Equal("updated_at", ImportSpecParser.ParseJson(all).Target.VersionColumn);
-        // Incremental loads keep file versions: not a SQL source's yet, and it says so.
+        // Incremental: read by a cursor and a tie-break column, not by file versions (true is for files), and it says so.
         e = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Spec("orders", "postgres", "\"table\": \"orders\"", Map([]), ", \"incremental\": true")));
-        Assert.StartsWith("source.incremental: not available yet for a SQL source", Assert.Single(e.Problems), StringComparison.Ordinal);
+        Assert.StartsWith("source.incremental: for a SQL source, an object with cursor, tieBreak and lagSeconds", Assert.Single(e.Problems), StringComparison.Ordinal);
     }
 
     [Fact]

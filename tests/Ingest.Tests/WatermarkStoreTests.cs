@@ -279,4 +279,22 @@ public class WatermarkStoreTests
         Assert.Equal(["source.query: changed"], WatermarkScope.Differences(source, target, Api(query: "\"lang\": \"en\"")));
         Assert.Equal(["source.cursorPath: \"updated_at\" → \"modified_at\""], WatermarkScope.Differences(source, target, Api(cursor: "modified_at")));
     }
+
+    [Fact]
+    public void A_sql_source_s_table_or_query_cursor_and_tie_break_are_its_scope_and_its_lag_is_not()
+    {
+        static ImportSpec Sql(string from = "\"table\": \"orders\"", string cursor = "updated_at", string tieBreak = "id", int lag = 30, string extra = "") =>
+            ImportSpecParser.ParseJson($$"""
+                { "name": "orders", "source": { "kind": "sql", "engine": "postgres", "connection": "${SHOP_DB}", {{from}}{{extra}},
+                    "incremental": { "cursor": "{{cursor}}", "tieBreak": "{{tieBreak}}", "lagSeconds": {{lag}} } },
+                  "target": { "table": "t", "key": ["id"], "columns": { "id": { "path": "id", "type": "bigint" } } } }
+                """);
+        var spec = Sql();
+        var (source, target) = (WatermarkScope.Source(spec), WatermarkScope.Target(spec));
+        Assert.Empty(WatermarkScope.Differences(source, target, Sql(lag: 300, extra: ", \"chunkRows\": 10")));
+        Assert.Equal(["source.sql: changed"], WatermarkScope.Differences(source, target, Sql(from: "\"table\": \"shop.orders\"")));
+        Assert.Equal(["source.sql: changed"], WatermarkScope.Differences(source, target, Sql(from: "\"query\": \"SELECT * FROM orders\"")));
+        Assert.Equal(["source.cursorPath: \"updated_at\" → \"modified_at\""], WatermarkScope.Differences(source, target, Sql(cursor: "modified_at")));
+        Assert.Equal(["source.tieBreak: \"id\" → \"order_id\""], WatermarkScope.Differences(source, target, Sql(tieBreak: "order_id")));
+    }
 }

@@ -28,7 +28,7 @@ public sealed class HttpConnector(PageFetcher fetcher) : ISourceConnector
 
     /// <summary>An incremental import's lower bound as the query parameter that sends it (<see cref="SourceSpec.Since"/>); null for none.</summary>
     public static KeyValuePair<string, string>? Since(SourceSpec source) =>
-        source.Cursor is { } cursor && CursorSince.Text(source.Since) is { } since ? KeyValuePair.Create(cursor.Param, since) : null;
+        source.Cursor is { } cursor && CursorSince.Text(source.Since) is { } since ? KeyValuePair.Create(cursor.Param!, since) : null;
 
     // The URL as written: its placeholders are not secrets.
     public string Describe(SourceSpec source) => $"'{source.Http!.Url}'";

@@ -22,6 +22,13 @@ public static class KeyValues
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
+    /// <summary>A value's canonical text as JSON: a number for integers and numerics, else a string (fixed width, so it orders as text).</summary>
+    public static void WriteJson(System.Text.Json.Utf8JsonWriter writer, KeyKind kind, string canonical)
+    {
+        if (kind is KeyKind.Integer or KeyKind.Numeric) writer.WriteRawValue(canonical, skipInputValidation: true);
+        else writer.WriteStringValue(canonical);
+    }
+
     /// <summary>The value on a number line: the integer, the decimal, the day number, microseconds.</summary>
     public static BigInteger Scaled(KeyKind kind, string value, int scale) => kind switch
     {

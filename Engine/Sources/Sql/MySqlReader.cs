@@ -14,12 +14,13 @@ namespace Ingest.Engine.Sources.Sql;
 /// JSON, binary columns as base64, anything else as text. A zero date (<c>0000-00-00</c>) is
 /// written as NULL and reported (<see cref="SqlRecordReader.Nulled"/>), so the load counts it.
 /// </summary>
-public sealed class MySqlReader(SqlSourceSpec spec, SourceConnection connection, IReadOnlyList<string>? columns, KeyRange? range, UnitCheckpoint from)
-    : SqlRecordReader(spec, connection, columns, range, from)
+public sealed class MySqlReader(SqlSourceSpec spec, SourceConnection connection, IReadOnlyList<string>? columns, KeyRange? range, UnitCheckpoint from, SqlIncrement? increment = null)
+    : SqlRecordReader(spec, connection, columns, range, from, increment)
 {
     protected override async IAsyncEnumerable<string?> RowsAsync(string? resumeAt, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var session = (MySqlSession)await SqlSession.OpenAsync(Spec, Connection, cancellationToken);
+        var window = await session.NarrowAsync(Increment, cancellationToken);
         var sql = session.Sql;
         var json = await session.JsonColumnsAsync(cancellationToken);
         var list = Columns is null ? ["q.*"] : Columns.Select(sql.Column).ToList();
@@ -30,6 +31,7 @@ public sealed class MySqlReader(SqlSourceSpec spec, SourceConnection connection,
         var plain = schema.Select(c => c.ColumnName).ToArray();
         var types = schema.Select(c => json.Contains(c.ColumnName) ? MySqlDbType.JSON : c.ProviderType).ToArray();
         var keyAt = Range is null ? -1 : Array.IndexOf(plain, Range.Column);
+        var (cursorAt, tieAt) = window is null ? (-1, -1) : (Array.IndexOf(plain, window.Cursor), Array.IndexOf(plain, window.TieBreak));
         var ended = false;
         try
         {
@@ -37,6 +39,7 @@ public sealed class MySqlReader(SqlSourceSpec spec, SourceConnection connection,
             {
                 Writer.WriteStartObject();
                 string? key = null;
+                object? cursor = null, tie = null;
                 for (var i = 0; i < types.Length; i++)
                 {
                     if (reader.IsDBNull(i))
@@ -46,8 +49,12 @@ public sealed class MySqlReader(SqlSourceSpec spec, SourceConnection connection,
                     }
                     var value = Write(reader, i, types[i], names[i], plain[i]);
                     if (i == keyAt && value is not null) key = KeyValues.Canonical(Range!.Kind, session.KeyValue(value));
+                    if (i == cursorAt) cursor = value;
+                    if (i == tieAt) tie = value;
                 }
                 Writer.WriteEndObject();
+                // The window reads no NULL cursor or tie-break; a zero date (made NULL) is below any bound but has no pair.
+                if (window is not null && cursor is not null && tie is not null) SetCursor(window, session.KeyValue(cursor), session.KeyValue(tie));
                 yield return key;
             }
             ended = true;

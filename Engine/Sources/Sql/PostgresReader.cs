@@ -13,8 +13,8 @@ namespace Ingest.Engine.Sources.Sql;
 /// to the microsecond (with <c>Z</c> for timestamptz), uuid as text, bytea as base64, json and
 /// jsonb and arrays as JSON, and any other type as its text.
 /// </summary>
-public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connection, IReadOnlyList<string>? columns, KeyRange? range, UnitCheckpoint from)
-    : SqlRecordReader(spec, connection, columns, range, from)
+public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connection, IReadOnlyList<string>? columns, KeyRange? range, UnitCheckpoint from, SqlIncrement? increment = null)
+    : SqlRecordReader(spec, connection, columns, range, from, increment)
 {
     private static readonly HashSet<string> Native =
         ["bool", "int2", "int4", "int8", "float4", "float8", "text", "varchar", "bpchar", "name", "date", "timestamp", "timestamptz", "uuid", "bytea"];
@@ -25,6 +25,7 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
     protected override async IAsyncEnumerable<string?> RowsAsync(string? resumeAt, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var session = (PostgresSession)await SqlSession.OpenAsync(Spec, Connection, cancellationToken);
+        var window = await session.NarrowAsync(Increment, cancellationToken);
         var described = await session.DescribeAsync(Columns, cancellationToken);
         var sql = session.Sql;
         var expressions = described.Select(c => sql.PostgresExpression(c.Name, c.Type, c.Array)).ToList();
@@ -32,6 +33,8 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
         // json and jsonb (and arrays, as to_json) come as their text, written as JSON.
         var reads = described.Select(c => c.Array || c.Type is "json" or "jsonb" ? "json" : IsNative(c.Type) ? c.Type : "text").ToArray();
         var keyAt = Range is null ? -1 : described.ToList().FindIndex(c => c.Name == Range.Column);
+        var (cursorAt, tieAt) = window is null ? (-1, -1) : (described.ToList().FindIndex(c => c.Name == window.Cursor), described.ToList().FindIndex(c => c.Name == window.TieBreak));
+        object? cursor = null, tie = null;
         await using var export = await session.Database.BeginBinaryExportAsync(SourceSql.CopyOut(sql.Rows(expressions, Range, resumeAt)), cancellationToken);
         while (await export.StartRowAsync(cancellationToken) != -1)
         {
@@ -47,8 +50,12 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
                 }
                 var value = await WriteAsync(export, reads[i], described[i].Type, names[i], cancellationToken);
                 if (i == keyAt) key = KeyValues.Canonical(Range!.Kind, value);
+                if (i == cursorAt) cursor = value;
+                if (i == tieAt) tie = value;
             }
             Writer.WriteEndObject();
+            // The window reads no NULL cursor or tie-break.
+            if (window is not null) SetCursor(window, cursor!, tie!);
             yield return key;
         }
     }

@@ -5,12 +5,13 @@ namespace Ingest.Engine.Sources.Sql;
 /// <summary>
 /// The columns of a SQL source that an import reads: the first segment of every path the target
 /// maps (a json column walked with dotted paths is read whole), the paths of its dimensions and
-/// children, its content hash's fields, and the splitBy column. Null: every column (a path <c>$</c>,
+/// children, its content hash's fields, the splitBy column, and an incremental import's cursor and
+/// tie-break columns (whose pair each row's reader computes, mapped or not). Null: every column (a path <c>$</c>,
 /// the whole row). Naming them in the query makes a missing one fail with the engine's message.
 /// </summary>
 public static class SourceColumns
 {
-    public static IReadOnlyList<string>? Of(SqlSourceSpec source, TargetSpec? target)
+    public static IReadOnlyList<string>? Of(SqlSourceSpec source, TargetSpec? target, CursorSpec? cursor = null)
     {
         if (target is null) return null;
         var names = new List<string>();
@@ -32,6 +33,8 @@ public static class SourceColumns
         foreach (var field in target.Dedup?.Hash ?? []) Add(field);
         if (all) return null;
         if (source.SplitBy is { } key && !names.Contains(key)) names.Add(key);
+        foreach (var column in (string?[])[cursor?.TieBreak is null ? null : cursor.Path, cursor?.TieBreak])
+            if (column is not null && !names.Contains(column)) names.Add(column);
         return names;
     }
 }

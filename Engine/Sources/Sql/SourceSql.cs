@@ -6,9 +6,11 @@ namespace Ingest.Engine.Sources.Sql;
 /// Every statement a SQL source runs on its database, for one engine: the table or query as a
 /// relation <c>q</c>, the columns it reads, the key's statistics and quantiles, and a key range's
 /// rows in key order. Identifiers are validated by the spec and quoted here; key values reach the
-/// SQL only as literals written from parsed values (<see cref="KeyValues.Literal"/>).
+/// SQL only as literals written from parsed values (<see cref="KeyValues.Literal"/>). With a
+/// <paramref name="window"/> (an incremental import), <c>q</c> holds only the rows of the window, so
+/// the key's statistics, its quantiles and every range cover only those.
 /// </summary>
-public sealed class SourceSql(SqlSourceSpec spec)
+public sealed class SourceSql(SqlSourceSpec spec, SqlWindow? window = null)
 {
     private const string Alias = "q";
 
@@ -20,8 +22,14 @@ public sealed class SourceSql(SqlSourceSpec spec)
     /// <summary>A column of the relation.</summary>
     public string Column(string name) => $"{Alias}.{Quote(name)}";
 
-    /// <summary>The table, or the query as a derived table, named <c>q</c>.</summary>
-    public string Relation => spec.Table is { } table
+    /// <summary>The table, or the query as a derived table, named <c>q</c>; within the window, when there is one.</summary>
+    public string Relation => window is null ? Whole : $"(SELECT * FROM {Whole} WHERE {window.Where(this)}) AS {Alias}";
+
+    /// <summary>The window the statements read within; null: every row.</summary>
+    public SqlWindow? Window => window;
+
+    // The table, or the query as a derived table, named q: every row.
+    private string Whole => spec.Table is { } table
         ? $"{string.Join('.', table.Split('.').Select(Quote))} AS {Alias}"
         : $"(\n{spec.Query!.Trim().TrimEnd(';').TrimEnd()}\n) AS {Alias}";
 
@@ -29,7 +37,21 @@ public sealed class SourceSql(SqlSourceSpec spec)
     public string List(IReadOnlyList<string>? columns) => columns is null ? $"{Alias}.*" : string.Join(", ", columns.Select(Column));
 
     /// <summary>The columns' names and types, without a row: it fails, with the engine's message, on a missing table or column or a query that does not run.</summary>
-    public string Describe(IReadOnlyList<string>? columns) => $"SELECT {List(columns)} FROM {Relation} WHERE 1 = 0";
+    public string Describe(IReadOnlyList<string>? columns) => $"SELECT {List(columns)} FROM {Whole} WHERE 1 = 0";
+
+    /// <summary>
+    /// The source's clock less <paramref name="lagSeconds"/>, as the cursor's kind reads it: PostgreSQL's
+    /// <c>now()</c> for timestamptz, <c>localtimestamp</c> for timestamp and date; MySQL's <c>NOW(6)</c>
+    /// (the session is in UTC). A date cursor takes its date.
+    /// </summary>
+    public string Clock(KeyKind kind, double lagSeconds)
+    {
+        var micros = ((long)Math.Round(lagSeconds * 1_000_000)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var at = spec.Engine == SqlEngine.Postgres
+            ? $"{(kind == KeyKind.TimestampTz ? "now()" : "localtimestamp")} - {micros} * interval '1 microsecond'"
+            : $"NOW(6) - INTERVAL {micros} MICROSECOND";
+        return $"SELECT {(kind == KeyKind.Date ? (spec.Engine == SqlEngine.Postgres ? $"CAST({at} AS date)" : $"DATE({at})") : at)}";
+    }
 
     /// <summary>The key's minimum, maximum, the rows, and the rows whose key is NULL.</summary>
     public string KeyStats(string key) =>

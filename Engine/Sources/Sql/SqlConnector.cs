@@ -11,6 +11,11 @@ namespace Ingest.Engine.Sources.Sql;
 /// maximum (or its quantiles) and plans one unit per key range; without it, one unit. Any error is
 /// the engine's message, credentials masked. Each unit reads its rows in a read-only transaction
 /// of its own: its own snapshot.
+/// <para>
+/// An incremental import (<c>source.incremental</c>: a cursor and a tie-break column) reads only the
+/// rows of its window (<see cref="SqlWindow"/>): planning fixes it once (<see cref="SinceAsync"/>), and
+/// the key's statistics, its quantiles and every unit read within it.
+/// </para>
 /// </summary>
 public sealed class SqlConnector : IRecordConnector
 {
@@ -26,17 +31,51 @@ public sealed class SqlConnector : IRecordConnector
 
     public async IAsyncEnumerable<UnitDescriptor> PlanAsync(SourceSpec source, TargetSpec? target, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        foreach (var unit in await PlanUnitsAsync(Sql(source), target, cancellationToken)) yield return unit;
+        foreach (var unit in await PlanUnitsAsync(Sql(source), target, SqlIncrement.Of(source), cancellationToken)) yield return unit;
     }
 
-    private static async Task<IReadOnlyList<UnitDescriptor>> PlanUnitsAsync(SqlSourceSpec spec, TargetSpec? target, CancellationToken cancellationToken)
+    /// <summary>
+    /// The window an incremental import reads (<c>{"after": [cursor, tieBreak] | null, "before": … | null}</c>):
+    /// above the pair the store holds (<paramref name="committed"/>; none with <paramref name="full"/>),
+    /// and, for a date or time cursor, below the source's clock less the lag, read now.
+    /// </summary>
+    /// <exception cref="SourceDataException">A column is missing or of a kind a window cannot hold, or a lag is given for a numeric cursor.</exception>
+    public async Task<System.Text.Json.JsonElement> SinceAsync(SourceSpec source, System.Text.Json.JsonElement? committed, bool full, string name, CancellationToken cancellationToken = default)
+    {
+        if (SqlIncrement.Of(source) is not { } increment) return CursorSince.From(source.Cursor!, committed, full, name);
+        var spec = Sql(source);
+        var connection = SourceConnection.Resolve(spec.Connection);
+        try
+        {
+            await using var session = await SqlSession.OpenAsync(spec, connection, cancellationToken);
+            var (kind, _) = await session.CursorKindsAsync(increment, cancellationToken);
+            var after = full || committed is not { ValueKind: not System.Text.Json.JsonValueKind.Null } c ? (System.Text.Json.JsonElement?)null : c;
+            if (kind is KeyKind.Integer or KeyKind.Numeric)
+            {
+                if (increment.Cursor.LagSeconds > 0)
+                    throw new SourceDataException($"source.incremental.lagSeconds: '{increment.Cursor.Path}' is a number, not a time, so there is no clock to hold it back by; " +
+                                                  "set lagSeconds to 0, or use a date or time cursor", kind: ErrorKind.Import);
+                return SqlWindow.Since(after, null);
+            }
+            object? now = null;
+            await foreach (var row in session.QueryAsync(session.Sql.Clock(kind, increment.Cursor.LagSeconds), cancellationToken)) now = row[0];
+            return SqlWindow.Since(after, KeyValues.Canonical(kind, session.KeyValue(now!)));
+        }
+        catch (Exception e) when (e is not (SourceDataException or OperationCanceledException))
+        {
+            throw SqlSession.Failure(spec, connection, e);
+        }
+    }
+
+    private static async Task<IReadOnlyList<UnitDescriptor>> PlanUnitsAsync(SqlSourceSpec spec, TargetSpec? target, SqlIncrement? increment, CancellationToken cancellationToken)
     {
         var connection = SourceConnection.Resolve(spec.Connection);
         var name = spec.Table ?? "query";
         try
         {
             await using var session = await SqlSession.OpenAsync(spec, connection, cancellationToken);
-            var described = await session.DescribeAsync(SourceColumns.Of(spec, target), cancellationToken);
+            var described = await session.DescribeAsync(SourceColumns.Of(spec, target, increment?.Cursor), cancellationToken);
+            await session.NarrowAsync(increment, cancellationToken);
             if (spec.SplitBy is not { } key) return [new UnitDescriptor(name)];
 
             var column = described.FirstOrDefault(c => c.Name == key)
@@ -96,10 +135,10 @@ public sealed class SqlConnector : IRecordConnector
     {
         var spec = Sql(source);
         var connection = SourceConnection.Resolve(spec.Connection);
-        var columns = SourceColumns.Of(spec, target);
+        var columns = SourceColumns.Of(spec, target, source.Cursor);
         return spec.Engine == SqlEngine.Postgres
-            ? new PostgresReader(spec, connection, columns, unit.Keys, from)
-            : new MySqlReader(spec, connection, columns, unit.Keys, from);
+            ? new PostgresReader(spec, connection, columns, unit.Keys, from, SqlIncrement.Of(source))
+            : new MySqlReader(spec, connection, columns, unit.Keys, from, SqlIncrement.Of(source));
     }
 
     public Task<OpenedObject> OpenAsync(SourceSpec source, UnitDescriptor unit, long offset, string? version, CancellationToken cancellationToken = default) =>

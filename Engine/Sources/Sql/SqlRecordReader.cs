@@ -20,12 +20,19 @@ namespace Ingest.Engine.Sources.Sql;
 /// between the two readings. A unit without a key range is read in one transaction
 /// (<see cref="SqlConnector"/> sets no chunks for it).
 /// </para>
+/// <para>
+/// An incremental import's reader reads only the rows of its window (<see cref="SqlWindow"/>) and gives
+/// each row's canonical pair <c>[cursor, tieBreak]</c> as <see cref="Cursor"/>: the row's own JSON
+/// writes dates and times in other forms, which would not order alike in C# and in jsonb.
+/// </para>
 /// </summary>
 public abstract class SqlRecordReader : IRecordReader
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
 
     private readonly ArrayBufferWriter<byte> _json = new(1024);
+    private readonly ArrayBufferWriter<byte> _cursor = new(64);
+    private readonly Utf8JsonWriter _cursorWriter;
     private readonly long _start;
     private readonly string? _initialState;
     private readonly string? _resumeAt;
@@ -35,9 +42,11 @@ public abstract class SqlRecordReader : IRecordReader
     private string? _last;
     private long _ties;
 
-    protected SqlRecordReader(SqlSourceSpec spec, SourceConnection connection, IReadOnlyList<string>? columns, KeyRange? range, UnitCheckpoint from)
+    protected SqlRecordReader(SqlSourceSpec spec, SourceConnection connection, IReadOnlyList<string>? columns, KeyRange? range, UnitCheckpoint from, SqlIncrement? increment)
     {
         Spec = spec;
+        Increment = increment;
+        _cursorWriter = new Utf8JsonWriter(_cursor, WriterOptions);
         Connection = connection;
         Columns = columns;
         Range = range;
@@ -53,6 +62,21 @@ public abstract class SqlRecordReader : IRecordReader
     }
 
     protected SqlSourceSpec Spec { get; }
+
+    /// <summary>The cursor and bound of an incremental import; null: every row is read.</summary>
+    protected SqlIncrement? Increment { get; }
+
+    /// <summary>The current row's canonical pair <c>[cursor, tieBreak]</c> (an incremental import's); empty otherwise.</summary>
+    public ReadOnlyMemory<byte> Cursor => _cursor.WrittenMemory;
+
+    /// <summary>Sets the current row's pair from its cursor and tie-break values as the driver gives them.</summary>
+    protected void SetCursor(SqlWindow window, object cursor, object tieBreak)
+    {
+        _cursor.ResetWrittenCount();
+        _cursorWriter.Reset(_cursor);
+        window.Pair(_cursorWriter, cursor, tieBreak);
+        _cursorWriter.Flush();
+    }
 
     protected SourceConnection Connection { get; }
 
@@ -114,6 +138,7 @@ public abstract class SqlRecordReader : IRecordReader
         _json.ResetWrittenCount();
         Writer.Reset(_json);
         _nulled.Clear();
+        _cursor.ResetWrittenCount();
     }
 
     /// <summary>

@@ -22,8 +22,40 @@ public abstract class SqlSession : IAsyncDisposable
 
     public SourceConnection Connection { get; }
 
-    /// <summary>The statements, for this engine.</summary>
-    public SourceSql Sql { get; }
+    /// <summary>The statements, for this engine; within the window once <see cref="NarrowAsync"/> made one.</summary>
+    public SourceSql Sql { get; private set; }
+
+    /// <summary>
+    /// Narrows every later statement to the rows an incremental import reads (<see cref="SqlWindow"/>),
+    /// once its cursor and tie-break columns are described; does nothing without an increment.
+    /// </summary>
+    /// <exception cref="SourceDataException">A column is missing or of a kind a window cannot hold.</exception>
+    public async Task<SqlWindow?> NarrowAsync(SqlIncrement? increment, CancellationToken cancellationToken = default)
+    {
+        if (increment is null) return null;
+        var (cursor, tieBreak) = await CursorKindsAsync(increment, cancellationToken);
+        var window = SqlWindow.Of(increment, cursor, tieBreak);
+        Sql = new SourceSql(Spec, window);
+        return window;
+    }
+
+    /// <summary>What the cursor and tie-break columns hold, checked: both exist and hold integers, numerics, dates or times.</summary>
+    /// <exception cref="SourceDataException">A column is missing or of another kind (the import fails at planning, saying so).</exception>
+    public async Task<(KeyKind Cursor, KeyKind TieBreak)> CursorKindsAsync(SqlIncrement increment, CancellationToken cancellationToken = default)
+    {
+        var described = await DescribeAsync(null, cancellationToken);
+        var name = Spec.Table ?? "the query";
+        KeyKind Kind(string field, string column)
+        {
+            var found = described.FirstOrDefault(c => c.Name == column)
+                        ?? throw new SourceDataException($"source.incremental.{field}: '{column}' is not a column of {name} ({string.Join(", ", described.Select(c => c.Name))})", kind: ErrorKind.Import);
+            return found.Key ?? throw new SourceDataException(
+                $"source.incremental.{field}: '{column}' is {found.Type}; it must be {SqlWindow.Kinds}, whose order is the same in the source, here and in the watermark store " +
+                (field == "tieBreak" ? "(text orders by collation, which differs between them): use the table's integer key, or a query that selects one" : "(a modification time, or a growing number)"),
+                kind: ErrorKind.Import);
+        }
+        return (Kind("cursor", increment.Cursor.Path), Kind("tieBreak", increment.TieBreak));
+    }
 
     /// <summary>Connects and starts the read-only transaction.</summary>
     public static async Task<SqlSession> OpenAsync(SqlSourceSpec spec, SourceConnection connection, CancellationToken cancellationToken = default)

@@ -31,7 +31,7 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
         var expressions = described.Select(c => sql.PostgresExpression(c.Name, c.Type, c.Array)).ToList();
         var names = described.Select(c => System.Text.Json.JsonEncodedText.Encode(c.Name, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)).ToArray();
         // json and jsonb (and arrays, as to_json) come as their text, written as JSON.
-        var reads = described.Select(c => c.Array || c.Type is "json" or "jsonb" ? "json" : IsNative(c.Type) ? c.Type : "text").ToArray();
+        var reads = described.Select(c => ReadOf(c.Type, c.Array)).ToArray();
         var keyAt = Range is null ? -1 : described.ToList().FindIndex(c => c.Name == Range.Column);
         var (cursorAt, tieAt) = window is null ? (-1, -1) : (described.ToList().FindIndex(c => c.Name == window.Cursor), described.ToList().FindIndex(c => c.Name == window.TieBreak));
         object? cursor = null, tie = null;
@@ -48,8 +48,9 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
                     Writer.WriteNull(names[i]);
                     continue;
                 }
-                var value = await WriteAsync(export, reads[i], described[i].Type, names[i], cancellationToken);
-                if (i == keyAt) key = KeyValues.Canonical(Range!.Kind, value);
+                // Only the key, cursor and tie-break values are kept (boxed); the others are written and let go.
+                var value = await WriteAsync(export, reads[i], names[i], keep: i == keyAt || i == cursorAt || i == tieAt, cancellationToken);
+                if (i == keyAt) key = KeyValues.Canonical(Range!.Kind, value!);
                 if (i == cursorAt) cursor = value;
                 if (i == tieAt) tie = value;
             }
@@ -60,59 +61,80 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
         }
     }
 
-    // Writes one value; returns it as a key reads it.
-    private async Task<object> WriteAsync(Npgsql.NpgsqlBinaryExporter export, string read, string type, System.Text.Json.JsonEncodedText name, CancellationToken cancellationToken)
+    // How a column is read from the binary COPY: as its type is sent, or as text.
+    private enum Read { Bool, Int2, Int4, Int8, Float4, Float8, Date, Timestamp, TimestampTz, Uuid, Bytea, Json, Numeric, Text }
+
+    private static Read ReadOf(string type, bool array) => array ? Read.Json : type switch
+    {
+        "bool" => Read.Bool,
+        "int2" => Read.Int2,
+        "int4" => Read.Int4,
+        "int8" => Read.Int8,
+        "float4" => Read.Float4,
+        "float8" => Read.Float8,
+        "date" => Read.Date,
+        "timestamp" => Read.Timestamp,
+        "timestamptz" => Read.TimestampTz,
+        "uuid" => Read.Uuid,
+        "bytea" => Read.Bytea,
+        "json" or "jsonb" => Read.Json,
+        "numeric" => Read.Numeric,
+        _ => Read.Text,
+    };
+
+    // Writes one value; returns it as a key reads it when asked to keep it, else null.
+    private async ValueTask<object?> WriteAsync(Npgsql.NpgsqlBinaryExporter export, Read read, System.Text.Json.JsonEncodedText name, bool keep, CancellationToken cancellationToken)
     {
         var w = Writer;
         switch (read)
         {
-            case "bool":
+            case Read.Bool:
                 var b = await export.ReadAsync<bool>(NpgsqlDbType.Boolean, cancellationToken);
                 w.WriteBoolean(name, b);
-                return b;
-            case "int2":
+                return keep ? b : null;
+            case Read.Int2:
                 var s = await export.ReadAsync<short>(NpgsqlDbType.Smallint, cancellationToken);
                 w.WriteNumber(name, s);
-                return s;
-            case "int4":
+                return keep ? s : null;
+            case Read.Int4:
                 var i = await export.ReadAsync<int>(NpgsqlDbType.Integer, cancellationToken);
                 w.WriteNumber(name, i);
-                return i;
-            case "int8":
+                return keep ? i : null;
+            case Read.Int8:
                 var l = await export.ReadAsync<long>(NpgsqlDbType.Bigint, cancellationToken);
                 w.WriteNumber(name, l);
-                return l;
-            case "float4":
+                return keep ? l : null;
+            case Read.Float4:
                 var f = await export.ReadAsync<float>(NpgsqlDbType.Real, cancellationToken);
                 if (float.IsFinite(f)) w.WriteNumber(name, f);
                 else w.WriteString(name, f.ToString(CultureInfo.InvariantCulture));
-                return f;
-            case "float8":
+                return keep ? f : null;
+            case Read.Float8:
                 var d = await export.ReadAsync<double>(NpgsqlDbType.Double, cancellationToken);
                 if (double.IsFinite(d)) w.WriteNumber(name, d);
                 else w.WriteString(name, d.ToString(CultureInfo.InvariantCulture));
-                return d;
-            case "date":
+                return keep ? d : null;
+            case Read.Date:
                 var date = await export.ReadAsync<DateOnly>(NpgsqlDbType.Date, cancellationToken);
-                w.WriteString(name, date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
-                return date;
-            case "timestamp":
+                WriteFormatted(w, name, date, "yyyy-MM-dd");
+                return keep ? date : null;
+            case Read.Timestamp:
                 var local = await export.ReadAsync<DateTime>(NpgsqlDbType.Timestamp, cancellationToken);
-                w.WriteString(name, local.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff", CultureInfo.InvariantCulture));
-                return local;
-            case "timestamptz":
+                WriteFormatted(w, name, local, "yyyy-MM-dd'T'HH:mm:ss.ffffff");
+                return keep ? local : null;
+            case Read.TimestampTz:
                 var utc = await export.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, cancellationToken);
-                w.WriteString(name, utc.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
-                return utc;
-            case "uuid":
+                WriteFormatted(w, name, utc, "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'");
+                return keep ? utc : null;
+            case Read.Uuid:
                 var guid = await export.ReadAsync<Guid>(NpgsqlDbType.Uuid, cancellationToken);
                 w.WriteString(name, guid);
-                return guid;
-            case "bytea":
+                return keep ? guid : null;
+            case Read.Bytea:
                 var bytes = await export.ReadAsync<byte[]>(NpgsqlDbType.Bytea, cancellationToken);
                 w.WriteBase64String(name, bytes);
                 return bytes;
-            case "json":
+            case Read.Json:
                 var json = await export.ReadAsync<string>(NpgsqlDbType.Text, cancellationToken);
                 w.WritePropertyName(name);
                 w.WriteRawValue(json, skipInputValidation: true);
@@ -120,7 +142,7 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
             default:
                 var text = await export.ReadAsync<string>(NpgsqlDbType.Text, cancellationToken);
                 // numeric's text is a JSON number, but for NaN and the infinities.
-                if (type == "numeric" && text.Length > 0 && (char.IsAsciiDigit(text[0]) || text[0] == '-') && !text.Contains("Infinity", StringComparison.Ordinal))
+                if (read == Read.Numeric && text.Length > 0 && (char.IsAsciiDigit(text[0]) || text[0] == '-') && !text.Contains("Infinity", StringComparison.Ordinal))
                 {
                     w.WritePropertyName(name);
                     w.WriteRawValue(text, skipInputValidation: true);
@@ -129,5 +151,13 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
                 w.WriteString(name, text);
                 return text;
         }
+    }
+
+    // A date or time written without a string of its own.
+    private static void WriteFormatted<T>(System.Text.Json.Utf8JsonWriter w, System.Text.Json.JsonEncodedText name, T value, string format) where T : ISpanFormattable
+    {
+        Span<char> text = stackalloc char[40];
+        if (!value.TryFormat(text, out var written, format, CultureInfo.InvariantCulture)) throw new FormatException($"{value} does not fit {format}");
+        w.WriteString(name, text[..written]);
     }
 }

@@ -7,4 +7,4 @@ namespace Ingest.Engine;
 /// roll it back and load the unit again, which then goes through staging and merge.
 /// </summary>
 public sealed class DirectCopyConflictException(string key, PostgresException inner)
-    : Exception($"{key}: a key already exists in the target; load the unit again through staging", inner);
+    : LoadAgainException($"{key}: a key already exists in the target; load the unit again through staging", inner);

@@ -27,6 +27,7 @@ public sealed class UnitLoader
     private readonly TargetTable _table;
     private readonly CheckedMapper _mapper;
     private readonly LoadPlan? _plan;
+    private readonly bool[] _isKey;
 
     // Row buffers of finished units for the next ones. A unit's rows live as long as the unit: long
     // enough for the GC to promote them, so new ones per unit cost the silo more collecting than mapping.
@@ -38,10 +39,17 @@ public sealed class UnitLoader
     // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit (or batch) of only new keys.
     private volatile bool _tryDirect = true;
 
+    // Whether this import's units take the rows of a source that can send them as the target's COPY
+    // rows (RowRelay): cleared by a row the mapper would reject.
+    private volatile bool _relay = true;
+
     public UnitLoader(ImportSource source, TargetSpec target)
     {
         _source = source;
         _table = new TargetTable(target);
+        // Up to the last key column: whether each column is one.
+        _isKey = new bool[_table.KeyColumns.Count == 0 ? 0 : _table.KeyColumns.Max() + 1];
+        foreach (var k in _table.KeyColumns) _isKey[k] = true;
         _mapper = new CheckedMapper(target);
         _plan = target.IsRelational ? new LoadPlan(target) : null;
     }
@@ -54,6 +62,10 @@ public sealed class UnitLoader
 
     /// <summary>The import's source, which opens its units.</summary>
     public ImportSource Source => _source;
+
+    /// <summary>Opens a unit to be loaded here: its rows as the target's COPY rows where the source can send them so (<see cref="UnitReading.Encoded"/>).</summary>
+    public Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, CancellationToken cancellationToken = default) =>
+        _source.OpenAsync(unit, checkpoint, _relay, cancellationToken);
 
     /// <summary>
     /// Loads the next records of <paramref name="unit"/>, at most <paramref name="maxRecords"/>, on
@@ -96,7 +108,7 @@ public sealed class UnitLoader
     public async Task<IReadOnlyList<UnitLoadResult>> LoadBatchAsync(NpgsqlConnection connection, long importId, IReadOnlyList<UnitDescriptor> units,
         IReadOnlyList<UnitReading>? fetched = null, CancellationToken cancellationToken = default)
     {
-        async Task<UnitReading> OpenAsync(int i) => fetched?[i].Replay() ?? await _source.OpenAsync(units[i], null, cancellationToken);
+        async Task<UnitReading> OpenAsync(int i) => fetched?[i].Replay() ?? await this.OpenAsync(units[i], null, cancellationToken);
         var results = new List<UnitLoadResult>(units.Count);
         if (_table.IsKeyed && !_tryDirect)
         {
@@ -189,6 +201,19 @@ public sealed class UnitLoader
         long read = 0, written = 0;
         while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
         {
+            if (unit.Encoded)
+            {
+                // A row of the target's COPY as the source sent it: nothing to map.
+                if (NullKey(unit.Current.Span) is { } column)
+                {
+                    _relay = false;
+                    throw new RelayDeclinedException(unit.Info.Key, column);
+                }
+                await loader.WriteAsync(unit.Current, cancellationToken);
+                read++;
+                written++;
+                continue;
+            }
             var record = unit.Current.Span;
             foreach (var column in unit.Nulled) tally.Violated($"zeroDate.{column}");
             if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
@@ -205,6 +230,19 @@ public sealed class UnitLoader
             read++;
         }
         return Result(unit, read, new LoadCounts(written, 0, 0), rejects, tally, cursor);
+    }
+
+    // The first key column without a value in a row of the target's COPY (a field count, then each field's length, -1 for NULL, and bytes); null when all have one.
+    private string? NullKey(ReadOnlySpan<byte> tuple)
+    {
+        var at = 2;
+        for (var i = 0; i < _isKey.Length; i++)
+        {
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(tuple[at..]);
+            if (length < 0 && _isKey[i]) return _table.Columns[i].Name;
+            at += 4 + Math.Max(length, 0);
+        }
+        return null;
     }
 
     // A batch's units share one load: one COPY per table per full buffer, each dimension merged once.

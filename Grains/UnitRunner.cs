@@ -271,12 +271,12 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
                     try
                     {
                         // Opened (a page: fetched) before the chunk's transaction opens.
-                        reading ??= await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
+                        reading ??= await import.Loader.OpenAsync(claim.Unit, loaded.Checkpoint, ct);
                         try
                         {
                             return await LoadChunkAsync(import, claim, dispatch, reading, loaded, ct);
                         }
-                        catch (DirectCopyConflictException)
+                        catch (LoadAgainException)
                         {
                             // A key that exists already: the chunk loads again at once from the last
                             // checkpoint, staged (the loader stages this import's units now).
@@ -321,7 +321,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     {
         var again = reading.Replay();
         await reading.DisposeAsync();
-        return again ?? await import.Loader.Source.OpenAsync(claim.Unit, loaded.Checkpoint, cancellationToken);
+        return again ?? await import.Loader.OpenAsync(claim.Unit, loaded.Checkpoint, cancellationToken);
     }
 
     // One chunk in one transaction: its rows, and the unit's checkpoint (or its completion) fenced by its token.
@@ -363,7 +363,7 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         {
             return await LoadBatchOnceAsync(import, importId, dispatch, units, fetched, cancellationToken);
         }
-        catch (DirectCopyConflictException)
+        catch (LoadAgainException)
         {
             // A key that exists already: rolled back, and the loader now stages this import's units
             // (a batch's one after another in one transaction). Load them again, staged.

@@ -42,4 +42,10 @@ public interface IRecordReader
 
     /// <summary>The source columns of the record last yielded whose values the reader made NULL (MySQL's zero dates), to be counted.</summary>
     IReadOnlyList<string> Nulled => [];
+
+    /// <summary>
+    /// Whether the records yielded are rows of the target's binary COPY, in its column order, instead
+    /// of JSON (a PostgreSQL source relayed, <see cref="Sources.Sql.RowRelay"/>); known once the first is read.
+    /// </summary>
+    bool Encoded => false;
 }

@@ -61,6 +61,42 @@ public sealed class BinaryCopy : IAsyncDisposable
         return FlushThenWriteAsync(row, width, ord, size, cancellationToken);
     }
 
+    /// <summary>
+    /// Writes one row encoded already (a tuple of a binary COPY: its field count, then its fields), in
+    /// the COPY's column order, then an optional <c>bigint</c> (a staging table's ordinal).
+    /// </summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> tuple, long? ord, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_done, this);
+        var size = tuple.Length + (ord.HasValue ? 12 : 0);
+        if (_buffer.Length - _used >= size)
+        {
+            EncodeTuple(tuple.Span, ord, size);
+            return ValueTask.CompletedTask;
+        }
+        return FlushThenWriteAsync(tuple, ord, size, cancellationToken);
+    }
+
+    private async ValueTask FlushThenWriteAsync(ReadOnlyMemory<byte> tuple, long? ord, int size, CancellationToken cancellationToken)
+    {
+        await FlushAsync(cancellationToken);
+        if (size > _buffer.Length) _buffer = new byte[size];
+        EncodeTuple(tuple.Span, ord, size);
+    }
+
+    private void EncodeTuple(ReadOnlySpan<byte> tuple, long? ord, int size)
+    {
+        var target = Reserve(size);
+        tuple.CopyTo(target);
+        if (ord is { } o)
+        {
+            BinaryPrimitives.WriteInt16BigEndian(target, (short)(BinaryPrimitives.ReadInt16BigEndian(tuple) + 1));
+            BinaryPrimitives.WriteInt32BigEndian(target[tuple.Length..], 8);
+            BinaryPrimitives.WriteInt64BigEndian(target[(tuple.Length + 4)..], o);
+        }
+        Rows++;
+    }
+
     /// <summary>Writes rows encoded already, in the COPY's column order.</summary>
     public async ValueTask WriteAsync(EncodedRows rows, CancellationToken cancellationToken = default)
     {

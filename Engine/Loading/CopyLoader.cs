@@ -78,6 +78,13 @@ public sealed class CopyLoader : IAsyncDisposable
         await _copy.WriteAsync(row, _staged ? _copy.Rows : null, cancellationToken: cancellationToken);
     }
 
+    /// <summary>Writes one row encoded already: a tuple of a binary COPY of the target's columns, in their order.</summary>
+    public async Task WriteAsync(ReadOnlyMemory<byte> tuple, CancellationToken cancellationToken = default)
+    {
+        Guard(State.Writing);
+        await _copy.WriteAsync(tuple, _staged ? _copy.Rows : null, cancellationToken);
+    }
+
     /// <summary>Finishes the COPY and, when staged, merges staging into the target. A direct COPY inserted every row.</summary>
     public async Task<LoadCounts> CompleteAsync(CancellationToken cancellationToken = default)
     {

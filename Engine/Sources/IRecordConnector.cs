@@ -19,5 +19,6 @@ public interface IRecordConnector : ISourceConnector
     Task<IReadOnlyList<ColumnSpec>> ColumnsAsync(SourceSpec source, CancellationToken cancellationToken = default);
 
     /// <summary>A reader of the unit's records after <paramref name="from"/>; it connects when it is first read, and disconnects when its enumeration ends.</summary>
-    IRecordReader CreateReader(SourceSpec source, TargetSpec? target, UnitDescriptor unit, UnitCheckpoint from);
+    /// <param name="encoded">Whether the caller takes rows of the target's binary COPY (<see cref="IRecordReader.Encoded"/>) where the source can give them.</param>
+    IRecordReader CreateReader(SourceSpec source, TargetSpec? target, UnitDescriptor unit, UnitCheckpoint from, bool encoded = false);
 }

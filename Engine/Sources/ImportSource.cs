@@ -169,13 +169,18 @@ public sealed class ImportSource(ISourceConnector connector, IReadOnlyDictionary
     /// or its range's, when null), ready to yield the records after them up to its end.
     /// </summary>
     /// <exception cref="SourceDataException">The file is gone, or changed since the checkpoint was committed.</exception>
-    public async Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, CancellationToken cancellationToken = default)
+    public Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, CancellationToken cancellationToken = default) =>
+        OpenAsync(unit, checkpoint, encoded: false, cancellationToken);
+
+    /// <summary>Opens a unit at a checkpoint (its start when null).</summary>
+    /// <param name="encoded">Whether the caller takes rows of the target's binary COPY (<see cref="UnitReading.Encoded"/>) where the source can give them.</param>
+    public async Task<UnitReading> OpenAsync(UnitDescriptor unit, UnitCheckpoint? checkpoint, bool encoded, CancellationToken cancellationToken = default)
     {
         checkpoint ??= unit.First;
         if (connector is HttpConnector http) return Page(unit, await http.OpenPageAsync(spec, unit, checkpoint, cancellationToken), checkpoint);
         if (connector is IRecordConnector records)
             return new UnitReading(unit, new OpenedObject(Stream.Null, new SourceObject(unit.Key, 0)), Stream.Null, ContentCompression.None,
-                records.CreateReader(spec, target, unit, checkpoint), checkpoint);
+                records.CreateReader(spec, target, unit, checkpoint, encoded), checkpoint);
         var compression = ContentCompressions.Of(spec, unit.Key);
         var format = FormatOf(unit.Key);
         // Compressed (or decoded) content cannot be entered in the middle: it is decompressed from the start and skipped.

@@ -87,6 +87,9 @@ public sealed class UnitReading : IAsyncDisposable
     /// </summary>
     public ReadOnlySpan<byte> CursorSource => _reader.Cursor is { IsEmpty: false } cursor ? cursor.Span : Current.Span;
 
+    /// <summary>Whether <see cref="Current"/> is a row of the target's binary COPY, in its column order, instead of JSON (<see cref="IRecordReader.Encoded"/>).</summary>
+    public bool Encoded => _reader.Encoded;
+
     /// <summary>The 1-based line where <see cref="Current"/> starts in its file; 0 when the format has no lines.</summary>
     public long Line => _reader.Line;
 

@@ -13,7 +13,9 @@ namespace Ingest.Engine.Sources.Sql;
 /// to the microsecond (with <c>Z</c> for timestamptz), uuid as text, bytea as base64, json and
 /// jsonb and arrays as JSON, and any other type as its text.
 /// </summary>
-public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connection, IReadOnlyList<string>? columns, KeyRange? range, UnitCheckpoint from, SqlIncrement? increment = null)
+/// <param name="relayTo">The target, when the rows may be relayed to it as PostgreSQL sends them (<see cref="RowRelay"/>): they are when their types allow.</param>
+public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connection, IReadOnlyList<string>? columns, KeyRange? range, UnitCheckpoint from, SqlIncrement? increment = null,
+    TargetSpec? relayTo = null)
     : SqlRecordReader(spec, connection, columns, range, from, increment)
 {
     private static readonly HashSet<string> Native =
@@ -28,6 +30,18 @@ public sealed class PostgresReader(SqlSourceSpec spec, SourceConnection connecti
         var window = await session.NarrowAsync(Increment, cancellationToken);
         var described = await session.DescribeAsync(Columns, cancellationToken);
         var sql = session.Sql;
+        if (relayTo is not null && window is null && RowRelay.For(relayTo, described, Range, sql) is { } relay)
+        {
+            Encoded = true;
+            await using var copy = await session.Database.BeginRawBinaryCopyAsync(SourceSql.CopyOut(sql.Rows(relay.Expressions, Range, resumeAt)), cancellationToken);
+            await foreach (var (tuple, field) in new CopyTuples(copy).ReadAsync(relay.KeyAt, cancellationToken))
+            {
+                Relay(tuple);
+                // A key range reads no NULL key.
+                yield return field < 0 ? null : RowRelay.Key(Range!.Kind, tuple.Span[field..]);
+            }
+            yield break;
+        }
         var expressions = described.Select(c => sql.PostgresExpression(c.Name, c.Type, c.Array)).ToList();
         var names = described.Select(c => System.Text.Json.JsonEncodedText.Encode(c.Name, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)).ToArray();
         // json and jsonb (and arrays, as to_json) come as their text, written as JSON.

@@ -131,13 +131,14 @@ public sealed class SqlConnector : IRecordConnector
         return [.. described.Select(c => new ColumnSpec(c.Name, c.Name, c.Target))];
     }
 
-    public IRecordReader CreateReader(SourceSpec source, TargetSpec? target, UnitDescriptor unit, UnitCheckpoint from)
+    public IRecordReader CreateReader(SourceSpec source, TargetSpec? target, UnitDescriptor unit, UnitCheckpoint from, bool encoded = false)
     {
         var spec = Sql(source);
         var connection = SourceConnection.Resolve(spec.Connection);
         var columns = SourceColumns.Of(spec, target, source.Cursor);
+        var relayTo = encoded && target is not null && RowRelay.Fits(source, target) ? target : null;
         return spec.Engine == SqlEngine.Postgres
-            ? new PostgresReader(spec, connection, columns, unit.Keys, from, SqlIncrement.Of(source))
+            ? new PostgresReader(spec, connection, columns, unit.Keys, from, SqlIncrement.Of(source), relayTo)
             : new MySqlReader(spec, connection, columns, unit.Keys, from, SqlIncrement.Of(source));
     }
 

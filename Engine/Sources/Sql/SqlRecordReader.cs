@@ -38,6 +38,7 @@ public abstract class SqlRecordReader : IRecordReader
     private readonly string? _resumeAt;
     private readonly long _skip;
     private readonly List<string> _nulled = [];
+    private ReadOnlyMemory<byte> _tuple;
     private long _bytes;
     private string? _last;
     private long _ties;
@@ -89,6 +90,12 @@ public abstract class SqlRecordReader : IRecordReader
     /// <summary>Where the current row is written, as one JSON object.</summary>
     protected Utf8JsonWriter Writer { get; }
 
+    /// <summary>Whether the rows yielded are tuples of the target's binary COPY (<see cref="RowRelay"/>) instead of JSON objects.</summary>
+    public bool Encoded { get; protected set; }
+
+    /// <summary>The current row as a tuple of the target's binary COPY, instead of <see cref="Writer"/>'s object (<see cref="Encoded"/>).</summary>
+    protected void Relay(ReadOnlyMemory<byte> tuple) => _tuple = tuple;
+
     public long RecordEnd => _start + _bytes;
 
     public long BytesRead => _bytes;
@@ -111,8 +118,8 @@ public abstract class SqlRecordReader : IRecordReader
         var skipped = 0L;
         await foreach (var key in RowsAsync(_resumeAt, cancellationToken))
         {
-            await Writer.FlushAsync(cancellationToken);
-            var row = _json.WrittenMemory;
+            if (!Encoded) await Writer.FlushAsync(cancellationToken);
+            var row = Encoded ? _tuple : _json.WrittenMemory;
             if (_resumeAt is not null && skipped < _skip && key == _resumeAt)
             {
                 // A row of the last key committed: read before.

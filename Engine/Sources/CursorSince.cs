@@ -40,13 +40,17 @@ public static partial class CursorSince
     }
 
     /// <summary>
-    /// <paramref name="spec"/> reading from its initial bound, as a <c>--full</c> import would, when it
-    /// is read by cursor and has no bound yet: what <c>ingest validate</c> and <c>ingest diff</c> read
-    /// (they do not read the watermark store).
+    /// <paramref name="spec"/> as <c>ingest validate</c> and <c>ingest diff</c> read it (they do not read
+    /// the watermark store): an API read by cursor from its initial bound, as a <c>--full</c> import
+    /// would; a SQL source whole, without a window: a row whose cursor is NULL is still a row of the
+    /// source, which a diff would otherwise count as only in the table.
     /// </summary>
-    public static ImportSpec Initially(ImportSpec spec) => spec.Source is { Cursor: { } cursor, Since: null }
-        ? spec with { Source = spec.Source with { Since = From(cursor, null, full: true, spec.Name) } }
-        : spec;
+    public static ImportSpec Initially(ImportSpec spec) => spec.Source switch
+    {
+        { Cursor.TieBreak: not null } => spec with { Source = spec.Source with { Cursor = null } },
+        { Cursor: { } cursor, Since: null } => spec with { Source = spec.Source with { Since = From(cursor, null, full: true, spec.Name) } },
+        _ => spec,
+    };
 
     /// <summary>The bound as a query parameter's value: a string as it is, a number as written; null for none.</summary>
     public static string? Text(JsonElement? since) => since switch

@@ -120,6 +120,63 @@ public class HttpIncrementalTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_silo_killed_in_the_middle_of_followed_pages_resumes_at_its_page_and_the_next_import_reads_only_what_changed()
+    {
+        await using var api = await FakeApi.StartAsync();
+        api.PerPage = 20;
+        api.PageDelay = TimeSpan.FromMilliseconds(120);
+        for (var id = 1; id <= 600; id++) Put(api, id, $"first {id}", id); // 30 pages; record n updated at 00:00 + n minutes
+        await using var db = await TestDatabase.CreateAsync();
+        await StartSilosAsync(db, 2);
+        var spec = Spec(api, InOrder);
+        var seen = 0;
+
+        // Ten pages committed by the one unit following them, then its silo SIGKILLed.
+        var id1 = await db.SubmitAsync(spec);
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>($"SELECT coalesce((SELECT (checkpoint->>'records')::bigint FROM ingest.units WHERE import_id = {id1}), 0)") >= 200,
+            TimeSpan.FromSeconds(60), () => $"ten pages committed; silo output:\n{db.SiloOutput}");
+        var holder = await db.ScalarAsync<string>($"SELECT silo FROM ingest.units WHERE import_id = {id1}");
+        var (killed, survivor) = db.Silos[0].Address == holder ? (db.Silos[0], db.Silos[1]) : (db.Silos[1], db.Silos[0]);
+        killed.Kill();
+        var killedAt = api.Requests.Count;
+        var committed = await db.ScalarAsync<long>($"SELECT (checkpoint->>'records')::bigint FROM ingest.units WHERE import_id = {id1}");
+        output.WriteLine($"killed at {committed} records");
+        // The unit's cursor was committed with its pages (record n is the n-th oldest); the store moves only when the import completes.
+        Assert.Equal(committed, await db.ScalarAsync<long>("SELECT count(*) FROM changes"));
+        Assert.Equal(FakeApi.Iso(T0.AddMinutes(committed)), await db.ScalarAsync<string>($"SELECT cursor #>> '{{}}' FROM ingest.units WHERE import_id = {id1}"));
+        Assert.Null(await CommittedCursorAsync(db));
+
+        var first = await db.WaitForAsync(id1, TimeSpan.FromSeconds(90));
+        Assert.True(first.State == ImportState.Completed, await db.DescribeAsync(id1));
+        // Every record once: no row lost, no page loaded twice (a page read again would count as unchanged).
+        Assert.Equal(new RowCounts(600, 600, 0, 0, 0), first.Rows);
+        Assert.Equal("", await db.CountersMismatchAsync(id1));
+        Assert.Equal("600,600", await db.ScalarAsync<string>("SELECT count(*) || ',' || count(DISTINCT id) FROM changes"));
+        Assert.Equal(Expected(api), await TargetAsync(db));
+        // The new attempt, on the other silo, began at the page after the last one committed, with the bound fixed at planning.
+        Assert.Null(api.ResumptionFault(Route, killedAt, committed / 20 + 1));
+        Assert.Matches($@"unit {id1}/0 start: .* \(attempt 2/2\) from record {committed}", survivor.Output);
+        Assert.All(SinceSent(api, ref seen), s => Assert.Equal("2020-01-01T00:00:00Z", s));
+        // The store holds the greatest updated_at read, as it is (the lag is taken off when it is sent).
+        Assert.Equal(FakeApi.Iso(api.Changes.Values.Max(c => c.UpdatedAt)), await CommittedCursorAsync(db));
+        Assert.Equal("2024-05-01T10:00:00Z", await CommittedCursorAsync(db));
+
+        // Two records updated, one added: the next import reads from 10:00 less 60 s, so 599 and 600 again, and the three.
+        Put(api, 7, "second 7", 700);
+        Put(api, 300, "second 300", 701);
+        Put(api, 601, "second 601", 702);
+        var second = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.True(second.State == ImportState.Completed, await db.DescribeAsync(second.Id));
+        var sent = SinceSent(api, ref seen);
+        Assert.NotEmpty(sent);
+        Assert.All(sent, s => Assert.Equal("2024-05-01T09:59:00Z", s));
+        Assert.Equal(new RowCounts(5, 1, 2, 2, 0), second.Rows); // 599 and 600 unchanged; 7 and 300 updated; 601 inserted
+        Assert.Equal(Expected(api), await TargetAsync(db));
+        Assert.Equal(601L, await db.ScalarAsync<long>("SELECT count(*) FROM changes"));
+        Assert.Equal("2024-05-01T11:42:00Z", await CommittedCursorAsync(db));
+    }
+
+    [Fact]
     public async Task An_import_ending_with_errors_leaves_the_cursor_and_full_reads_from_the_initial_value()
     {
         await using var api = await FakeApi.StartAsync();

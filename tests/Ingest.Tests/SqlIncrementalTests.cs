@@ -14,6 +14,7 @@ namespace Ingest.Tests;
 /// import of the name that completed, and whose cursor is below the source's clock less the lag at
 /// planning. Thousands of rows share one updated_at; an import SIGKILLed and cancelled between them
 /// leaves the store where it was, and the next reads them all again: nothing lost, nothing twice.
+/// <c>ingest validate</c> and <c>ingest diff</c> read the whole source, not the window, and leave the store.
 /// </summary>
 public class SqlIncrementalTests(SqlSources sources, ITestOutputHelper output) : IClassFixture<SqlSources>
 {
@@ -140,6 +141,70 @@ public class SqlIncrementalTests(SqlSources sources, ITestOutputHelper output) :
         Assert.Equal(7001, status.GetProperty("since").GetProperty("after")[1].GetInt64());
         Assert.Equal(JsonValueKind.String, status.GetProperty("since").GetProperty("before").ValueKind);
         Assert.Contains("after [\"2024-06-02 00:00:00.000000\", 7001], before ", (await CliProcess.RunAsync(db.ConnectionString, "status", fourth.Id.ToString())).Stdout);
+    }
+
+    [Fact]
+    public async Task Validate_and_diff_read_the_whole_source_not_the_window_and_leave_the_store_where_it_was()
+    {
+        var (shop, _, admin) = await sources.PostgresDatabaseAsync();
+        await using var _ = admin;
+        await Execute(admin, """
+            CREATE TABLE items (id bigint PRIMARY KEY, title text, updated_at timestamptz);
+            INSERT INTO items SELECT g, 'first ' || g, timestamptz '2024-05-01 00:00:00+00' + g * interval '1 second' FROM generate_series(1, 5) g;
+            """);
+        await using var db = await TestDatabase.CreateAsync();
+        var silo = db.StartSilo(env: Env(shop));
+        await silo.StartedAsync();
+        var spec = Spec("postgres").Replace("\"create\": true,", "\"create\": true, \"validate\": { \"required\": [\"title\"] },");
+        using var specs = new TempFolder();
+        var file = specs.Write("spec.json", spec);
+
+        var first = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.True(first.State == ImportState.Completed, await db.DescribeAsync(first.Id));
+        Assert.Equal(5L, first.Rows.Read);
+        Assert.Equal(Pair("2024-05-01 00:00:05.000000", 5), await CommittedAsync(db));
+
+        // After it: 2 deleted, 3 updated, 5's updated_at cleared (the row is still there), 6 added, 7 added without a title.
+        await Execute(admin, """
+            DELETE FROM items WHERE id = 2;
+            UPDATE items SET title = 'second 3', updated_at = timestamptz '2024-06-01 00:00:00+00' WHERE id = 3;
+            UPDATE items SET updated_at = NULL WHERE id = 5;
+            INSERT INTO items VALUES (6, 'second 6', timestamptz '2024-06-01 00:00:00+00'), (7, NULL, timestamptz '2024-06-01 00:00:00+00');
+            """);
+        var store = await db.ScalarAsync<string>("SELECT cursor::text || ' ' || import_id || ' ' || updated_at FROM ingest.watermarks WHERE name = 'items'");
+        var target = await db.ScalarAsync<string>("SELECT string_agg(id || ':' || xmin, ',' ORDER BY id) FROM items");
+
+        // Validate reads the source's rows, every one (not those after the committed pair only): 7 breaks the rule.
+        var validate = await CliProcess.RunAsync(null, Env(shop), "validate", file, "--json");
+        Assert.True(validate.ExitCode == 1, validate.ToString());
+        using (var report = JsonDocument.Parse(validate.Stdout))
+        {
+            var r = report.RootElement;
+            Assert.Equal((6L, 1L), (r.GetProperty("records").GetInt64(), r.GetProperty("rejected").GetInt64()));
+            Assert.Equal(1L, r.GetProperty("rules").GetProperty("required.title").GetProperty("records").GetInt64());
+        }
+
+        // Diff reads the whole source: 6 would be inserted, 3 updated, 1, 4 and 5 unchanged; only 2 is in the table and no longer in the source.
+        var diff = await CliProcess.RunAsync(db.ConnectionString, Env(shop), "diff", file, "--json");
+        Assert.True(diff.ExitCode == 0, diff.ToString());
+        using (var report = JsonDocument.Parse(diff.Stdout))
+        {
+            var r = report.RootElement;
+            Assert.Equal((6L, 1L), (r.GetProperty("records").GetInt64(), r.GetProperty("rejected").GetInt64()));
+            Assert.Equal((1L, 1L, 3L, 1L), (r.GetProperty("inserted").GetInt64(), r.GetProperty("updated").GetInt64(), r.GetProperty("unchanged").GetInt64(),
+                r.GetProperty("onlyInTable").GetInt64()));
+        }
+
+        // Neither moved the store, submitted an import or wrote to the table.
+        Assert.Equal(store, await db.ScalarAsync<string>("SELECT cursor::text || ' ' || import_id || ' ' || updated_at FROM ingest.watermarks WHERE name = 'items'"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports"));
+        Assert.Equal(target, await db.ScalarAsync<string>("SELECT string_agg(id || ':' || xmin, ',' ORDER BY id) FROM items"));
+
+        // The next import reads after the pair the first one committed: 3, 6 and 7 (rejected), not 5, whose cursor is NULL.
+        var second = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.True(second.State == ImportState.Completed, await db.DescribeAsync(second.Id));
+        Assert.Equal(new RowCounts(3, 1, 1, 0, 1), second.Rows);
+        Assert.Equal(Pair("2024-06-01 00:00:00.000000", 7), await CommittedAsync(db));
     }
 
     [Fact]

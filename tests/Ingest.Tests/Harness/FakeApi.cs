@@ -80,6 +80,19 @@ public sealed class FakeApi : IAsyncDisposable
 
     public List<Arrival> RequestsOf(string route) => [.. Requests.Where(r => r.Route == route)];
 
+    /// <summary>
+    /// What breaks a resumption at <paramref name="page"/> (the page after the last one committed) in the requests of
+    /// <paramref name="route"/> after the first <paramref name="before"/> (a silo SIGKILLed then): the page not asked for, a page
+    /// before the one in flight at the kill asked for again, or a page asked for more than twice; null when nothing does.
+    /// </summary>
+    public string? ResumptionFault(string route, int before, long page)
+    {
+        var after = Requests.Skip(before).Where(r => r.Route == route).Select(r => r.Page).ToList();
+        if (!after.Contains(page) || after.Min() < page - 1) return $"pages fetched after the kill: {string.Join(",", after)}; expected from {page}";
+        var most = RequestsOf(route).GroupBy(r => r.Page).MaxBy(g => g.Count())!;
+        return most.Count() > 2 ? $"page {most.Key} was fetched {most.Count()} times" : null;
+    }
+
     public static async Task<FakeApi> StartAsync()
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());

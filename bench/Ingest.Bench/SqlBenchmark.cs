@@ -25,6 +25,7 @@ public static class SqlBenchmark
         var silos = Benchmark.Option(args, "--silos", 2);
         var runs = Benchmark.Option(args, "--runs", 3);
         var ranges = Benchmark.Option(args, "--ranges", 16);
+        var parallelism = Benchmark.Option(args, "--parallelism", 0);
         var cs = Environment.GetEnvironmentVariable("INGEST_DB");
         if (string.IsNullOrEmpty(cs))
         {
@@ -61,13 +62,18 @@ public static class SqlBenchmark
             var mariaRatios = new List<double>();
             for (var run = 1; run <= runs; run++)
             {
+                var before = CpuClock.Read(processes);
                 var psql = await PipeAsync(db, processes, cs, "sql_psql", $"""
                     '{Psql()}' '{PostgresTools.ConnInfo(shop)}' -v ON_ERROR_STOP=1 -c "\copy (SELECT {Columns} FROM sales) TO STDOUT (FORMAT binary)" | '{Psql()}' '{PostgresTools.ConnInfo(cs)}' -v ON_ERROR_STOP=1 -c "\copy sql_psql FROM STDIN (FORMAT binary)"
                     """);
+                var psqlCpu = CpuClock.Read(processes) - before;
                 await Benchmark.QuiesceAsync(db, processes);
-                var ingest = await SubmitAsync(db, work, "postgres", "SHOP_DB", "sql_ingest", ranges);
+                before = CpuClock.Read(processes);
+                var ingest = await SubmitAsync(db, work, "postgres", "SHOP_DB", "sql_ingest", ranges, parallelism: parallelism);
+                var ingestCpu = CpuClock.Read(processes) - before;
                 ratios.Add(psql / ingest.Command);
                 Console.WriteLine($"round {run}: PostgreSQL → PostgreSQL: psql | psql {psql:F2} s | submit --wait {ingest.Command:F2} s (import {ingest.Import:F2} s) = {rows / ingest.Command:N0} rows/s | ratio {psql / ingest.Command:F2}");
+                Console.WriteLine($"         CPU: psql | psql {psqlCpu} | ingest {ingestCpu.ToString().Replace("nodes", "silos")}");
                 if (maria is null) continue;
                 var batch = await PipeAsync(db, processes, cs, "sql_mariadb", $"""
                     '{maria.Client}' --socket='{maria.Socket}' -uroot --batch --skip-column-names -e "SELECT {Columns} FROM shop.sales" | '{Psql()}' '{PostgresTools.ConnInfo(cs)}' -v ON_ERROR_STOP=1 -c "\copy sql_mariadb FROM STDIN (FORMAT text, NULL 'NULL')"
@@ -124,7 +130,7 @@ public static class SqlBenchmark
         return seconds;
     }
 
-    private static async Task<(double Command, double Import)> SubmitAsync(NpgsqlDataSource db, string work, string engine, string variable, string table, int ranges, string where = "")
+    private static async Task<(double Command, double Import)> SubmitAsync(NpgsqlDataSource db, string work, string engine, string variable, string table, int ranges, string where = "", int parallelism = 0)
     {
         var name = "bench-" + table;
         var specFile = Path.Combine(work, table + ".json");
@@ -133,7 +139,7 @@ public static class SqlBenchmark
             {
               "name": "{{name}}",
               "source": { "kind": "sql", "engine": "{{engine}}", "connection": "${{{variable}}}", "query": "SELECT {{Columns}} FROM {{from}} {{where}}", "splitBy": "id", "ranges": {{ranges}} },
-              "target": { "table": "{{table}}", "key": ["id"], "create": true, "columns": {{TargetColumns}} }
+              "target": { "table": "{{table}}", "key": ["id"], "create": true, "columns": {{TargetColumns}} }{{(parallelism > 0 ? $", \"parallelism\": {parallelism}" : "")}}
             }
             """);
         var (_, command, import) = await Benchmark.SubmitWaitAsync(db, specFile, name);

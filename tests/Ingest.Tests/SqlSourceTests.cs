@@ -596,7 +596,7 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
     {
         var (shop, password, admin) = await sources.PostgresDatabaseAsync();
         await using var _ = admin;
-        await Execute(admin, "CREATE TABLE kinds (id bigint PRIMARY KEY, name text); INSERT INTO kinds VALUES (1, 'one');");
+        await Execute(admin, "CREATE TABLE kinds (id bigint PRIMARY KEY, name text, grp int); INSERT INTO kinds VALUES (1, 'one', 1), (2, 'two', NULL), (3, 'three', 3);");
         var maria = await sources.MariaDbAsync();
         var (database, user, mariaPassword) = await maria.CreateDatabaseAsync();
         var wrong = new NpgsqlConnectionStringBuilder(shop) { Password = "not-" + password }.ConnectionString;
@@ -622,6 +622,8 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
             (Spec("missing-column", "postgres", "\"table\": \"kinds\"", Map(["name:text", "price:numeric"])), "column q.price does not exist"),
             (Spec("missing-table", "postgres", "\"table\": \"shop.nosuch\"", columns), "relation \"shop.nosuch\" does not exist"),
             (Spec("bad-split", "postgres", "\"table\": \"kinds\", \"splitBy\": \"name\", \"ranges\": 4", columns), "a key range needs an integer, numeric, date or timestamp column"),
+            (Spec("null-split", "postgres", "\"table\": \"kinds\", \"splitBy\": \"grp\", \"ranges\": 4", columns), "'grp' is NULL in some of the rows of kinds, which no key range holds"),
+            (Spec("null-split-counted", "postgres", "\"table\": \"kinds\", \"splitBy\": \"grp\", \"rowsPerRange\": 2", columns), "'grp' is NULL in 1 of the 3 rows of kinds"),
         };
         var ids = new List<long>();
         foreach (var (spec, _) in cases) ids.Add(await db.SubmitAsync(spec));

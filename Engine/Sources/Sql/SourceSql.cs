@@ -53,9 +53,13 @@ public sealed class SourceSql(SqlSourceSpec spec, SqlWindow? window = null)
         return $"SELECT {(kind == KeyKind.Date ? (spec.Engine == SqlEngine.Postgres ? $"CAST({at} AS date)" : $"DATE({at})") : at)}";
     }
 
-    /// <summary>The key's minimum, maximum, the rows, and the rows whose key is NULL.</summary>
-    public string KeyStats(string key) =>
-        $"SELECT min({Column(key)}), max({Column(key)}), count(*), count(*) - count({Column(key)}) FROM {Relation}";
+    /// <summary>
+    /// The key's minimum and maximum, the rows whose key is NULL, and the rows; or, unless
+    /// <paramref name="counted"/>, 1 when any key is NULL (else 0) and no count, without reading every row when the key has an index.
+    /// </summary>
+    public string KeyStats(string key, bool counted) => counted
+        ? $"SELECT min({Column(key)}), max({Column(key)}), count(*) - count({Column(key)}), count(*) FROM {Relation}"
+        : $"SELECT min({Column(key)}), max({Column(key)}), CASE WHEN EXISTS (SELECT 1 FROM {Relation} WHERE {Column(key)} IS NULL) THEN 1 ELSE 0 END, NULL FROM {Relation}";
 
     /// <summary>The first key of each of <paramref name="tiles"/> groups of about as many rows, ascending.</summary>
     public string Quantiles(string key, int tiles) =>

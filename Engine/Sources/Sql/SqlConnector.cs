@@ -82,14 +82,15 @@ public sealed class SqlConnector : IRecordConnector
                          ?? throw new SourceDataException($"source.splitBy: '{key}' is not a column of {name} ({string.Join(", ", described.Select(c => c.Name))})", kind: ErrorKind.Import);
             if (column.Key is not { } kind)
                 throw new SourceDataException($"source.splitBy: '{key}' is {column.Type}; a key range needs an integer, numeric, date or timestamp column", kind: ErrorKind.Import);
+            // Counting the rows reads them all: only rowsPerRange needs it (an index answers the rest).
+            var counted = spec.Ranges is null;
             object?[]? stats = null;
-            await foreach (var row in session.QueryAsync(session.Sql.KeyStats(key), cancellationToken)) stats = row;
-            var (rows, nulls) = (Convert.ToInt64(stats![2]), Convert.ToInt64(stats[3]));
-            if (nulls > 0)
-                throw new SourceDataException($"source.splitBy: '{key}' is NULL in {nulls} of the {rows} rows of {name}, which no key range holds; split by a column without NULLs (a key)", kind: ErrorKind.Import);
-            if (rows == 0) return [new UnitDescriptor(name)];
+            await foreach (var row in session.QueryAsync(session.Sql.KeyStats(key, counted), cancellationToken)) stats = row;
+            if (Convert.ToInt64(stats![2]) > 0)
+                throw new SourceDataException($"source.splitBy: '{key}' is NULL in {(counted ? $"{stats[2]} of the {stats[3]}" : "some of the")} rows of {name}, which no key range holds; split by a column without NULLs (a key)", kind: ErrorKind.Import);
+            if (stats[0] is null) return [new UnitDescriptor(name)];
             var (min, max) = (KeyValues.Canonical(kind, session.KeyValue(stats[0]!)), KeyValues.Canonical(kind, session.KeyValue(stats[1]!)));
-            var count = spec.Ranges ?? KeyRanges.For(rows, spec.RowsPerRange ?? rows);
+            var count = spec.Ranges ?? KeyRanges.For(Convert.ToInt64(stats[3]), spec.RowsPerRange ?? Convert.ToInt64(stats[3]));
             IReadOnlyList<KeyRange> ranges;
             if (spec.Split == KeySplit.Quantiles)
             {

@@ -9,7 +9,7 @@ using Ingest.Bench;
 //   Ingest.Bench real [--rows N] [--tiny-units U] [--runs R]     data with repeated keys, warm and cold, through the console (INGEST_DB)
 //   Ingest.Bench rabbitmq [--messages N] [--silos K]             queued messages into a keyed table by the silos vs a minimal consumer (INGEST_DB, INGEST_AMQP_URI)
 //   Ingest.Bench csv [--rows N] [--silos K] [--runs R] [--split-mib M] [--whole] [--kill]   one large CSV file split across the silos vs psql \copy (format csv) (INGEST_DB)
-//   Ingest.Bench sql [--rows N] [--silos K] [--runs R] [--ranges Q] [--maria-rows M] [--no-mariadb]   a table read in key ranges vs psql | psql (and mariadb --batch | psql) (INGEST_DB)
+//   Ingest.Bench sql [--rows N] [--silos K] [--runs R] [--ranges Q] [--parallelism P] [--maria-rows M] [--no-mariadb]   a table read in key ranges vs psql | psql (and mariadb --batch | psql) (INGEST_DB)
 //   Ingest.Bench http [--pages N] [--limit R]                    pages of a local API vs a plain HttpClient loop, and a rate limit across 3 silos (INGEST_DB)
 switch (args.FirstOrDefault())
 {
@@ -41,6 +41,6 @@ switch (args.FirstOrDefault())
     case "http":
         return await HttpBenchmark.RunAsync(args[1..]);
     default:
-        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K] | real [--rows N] [--tiny-units U] [--runs R] | csv [--rows N] [--silos K] [--runs R] [--split-mib M] [--whole] [--kill] | http [--pages N] [--limit R] | rabbitmq [--messages N] [--silos K] | sql [--rows N] [--silos K] [--runs R] [--ranges Q] [--maria-rows M] [--no-mariadb]");
+        Console.Error.WriteLine("usage: Ingest.Bench generate DIR FILES PER_FILE [SPEC_OUT TABLE] | run [--files N] [--per-file M] [--silos K] | nested [--games N] [--per-file M] [--silos K] | real [--rows N] [--tiny-units U] [--runs R] | csv [--rows N] [--silos K] [--runs R] [--split-mib M] [--whole] [--kill] | http [--pages N] [--limit R] | rabbitmq [--messages N] [--silos K] | sql [--rows N] [--silos K] [--runs R] [--ranges Q] [--parallelism P] [--maria-rows M] [--no-mariadb]");
         return 64;
 }

@@ -107,6 +107,8 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
             WHERE id % 10 = 3;
             UPDATE relayed SET n = 9999999999999999999999.999999, t = '', f8 = 1e-300, ts = '0001-01-01', d = '0001-01-01' WHERE id = 5;
             UPDATE relayed SET code = NULL WHERE id = 1234;
+            -- A row larger than the reader's buffer.
+            UPDATE relayed SET t = repeat('wide ', 100000) WHERE id = 7;
             """);
         string[] columns = ["i2:int", "i4:bigint", "i8:bigint", "f8:double", "n:numeric", "b:boolean", "t:text", "vc:text", "ch:text", "d:date", "ts:timestamp",
             "tz:timestamptz", "u:uuid", "by:bytea", "iv:text"];

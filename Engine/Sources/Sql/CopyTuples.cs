@@ -29,23 +29,36 @@ public sealed class CopyTuples(Stream copy)
         _start += extension;
         while (true)
         {
-            if (!await EnsureAsync(2, cancellationToken)) throw Truncated();
-            var fields = BinaryPrimitives.ReadInt16BigEndian(_buffer.AsSpan(_start));
-            if (fields == -1) yield break;
-            // The tuple's length, reading more whenever a field's length or bytes are not in yet.
-            var length = 2;
-            var key = -1;
-            for (var i = 0; i < fields; i++)
+            // Mostly the next tuple is in the buffer whole: no await per field.
+            var (length, key) = Measure(_buffer.AsSpan(_start, _end - _start), keyAt);
+            while (length < 0)
             {
-                if (!await EnsureAsync(length + 4, cancellationToken)) throw Truncated();
-                var size = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start + length));
-                if (i == keyAt && size >= 0) key = length;
-                length += 4 + Math.Max(size, 0);
+                if (!await EnsureAsync(_end - _start + 1, cancellationToken)) throw Truncated();
+                (length, key) = Measure(_buffer.AsSpan(_start, _end - _start), keyAt);
             }
-            if (!await EnsureAsync(length, cancellationToken)) throw Truncated();
+            if (length == 0) yield break;
             yield return (_buffer.AsMemory(_start, length), key);
             _start += length;
         }
+    }
+
+    // The length of the tuple at the start of `bytes` and where its field keyAt starts (-1: NULL, or
+    // none asked for); length 0 for the trailer, -1 when the tuple is not all there yet.
+    private static (int Length, int Key) Measure(ReadOnlySpan<byte> bytes, int keyAt)
+    {
+        if (bytes.Length < 2) return (-1, -1);
+        var fields = BinaryPrimitives.ReadInt16BigEndian(bytes);
+        if (fields == -1) return (0, -1);
+        var length = 2;
+        var key = -1;
+        for (var i = 0; i < fields; i++)
+        {
+            if (bytes.Length < length + 4) return (-1, -1);
+            var size = BinaryPrimitives.ReadInt32BigEndian(bytes[length..]);
+            if (i == keyAt && size >= 0) key = length;
+            length += 4 + Math.Max(size, 0);
+        }
+        return bytes.Length < length ? (-1, -1) : (length, key);
     }
 
     private static InvalidDataException Truncated() => new("the binary COPY stream ended inside a tuple");

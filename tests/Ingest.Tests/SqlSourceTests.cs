@@ -144,6 +144,12 @@ public class SqlSourceTests(SqlSources sources, ITestOutputHelper output) : ICla
         Assert.Equal(string.Join("\n", expected), string.Join("\n", await Rows(db.DataSource, $"SELECT {names} FROM relayed ORDER BY id")));
         Assert.Equal("0", (await Rows(db.DataSource, $"SELECT count(*) FROM (SELECT {names} FROM relayed EXCEPT SELECT {names} FROM mapped) d"))[0]);
 
+        // Loaded again, every key exists: the relayed rows are staged with their ordinals and merged.
+        await Execute(admin, "UPDATE relayed SET t = 'changed ' || id WHERE id % 300 = 0");
+        var again = await db.WaitForAsync(await db.SubmitAsync(relayed), TimeSpan.FromSeconds(60));
+        Assert.True(again.State == ImportState.Completed && again.Rows == new RowCounts(rows, 0, 10, rows - 10, 0), $"{again.State} {again.Rows}\n{db.SiloOutput}");
+        Assert.Equal(10, await db.ScalarAsync<long>("SELECT count(*) FROM relayed WHERE t = 'changed ' || id"));
+
         // Upserted on a key one row lacks: that row is rejected by the mapper, saying why; the others load.
         var byCode = SpecOf("by-code", "by_code").Replace("\"key\": [\"id\"]", "\"key\": [\"code\"]") ;
         byCode = byCode.Replace("\"iv\": {", "\"code\": { \"path\": \"code\", \"type\": \"int\" }, \"iv\": {");

@@ -15,6 +15,7 @@ namespace Ingest.Tests;
 /// and followed in order, faults retried, resumed after a SIGKILL at the page it was on, a rate limit
 /// held across silos, refused credentials, bad pages, and secrets kept out of everything stored or shown.
 /// </summary>
+[Collection(AloneCollection.Name)]
 public class HttpSourceTests(ITestOutputHelper output)
 {
     private const string Key = "sk-live-4f9c2a7e1b";

@@ -203,6 +203,12 @@ public class ChunkedUnitTests(ITestOutputHelper output)
         using var data = new TempFolder();
         for (var i = 1; i <= files; i++) File.WriteAllText(Path.Combine(data.Path, $"p{i:D5}.ndjson"), $"{{\"id\": {i}, \"name\": \"g{i}\"}}\n");
         await using var db = await TestDatabase.CreateAsync();
+        // Storing each chunk of units takes a second more, so that the listing outlasts the first unit's
+        // start however busy the machine is: what is asserted is the pipeline, not the machine's speed.
+        await db.ExecuteAsync("""
+            CREATE FUNCTION test_slow_store() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$;
+            CREATE TRIGGER test_slow_store BEFORE INSERT ON ingest.units FOR EACH STATEMENT EXECUTE FUNCTION test_slow_store();
+            """);
         // Reconciliations a minute apart: the import's end must not wait for one.
         var silo = db.StartSilo(slots: 4, env: new Dictionary<string, string> { ["INGEST_RECONCILE_SECONDS"] = "60" });
         await silo.StartedAsync();

@@ -79,7 +79,10 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         Assert.Equal(unique, await db.ScalarAsync<long>("SELECT count(*) FROM results"));
         Assert.Equal(unique, await db.ScalarAsync<long>("SELECT count(DISTINCT task_id) FROM results"));
         Assert.Equal(unique + notJson, status.Messages!.Consumed);
-        Assert.Equal(repeats, status.Messages.Duplicate);
+        // Every repeat is counted. A repeat skipped in a batch that committed but was not acked before a
+        // kill is counted again when it is redelivered (the ledger keeps only the delivery that loaded
+        // an id): at most a batch's worth of repeats per consumer of the killed silo, per kill.
+        Assert.InRange(status.Messages.Duplicate, repeats, repeats + 100);
         Assert.Equal(notJson, status.Messages.Rejected);
         Assert.Equal(notJson, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.rejects WHERE import_id = {id} AND raw LIKE 'task % failed: <html>503</html>'"));
         Assert.Equal(new RowCounts(unique + notJson, unique, 0, 0, notJson), status.Rows);

@@ -27,7 +27,6 @@ public sealed class UnitLoader
     private readonly TargetTable _table;
     private readonly CheckedMapper _mapper;
     private readonly LoadPlan? _plan;
-    private readonly bool[] _isKey;
 
     // Row buffers of finished units for the next ones. A unit's rows live as long as the unit: long
     // enough for the GC to promote them, so new ones per unit cost the silo more collecting than mapping.
@@ -47,9 +46,6 @@ public sealed class UnitLoader
     {
         _source = source;
         _table = new TargetTable(target);
-        // Up to the last key column: whether each column is one.
-        _isKey = new bool[_table.KeyColumns.Count == 0 ? 0 : _table.KeyColumns.Max() + 1];
-        foreach (var k in _table.KeyColumns) _isKey[k] = true;
         _mapper = new CheckedMapper(target);
         _plan = target.IsRelational ? new LoadPlan(target) : null;
     }
@@ -232,16 +228,11 @@ public sealed class UnitLoader
         return Result(unit, read, new LoadCounts(written, 0, 0), rejects, tally, cursor);
     }
 
-    // The first key column without a value in a row of the target's COPY (a field count, then each field's length, -1 for NULL, and bytes); null when all have one.
+    // The first key column without a value in a row of the target's COPY; null when all have one.
     private string? NullKey(ReadOnlySpan<byte> tuple)
     {
-        var at = 2;
-        for (var i = 0; i < _isKey.Length; i++)
-        {
-            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(tuple[at..]);
-            if (length < 0 && _isKey[i]) return _table.Columns[i].Name;
-            at += 4 + Math.Max(length, 0);
-        }
+        foreach (var k in _table.KeyColumns)
+            if (Sources.Sql.CopyTuples.IsNull(tuple, k)) return _table.Columns[k].Name;
         return null;
     }
 

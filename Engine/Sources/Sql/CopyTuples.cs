@@ -42,6 +42,9 @@ public sealed class CopyTuples(Stream copy)
         }
     }
 
+    /// <summary>Whether field <paramref name="field"/> of a whole tuple is NULL.</summary>
+    public static bool IsNull(ReadOnlySpan<byte> tuple, int field) => Measure(tuple, field).Key < 0;
+
     // The length of the tuple at the start of `bytes` and where its field keyAt starts (-1: NULL, or
     // none asked for); length 0 for the trailer, -1 when the tuple is not all there yet.
     private static (int Length, int Key) Measure(ReadOnlySpan<byte> bytes, int keyAt)

@@ -16,13 +16,14 @@ namespace Ingest.Engine.Loading;
 public sealed class SeenKeys
 {
     private readonly Dictionary<Slice, int> _owners;
+    private readonly Dictionary<long, int> _integers = []; // a key of one whole-number column, the common case, without the arena
     private byte[] _arena = new byte[64 * 1024];
     private int _used;
 
     public SeenKeys() => _owners = new Dictionary<Slice, int>(new SliceComparer(this));
 
     /// <summary>Keys held.</summary>
-    public int Count => _owners.Count;
+    public int Count => _owners.Count + _integers.Count;
 
     /// <summary>
     /// Adds the key in <paramref name="keyColumns"/> of <paramref name="row"/> for <paramref name="owner"/>;
@@ -30,6 +31,14 @@ public sealed class SeenKeys
     /// </summary>
     public int Add(MappedRow row, IReadOnlyList<int> keyColumns, int owner)
     {
+        if (keyColumns.Count == 1 && row.Types[keyColumns[0]] is ColumnType.Bigint or ColumnType.Int)
+        {
+            if (row.IsNull(keyColumns[0])) return -1;
+            ref var writer = ref CollectionsMarshal.GetValueRefOrAddDefault(_integers, row.GetInt64(keyColumns[0]), out var seen);
+            if (seen) return writer;
+            writer = owner;
+            return -1;
+        }
         var start = _used;
         foreach (var column in keyColumns)
         {
@@ -54,6 +63,7 @@ public sealed class SeenKeys
     public void Clear()
     {
         _owners.Clear();
+        _integers.Clear();
         _used = 0;
     }
 

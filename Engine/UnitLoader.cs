@@ -194,6 +194,10 @@ public sealed class UnitLoader
         var tally = new QualityTally();
         var row = _mapper.CreateRow();
         var cursor = RecordCursor.For(_source.Spec.Cursor);
+        // A CSV row goes from its fields to the row; its JSON is written only if asked for (a repeat set aside).
+        var fields = unit.Fields;
+        var slots = fields is not null ? _mapper.FieldSlots(fields) : null;
+        if (slots is not null) fields!.DeferJson();
         long read = 0, written = 0;
         while (read < maxRecords && await unit.MoveNextAsync(cancellationToken))
         {
@@ -210,14 +214,17 @@ public sealed class UnitLoader
                 written++;
                 continue;
             }
-            var record = unit.Current.Span;
             foreach (var column in unit.Nulled) tally.Violated($"zeroDate.{column}");
             if (unit.Unreadable is { } unreadable) rejects.Add(unit.RecordIndex, unreadable);
             else
             {
                 cursor?.Observe(unit.CursorSource);
-                if (!_mapper.TryMap(record, row, facts, unit.RecordIndex, now, tally, out var reject)) rejects.Add(unit.RecordIndex, reject!);
-                else if (repeats is null || !repeats.SetAside(row, _table.KeyColumns, unitInLoad, unit.RecordIndex, record))
+                var mapped = slots is not null
+                    ? _mapper.TryMap(fields!, slots, row, facts, unit.RecordIndex, now, tally, out var reject)
+                    : _mapper.TryMap(unit.Current.Span, row, facts, unit.RecordIndex, now, tally, out reject);
+                if (!mapped) rejects.Add(unit.RecordIndex, reject!);
+                else if (repeats is null || !repeats.Repeats(row, _table.KeyColumns, unitInLoad, out var replaces)
+                                         || !repeats.SetAside(unitInLoad, unit.RecordIndex, replaces, unit.Current.Span))
                 {
                     await loader.WriteAsync(row, cancellationToken);
                     written++;

@@ -34,14 +34,29 @@ public sealed class RepeatedKeys
     /// repeats a key this load wrote: then it is set aside (the caller writes nothing of it). Otherwise
     /// its key is taken as written by <paramref name="unit"/>.
     /// </summary>
-    public bool SetAside(MappedRow row, IReadOnlyList<int> keyColumns, int unit, long recordIndex, ReadOnlySpan<byte> record)
+    public bool SetAside(MappedRow row, IReadOnlyList<int> keyColumns, int unit, long recordIndex, ReadOnlySpan<byte> record) =>
+        Repeats(row, keyColumns, unit, out var replaces) && SetAside(unit, recordIndex, replaces, record);
+
+    /// <summary>
+    /// Whether the record's key (the <paramref name="keyColumns"/> of <paramref name="row"/>) repeats
+    /// one this load wrote, and whether <paramref name="unit"/> wrote it (<paramref name="replaces"/>):
+    /// then the caller sets the record aside (<see cref="SetAside(int, long, bool, ReadOnlySpan{byte})"/>).
+    /// Otherwise its key is taken as written by <paramref name="unit"/>. Past the budget, no key is taken.
+    /// </summary>
+    public bool Repeats(MappedRow row, IReadOnlyList<int> keyColumns, int unit, out bool replaces)
+    {
+        var writer = _used >= MaxBytes ? -1 : _keys.Add(row, keyColumns, unit);
+        replaces = writer == unit;
+        return writer >= 0;
+    }
+
+    /// <summary>Sets a repeated record aside; false when it does not fit the budget (the caller writes it, and its COPY meets its key).</summary>
+    public bool SetAside(int unit, long recordIndex, bool replaces, ReadOnlySpan<byte> record)
     {
         if (_used + record.Length > MaxBytes) return false;
-        var writer = _keys.Add(row, keyColumns, unit);
-        if (writer < 0) return false;
         if (_bytes.Length - _used < record.Length) Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _used + record.Length));
         record.CopyTo(_bytes.AsSpan(_used));
-        _entries.Add(new Entry(unit, recordIndex, _used, record.Length, Replaces: writer == unit));
+        _entries.Add(new Entry(unit, recordIndex, _used, record.Length, replaces));
         _used += record.Length;
         return true;
     }

@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
+using Ingest.Engine.Formats;
 using Ingest.GrainInterfaces;
 
 namespace Ingest.Engine.Mapping;
@@ -141,7 +142,55 @@ public sealed class RecordMapper
         reject = null;
         if (!Visit(ref reader, json, _root, row, all, nested, ref reject)) return false;
         if (_allSpans != SpanCount) all[..SpanCount].CopyTo(spans);
+        return Complete(row, facts, json, all, out reject);
+    }
 
+    /// <summary>
+    /// Which of <paramref name="keys"/> (a reader's <see cref="ITextFields.Keys"/>) each column reads,
+    /// for <see cref="TryMap(ITextFields, int[], MappedRow, in ElementFacts, out RecordReject?)"/>; null
+    /// when a column needs the record's JSON: a path that is not one of the keys, a content hash, a
+    /// nested value, a jsonb or bytea column.
+    /// </summary>
+    public int[]? FieldSlots(IReadOnlyList<string> keys)
+    {
+        if (_allSpans > 0) return null;
+        var slots = new int[_columns.Length];
+        for (var i = 0; i < _columns.Length; i++)
+        {
+            if (_sources[i] != Source.Path) continue;
+            slots[i] = keys.ToList().IndexOf(_columns[i].Path!);
+            if (slots[i] < 0 || !ValueConverter.ReadsText(_columns[i].Type)) return null;
+        }
+        return slots;
+    }
+
+    /// <summary>
+    /// Fills this mapper's columns of <paramref name="row"/> (NULL until then) from a record's text
+    /// fields, as <see cref="TryMap(ReadOnlySpan{byte}, MappedRow, in ElementFacts, Span{ElementSpan}, out RecordReject?)"/>
+    /// fills them from its JSON (each field a string, or null); <paramref name="slots"/> are <see cref="FieldSlots"/>'.
+    /// </summary>
+    public bool TryMap(ITextFields fields, int[] slots, MappedRow row, in ElementFacts facts, out RecordReject? reject)
+    {
+        for (var i = 0; i < _columns.Length; i++)
+        {
+            if (_sources[i] != Source.Path) continue;
+            if (!fields.TryGet(slots[i], out var text))
+            {
+                row.SetNull(_offset + i);
+                continue;
+            }
+            var column = _columns[i];
+            if (column.Format is { } format
+                    ? !ValueConverter.TryConvertFormattedText(text, column.Type, format, row, _offset + i, out var reason)
+                    : !ValueConverter.TryConvertText(text, column.Type, row, _offset + i, out reason))
+                row.SetRejected(_offset + i, reason!);
+        }
+        return Complete(row, facts, default, default, out reject);
+    }
+
+    // The columns that do not read the element (hashes, constants, metadata), then the verdict.
+    private bool Complete(MappedRow row, in ElementFacts facts, ReadOnlySpan<byte> json, ReadOnlySpan<ElementSpan> all, out RecordReject? reject)
+    {
         for (var i = 0; i < _columns.Length; i++)
         {
             if (_sources[i] == Source.Hash)

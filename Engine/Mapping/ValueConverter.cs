@@ -21,25 +21,55 @@ internal static class ValueConverter
     /// <summary>
     /// Converts the value that starts with token <paramref name="kind"/>. For a scalar,
     /// <paramref name="token"/> is on it; for an object or array it has moved past it, and only
-    /// <paramref name="raw"/> (the value's JSON text) is used.
+    /// <paramref name="raw"/> (the value's JSON text) is used. A string converts as its text does
+    /// (<see cref="TryConvertText"/>).
     /// </summary>
     public static bool TryConvert(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, ColumnType type, MappedRow row, int column, out string? reason)
     {
+        if (kind == JsonTokenType.String && type is not (ColumnType.Text or ColumnType.Jsonb or ColumnType.Bytea))
+            return TryConvertText(Unescaped(in token, stackalloc byte[StackChars]), type, row, column, out reason, raw);
         reason = type switch
         {
             ColumnType.Text => Text(ref token, kind, raw, row, column),
             ColumnType.Bigint => Integer(ref token, kind, raw, long.MinValue, long.MaxValue, row, column),
             ColumnType.Int => Integer(ref token, kind, raw, int.MinValue, int.MaxValue, row, column),
-            ColumnType.Double => Double(ref token, kind, raw, row, column),
-            ColumnType.Numeric => Numeric(ref token, kind, raw, row, column),
-            ColumnType.Boolean => Boolean(ref token, kind, raw, row, column),
-            ColumnType.Date => Date(ref token, kind, raw, row, column),
-            ColumnType.Timestamptz => Timestamp(ref token, kind, raw, row, column),
+            ColumnType.Double => Double(in token, kind, raw, row, column),
+            ColumnType.Numeric => Numeric(in token, kind, raw, row, column),
+            ColumnType.Boolean => kind is JsonTokenType.True or JsonTokenType.False ? SetBoolean(kind == JsonTokenType.True, row, column) : $"{Show(raw)} {NotABoolean}",
+            ColumnType.Date => $"{Show(raw)} {NotADate}",
+            ColumnType.Timestamptz => $"{Show(raw)} {NotATimestamptz}",
+            ColumnType.Timestamp => $"{Show(raw)} {NotATimestamp}",
+            ColumnType.Uuid => $"{Show(raw)} {NotAUuid}",
             ColumnType.Jsonb => Json(raw, row, column),
-            ColumnType.Uuid => Uuid(ref token, kind, raw, row, column),
             ColumnType.Bytea => Bytea(ref token, kind, raw, row, column),
-            ColumnType.Timestamp => LocalTimestamp(ref token, kind, raw, row, column),
             _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+        };
+        return reason is null;
+    }
+
+    /// <summary>Whether a column of <paramref name="type"/> is filled from a text (<see cref="TryConvertText"/>).</summary>
+    public static bool ReadsText(ColumnType type) => type is not (ColumnType.Jsonb or ColumnType.Bytea);
+
+    /// <summary>
+    /// Converts a text (a CSV field's, or a JSON string's unescaped) into a column that
+    /// <see cref="ReadsText"/>. A reason shows <paramref name="raw"/>, the value as its record holds
+    /// it, or else the text quoted.
+    /// </summary>
+    public static bool TryConvertText(ReadOnlySpan<byte> text, ColumnType type, MappedRow row, int column, out string? reason, ReadOnlySpan<byte> raw = default)
+    {
+        reason = type switch
+        {
+            ColumnType.Text => TextValue(text, row, column),
+            ColumnType.Bigint => IntegerText(text, raw, long.MinValue, long.MaxValue, row, column),
+            ColumnType.Int => IntegerText(text, raw, int.MinValue, int.MaxValue, row, column),
+            ColumnType.Double => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? SetDouble(d, row, column) : $"{Show(raw, text)} {NotANumber}",
+            ColumnType.Numeric => decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var m) ? SetDecimal(m, row, column) : $"{Show(raw, text)} {NotANumeric}",
+            ColumnType.Boolean => bool.TryParse(Chars(text, stackalloc char[StackChars]), out var b) ? SetBoolean(b, row, column) : $"{Show(raw, text)} {NotABoolean}",
+            ColumnType.Date => DateText(text, raw, row, column),
+            ColumnType.Timestamptz => TimestampText(text, raw, utc: true, row, column),
+            ColumnType.Timestamp => TimestampText(text, raw, utc: false, row, column),
+            ColumnType.Uuid => UuidText(text, raw, row, column),
+            _ => throw new ArgumentOutOfRangeException(nameof(type), type, "not filled from a text"),
         };
         return reason is null;
     }
@@ -53,7 +83,15 @@ internal static class ValueConverter
         MappedRow row, int column, out string? reason)
     {
         if (kind != JsonTokenType.String) return TryConvert(ref token, kind, raw, type, row, column, out reason);
-        var text = token.GetString()!;
+        return TryConvertFormatted(token.GetString()!, raw, type, format, row, column, out reason);
+    }
+
+    /// <summary>Converts a text (a CSV field's) read with a column's <see cref="ValueFormat"/>, as a JSON string holding it converts.</summary>
+    public static bool TryConvertFormattedText(ReadOnlySpan<byte> text, ColumnType type, ValueFormat format, MappedRow row, int column, out string? reason) =>
+        TryConvertFormatted(Encoding.UTF8.GetString(text), Quoted(text), type, format, row, column, out reason);
+
+    private static bool TryConvertFormatted(string text, ReadOnlySpan<byte> raw, ColumnType type, ValueFormat format, MappedRow row, int column, out string? reason)
+    {
         if (format.Trim) text = text.Trim();
         reason = null;
         if (format.NullIf?.Contains(text) == true)
@@ -94,6 +132,15 @@ internal static class ValueConverter
         return TryConvert(ref token, kind, json, type, row, column, out reason);
     }
 
+    private const string NotAWholeNumber = "is not a whole number";
+    private const string NotANumber = "is not a number";
+    private const string NotANumeric = "is not a decimal number (or out of range)";
+    private const string NotABoolean = "is not a boolean";
+    private const string NotADate = "is not a date (expected ISO 8601, e.g. 2013-09-17)";
+    private const string NotATimestamptz = "is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00Z)";
+    private const string NotATimestamp = "is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00)";
+    private const string NotAUuid = "is not a uuid";
+
     private static string? Text(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
     {
         if (kind != JsonTokenType.String)
@@ -103,55 +150,71 @@ internal static class ValueConverter
             row.SetBytes(column, raw);
             return null;
         }
+        if (!token.ValueIsEscaped) return TextValue(token.ValueSpan, row, column);
         var value = row.ReserveBytes(token.ValueSpan.Length);
-        var length = token.ValueIsEscaped ? token.CopyString(value) : Copy(token.ValueSpan, value);
-        value = value[..length];
-        if (value.Contains((byte)0)) return "text contains a NUL character, which PostgreSQL cannot store";
-        if (!Utf8.IsValid(value)) return "text is not valid UTF-8";
-        row.CommitBytes(column, length);
-        return null;
+        var length = token.CopyString(value);
+        return CommitText(value[..length], row, column);
     }
 
-    private static int Copy(ReadOnlySpan<byte> source, Span<byte> destination)
+    private static string? TextValue(ReadOnlySpan<byte> text, MappedRow row, int column)
     {
-        source.CopyTo(destination);
-        return source.Length;
+        var value = row.ReserveBytes(text.Length);
+        text.CopyTo(value);
+        return CommitText(value[..text.Length], row, column);
+    }
+
+    private static string? CommitText(ReadOnlySpan<byte> value, MappedRow row, int column)
+    {
+        if (value.Contains((byte)0)) return "text contains a NUL character, which PostgreSQL cannot store";
+        if (!Utf8.IsValid(value)) return "text is not valid UTF-8";
+        row.CommitBytes(column, value.Length);
+        return null;
     }
 
     private static string? Integer(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, long min, long max, MappedRow row, int column)
     {
-        long l;
-        if (kind == JsonTokenType.Number)
+        if (kind != JsonTokenType.Number) return $"{Show(raw)} {NotAWholeNumber}";
+        if (!token.TryGetInt64(out var l))
         {
-            if (!token.TryGetInt64(out l))
-            {
-                if (!token.TryGetDecimal(out var d) || decimal.Truncate(d) != d || d < min || d > max)
-                    return $"{Show(raw)} is not a whole number in range";
-                l = (long)d;
-            }
+            if (!token.TryGetDecimal(out var d) || decimal.Truncate(d) != d || d < min || d > max)
+                return $"{Show(raw)} is not a whole number in range";
+            l = (long)d;
         }
-        else if (kind != JsonTokenType.String || !TryParseNumber(in token, kind, NumberStyles.Integer, out l))
-        {
-            return $"{Show(raw)} is not a whole number";
-        }
+        return SetInteger(l, min, max, row, column);
+    }
+
+    private static string? IntegerText(ReadOnlySpan<byte> text, ReadOnlySpan<byte> raw, long min, long max, MappedRow row, int column) =>
+        long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) ? SetInteger(l, min, max, row, column) : $"{Show(raw, text)} {NotAWholeNumber}";
+
+    private static string? SetInteger(long l, long min, long max, MappedRow row, int column)
+    {
         if (l < min || l > max) return $"{l} is out of range";
         row.SetInteger(column, l);
         return null;
     }
 
-    private static string? Double(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    private static string? Double(in Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column) =>
+        kind == JsonTokenType.Number && double.TryParse(token.ValueSpan, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d)
+            ? SetDouble(d, row, column)
+            : $"{Show(raw)} {NotANumber}";
+
+    private static string? SetDouble(double d, MappedRow row, int column)
     {
-        if (!TryParseNumber<double>(in token, kind, NumberStyles.Float, out var d) || !double.IsFinite(d)) return $"{Show(raw)} is not a number";
         row.SetDouble(column, d);
         return null;
     }
 
-    private static string? Numeric(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    private static string? Numeric(in Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
     {
-        if (!TryParseNumber<decimal>(in token, kind, NumberStyles.Float, out var d)) return $"{Show(raw)} is not a decimal number (or out of range)";
+        if (kind != JsonTokenType.Number || !decimal.TryParse(token.ValueSpan, NumberStyles.Float, CultureInfo.InvariantCulture, out var d)) return $"{Show(raw)} {NotANumeric}";
         // A decimal keeps 28 significant digits and would round the rest away silently.
-        if (kind == JsonTokenType.Number && SignificantDigits(token.ValueSpan) > MaxExactDigits)
+        if (SignificantDigits(token.ValueSpan) > MaxExactDigits)
             return $"{Show(raw)} has more than {MaxExactDigits} significant digits, which a numeric column is not loaded with exactly";
+        return SetDecimal(d, row, column);
+    }
+
+    private static string? SetDecimal(decimal d, MappedRow row, int column)
+    {
         row.SetDecimal(column, d);
         return null;
     }
@@ -171,51 +234,31 @@ internal static class ValueConverter
         return count;
     }
 
-    // A JSON number, or a string holding one.
-    private static bool TryParseNumber<T>(in Utf8JsonReader token, JsonTokenType kind, NumberStyles style, out T value) where T : INumberBase<T>
+    private static string? SetBoolean(bool b, MappedRow row, int column)
     {
-        if (kind == JsonTokenType.Number) return T.TryParse(token.ValueSpan, style, CultureInfo.InvariantCulture, out value!);
-        if (kind == JsonTokenType.String) return T.TryParse(Chars(in token, stackalloc char[StackChars]), style, CultureInfo.InvariantCulture, out value!);
-        value = T.Zero;
-        return false;
-    }
-
-    private static string? Boolean(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
-    {
-        bool b;
-        switch (kind)
-        {
-            case JsonTokenType.True: b = true; break;
-            case JsonTokenType.False: b = false; break;
-            case JsonTokenType.String when bool.TryParse(Chars(in token, stackalloc char[StackChars]), out b): break;
-            default: return $"{Show(raw)} is not a boolean";
-        }
         row.SetInteger(column, b ? 1 : 0);
         return null;
     }
 
-    private static string? Date(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    private static string? DateText(ReadOnlySpan<byte> text, ReadOnlySpan<byte> raw, MappedRow row, int column)
     {
-        if (kind == JsonTokenType.String)
+        if (TryParseIsoDate(text, out var date))
         {
-            if (!token.ValueIsEscaped && TryParseIsoDate(token.ValueSpan, out var date))
-            {
-                row.SetInteger(column, date.DayNumber);
-                return null;
-            }
-            var s = Chars(in token, stackalloc char[StackChars]);
-            if (DateOnly.TryParseExact(s, DateFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out date))
-            {
-                row.SetInteger(column, date.DayNumber);
-                return null;
-            }
-            if (DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
-            {
-                row.SetInteger(column, DateOnly.FromDateTime(dto.UtcDateTime).DayNumber);
-                return null;
-            }
+            row.SetInteger(column, date.DayNumber);
+            return null;
         }
-        return $"{Show(raw)} is not a date (expected ISO 8601, e.g. 2013-09-17)";
+        var s = Chars(text, stackalloc char[StackChars]);
+        if (DateOnly.TryParseExact(s, DateFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out date))
+        {
+            row.SetInteger(column, date.DayNumber);
+            return null;
+        }
+        if (DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
+        {
+            row.SetInteger(column, DateOnly.FromDateTime(dto.UtcDateTime).DayNumber);
+            return null;
+        }
+        return $"{Show(raw, text)} {NotADate}";
     }
 
     // yyyy-MM-dd, the form nearly every API uses: parsed without decoding to chars.
@@ -240,38 +283,22 @@ internal static class ValueConverter
         return true;
     }
 
-    private static string? Timestamp(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    // timestamptz: the instant, in UTC; timestamp: the wall-clock time as written (an offset is
+    // ignored, as PostgreSQL's cast to timestamp does).
+    private static string? TimestampText(ReadOnlySpan<byte> text, ReadOnlySpan<byte> raw, bool utc, MappedRow row, int column)
     {
-        if (kind == JsonTokenType.String &&
-            DateTimeOffset.TryParse(Chars(in token, stackalloc char[StackChars]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
-        {
-            row.SetInteger(column, dto.UtcTicks);
-            return null;
-        }
-        return $"{Show(raw)} is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00Z)";
+        if (!DateTimeOffset.TryParse(Chars(text, stackalloc char[StackChars]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
+            return $"{Show(raw, text)} {(utc ? NotATimestamptz : NotATimestamp)}";
+        row.SetInteger(column, utc ? dto.UtcTicks : dto.DateTime.Ticks);
+        return null;
     }
 
-    // The wall-clock time as written; an offset is ignored, as PostgreSQL's cast to timestamp does.
-    private static string? LocalTimestamp(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
+    private static string? UuidText(ReadOnlySpan<byte> text, ReadOnlySpan<byte> raw, MappedRow row, int column)
     {
-        if (kind == JsonTokenType.String &&
-            DateTimeOffset.TryParse(Chars(in token, stackalloc char[StackChars]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var dto))
-        {
-            row.SetInteger(column, dto.DateTime.Ticks);
-            return null;
-        }
-        return $"{Show(raw)} is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00)";
-    }
-
-    private static string? Uuid(ref Utf8JsonReader token, JsonTokenType kind, ReadOnlySpan<byte> raw, MappedRow row, int column)
-    {
-        if (kind == JsonTokenType.String && Guid.TryParse(Chars(in token, stackalloc char[StackChars]), out var guid))
-        {
-            guid.TryWriteBytes(row.ReserveBytes(16), bigEndian: true, out _);
-            row.CommitBytes(column, 16);
-            return null;
-        }
-        return $"{Show(raw)} is not a uuid";
+        if (!Guid.TryParse(Chars(text, stackalloc char[StackChars]), out var guid)) return $"{Show(raw, text)} {NotAUuid}";
+        guid.TryWriteBytes(row.ReserveBytes(16), bigEndian: true, out _);
+        row.CommitBytes(column, 16);
+        return null;
     }
 
     // Base64, as JSON carries bytes; or PostgreSQL's own text form, \x and hex digits.
@@ -303,18 +330,32 @@ internal static class ValueConverter
         return null;
     }
 
-    // The string token's text, unescaped; on the stack when short. Invalid UTF-8 gives no characters (so no parse succeeds).
-    private static ReadOnlySpan<char> Chars(in Utf8JsonReader token, Span<char> scratch)
+    // The string token's text, unescaped; on the stack when short. Text that does not unescape (bad UTF-8) is empty, which no parse takes.
+    private static ReadOnlySpan<byte> Unescaped(in Utf8JsonReader token, Span<byte> scratch)
     {
+        if (!token.ValueIsEscaped) return token.ValueSpan;
         try
         {
-            return token.ValueSpan.Length <= scratch.Length ? scratch[..token.CopyString(scratch)] : token.GetString();
+            return token.ValueSpan.Length <= scratch.Length ? scratch[..token.CopyString(scratch)] : Encoding.UTF8.GetBytes(token.GetString()!);
         }
         catch (InvalidOperationException)
         {
             return default;
         }
     }
+
+    // UTF-8 text as characters; on the stack when short. Invalid UTF-8 gives no characters (so no parse succeeds).
+    private static ReadOnlySpan<char> Chars(ReadOnlySpan<byte> text, Span<char> scratch)
+    {
+        if (text.Length > scratch.Length) scratch = new char[text.Length];
+        return Utf8.ToUtf16(text, scratch, out _, out var written, replaceInvalidSequences: false) == System.Buffers.OperationStatus.Done ? scratch[..written] : default;
+    }
+
+    private static string Show(ReadOnlySpan<byte> raw, ReadOnlySpan<byte> text) => Show(raw.IsEmpty ? Quoted(text) : raw);
+
+    // A text as a JSON string, as a reason shows a value.
+    private static byte[] Quoted(ReadOnlySpan<byte> text) =>
+        JsonSerializer.SerializeToUtf8Bytes(Encoding.UTF8.GetString(text), new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
     private static string Show(ReadOnlySpan<byte> raw)
     {

@@ -1,3 +1,4 @@
+using Ingest.Engine.Formats;
 using Ingest.Engine.Mapping;
 using Ingest.GrainInterfaces;
 
@@ -18,6 +19,20 @@ public sealed class CheckedMapper(TargetSpec target)
     public bool FailsOnInvalid => Validator?.OnInvalid == InvalidAction.Fail;
 
     public MappedRow CreateRow() => _mapper.CreateRow();
+
+    /// <summary>
+    /// Which of a reader's text fields each column reads (<see cref="RecordMapper.FieldSlots"/>), to
+    /// map its records without their JSON; null when the mapping or a rule needs the JSON.
+    /// </summary>
+    public int[]? FieldSlots(ITextFields fields) => Validator?.ReadsRecord == true ? null : _mapper.FieldSlots(fields.Keys);
+
+    /// <summary>Fills <paramref name="row"/> from one record's text fields, or says why the record is rejected.</summary>
+    public bool TryMap(ITextFields fields, int[] slots, MappedRow row, UnitFacts facts, long index, DateTime now, QualityTally tally, out RecordReject? reject)
+    {
+        row.Clear();
+        return _mapper.TryMap(fields, slots, row, new ElementFacts(facts, index), out reject)
+               && (Validator is null || Validator.Check(row, default, now, tally, out reject));
+    }
 
     /// <summary>Fills <paramref name="row"/> from one record, or says why the record is rejected.</summary>
     /// <param name="now">The unit's transaction time, for <c>now()</c> defaults.</param>

@@ -36,6 +36,9 @@ public sealed class RowValidator
 
     public InvalidAction OnInvalid { get; }
 
+    /// <summary>Whether <see cref="Check"/> reads the record itself (a generated id hashes it); otherwise only the row.</summary>
+    public bool ReadsRecord => _defaults.Any(d => d.Json is null && !d.Default.Now);
+
     /// <summary>
     /// Fills defaults, then checks the rules. False, with every broken rule named, when the record
     /// is invalid. <paramref name="now"/> is the unit's transaction time (what <c>now()</c> gives).

@@ -15,6 +15,7 @@ public sealed class UnitReading : IAsyncDisposable
     private readonly Stream _content;
     private readonly ContentCompression _compression;
     private readonly IRecordReader _reader;
+    private ReadOnlyMemory<byte> _current;
     private readonly bool _paged;
     private readonly DigestStream? _digest;
     private IAsyncEnumerator<ReadOnlyMemory<byte>>? _records;
@@ -66,8 +67,14 @@ public sealed class UnitReading : IAsyncDisposable
     /// <summary>Where this reading started.</summary>
     public UnitCheckpoint Start { get; }
 
-    /// <summary>The record read last (valid until the next <see cref="MoveNextAsync"/>).</summary>
-    public ReadOnlyMemory<byte> Current { get; private set; }
+    /// <summary>The record read last (valid until the next <see cref="MoveNextAsync"/>); written now when its reader defers it.</summary>
+    public ReadOnlyMemory<byte> Current => _current.IsEmpty && _reader is ITextFields fields ? fields.Json() : _current;
+
+    /// <summary>
+    /// The record read last as text fields, when its reader has them (a CSV row): a flat mapping reads
+    /// them instead of <see cref="Current"/>, after <see cref="ITextFields.DeferJson"/>. Null otherwise.
+    /// </summary>
+    public ITextFields? Fields => _reader as ITextFields;
 
     /// <summary>
     /// Why <see cref="Current"/> cannot be mapped (a CSV row with too few fields, a broken quote),
@@ -144,7 +151,7 @@ public sealed class UnitReading : IAsyncDisposable
         {
             throw new SourceDataException($"{Info.Key}: corrupt {_compression.ToString().ToLowerInvariant()} data after record {_next} ({e.Message})", e);
         }
-        Current = _records.Current;
+        _current = _records.Current;
         _next++;
         return true;
     }

@@ -61,16 +61,24 @@ public static class CsvBenchmark
             var unsplit = new List<double>();
             for (var run = 1; run <= runs; run++)
             {
+                var before = CpuClock.Read(processes);
                 var psql = await PsqlCopyAsync(db, processes, cs, data, file);
+                var psqlCpu = CpuClock.Read(processes) - before;
                 await Benchmark.QuiesceAsync(db, processes);
+                before = CpuClock.Read(processes);
                 var ingest = await SubmitAsync(db, work, data, "csv_ingest", splitBytes);
+                var ingestCpu = CpuClock.Read(processes) - before;
                 split.Add(psql / ingest.Command);
                 Console.WriteLine($"round {run}: psql \\copy {psql:F2} s | submit --wait, split {ingest.Command:F2} s (import {ingest.Import:F2} s, {ingest.Units} units, the pass over the file {ingest.Planning:F2} s) | ratio {psql / ingest.Command:F2}");
+                Console.WriteLine($"         CPU: psql \\copy {psqlCpu} | split {Silos(ingestCpu)}");
                 if (!whole) continue;
                 await Benchmark.QuiesceAsync(db, processes);
+                before = CpuClock.Read(processes);
                 var one = await SubmitAsync(db, work, data, "csv_whole", long.MaxValue);
+                var oneCpu = CpuClock.Read(processes) - before;
                 unsplit.Add(psql / one.Command);
                 Console.WriteLine($"round {run}: submit --wait, one unit {one.Command:F2} s (import {one.Import:F2} s) | ratio {psql / one.Command:F2}");
+                Console.WriteLine($"         CPU: one unit {Silos(oneCpu)}");
             }
             Console.WriteLine($"csv, one {mib:F0} MiB file split across {silos} silos / psql \\copy: median {Median(split):F2}   goal ≥ 1.0   (each: {string.Join(", ", split.Select(r => r.ToString("F2")))})");
             if (whole) Console.WriteLine($"csv, the same file as one unit / psql \\copy:        median {Median(unsplit):F2}   goal ≥ 0.9   (each: {string.Join(", ", unsplit.Select(r => r.ToString("F2")))})");
@@ -103,6 +111,8 @@ public static class CsvBenchmark
             Directory.Delete(work, recursive: true);
         }
     }
+
+    private static string Silos(CpuClock cpu) => cpu.ToString().Replace("nodes", "silos");
 
     // A silo SIGKILLed once 90 % of the file is read: the time from the kill to the end, against one range's file loaded alone.
     private static async Task KillAsync(NpgsqlDataSource db, string cs, List<Process> processes, string work, string data, string file, int rows, long size, long splitBytes)

@@ -240,6 +240,104 @@ public class CsvTests(ITestOutputHelper output)
         Assert.Equal(["""{"id":"1","name":null,"note":"NULL"}""", """{"id":"2","name":"","note":""}"""], rows.Select(r => r.Json));
     }
 
+    [Fact]
+    public async Task A_row_maps_from_its_fields_to_the_same_values_and_rejects_as_from_its_JSON()
+    {
+        using var data = new TempFolder();
+        data.Write("a.csv", string.Join("\n",
+            "id,name,n,price,rate,ok,day,at,local,uid,code,fecha,note",
+            "1,uno,12,1.50,2.5e3,true,2024-02-29,2024-02-29T10:00:00+02:00,2024-02-29 10:00:00,6f9619ff-8b86-d011-b42d-00cf4fc964ff, x ,29/02/2024,\"a \"\"q\"\" b\"",
+            "2,,,,,,,,,,,,",
+            "3,\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"",
+            " 4 ,dos,-7,\"1,5\",-0,False,20240101,2024-01-01,2024-01-01T23:59:59Z,{6F9619FF-8B86-D011-B42D-00CF4FC964FF}, N/A ,01/01/2024,é ü €",
+            "x5,cinco,1,1,1,true,2024-01-01,2024-01-01,2024-01-01,6f9619ff-8b86-d011-b42d-00cf4fc964ff,c,01/01/2024,n",
+            "6,seis,99999999999,1,1,true,2024-01-01,2024-01-01,2024-01-01,6f9619ff-8b86-d011-b42d-00cf4fc964ff,c,01/01/2024,n",
+            "7,siete,1,uno,1,true,2024-01-01,2024-01-01,2024-01-01,6f9619ff-8b86-d011-b42d-00cf4fc964ff,c,01/01/2024,n",
+            "8,ocho,1,1,NaN,true,2024-01-01,2024-01-01,2024-01-01,6f9619ff-8b86-d011-b42d-00cf4fc964ff,c,01/01/2024,n",
+            "9,nueve,1,1,1,maybe,2024-02-30,2024-01-01,2024-01-01,6f9619ff-8b86-d011-b42d-00cf4fc964ff,c,01/01/2024,n",
+            "10,diez,1,1,1,true,2024-01-01,never,2024-01-01,6f9619ff-8b86-d011-b42d-00cf4fc964ff,c,01/01/2024,n",
+            "11,once,1,1,1,true,2024-01-01,2024-01-01,2024-01-01,nope,c,01/01/2024,n",
+            "12,doce,1,1,1,true,2024-01-01,2024-01-01,2024-01-01,6f9619ff-8b86-d011-b42d-00cf4fc964ff,c,2024-01-01,n",
+            ",trece,1,1,1,true,2024-01-01,2024-01-01,2024-01-01,6f9619ff-8b86-d011-b42d-00cf4fc964ff,c,01/01/2024,n") + "\n");
+        var spec = ImportSpecParser.ParseJson(Spec(data.Path, """
+            "id":    { "path": "id",    "type": "bigint" },
+            "name":  { "path": "name",  "type": "text" },
+            "n":     { "path": "n",     "type": "int" },
+            "price": { "path": "price", "type": "numeric", "decimalSeparator": "," },
+            "rate":  { "path": "rate",  "type": "double" },
+            "ok":    { "path": "ok",    "type": "boolean" },
+            "day":   { "path": "day",   "type": "date" },
+            "at":    { "path": "at",    "type": "timestamptz" },
+            "local": { "path": "local", "type": "timestamp" },
+            "uid":   { "path": "uid",   "type": "uuid" },
+            "code":  { "path": "code",  "type": "text", "trim": true, "nullIf": ["N/A", ""] },
+            "fecha": { "path": "fecha", "type": "date", "format": "dd/MM/yyyy" },
+            "note":  { "path": "note",  "type": "text" },
+            "again": { "path": "id",    "type": "text" },
+            "line":  { "meta": "line" },
+            "fixed": { "value": 7, "type": "int" }
+            """, key: "\"id\""));
+        var source = TestSources.Registry.For(spec);
+        var mapper = new Ingest.Engine.Quality.CheckedMapper(source.Target);
+        var unit = await source.PlanAsync().SingleAsync();
+
+        async Task<List<(Ingest.Engine.Mapping.MappedRow? Row, string? Reject, string Json)>> MapAsync(bool fromFields)
+        {
+            var mapped = new List<(Ingest.Engine.Mapping.MappedRow?, string?, string)>();
+            await using var reading = await source.OpenAsync(unit, null);
+            var facts = new Ingest.Engine.Mapping.UnitFacts(1, reading.Info);
+            var slots = fromFields ? mapper.FieldSlots(reading.Fields!) : null;
+            if (fromFields)
+            {
+                Assert.NotNull(slots);
+                reading.Fields!.DeferJson();
+            }
+            var row = mapper.CreateRow();
+            while (await reading.MoveNextAsync())
+            {
+                var ok = fromFields
+                    ? mapper.TryMap(reading.Fields!, slots!, row, facts, reading.RecordIndex, DateTime.UtcNow, new(), out var reject)
+                    : mapper.TryMap(reading.Current.Span, row, facts, reading.RecordIndex, DateTime.UtcNow, new(), out reject);
+                mapped.Add((ok ? row.Clone() : null, reject?.Reason, Encoding.UTF8.GetString(reading.Current.Span)));
+            }
+            return mapped;
+        }
+
+        var fromJson = await MapAsync(fromFields: false);
+        var fromFields = await MapAsync(fromFields: true);
+
+        foreach (var (json, fields) in fromJson.Zip(fromFields))
+        {
+            output.WriteLine($"{json.Reject ?? "ok"} | {json.Json}");
+            Assert.Equal(json.Json, fields.Json); // written when asked for, as the reader writes it otherwise
+            Assert.Equal(json.Reject, fields.Reject);
+            Assert.Equal(json.Row is null, fields.Row is null);
+            if (json.Row is not null) Assert.True(json.Row.ValueEquals(fields.Row!), $"row {json.Json}: {string.Join(", ", Enumerable.Range(0, json.Row.Width).Select(c => $"{json.Row[c]} / {fields.Row![c]}"))}");
+        }
+        Assert.Equal(13, fromFields.Count);
+        Assert.Equal([0, 1, 3], fromFields.Index().Where(r => r.Item.Row is not null).Select(r => r.Index));
+        Assert.Equal([
+            "column 'n' (int) at 'n': \"\" is not a whole number", // a quoted field is never NULL
+            "column 'id' (bigint) at 'id': \"x5\" is not a whole number",
+            "column 'n' (int) at 'n': 99999999999 is out of range",
+            "column 'price' (numeric) at 'price': \"uno\" is not a decimal number (or out of range)",
+            "column 'rate' (double) at 'rate': \"NaN\" is not a number",
+            "column 'ok' (boolean) at 'ok': \"maybe\" is not a boolean",
+            "column 'at' (timestamptz) at 'at': \"never\" is not a timestamp (expected ISO 8601, e.g. 2013-09-17T10:00:00Z)",
+            "column 'uid' (uuid) at 'uid': \"nope\" is not a uuid",
+            "column 'fecha' (date) at 'fecha': \"2024-01-01\" does not match the format 'dd/MM/yyyy'",
+            "key column 'id' has no value at 'id'",
+        ], fromFields.Where(r => r.Row is null).Select(r => r.Reject));
+        var first = fromFields[0].Row!;
+        // "." groups thousands where "," is the decimal separator: "1.50" is 150.
+        Assert.Equal((1L, "uno", 12, 150m, 2500.0, true), ((long)first[0]!, (string)first[1]!, (int)first[2]!, (decimal)first[3]!, (double)first[4]!, (bool)first[5]!));
+        Assert.Equal(("x", "a \"q\" b", "1", 2L, 7), ((string)first[10]!, (string)first[12]!, (string)first[13]!, (long)first[14]!, (int)first[15]!));
+        Assert.All(Enumerable.Range(1, 12), c => Assert.Null(fromFields[1].Row![c]));
+        Assert.Equal(4L, fromFields[3].Row![0]);
+        Assert.Equal(1.5m, fromFields[3].Row![3]);
+        Assert.Null(fromFields[3].Row![10]);
+    }
+
     [Theory]
     [InlineData("a.csv", "utf-8")]
     [InlineData("a.csv", "latin1")]

@@ -63,6 +63,28 @@ public sealed class RepeatedKeyTests
     }
 
     [Fact]
+    public async Task A_CSV_unit_mapped_from_its_fields_sets_its_repeats_aside_with_their_lines_and_exact_counts()
+    {
+        using var data = new TempFolder();
+        data.Write("a.csv", "id,name\n1,one-a\n2,two\n1,one-b\n3,\"three, \"\"quoted\"\"\"\nx,bad\n1,one-c\n");
+        var spec = $$"""
+            { "name": "repeats", "source": { "kind": "files", "path": {{JsonSerializer.Serialize(data.Path)}}, "pattern": "*.csv" },
+              "target": { "table": "t", "key": ["id"], "create": true,
+                          "columns": { "id": { "path": "id", "type": "bigint" }, "name": { "path": "name", "type": "text" }, "line": { "meta": "line" } } } }
+            """;
+        var (db, id, loader) = await PlanAsync(data, spec);
+        await using var _ = db;
+
+        var result = await LoadAloneAsync(db, loader, id, "a.csv");
+
+        // 1 is inserted once (its two earlier occurrences unchanged), as the row of its last line.
+        Assert.Equal(new LoadCounts(3, 0, 2), result.Counts);
+        Assert.Equal((6L, 1L), (result.RowsRead, result.Rejected));
+        Assert.Contains("line 6: column 'id' (bigint) at 'id': \"x\" is not a whole number", Assert.Single(result.Rejects).Reason);
+        Assert.Equal(["1|one-c|7", "2|two|3", "3|three, \"quoted\"|5"], await RowsAsync(db, "t", "id", "name", "line"));
+    }
+
+    [Fact]
     public async Task A_key_that_exists_before_the_load_still_stages_the_load()
     {
         using var data = new TempFolder();

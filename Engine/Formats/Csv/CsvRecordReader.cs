@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -26,7 +27,7 @@ namespace Ingest.Engine.Formats.Csv;
 /// line count it needs.
 /// </para>
 /// </summary>
-public sealed class CsvRecordReader : IRecordReader
+public sealed class CsvRecordReader : IRecordReader, ITextFields
 {
     private const int MaxRecordBytes = 256 * 1024 * 1024;
     private static readonly byte[] Empty = "{}"u8.ToArray();
@@ -37,6 +38,10 @@ public sealed class CsvRecordReader : IRecordReader
     private readonly long _startOffset;
     private readonly bool _resumed;
     private readonly JsonEncodedText[] _keys;
+    private readonly string[] _fieldKeys; // the layout's keys, then the line's when a column keeps it
+    private readonly byte[] _lineText = new byte[20];
+    private bool _deferred;
+    private bool _written;
     private readonly byte[][] _nulls;
     private readonly byte? _quote;
     private readonly byte? _backslash; // quoted fields whose quotes a backslash escapes
@@ -67,6 +72,7 @@ public sealed class CsvRecordReader : IRecordReader
         RecordEnd = from.Offset;
         _resumed = from.Offset > 0;
         _keys = layout.EncodedKeys();
+        _fieldKeys = [.. layout.Keys, .. layout.Line ? [CsvLayout.LineKey] : Array.Empty<string>()];
         _nulls = layout.Options.NullValues.Select(Encoding.UTF8.GetBytes).ToArray();
         var options = layout.Options;
         _quote = options.Quote.Length == 1 ? (byte)options.Quote[0] : null;
@@ -153,6 +159,12 @@ public sealed class CsvRecordReader : IRecordReader
                 if (Problem is not null)
                 {
                     yield return Empty;
+                    continue;
+                }
+                if (_deferred)
+                {
+                    _written = false;
+                    yield return default;
                     continue;
                 }
                 Write(csv, line);
@@ -256,23 +268,45 @@ public sealed class CsvRecordReader : IRecordReader
         return _rowKeys[field];
     }
 
+    public IReadOnlyList<string> Keys => _fieldKeys;
+
+    public bool TryGet(int key, out ReadOnlySpan<byte> text)
+    {
+        if (key < _keys.Length) return TryGetField(_csv!, _slots[key], out text);
+        Utf8Formatter.TryFormat(Line, _lineText, out var written);
+        text = _lineText.AsSpan(0, written);
+        return true;
+    }
+
+    public void DeferJson() => _deferred = true;
+
+    public ReadOnlyMemory<byte> Json()
+    {
+        if (!_written)
+        {
+            Write(_csv!, Line);
+            _written = true;
+        }
+        return _json.WrittenMemory;
+    }
+
     private void WriteField(CsvReader csv, JsonEncodedText key, int field)
     {
-        if (field < 0 || field >= csv.FieldCount)
-        {
-            _writer.WriteNull(key);
-            return;
-        }
+        if (TryGetField(csv, field, out var value)) _writer.WriteString(key, value);
+        else _writer.WriteNull(key);
+    }
+
+    // A field's text, unquoted and unescaped; false when it is NULL (an unquoted null value) or the row lacks it.
+    private bool TryGetField(CsvReader csv, int field, out ReadOnlySpan<byte> text)
+    {
+        text = default;
+        if (field < 0 || field >= csv.FieldCount) return false;
         var raw = csv.GetRawSpan(field);
         var quoted = _quote is { } quote && raw.Length > 0 && raw[0] == quote;
-        if (!quoted && IsNull(raw))
-        {
-            _writer.WriteNull(key);
-            return;
-        }
-        var value = csv.GetSpan(field);
-        if (_backslash is { } escape) value = EscapedQuoteStream.Unescape(value, escape, ref _scratch);
-        _writer.WriteString(key, value);
+        if (!quoted && IsNull(raw)) return false;
+        text = csv.GetSpan(field);
+        if (_backslash is { } escape) text = EscapedQuoteStream.Unescape(text, escape, ref _scratch);
+        return true;
     }
 
     private bool IsNull(ReadOnlySpan<byte> raw)

@@ -98,9 +98,7 @@ public sealed class ClientContext(TextWriter stdout, TextWriter stderr) : IAsync
     private static NpgsqlDataSource Open()
     {
         ConnectionStringBuilder(); // a malformed INGEST_DB is a usage error
-        var builder = new NpgsqlDataSourceBuilder(ConnectionString);
-        builder.ConnectionStringBuilder.ApplicationName ??= "ingest-client";
-        return builder.Build();
+        return CatalogConnections.Builder(ConnectionString, "ingest-client").Build();
     }
 
     public async ValueTask DisposeAsync()

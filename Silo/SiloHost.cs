@@ -29,8 +29,7 @@ public static class SiloHost
     /// <summary>The cluster database as the grains use it.</summary>
     public static NpgsqlDataSource CreateDataSource(string connectionString)
     {
-        var builder = new NpgsqlDataSourceBuilder(connectionString);
-        builder.ConnectionStringBuilder.ApplicationName ??= "ingest-silo";
+        var builder = CatalogConnections.Builder(connectionString, "ingest-silo");
         // Keep session state across pooled uses: the staging tables are created once per session.
         // Nothing else is left in a session (locks are transaction-scoped, no SET is issued).
         builder.ConnectionStringBuilder.NoResetOnClose = true;

@@ -24,6 +24,23 @@ public class SiloTests
         Assert.DoesNotContain(handles, h => h.Contains("inotify", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Catalog_connections_run_without_PostgreSQL_JIT_unless_the_connection_string_sets_it()
+    {
+        // The planner's estimates on a catalog of many units cross the JIT thresholds: compiling then
+        // costs each short catalog statement far more than running it.
+        await using var db = await TestDatabase.CreateAsync(migrate: false);
+        async Task<string> JitAsync(Npgsql.NpgsqlDataSource source)
+        {
+            await using (source) return (string)(await source.CreateCommand("SHOW jit").ExecuteScalarAsync())!;
+        }
+
+        Assert.Equal("on", await JitAsync(Npgsql.NpgsqlDataSource.Create(db.ConnectionString)));
+        Assert.Equal("off", await JitAsync(Ingest.Catalog.CatalogConnections.Builder(db.ConnectionString, "ingest-silo").Build()));
+        Assert.Equal("off", await JitAsync(Ingest.Catalog.CatalogConnections.Builder(db.ConnectionString + ";Options=-c work_mem=8MB", "ingest-silo").Build()));
+        Assert.Equal("on", await JitAsync(Ingest.Catalog.CatalogConnections.Builder(db.ConnectionString + ";Options=-c jit=on", "ingest-silo").Build()));
+    }
+
     [Theory]
     [InlineData("INGEST_SILO_SLOTS", "many")]
     [InlineData("INGEST_PROBE_TIMEOUT_SECONDS", "1s")]

@@ -154,11 +154,12 @@ public sealed class RecordMapper
     public int[]? FieldSlots(IReadOnlyList<string> keys)
     {
         if (_allSpans > 0) return null;
+        var names = keys.ToList();
         var slots = new int[_columns.Length];
         for (var i = 0; i < _columns.Length; i++)
         {
             if (_sources[i] != Source.Path) continue;
-            slots[i] = keys.ToList().IndexOf(_columns[i].Path!);
+            slots[i] = names.IndexOf(_columns[i].Path!);
             if (slots[i] < 0 || !ValueConverter.ReadsText(_columns[i].Type)) return null;
         }
         return slots;

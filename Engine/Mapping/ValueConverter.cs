@@ -14,6 +14,7 @@ namespace Ingest.Engine.Mapping;
 internal static class ValueConverter
 {
     private static readonly string[] DateFormats = ["yyyy-MM-dd", "yyyy-M-d", "yyyyMMdd"];
+    private static readonly JsonSerializerOptions QuotedOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Longer strings are not worth decoding on the stack; they are rare for the types that parse them.</summary>
     private const int StackChars = 128;
@@ -88,11 +89,12 @@ internal static class ValueConverter
 
     /// <summary>Converts a text (a CSV field's) read with a column's <see cref="ValueFormat"/>, as a JSON string holding it converts.</summary>
     public static bool TryConvertFormattedText(ReadOnlySpan<byte> text, ColumnType type, ValueFormat format, MappedRow row, int column, out string? reason) =>
-        TryConvertFormatted(Encoding.UTF8.GetString(text), Quoted(text), type, format, row, column, out reason);
+        TryConvertFormatted(Encoding.UTF8.GetString(text), default, type, format, row, column, out reason);
 
-    private static bool TryConvertFormatted(string text, ReadOnlySpan<byte> raw, ColumnType type, ValueFormat format, MappedRow row, int column, out string? reason)
+    // A reason shows raw, or else the text as given, quoted.
+    private static bool TryConvertFormatted(string given, ReadOnlySpan<byte> raw, ColumnType type, ValueFormat format, MappedRow row, int column, out string? reason)
     {
-        if (format.Trim) text = text.Trim();
+        var text = format.Trim ? given.Trim() : given;
         reason = null;
         if (format.NullIf?.Contains(text) == true)
         {
@@ -107,7 +109,7 @@ internal static class ValueConverter
                 row.SetInteger(column, at.UtcTicks);
             else if (type == ColumnType.Timestamp && DateTime.TryParseExact(text, pattern, CultureInfo.InvariantCulture, DateTimeStyles.None, out var local))
                 row.SetInteger(column, local.Ticks);
-            else reason = $"{Show(raw)} does not match the format '{pattern}'";
+            else reason = $"{Show(raw, Encoding.UTF8.GetBytes(given))} does not match the format '{pattern}'";
             return reason is null;
         }
         // With another decimal separator, '.' and spaces group thousands: "1.234,5" → 1234.5.
@@ -354,8 +356,7 @@ internal static class ValueConverter
     private static string Show(ReadOnlySpan<byte> raw, ReadOnlySpan<byte> text) => Show(raw.IsEmpty ? Quoted(text) : raw);
 
     // A text as a JSON string, as a reason shows a value.
-    private static byte[] Quoted(ReadOnlySpan<byte> text) =>
-        JsonSerializer.SerializeToUtf8Bytes(Encoding.UTF8.GetString(text), new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    private static byte[] Quoted(ReadOnlySpan<byte> text) => JsonSerializer.SerializeToUtf8Bytes(Encoding.UTF8.GetString(text), QuotedOptions);
 
     private static string Show(ReadOnlySpan<byte> raw)
     {

@@ -51,11 +51,39 @@ public static class MessageLedger
         return ledger;
     }
 
-    /// <summary>Forgets the ids committed more than <paramref name="hours"/> ago; returns how many.</summary>
+    /// <summary>
+    /// Inside the batch's transaction, records the deliveries it skips as duplicates and returns
+    /// those recorded already: skipped by a batch that committed, so one of them flagged redelivered
+    /// is that skip delivered again after a crash before its ack, not another duplicate.
+    /// </summary>
+    public static async Task<HashSet<string>> RecordSkipsAsync(NpgsqlConnection connection, string importName, string queue,
+        IEnumerable<string> deliveries, CancellationToken cancellationToken = default)
+    {
+        var known = new HashSet<string>(deliveries, StringComparer.Ordinal);
+        if (known.Count == 0) return known;
+        await using var cmd = new NpgsqlCommand(
+            """
+            INSERT INTO ingest.message_skips (import_name, queue, delivery)
+            SELECT $1, $2, d FROM unnest($3::text[]) AS d ORDER BY d
+            ON CONFLICT DO NOTHING
+            RETURNING delivery
+            """, connection);
+        cmd.Parameters.AddWithValue(importName);
+        cmd.Parameters.AddWithValue(queue);
+        cmd.Parameters.AddWithValue(known.Order(StringComparer.Ordinal).ToArray());
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken)) known.Remove(r.GetString(0));
+        return known;
+    }
+
+    /// <summary>Forgets the ids committed, and the duplicates skipped, more than <paramref name="hours"/> ago; returns how many ids.</summary>
     public static async Task<int> PruneAsync(NpgsqlDataSource dataSource, string importName, string queue, double hours, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
-            "DELETE FROM ingest.message_ledger WHERE import_name = $1 AND queue = $2 AND committed_at < now() - make_interval(secs => $3 * 3600)");
+            """
+            WITH skips AS (DELETE FROM ingest.message_skips WHERE import_name = $1 AND queue = $2 AND committed_at < now() - make_interval(secs => $3 * 3600))
+            DELETE FROM ingest.message_ledger WHERE import_name = $1 AND queue = $2 AND committed_at < now() - make_interval(secs => $3 * 3600)
+            """);
         cmd.Parameters.AddWithValue(importName);
         cmd.Parameters.AddWithValue(queue);
         cmd.Parameters.AddWithValue(hours);

@@ -167,7 +167,10 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await UnitFence.BeginAttemptAsync(connection, dispatch, cancellationToken);
         var ledger = await MessageLedger.RecordAsync(connection, spec.Name, queue.Queue, claim.ImportId, batch.Entries.Select(e => (e.Id, e.Delivery)), cancellationToken);
-        var (load, duplicate, redelivered) = batch.Split(ledger);
+        var (load, skipped) = batch.Split(ledger);
+        var skippedBefore = await MessageLedger.RecordSkipsAsync(connection, spec.Name, queue.Queue,
+            skipped.Where(e => e.Delivery != ledger[e.Id].Delivery).Select(e => e.Delivery), cancellationToken);
+        var (duplicate, redelivered) = MessageBatch.CountSkipped(skipped, ledger, skippedBefore);
         var result = UnitLoadResult.None;
         if (load.Count > 0)
         {

@@ -37,22 +37,36 @@ public sealed class MessageBatch
     /// <summary>
     /// Splits the batch by what the ledger holds for its ids (<paramref name="ledger"/>: the delivery
     /// that committed each, and whether that is this batch): the messages to load (each new id's
-    /// first one), and the counts of the others, skipped: a redelivery (the committed delivery again,
-    /// flagged redelivered by the broker) or a duplicate (another publish of the id).
+    /// first one), and the others, skipped.
     /// </summary>
-    public (MessageBatch Load, long Duplicate, long Redelivered) Split(IReadOnlyDictionary<string, (string Delivery, bool New)> ledger)
+    public (MessageBatch Load, IReadOnlyList<Entry> Skipped) Split(IReadOnlyDictionary<string, (string Delivery, bool New)> ledger)
     {
         var load = new List<Entry>();
+        var skipped = new List<Entry>();
         var taken = new HashSet<string>(StringComparer.Ordinal);
-        long duplicate = 0, redelivered = 0;
         foreach (var e in Entries)
         {
-            var (delivery, isNew) = ledger[e.Id];
-            if (isNew && taken.Add(e.Id)) load.Add(e);
-            else if (delivery == e.Delivery && e.Message.Redelivered) redelivered++;
+            if (ledger[e.Id].New && taken.Add(e.Id)) load.Add(e);
+            else skipped.Add(e);
+        }
+        return (new MessageBatch(load), skipped);
+    }
+
+    /// <summary>
+    /// Counts skipped messages: a redelivery (flagged by the broker, of the delivery that committed
+    /// its id or of one an earlier batch skipped, <paramref name="skippedBefore"/>) or a duplicate
+    /// (another publish of the id).
+    /// </summary>
+    public static (long Duplicate, long Redelivered) CountSkipped(IReadOnlyList<Entry> skipped,
+        IReadOnlyDictionary<string, (string Delivery, bool New)> ledger, IReadOnlySet<string> skippedBefore)
+    {
+        long duplicate = 0, redelivered = 0;
+        foreach (var e in skipped)
+        {
+            if (e.Message.Redelivered && (e.Delivery == ledger[e.Id].Delivery || skippedBefore.Contains(e.Delivery))) redelivered++;
             else duplicate++;
         }
-        return (new MessageBatch(load), duplicate, redelivered);
+        return (duplicate, redelivered);
     }
 
     /// <summary>A batch of one of its messages, for loading them one by one.</summary>

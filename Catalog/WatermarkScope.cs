@@ -36,8 +36,9 @@ public static class WatermarkScope
         return Without(source, "incremental", "chunkRows", "splitBytes", "http", "cursor");
     }
 
-    /// <summary>The spec's target as the store records it.</summary>
-    public static string Target(ImportSpec spec) => Without(JsonSerializer.SerializeToNode(spec.Target, ImportSpecJson.Options), "create", "foreignKeys");
+    /// <summary>The spec's target as the store records it: <c>"*"</c> as written, not the columns planning found for it.</summary>
+    public static string Target(ImportSpec spec) =>
+        Without(JsonSerializer.SerializeToNode(spec.Target, ImportSpecJson.Options), spec.Target.AllColumns ? ["create", "foreignKeys", "columns"] : ["create", "foreignKeys"]);
 
     private static string Without(JsonNode? node, params string[] fields)
     {

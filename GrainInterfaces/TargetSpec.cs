@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Ingest.GrainInterfaces;
 
 /// <summary>The table an import loads into, and the related tables its nested records fill.</summary>
@@ -18,7 +20,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="VersionColumn">A column whose value orders a key's versions: an upsert updates a row only when the incoming value is greater.</param>
 /// <param name="AllColumns">
 /// <c>"columns": "*"</c> (a SQL source): every source column, by name, with its own type; planning
-/// replaces it with those columns (<see cref="Columns"/>) in the stored spec, so every unit maps the same.
+/// fills <see cref="Columns"/> with those columns in the stored spec, so every unit maps the same.
 /// </param>
 public sealed record TargetSpec(
     string Schema,
@@ -35,6 +37,10 @@ public sealed record TargetSpec(
     string? VersionColumn = null,
     bool AllColumns = false)
 {
+    /// <summary>Whether the columns are <c>"*"</c> and planning has yet to find them.</summary>
+    [JsonIgnore]
+    public bool ColumnsToResolve => AllColumns && Columns.Count == 0;
+
     /// <summary>Many-to-one links from each record to dimension tables.</summary>
     public IReadOnlyList<ReferenceSpec> References { get; init; } = References ?? [];
 

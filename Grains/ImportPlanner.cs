@@ -79,7 +79,7 @@ public sealed class ImportPlanner(NpgsqlDataSource dataSource, SourceRegistry so
     public async Task<int?> PlanAsync(long importId, Func<IReadOnlyList<PlannedUnit>, Task> stored, CancellationToken cancellationToken = default)
     {
         if (await PlannedUnits.ToListAsync(dataSource, importId, cancellationToken) is not { } toList) return null;
-        if (toList.Spec.Target.AllColumns)
+        if (toList.Spec.Target.ColumnsToResolve)
         {
             // Before any unit: every unit, on any silo, maps the columns found now.
             toList = toList with { Spec = await sources.ResolveAsync(toList.Spec, cancellationToken) };

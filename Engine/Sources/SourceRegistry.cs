@@ -16,13 +16,13 @@ public sealed class SourceRegistry(IEnumerable<ISourceConnector> connectors, IEn
     public ImportSource For(ImportSpec spec) => new(Connector(spec.Source), _formats, spec.Source, spec.Target);
 
     /// <summary>
-    /// The spec with <c>"columns": "*"</c> replaced by the source's columns, each with its own type;
-    /// the spec itself when it names its columns.
+    /// The spec with <c>"columns": "*"</c> filled with the source's columns, each with its own type;
+    /// the spec itself when it names its columns or they were filled before.
     /// </summary>
     /// <exception cref="SourceDataException">The source cannot be described, or the key or the version column is not among its columns.</exception>
     public async Task<ImportSpec> ResolveAsync(ImportSpec spec, CancellationToken cancellationToken = default)
     {
-        if (!spec.Target.AllColumns) return spec;
+        if (!spec.Target.ColumnsToResolve) return spec;
         if (Connector(spec.Source) is not IRecordConnector records) throw new InvalidOperationException("\"columns\": \"*\" without a SQL source");
         var columns = await records.ColumnsAsync(spec.Source, cancellationToken);
         var missing = spec.Target.Key.Where(k => columns.All(c => c.Name != k)).ToList();
@@ -32,7 +32,7 @@ public sealed class SourceRegistry(IEnumerable<ISourceConnector> connectors, IEn
         if (spec.Target.VersionColumn is { } version && columns.All(c => c.Name != version))
             throw new SourceDataException($"target.versionColumn: '{version}' is not a column of the source ({string.Join(", ", columns.Select(c => c.Name))})",
                 kind: ErrorKind.Import);
-        return spec with { Target = spec.Target with { Columns = columns, AllColumns = false } };
+        return spec with { Target = spec.Target with { Columns = columns } };
     }
 
     private ISourceConnector Connector(SourceSpec source) =>

@@ -297,5 +297,18 @@ public class SqlIncrementalTests(SqlSources sources, ITestOutputHelper output) :
         var byVersion = await db.WaitForAsync(await db.SubmitAsync(Spec("postgres", lag: 0, cursor: "version").Replace("\"name\": \"items\"", "\"name\": \"by-version-0\"")));
         Assert.True(byVersion.State == ImportState.Completed, await db.DescribeAsync(byVersion.Id));
         Assert.Equal("[3, 3]", (await Watermarks.ReadCursorAsync(db.DataSource, "by-version-0"))?.GetRawText());
+
+        // "columns": "*" is recorded as written, not as the columns planning found: the same spec again is not a changed one.
+        var everything = Spec("postgres", lag: 0, cursor: "version").Replace("\"name\": \"items\"", "\"name\": \"all-columns\"")
+            .Replace("\"table\": \"items\", \"key\"", "\"table\": \"all_items\", \"key\"");
+        everything = everything[..everything.IndexOf("\"columns\": {", StringComparison.Ordinal)] + "\"columns\": \"*\" },\n  \"retry\": { \"attempts\": 3 }\n}";
+        var all = await db.WaitForAsync(await db.SubmitAsync(everything));
+        Assert.True(all.State == ImportState.Completed, await db.DescribeAsync(all.Id));
+        Assert.Equal(3L, all.Rows.Read);
+        await Execute(admin, "INSERT INTO items VALUES (4, 'four', '2024-05-03', 4, 'd')");
+        var again = await db.WaitForAsync(await db.SubmitAsync(everything));
+        Assert.True(again.State == ImportState.Completed, await db.DescribeAsync(again.Id));
+        Assert.Equal(1L, again.Rows.Read);
+        Assert.Equal("1|a;2|b;3|c;4|d", await db.ScalarAsync<string>("SELECT string_agg(id || '|' || code, ';' ORDER BY id) FROM all_items"));
     }
 }

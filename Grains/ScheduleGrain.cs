@@ -42,9 +42,28 @@ public sealed class ScheduleGrain(Schedules schedules, ImportCatalog catalog, IO
             }
             catch (ImportNameInUseException e)
             {
-                await schedules.RecordSkipAsync(due.Name, $"run due {due.NextAt:O} skipped: import {e.ImportId} of this name is still {e.State.Name()}");
+                await RecordSkipAsync(due.Name, $"run due {due.NextAt:O} skipped: import {e.ImportId} of this name is still {e.State.Name()}");
                 logger.LogInformation("schedule {Name}: run due {Due:O} skipped, import {ImportId} still {State}", due.Name, due.NextAt, e.ImportId, e.State.Name());
             }
+            catch (Exception e)
+            {
+                // Recorded where `schedule list` shows it, and the other due schedules still run.
+                var why = e is WatermarkScopeChangedException ? $"{e.Message} (`ingest reset {due.Name}` clears its state)" : ErrorClassifier.Describe(e);
+                logger.LogWarning("schedule {Name}: run due {Due:O} not submitted: {Error}", due.Name, due.NextAt, why);
+                await RecordSkipAsync(due.Name, $"run due {due.NextAt:O} not submitted: {why}");
+            }
+        }
+    }
+
+    private async Task RecordSkipAsync(string name, string reason)
+    {
+        try
+        {
+            await schedules.RecordSkipAsync(name, reason);
+        }
+        catch (Exception e) when (ErrorClassifier.IsTransient(e))
+        {
+            logger.LogWarning("schedule {Name}: could not record a skipped run: {Error}", name, ErrorClassifier.Describe(e));
         }
     }
 }

@@ -55,12 +55,21 @@ public class ScheduleTests
     }
 
     [Fact]
-    public async Task Times_missed_while_no_silo_ran_are_run_once_when_one_starts()
+    public async Task Times_missed_while_no_silo_ran_are_run_once_when_one_starts_and_a_run_that_cannot_be_submitted_is_recorded_with_its_cause()
     {
         using var data = new TempFolder().WithPages(files: 2, perFile: 2);
+        using var other = new TempFolder().WithPages(files: 1, perFile: 2);
         await using var db = await TestDatabase.CreateAsync();
+        // 'moved' loaded the other folder incrementally; its schedule's spec reads this one: a changed spec, refused.
+        var first = db.StartSilo();
+        var loaded = await db.WaitForAsync(await db.SubmitAsync(Specs.Files(other.Path, table: "moved", name: "moved", incremental: true)));
+        Assert.Equal(ImportState.Completed, loaded.State);
+        first.Terminate();
+        Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var moved = ImportSpecParser.ParseJson(Scheduled(data.Path, "moved", "0 * * * *").Replace("\"table\": \"games\"", "\"table\": \"moved\"").Replace("\"kind\": \"files\",", "\"kind\": \"files\", \"incremental\": true,"));
         var spec = ImportSpecParser.ParseJson(Scheduled(data.Path, "hourly", "0 * * * *"));
-        // Due three hours ago: three times were missed.
+        // Due hours ago: three times were missed; the refused one comes first.
+        await new Schedules(db.DataSource).AddAsync(moved, DateTimeOffset.UtcNow.AddHours(-4));
         await new Schedules(db.DataSource).AddAsync(spec, DateTimeOffset.UtcNow.AddHours(-3));
 
         await db.StartSilo(env: Fast).StartedAsync();
@@ -68,7 +77,13 @@ public class ScheduleTests
         await Poll.UntilAsync(async () => await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'hourly' AND state = 'completed'") == 1,
             TimeSpan.FromSeconds(60), () => $"the missed run done; silo output:\n{db.SiloOutput}");
         Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'hourly'"));
-        Assert.True(await db.ScalarAsync<bool>("SELECT next_at > now() AND next_at <= now() + interval '1 hour' AND runs = 1 FROM ingest.schedules"));
+        Assert.True(await db.ScalarAsync<bool>("SELECT next_at > now() AND next_at <= now() + interval '1 hour' AND runs = 1 FROM ingest.schedules WHERE name = 'hourly'"));
+        var list = JsonDocument.Parse((await CliProcess.RunAsync(db.ConnectionString, "schedule", "list", "--json")).Stdout).RootElement
+            .EnumerateArray().Single(s => s.GetProperty("name").GetString() == "moved");
+        Assert.Equal(0, list.GetProperty("runs").GetInt32());
+        Assert.Contains("not submitted: the source or target of 'moved' changed since its incremental state was written: source.path:", list.GetProperty("lastSkip").GetString());
+        Assert.Contains("`ingest reset moved` clears its state", list.GetProperty("lastSkip").GetString());
+        Assert.Equal(1, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'moved'"));
     }
 
     [Fact]

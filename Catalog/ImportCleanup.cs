@@ -5,13 +5,15 @@ namespace Ingest.Catalog;
 
 /// <summary>What a cleanup removed (or, dry, would remove): the imports, and their rows in the catalog.</summary>
 /// <param name="Imports">The imports' ids, oldest first.</param>
-public sealed record CleanupResult(IReadOnlyList<long> Imports, long Units, long Rejects, long Events);
+/// <param name="Unsent">Imports that would be removed but are kept until their events are sent (<c>notify</c>).</param>
+public sealed record CleanupResult(IReadOnlyList<long> Imports, long Units, long Rejects, long Events, IReadOnlyList<long> Unsent);
 
 /// <summary>
 /// Removes ended imports from the catalog: their rows in <c>ingest.imports</c>, and with them their
 /// units, rejects, events and totals (and an incremental import's skipped files). Never a target
 /// table's rows, and nothing that is kept by import name rather than by import: the watermark
-/// store (<see cref="Watermarks"/>) holds no reference to an import row and outlives them.
+/// store (<see cref="Watermarks"/>) holds no reference to an import row and outlives them. An
+/// import whose events the outbox has yet to send is kept until they are.
 /// </summary>
 public sealed class ImportCleanup(NpgsqlDataSource dataSource)
 {
@@ -28,13 +30,17 @@ public sealed class ImportCleanup(NpgsqlDataSource dataSource)
             if (!state.IsFinal()) throw new ArgumentException($"an import that is {state.Name()} has not ended: it is never cleaned up", nameof(states));
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        var ids = new List<long>();
-        await using (var old = new NpgsqlCommand("SELECT id FROM ingest.imports WHERE state = ANY($1) AND finished_at < now() - $2 ORDER BY id FOR UPDATE", connection))
+        var (ids, unsent) = (new List<long>(), new List<long>());
+        await using (var old = new NpgsqlCommand(
+            """
+            SELECT i.id, EXISTS (SELECT FROM ingest.events e WHERE e.import_id = i.id AND e.payload IS NOT NULL AND e.sent_at IS NULL)
+            FROM ingest.imports i WHERE i.state = ANY($1) AND i.finished_at < now() - $2 ORDER BY i.id FOR UPDATE OF i
+            """, connection))
         {
             old.Parameters.AddWithValue(states.Select(s => s.Name()).ToArray());
             old.Parameters.AddWithValue(olderThan);
             await using var r = await old.ExecuteReaderAsync(cancellationToken);
-            while (await r.ReadAsync(cancellationToken)) ids.Add(r.GetInt64(0));
+            while (await r.ReadAsync(cancellationToken)) (r.GetBoolean(1) ? unsent : ids).Add(r.GetInt64(0));
         }
         await using var count = new NpgsqlCommand(
             """
@@ -47,7 +53,7 @@ public sealed class ImportCleanup(NpgsqlDataSource dataSource)
         await using (var r = await count.ExecuteReaderAsync(cancellationToken))
         {
             await r.ReadAsync(cancellationToken);
-            result = new CleanupResult(ids, r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+            result = new CleanupResult(ids, r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), unsent);
         }
         if (dryRun || ids.Count == 0) return result;
         // The foreign keys cascade to units, rejects, events and totals.

@@ -38,11 +38,13 @@ public static class CleanupCommand
             }
             var dry = result.GetValue(dryRun);
             var removed = await new ImportCleanup(context.DataSource).RunAsync([.. names.Select(StateNames.ToImportState)], age, dry, ct);
-            if (result.GetValue(json)) { Json.Write(context.Out, new { dryRun = dry, imports = removed.Imports, removed.Units, removed.Rejects, removed.Events }); return ExitCodes.Ok; }
+            if (result.GetValue(json)) { Json.Write(context.Out, new { dryRun = dry, imports = removed.Imports, removed.Units, removed.Rejects, removed.Events, keptUnsent = removed.Unsent }); return ExitCodes.Ok; }
             var verb = dry ? "would remove" : "removed";
             await context.Out.WriteLineAsync(removed.Imports.Count == 0
                 ? $"no import in {string.Join(", ", names)} ended more than {result.GetValue(olderThan)} ago: nothing {(dry ? "would be removed" : "removed")}"
                 : $"{verb} {removed.Imports.Count} imports ({string.Join(", ", removed.Imports)}): {removed.Units:N0} units, {removed.Rejects:N0} rejects, {removed.Events:N0} events; target tables untouched");
+            if (removed.Unsent.Count > 0)
+                await context.Out.WriteLineAsync($"kept {removed.Unsent.Count} imports ({string.Join(", ", removed.Unsent)}) until their events are sent");
             return ExitCodes.Ok;
         }, ct));
         return command;

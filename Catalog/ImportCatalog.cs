@@ -119,21 +119,23 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// Reopens an import that ended <c>completed_with_errors</c> or <c>failed</c>: its failed units
-    /// (and, for an import that failed at planning, the units its listing stored) are pending again
-    /// with fresh attempts, from their checkpoints; the import is <c>running</c> again, or
+    /// (and, for an import that failed, the units its failure cancelled: those its listing stored,
+    /// or those still open when an error every unit would meet stopped it) are pending again with
+    /// fresh attempts, from their checkpoints; the import is <c>running</c> again, or
     /// <c>pending</c> to be planned again when its listing had not ended. The totals lose what those
     /// units counted as ended, so they end exact.
     /// </summary>
     public Task<ChangeResult> RetryAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "retried",
         $"""
         WITH i AS (
-          UPDATE ingest.imports
-          SET state = CASE WHEN planned_at IS NULL THEN {StateSql.Import.Pending} ELSE {StateSql.Import.Running} END, error = NULL, finished_at = NULL
-          WHERE id = $1 AND state IN ({StateSql.Import.CompletedWithErrors}, {StateSql.Import.Failed})
-          RETURNING id, state, planned_at IS NULL AS replan),
+          UPDATE ingest.imports n
+          SET state = CASE WHEN n.planned_at IS NULL THEN {StateSql.Import.Pending} ELSE {StateSql.Import.Running} END, error = NULL, finished_at = NULL
+          FROM ingest.imports o
+          WHERE n.id = $1 AND o.id = n.id AND n.state IN ({StateSql.Import.CompletedWithErrors}, {StateSql.Import.Failed})
+          RETURNING n.id, n.state, o.state = {StateSql.Import.Failed} AS failed),
         was AS (
           SELECT u.import_id, u.unit_no, u.state, u.size_bytes FROM ingest.units u JOIN i ON i.id = u.import_id
-          WHERE u.state = {StateSql.Unit.Failed} OR (i.replan AND u.state = {StateSql.Unit.Cancelled})
+          WHERE u.state = {StateSql.Unit.Failed} OR (i.failed AND u.state = {StateSql.Unit.Cancelled})
           FOR UPDATE OF u),
         reopened AS (
           UPDATE ingest.units u

@@ -260,6 +260,16 @@ public class HttpSourceTests(ITestOutputHelper output)
         Assert.All(refused.GroupBy(r => r.Page), g => Assert.Single(g));
         Assert.True(status.Units.Cancelled > 0, status.Units.ToString());
 
+        // Once the API takes the key again, a retry runs the failed units and the cancelled ones: every page, once.
+        api.Faults = null;
+        Assert.True((await db.Control.RetryAsync(status.Id)).Applied);
+        var retried = await db.WaitForAsync(status.Id, TimeSpan.FromSeconds(60));
+        Assert.True(retried.State == ImportState.Completed, await db.DescribeAsync(status.Id));
+        Assert.Equal((60, 60, 0, 0), (retried.Units.Total, retried.Units.Done, retried.Units.Failed, retried.Units.Cancelled));
+        Assert.Equal(60L * api.PerPage, await db.ScalarAsync<long>("SELECT count(*) FROM movies"));
+        Assert.Equal(60L * api.PerPage, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM movies"));
+        Assert.Equal("", await db.CountersMismatchAsync(status.Id));
+
         // Refused at planning: failed at planning.
         api.Faults = (_, _, _) => new FakeApi.Fault(Status: 403);
         await using var db2 = await TestDatabase.CreateAsync();

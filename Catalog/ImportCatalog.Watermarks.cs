@@ -7,11 +7,11 @@ public sealed partial class ImportCatalog
     /// <summary>
     /// Clears what the watermark store holds for <paramref name="name"/> (or only for
     /// <paramref name="file"/>), so that its next import loads everything (or that file); returns
-    /// how many file entries went and whether a cursor did. While an import of the name has not
+    /// how many file entries went, whether a cursor did, and whether the spec they were written under did. While an import of the name has not
     /// ended it throws <see cref="ImportNameInUseException"/> and clears nothing: that import would
     /// write entries again as it commits.
     /// </summary>
-    public async Task<(int Files, bool Cursor)> ResetWatermarksAsync(string name, string? file = null, CancellationToken cancellationToken = default)
+    public async Task<(int Files, bool Cursor, bool Spec)> ResetWatermarksAsync(string name, string? file = null, CancellationToken cancellationToken = default)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);

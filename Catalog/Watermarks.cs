@@ -88,9 +88,10 @@ public static partial class Watermarks
 
     /// <summary>
     /// Clears, in the caller's transaction, what the store holds for <paramref name="name"/>, or only
-    /// the entries of <paramref name="file"/>; returns how many file entries went and whether a cursor did.
+    /// the entries of <paramref name="file"/>; returns how many file entries went, whether a cursor did,
+    /// and whether the spec they were written under did (recorded when an import starts, before it commits anything).
     /// </summary>
-    public static async Task<(int Files, bool Cursor)> ResetAsync(NpgsqlConnection connection, string name, string? file = null, CancellationToken cancellationToken = default)
+    public static async Task<(int Files, bool Cursor, bool Spec)> ResetAsync(NpgsqlConnection connection, string name, string? file = null, CancellationToken cancellationToken = default)
     {
         int files;
         await using (var entries = new NpgsqlCommand("DELETE FROM ingest.watermark_files WHERE name = $1 AND ($2::text IS NULL OR key = $2)", connection))
@@ -99,10 +100,11 @@ public static partial class Watermarks
             entries.Parameters.AddWithValue(NpgsqlDbType.Text, (object?)file ?? DBNull.Value);
             files = await entries.ExecuteNonQueryAsync(cancellationToken);
         }
-        if (file is not null) return (files, false);
+        if (file is not null) return (files, false, false);
         await using var cmd = new NpgsqlCommand("DELETE FROM ingest.watermarks WHERE name = $1 RETURNING cursor IS NOT NULL", connection);
         cmd.Parameters.AddWithValue(name);
-        return (files, await cmd.ExecuteScalarAsync(cancellationToken) is true);
+        var cursor = await cmd.ExecuteScalarAsync(cancellationToken);
+        return (files, cursor is true, cursor is bool);
     }
 
     /// <summary>Everything the store holds for <paramref name="name"/>, files in key order; null when it holds nothing.</summary>

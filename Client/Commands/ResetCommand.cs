@@ -18,10 +18,10 @@ public static class ResetCommand
         command.SetAction((result, ct) => CommandRunner.RunAsync(context, async () =>
         {
             var (importName, key) = (result.GetValue(name)!, result.GetValue(file));
-            (int Files, bool Cursor) reset;
+            (int Files, bool Cursor, bool Spec) reset;
             try
             {
-                reset = await CommandRunner.ReadAsync(() => context.Catalog.ResetWatermarksAsync(importName, key, ct), (0, false));
+                reset = await CommandRunner.ReadAsync(() => context.Catalog.ResetWatermarksAsync(importName, key, ct), (0, false, false));
             }
             catch (ImportNameInUseException e)
             {
@@ -29,7 +29,7 @@ public static class ResetCommand
                     $"import {e.ImportId} named '{e.Name}' is {e.State.Name()}, and it writes the state as its files commit: nothing was reset. " +
                     $"Wait for it to end (ingest status {e.ImportId}) or cancel it (ingest cancel {e.ImportId}), then reset");
             }
-            if (reset is (0, false))
+            if (reset is (0, false, false))
             {
                 await context.Error.WriteLineAsync(key is null
                     ? $"no incremental state for '{importName}': nothing to reset"
@@ -38,7 +38,7 @@ public static class ResetCommand
             }
             var entries = reset.Files == 1 ? "1 file entry" : $"{reset.Files} file entries";
             await context.Out.WriteLineAsync(key is null
-                ? $"reset '{importName}': {entries}{(reset.Cursor ? " and its cursor" : "")} cleared; its next import loads everything"
+                ? $"reset '{importName}': {entries}{(reset.Cursor ? " and its cursor" : "")}{(reset.Spec ? " and the spec they were written under" : "")} cleared; its next import loads everything"
                 : $"reset '{importName}': '{key}' cleared ({entries}); its next import loads it");
             return ExitCodes.Ok;
         }, ct));

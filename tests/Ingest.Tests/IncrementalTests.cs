@@ -466,7 +466,7 @@ public class IncrementalTests(ITestOutputHelper output)
         Assert.Contains("'page-9.json' has no entry in the state of 'nightly'", missing.Stderr);
         var all = await Cli("reset", "nightly");
         Assert.True(all.ExitCode == 0, all.ToString());
-        Assert.Contains("3 file entries cleared", all.Stdout);
+        Assert.Contains("3 file entries and the spec they were written under cleared", all.Stdout);
         Assert.Equal(66, (await Cli("state", "nightly")).ExitCode);
         Assert.Equal((3, 0), Counts(await SubmitAsync(spec)));
 
@@ -488,8 +488,27 @@ public class IncrementalTests(ITestOutputHelper output)
         // Another table: --reset clears the state, and everything loads into it.
         var moved = data.Write("moved.spec.json", Specs.Files(data.Path, pattern: "page-?.json", table: "games2", name: "nightly", incremental: true));
         Assert.Contains("target.table: \"games\" → \"games2\"", (await Cli("submit", moved)).Stderr);
-        Assert.Equal((3, 0), Counts(await SubmitAsync(moved, "--reset")));
+        var reset = await Cli("submit", moved, "--reset", "--wait", "--json");
+        Assert.True(reset.ExitCode == 0, reset.ToString());
+        Assert.Contains("--reset clears the state: every file loads", reset.Stderr);
+        Assert.Equal((3, 0), Counts(JsonDocument.Parse(reset.Stdout).RootElement));
         Assert.Equal(30, await db.ScalarAsync<long>("SELECT count(*) FROM games2"));
+        // Another table with --full: warned, everything loads, and the state is then the new spec's.
+        var again3 = data.Write("again.spec.json", Specs.Files(data.Path, pattern: "page-?.json", table: "games3", name: "nightly", incremental: true));
+        var fullChanged = await Cli("submit", again3, "--full", "--wait", "--json");
+        Assert.True(fullChanged.ExitCode == 0, fullChanged.ToString());
+        Assert.Contains("--full loads every file", fullChanged.Stderr);
+        Assert.Equal((3, 0), Counts(JsonDocument.Parse(fullChanged.Stdout).RootElement));
+        Assert.Equal((0, 3), Counts(await SubmitAsync(again3)));
+
+        // An import that committed nothing leaves only the spec it started under: reset clears that too.
+        data.Write("broken-1.json", "{ not json");
+        var broken = data.Write("broken.spec.json", Specs.Files(data.Path, pattern: "broken-*.json", name: "broken", incremental: true, attempts: 1));
+        Assert.Equal("completed_with_errors", JsonDocument.Parse((await Cli("submit", broken, "--wait", "--json")).Stdout).RootElement.GetProperty("state").GetString());
+        var clearedSpec = await Cli("reset", "broken");
+        Assert.True(clearedSpec.ExitCode == 0, clearedSpec.ToString());
+        Assert.Contains("reset 'broken': 0 file entries and the spec they were written under cleared", clearedSpec.Stdout);
+        Assert.Equal(66, (await Cli("reset", "broken")).ExitCode);
 
         // The state options need an incremental source, and --reset and --keep-state exclude each other.
         var plain = data.Write("plain.spec.json", Specs.Files(data.Path, pattern: "page-*.json", name: "plain"));

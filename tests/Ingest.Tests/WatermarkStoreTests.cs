@@ -198,9 +198,9 @@ public class WatermarkStoreTests
         Assert.Equal(12, state.Cursor!.Value.GetInt32());
 
         // Reset one file, then the rest.
-        Assert.Equal((1, false), await db.Catalog.ResetWatermarksAsync("nightly", "a.json"));
-        Assert.Equal((0, false), await db.Catalog.ResetWatermarksAsync("nightly", "a.json"));
-        Assert.Equal((1, true), await db.Catalog.ResetWatermarksAsync("nightly"));
+        Assert.Equal((1, false, false), await db.Catalog.ResetWatermarksAsync("nightly", "a.json"));
+        Assert.Equal((0, false, false), await db.Catalog.ResetWatermarksAsync("nightly", "a.json"));
+        Assert.Equal((1, true, true), await db.Catalog.ResetWatermarksAsync("nightly"));
         Assert.Null(await db.Catalog.GetWatermarksAsync("nightly"));
     }
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Ingest.Grains;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -145,6 +146,13 @@ public static class SiloHost
         });
         web.Services.AddRouting();
         var app = web.Build();
+        if (settings is { Web: not null, DashboardPort: { } dashboardPort })
+        {
+            // The dashboard's port listens on every address: it serves the dashboard, never the console.
+            app.Use((http, next) => http.Connection.LocalPort == dashboardPort && !http.Request.Path.StartsWithSegments("/orleans")
+                ? Results.NotFound().ExecuteAsync(http)
+                : next(http));
+        }
         app.UseRouting();
         if (settings.Web is { } options)
         {

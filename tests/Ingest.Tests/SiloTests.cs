@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using System.Text.Json;
 using Ingest.GrainInterfaces;
@@ -69,6 +70,26 @@ public class SiloTests
         await Poll.UntilAsync(async () => JsonDocument.Parse(await http.GetStringAsync("/DashboardCounters")).RootElement
                 .GetProperty("hosts").EnumerateArray().Any(h => h.GetProperty("siloAddress").GetString() == address),
             TimeSpan.FromSeconds(30), $"silo {address} in the dashboard's counters");
+    }
+
+    [Fact]
+    public async Task With_the_console_on_the_dashboards_port_serves_the_dashboard_under_orleans_and_never_the_console()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var (dashboardPort, consolePort) = (ExternalCommand.FreePort(), ExternalCommand.FreePort());
+        var silo = db.StartSilo(env: new Dictionary<string, string> { ["INGEST_DASHBOARD_PORT"] = dashboardPort.ToString(), ["INGEST_WEB_PORT"] = consolePort.ToString() });
+        await silo.StartedAsync();
+        using var dashboard = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{dashboardPort}") };
+        using var console = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{consolePort}") };
+
+        Assert.Equal(HttpStatusCode.OK, (await console.GetAsync("/api/imports")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await console.GetAsync("/orleans/")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await dashboard.GetAsync("/orleans/")).StatusCode);
+        foreach (var path in new[] { "/", "/api/imports", "/api/silos", "/imports/1" })
+            Assert.Equal(HttpStatusCode.NotFound, (await dashboard.GetAsync(path)).StatusCode);
+        // Not even for a request that names the console's port as its host.
+        using var spoofed = new HttpRequestMessage(HttpMethod.Get, "/api/imports") { Headers = { Host = $"127.0.0.1:{consolePort}" } };
+        Assert.Equal(HttpStatusCode.NotFound, (await dashboard.SendAsync(spoofed)).StatusCode);
     }
 
     [Fact]

@@ -218,8 +218,8 @@ public sealed partial class ImportCatalog
         return tables.Count == 0 ? null : tables;
     }
 
-    /// <summary>Imports, newest first, optionally in one state.</summary>
-    public async Task<IReadOnlyList<ImportSummary>> ListAsync(ImportState? state = null, int limit = 100, CancellationToken cancellationToken = default)
+    /// <summary>Imports, newest first, optionally in one state, or with <paramref name="nameContains"/> in their names (any case).</summary>
+    public async Task<IReadOnlyList<ImportSummary>> ListAsync(ImportState? state = null, int limit = 100, string? nameContains = null, CancellationToken cancellationToken = default)
     {
         await using var cmd = dataSource.CreateCommand(
             """
@@ -229,11 +229,12 @@ public sealed partial class ImportCatalog
                    (SELECT coalesce(sum(c.value) FILTER (WHERE c.counter = 'failed'), 0) FROM ingest.import_counters c WHERE c.import_id = i.id AND c.scope = 'units')::int,
                    i.submitted_at, i.finished_at
             FROM ingest.imports i
-            WHERE $1::text IS NULL OR i.state = $1
+            WHERE ($1::text IS NULL OR i.state = $1) AND ($3::text IS NULL OR strpos(lower(i.name), lower($3)) > 0)
             ORDER BY i.id DESC LIMIT $2
             """);
         cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)state?.Name() ?? DBNull.Value);
         cmd.Parameters.AddWithValue(limit);
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)nameContains ?? DBNull.Value);
         var list = new List<ImportSummary>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))

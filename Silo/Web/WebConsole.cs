@@ -36,9 +36,9 @@ public static class WebConsole
                 if (!Enum.GetValues<ImportState>().Any(s => s.Name() == state)) return Results.BadRequest(new { error = $"unknown state '{state}'" });
                 only = StateNames.ToImportState(state);
             }
-            var imports = await catalog.ListAsync(only, limit: 200, cancellationToken: ct);
+            var imports = await catalog.ListAsync(only, limit: 50, nameContains: name is { Length: > 0 } ? name : null, cancellationToken: ct);
             var statuses = new List<ImportStatus>();
-            foreach (var summary in imports.Where(i => name is not { Length: > 0 } || i.Name.Contains(name, StringComparison.OrdinalIgnoreCase)).Take(50))
+            foreach (var summary in imports)
                 if (await catalog.GetStatusAsync(summary.Id, ct) is { } status) statuses.Add(status);
             return Json(statuses);
         });

@@ -111,6 +111,15 @@ public class WebConsoleTests(ITestOutputHelper output)
         Assert.Equal("completed", body.GetProperty("report").GetProperty("status").GetProperty("state").GetString());
         Assert.Equal(HttpStatusCode.Forbidden, action.StatusCode);
         Assert.Contains("read-only", await action.Content.ReadAsStringAsync());
+
+        // The name filter finds an import however many newer ones there are.
+        await db.ExecuteAsync("""
+            INSERT INTO ingest.imports (name, spec, parallelism, max_attempts, backoff_seconds, state, finished_at)
+            SELECT 'other-' || g, spec, parallelism, max_attempts, backoff_seconds, 'cancelled', now() FROM ingest.imports, generate_series(1, 300) g
+            """);
+        using var byName = new HttpRequestMessage(HttpMethod.Get, "/api/imports?name=TEST-imp") { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", "reader") } };
+        var found = JsonDocument.Parse(await (await http.SendAsync(byName)).Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal([id], found.EnumerateArray().Select(i => i.GetProperty("id").GetInt64()));
     }
 
     private static async Task<IBrowser> LaunchAsync() => await Puppeteer.LaunchAsync(new LaunchOptions

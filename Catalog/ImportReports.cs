@@ -55,12 +55,29 @@ public sealed class ImportReports(NpgsqlDataSource dataSource, ImportCatalog cat
                 rowsByTable[r.GetString(0)] = rowsByTable.GetValueOrDefault(r.GetString(0)) + r.GetInt64(1);
         }
 
+        ArchiveCounts? archive = null;
+        await using (var cmd = new NpgsqlCommand(
+            $"""
+            WITH i AS (SELECT id FROM ingest.imports WHERE submitted_at >= $1 AND jsonb_typeof(spec->'archive') = 'object')
+            SELECT EXISTS (SELECT FROM i),
+                   coalesce(sum(c.value) FILTER (WHERE c.counter = '{ArchiveStatus.Uploaded}'), 0)::bigint,
+                   coalesce(sum(c.value) FILTER (WHERE c.counter = '{ArchiveStatus.PreExisting}'), 0)::bigint,
+                   coalesce(sum(c.value) FILTER (WHERE c.counter = '{ArchiveStatus.Error}'), 0)::bigint,
+                   (SELECT count(*) FROM ingest.archived_files a WHERE a.import_id IN (SELECT id FROM i) AND a.outcome = '{ArchiveStatus.Pending}')
+            FROM ingest.import_counters c WHERE c.import_id IN (SELECT id FROM i) AND c.scope = '{ArchiveRegistry.CounterScope}'
+            """, connection))
+        {
+            cmd.Parameters.AddWithValue(since);
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            if (await r.ReadAsync(cancellationToken) && r.GetBoolean(0)) archive = new ArchiveCounts(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
+        }
+
         var byState = imports.GroupBy(i => i.State).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
         var ended = imports.Count(i => i.State.IsFinal());
         return new OverviewReport(since, byState, ended == 0 ? null : (double)imports.Count(i => i.State == ImportState.Completed) / ended, rowsByTable,
             [.. imports.Take(Listed)],
             [.. imports.Where(i => i.State.IsFinal() && i.DurationSeconds is not null).OrderByDescending(i => i.DurationSeconds).Take(Listed)],
-            [.. imports.Where(i => i.Rejected > 0).OrderByDescending(i => i.Rejected).ThenByDescending(i => i.Id).Take(Listed)]);
+            [.. imports.Where(i => i.Rejected > 0).OrderByDescending(i => i.Rejected).ThenByDescending(i => i.Id).Take(Listed)], archive);
     }
 
     /// <summary>One import in depth; null when there is no such import.</summary>

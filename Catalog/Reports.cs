@@ -9,11 +9,12 @@ public sealed record ReportedImport(long Id, string Name, ImportState State, lon
 
 /// <summary>
 /// The catalog over a period (<c>ingest report</c>): imports by state, the success rate (completed
-/// of those ended), rows loaded per target table, and the most recent, slowest and most rejecting imports.
+/// of those ended), rows loaded per target table, and the most recent, slowest and most rejecting imports;
+/// what archiving did for them, when any archives (<see cref="Archive"/>, as <c>status</c> counts one import's).
 /// </summary>
 public sealed record OverviewReport(DateTimeOffset Since, IReadOnlyDictionary<ImportState, int> ByState, double? SuccessRate,
     IReadOnlyDictionary<string, long> RowsByTable, IReadOnlyList<ReportedImport> Recent, IReadOnlyList<ReportedImport> Slowest,
-    IReadOnlyList<ReportedImport> MostRejects);
+    IReadOnlyList<ReportedImport> MostRejects, ArchiveCounts? Archive = null);
 
 /// <summary>An event of an import's timeline.</summary>
 public sealed record TimelineEvent(DateTimeOffset At, string Kind, int? UnitNo, string? Silo, string? Message);

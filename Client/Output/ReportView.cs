@@ -19,6 +19,7 @@ public static class ReportView
             foreach (var (table, rows) in r.RowsByTable) tables.AddRow(Markup.Escape(table), $"{rows:N0}");
             console.Write(tables);
         }
+        if (r.Archive is { } archive) console.MarkupLine($"archive: {StatusView.ArchiveMarkup(archive)}");
         Imports(console, "most recent", r.Recent);
         Imports(console, "slowest", r.Slowest);
         Imports(console, "most rejects", r.MostRejects);

@@ -43,8 +43,7 @@ public static class StatusView
             table.AddRow("message rate", $"{m.MessagesPerSecond:N0} messages/s");
         }
         if (s.Archive is { } a)
-            table.AddRow("archive", $"{a.Archived:N0} uploaded, {a.PreExisting:N0} already there, " + (a.Errors > 0 ? $"[red]{a.Errors:N0} failed[/]" : "0 failed")
-                + (a.Pending > 0 ? $", {a.Pending:N0} under way" : ""));
+            table.AddRow("archive", ArchiveMarkup(a));
         if (s.Error is not null) table.AddRow("error", $"[red]{Markup.Escape(s.Error)}[/]");
         console.Write(table);
 
@@ -100,6 +99,11 @@ public static class StatusView
         $"import {s.Id} {s.State.Name()}: units {s.Units.Done + s.Units.Failed}/{s.Units.Total} ({s.Units.Failed} failed, {s.Units.Running} running), " +
         (s.Files.Skipped > 0 ? $"{s.Files.Skipped} files skipped, " : "") +
         $"rows {s.Rows.Read} read, {s.RowsPerSecond:F0} rows/s" + (s.Messages is { } m ? $", messages {m.Consumed} consumed, {m.Duplicate} duplicate, backlog {m.Backlog}" : "") + (s.EtaSeconds is { } eta && !s.State.IsFinal() ? $", eta {Duration(eta)}" : "");
+
+    /// <summary>What archiving did, as status and reports show it.</summary>
+    public static string ArchiveMarkup(ArchiveCounts a) =>
+        $"{a.Archived:N0} uploaded, {a.PreExisting:N0} already there, " + (a.Errors > 0 ? $"[red]{a.Errors:N0} failed[/]" : "0 failed")
+        + (a.Pending > 0 ? $", {a.Pending:N0} under way" : "");
 
     public static string StateMarkup(ImportState state) => state switch
     {

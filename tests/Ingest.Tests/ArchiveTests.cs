@@ -65,6 +65,7 @@ public class ArchiveTests
 
         var report = (await new ImportReports(db.DataSource, db.Catalog).ImportAsync(id))!;
         Assert.Equal(status.Archive, report.Status.Archive);
+        Assert.Equal(status.Archive, (await new ImportReports(db.DataSource, db.Catalog).OverviewAsync(DateTimeOffset.UtcNow.AddDays(-1))).Archive);
         var failure = Assert.Single(report.ArchiveFailures);
         Assert.Equal(("d.json", null), (failure.File, failure.Key));
         Assert.Equal("d.json: not archived: its first record has no value at 'reclamo' for the key's {record:reclamo}", failure.Error);

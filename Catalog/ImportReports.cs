@@ -93,8 +93,9 @@ public sealed class ImportReports(NpgsqlDataSource dataSource, ImportCatalog cat
             spec = JsonDocument.Parse((string)(await cmd.ExecuteScalarAsync(cancellationToken))!).RootElement.Clone();
         }
 
+        // The outbox's events (with a payload to publish) repeat the state changes already there.
         var timeline = new List<TimelineEvent>();
-        await using (var cmd = new NpgsqlCommand("SELECT at, kind, unit_no, silo, message FROM ingest.events WHERE import_id = $1 ORDER BY id", connection))
+        await using (var cmd = new NpgsqlCommand("SELECT at, kind, unit_no, silo, message FROM ingest.events WHERE import_id = $1 AND payload IS NULL ORDER BY id", connection))
         {
             cmd.Parameters.AddWithValue(id);
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Ingest.Catalog;
 using Ingest.GrainInterfaces;
 using Ingest.Tests.Harness;
 using RabbitMQ.Client;
@@ -77,6 +78,10 @@ public class RabbitMqOutboxTests(RabbitMqFixture fixture)
         // Marked sent once every target took it: just after the webhook's answer, not with it.
         await Poll.UntilAsync(() => db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id = {id} AND payload IS NOT NULL AND sent_at IS NULL"),
             unsent => unsent == 0, TimeSpan.FromSeconds(30), "every event marked sent");
+        // The report's timeline has each state change once, not its outbox copy too.
+        var timeline = (await new ImportReports(db.DataSource, db.Catalog).ImportAsync(id))!.Timeline;
+        Assert.DoesNotContain(timeline, e => e.Kind.StartsWith("import.", StringComparison.Ordinal) || e.Kind.StartsWith("unit.", StringComparison.Ordinal));
+        Assert.Equal(["paused", "completed"], timeline.Select(e => e.Kind).Where(k => k is "paused" or "completed"));
     }
 
     private readonly Dictionary<string, List<string>> _received = [];

@@ -83,6 +83,22 @@ public static class ConsumerFence
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Shows on the running import why its consumer <paramref name="unitNo"/> is not consuming
+    /// (<c>status</c>'s error); null clears what that consumer showed, once it consumes again.
+    /// </summary>
+    public static async Task ShowTroubleAsync(NpgsqlDataSource dataSource, long importId, int unitNo, string? trouble, CancellationToken cancellationToken = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            $"UPDATE ingest.imports SET error = $3 WHERE id = $1 AND state = {StateSql.Import.Running} AND ($3 IS NOT NULL OR starts_with(error, $2))");
+        cmd.Parameters.AddWithValue(importId);
+        cmd.Parameters.AddWithValue(TroublePrefix(unitNo));
+        cmd.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, (object?)(trouble is null ? null : TroublePrefix(unitNo) + trouble) ?? DBNull.Value);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static string TroublePrefix(int unitNo) => $"consumer {unitNo}: ";
+
     private static IEnumerable<ImportCounters.Change> Changes(MessageCounts m)
     {
         yield return new("messages", "consumed", m.Consumed);

@@ -70,6 +70,13 @@ public sealed class IngestSiloOptions
     /// </summary>
     public int? RetentionDays { get; set; }
 
+    /// <summary>
+    /// How long a queue consumer goes on reconnecting while its broker (or the catalog) cannot be
+    /// reached, before its attempt fails; the import's status shows why meanwhile. Default: 10
+    /// minutes. From <c>INGEST_QUEUE_OUTAGE_SECONDS</c>.
+    /// </summary>
+    public TimeSpan QueueOutage { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>How often the scheduler looks for scheduled imports that are due. Default: 5 seconds. From <c>INGEST_SCHEDULE_SECONDS</c>.</summary>
     public TimeSpan ScheduleTick { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -26,76 +26,141 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
     private static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(10);
     private int _batches;
 
-    /// <summary>Consumes until <paramref name="abandon"/> (or the queue stays idle for <c>stopWhenIdleSeconds</c>); one report for the consumer's unit.</summary>
+    /// <summary>
+    /// Consumes until <paramref name="abandon"/> (or the queue stays idle for <c>stopWhenIdleSeconds</c>); one
+    /// report for the consumer's unit. While the broker or the catalog cannot be reached it connects
+    /// again with a growing pause, the import's status saying why, for up to
+    /// <see cref="IngestSiloOptions.QueueOutage"/>; then the attempt fails.
+    /// </summary>
     public async Task<UnitReport> RunAsync(ImportSpec spec, UnitLoader loader, UnitClaim claim, string dispatch, CancellationToken abandon)
+    {
+        var name = $"{claim.ImportId}/{claim.UnitNo}";
+        var outage = new Outage(options.Value.QueueOutage);
+        while (true)
+        {
+            QueueConsumer? consumer = null;
+            try
+            {
+                if (outage.Pause is { } pause) await Task.Delay(pause, abandon);
+                consumer = await QueueConsumer.StartAsync(spec.Source.RabbitMq!, dispatch, abandon);
+                logger.LogInformation("consumer {Consumer} start: {Key} (attempt {Attempt}), prefetch {Prefetch}", name, claim.Key, claim.Attempt, spec.Source.RabbitMq!.Prefetch);
+                return await ConsumeAsync(spec, loader, claim, dispatch, consumer, outage, abandon);
+            }
+            catch (OperationCanceledException) when (abandon.IsCancellationRequested)
+            {
+                // The channel closes first: the broker puts back what was not acked.
+                if (consumer is not null) await consumer.DisposeAsync();
+                consumer = null;
+                using var handBack = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                var handedBack = await UnitFence.HandBackAsync(dataSource, claim, handBack.Token);
+                logger.LogInformation("consumer {Consumer} end: stopped, unacked messages back in the queue{HandedBack}", name, handedBack ? ", handed back" : "");
+                return new UnitReport(claim.UnitNo, dispatch, handedBack ? UnitEnd.HandedBack : UnitEnd.Abandoned);
+            }
+            catch (Exception e) when (ErrorClassifier.IsTransient(e) && outage.Begin())
+            {
+                var trouble = $"{ErrorClassifier.Describe(e)} (since {outage.Since:HH:mm:ss} UTC; connecting again)";
+                logger.LogWarning("consumer {Consumer}: {Trouble}", name, trouble);
+                await ShowTroubleAsync(claim, trouble);
+            }
+            catch (Exception e)
+            {
+                if (consumer is not null) await consumer.DisposeAsync();
+                consumer = null;
+                var terminal = ErrorClassifier.IsBadInput(e);
+                var error = $"{claim.Key}: {ErrorClassifier.Describe(e)}";
+                var (end, notBefore) = await TransientErrors.Pipeline.ExecuteAsync(
+                    async ct => await UnitFence.FailAsync(dataSource, claim, error, terminal, ct), CancellationToken.None);
+                logger.LogWarning("consumer {Consumer} end: attempt {Attempt}/{MaxAttempts} failed ({End}): {Error}", name, claim.Attempt, claim.MaxAttempts, end, error);
+                return new UnitReport(claim.UnitNo, dispatch, end, notBefore, error);
+            }
+            finally
+            {
+                if (consumer is not null) await consumer.DisposeAsync();
+            }
+        }
+    }
+
+    // Batch after batch until the import stops the consumer, the queue stays idle, or another attempt fences it off.
+    private async Task<UnitReport> ConsumeAsync(ImportSpec spec, UnitLoader loader, UnitClaim claim, string dispatch, QueueConsumer consumer, Outage outage, CancellationToken abandon)
     {
         var queue = spec.Source.RabbitMq!;
         var idle = queue.StopWhenIdleSeconds is { } s ? TimeSpan.FromSeconds(s) : (TimeSpan?)null;
         var name = $"{claim.ImportId}/{claim.UnitNo}";
-        QueueConsumer? consumer = null;
-        try
+        var lastMessage = Stopwatch.GetTimestamp();
+        var backlogAt = 0L;
+        var prunedAt = 0L;
+        while (true)
         {
-            consumer = await QueueConsumer.StartAsync(queue, dispatch, abandon);
-            logger.LogInformation("consumer {Consumer} start: {Key} (attempt {Attempt}), prefetch {Prefetch}", name, claim.Key, claim.Attempt, queue.Prefetch);
-            var lastMessage = Stopwatch.GetTimestamp();
-            var backlogAt = 0L;
-            var prunedAt = 0L;
-            while (true)
+            if (backlogAt == 0 || Stopwatch.GetElapsedTime(backlogAt) >= BacklogEvery)
             {
-                if (backlogAt == 0 || Stopwatch.GetElapsedTime(backlogAt) >= BacklogEvery)
-                {
-                    backlogAt = Stopwatch.GetTimestamp();
-                    await ConsumerFence.SetBacklogAsync(dataSource, claim.ImportId, await consumer.DepthAsync(abandon), abandon);
-                }
-                if (claim.UnitNo == 1 && (prunedAt == 0 || Stopwatch.GetElapsedTime(prunedAt) >= PruneEvery))
-                {
-                    prunedAt = Stopwatch.GetTimestamp();
-                    var pruned = await MessageLedger.PruneAsync(dataSource, spec.Name, queue.Queue, queue.DedupHours, abandon);
-                    if (pruned > 0) logger.LogInformation("consumer {Consumer}: {Pruned} message ids older than {Hours} h forgotten", name, pruned, queue.DedupHours);
-                }
-                var wait = BacklogEvery;
-                if (idle is { } limit && limit - Stopwatch.GetElapsedTime(lastMessage) is var left && left < wait) wait = left > TimeSpan.Zero ? left : TimeSpan.Zero;
-                var messages = await consumer.NextAsync(wait, abandon);
-                if (messages.Count == 0)
-                {
-                    if (idle is null || Stopwatch.GetElapsedTime(lastMessage) < idle) continue;
-                    var completed = await ConsumerFence.CompleteAsync(dataSource, claim, CancellationToken.None);
-                    logger.LogInformation("consumer {Consumer} end: {End} after {Seconds} s without a message", name, completed ? "done" : "fenced off", queue.StopWhenIdleSeconds);
-                    return new UnitReport(claim.UnitNo, dispatch, completed ? UnitEnd.Done : UnitEnd.Superseded);
-                }
-                lastMessage = Stopwatch.GetTimestamp();
-                var batch = new MessageBatch(messages, queue, spec.Source.Records);
-                if (!await ConsumeAsync(spec, loader, claim, dispatch, consumer, batch, abandon))
-                {
-                    logger.LogWarning("consumer {Consumer} end: fenced off (another attempt holds it, or the import was cancelled); its batch rolled back", name);
-                    return new UnitReport(claim.UnitNo, dispatch, UnitEnd.Superseded);
-                }
+                backlogAt = Stopwatch.GetTimestamp();
+                await ConsumerFence.SetBacklogAsync(dataSource, claim.ImportId, await consumer.DepthAsync(abandon), abandon);
+                // Broker and catalog answer: whatever kept this consumer away is over.
+                if (outage.End()) await ShowTroubleAsync(claim, null);
+            }
+            if (claim.UnitNo == 1 && (prunedAt == 0 || Stopwatch.GetElapsedTime(prunedAt) >= PruneEvery))
+            {
+                prunedAt = Stopwatch.GetTimestamp();
+                var pruned = await MessageLedger.PruneAsync(dataSource, spec.Name, queue.Queue, queue.DedupHours, abandon);
+                if (pruned > 0) logger.LogInformation("consumer {Consumer}: {Pruned} message ids older than {Hours} h forgotten", name, pruned, queue.DedupHours);
+            }
+            var wait = BacklogEvery;
+            if (idle is { } limit && limit - Stopwatch.GetElapsedTime(lastMessage) is var left && left < wait) wait = left > TimeSpan.Zero ? left : TimeSpan.Zero;
+            var messages = await consumer.NextAsync(wait, abandon);
+            if (messages.Count == 0)
+            {
+                if (idle is null || Stopwatch.GetElapsedTime(lastMessage) < idle) continue;
+                var completed = await ConsumerFence.CompleteAsync(dataSource, claim, CancellationToken.None);
+                logger.LogInformation("consumer {Consumer} end: {End} after {Seconds} s without a message", name, completed ? "done" : "fenced off", queue.StopWhenIdleSeconds);
+                return new UnitReport(claim.UnitNo, dispatch, completed ? UnitEnd.Done : UnitEnd.Superseded);
+            }
+            lastMessage = Stopwatch.GetTimestamp();
+            var batch = new MessageBatch(messages, queue, spec.Source.Records);
+            if (!await ConsumeAsync(spec, loader, claim, dispatch, consumer, batch, abandon))
+            {
+                logger.LogWarning("consumer {Consumer} end: fenced off (another attempt holds it, or the import was cancelled); its batch rolled back", name);
+                return new UnitReport(claim.UnitNo, dispatch, UnitEnd.Superseded);
             }
         }
-        catch (OperationCanceledException) when (abandon.IsCancellationRequested)
+    }
+
+    // Best effort: the catalog may be what cannot be reached.
+    private async Task ShowTroubleAsync(UnitClaim claim, string? trouble)
+    {
+        try
         {
-            // The channel closes first: the broker puts back what was not acked.
-            if (consumer is not null) await consumer.DisposeAsync();
-            consumer = null;
-            using var handBack = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            var handedBack = await UnitFence.HandBackAsync(dataSource, claim, handBack.Token);
-            logger.LogInformation("consumer {Consumer} end: stopped, unacked messages back in the queue{HandedBack}", name, handedBack ? ", handed back" : "");
-            return new UnitReport(claim.UnitNo, dispatch, handedBack ? UnitEnd.HandedBack : UnitEnd.Abandoned);
+            await ConsumerFence.ShowTroubleAsync(dataSource, claim.ImportId, claim.UnitNo, trouble);
         }
-        catch (Exception e)
+        catch (Exception e) when (ErrorClassifier.IsTransient(e))
         {
-            if (consumer is not null) await consumer.DisposeAsync();
-            consumer = null;
-            var terminal = ErrorClassifier.IsBadInput(e);
-            var error = $"{claim.Key}: {ErrorClassifier.Describe(e)}";
-            var (end, notBefore) = await TransientErrors.Pipeline.ExecuteAsync(
-                async ct => await UnitFence.FailAsync(dataSource, claim, error, terminal, ct), CancellationToken.None);
-            logger.LogWarning("consumer {Consumer} end: attempt {Attempt}/{MaxAttempts} failed ({End}): {Error}", name, claim.Attempt, claim.MaxAttempts, end, error);
-            return new UnitReport(claim.UnitNo, dispatch, end, notBefore, error);
+            logger.LogDebug("consumer {ImportId}/{UnitNo}: the catalog did not take its trouble ({Error})", claim.ImportId, claim.UnitNo, ErrorClassifier.Describe(e));
         }
-        finally
+    }
+
+    // A consumer's time away from its broker or catalog: when it began, and the pause before the next try.
+    private sealed class Outage(TimeSpan limit)
+    {
+        private static readonly TimeSpan Longest = TimeSpan.FromSeconds(30);
+        private long _began;
+
+        public DateTimeOffset Since { get; private set; }
+
+        public TimeSpan? Pause { get; private set; }
+
+        // Starts or goes on; false once it has lasted past its limit.
+        public bool Begin()
         {
-            if (consumer is not null) await consumer.DisposeAsync();
+            if (_began == 0) (_began, Since, Pause) = (Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1));
+            else Pause = Pause!.Value * 2 < Longest ? Pause.Value * 2 : Longest;
+            return Stopwatch.GetElapsedTime(_began) < limit;
+        }
+
+        // True when there was one.
+        public bool End()
+        {
+            if (_began == 0) return false;
+            (_began, Pause) = (0, null);
+            return true;
         }
     }
 

@@ -127,6 +127,7 @@ public static class SiloHost
                 o.KillAfterBatches = settings.Grains.KillAfterBatches;
                 o.RetentionDays = settings.Grains.RetentionDays;
                 o.ScheduleTick = settings.Grains.ScheduleTick;
+                o.QueueOutage = settings.Grains.QueueOutage;
                 o.ArchiveInterval = settings.Grains.ArchiveInterval;
                 o.ArchiveLease = settings.Grains.ArchiveLease;
                 o.DefunctSiloExpiration = settings.DefunctSiloExpiration;

@@ -307,5 +307,48 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         Assert.Equal(0u, await Broker.DepthAsync(queue));
     }
 
+    [Fact]
+    public async Task A_broker_that_stops_and_comes_back_keeps_its_consumers_status_saying_why_meanwhile_and_every_message_loads_once()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 1000).Select(i => (Encoding.UTF8.GetBytes(Result(i)), (string?)$"p{i}")));
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        // One attempt per consumer: the outage must not use it up.
+        var id = await db.SubmitAsync(Spec(queue, idle: 15).Replace("\"parallelism\":", "\"retry\": { \"attempts\": 1 }, \"parallelism\":"));
+        await Poll.UntilAsync(() => ConsumedAsync(db, id), n => n == 1000, TimeSpan.FromSeconds(60), "the first messages");
+
+        ImportStatus troubled;
+        try
+        {
+            var stopped = await Broker.CtlAsync("stop_app");
+            Assert.True(stopped.ExitCode == 0, stopped.Output);
+            troubled = await Poll.UntilAsync(() => db.StatusAsync(id), st => st.Error is not null, TimeSpan.FromSeconds(60), "the outage shown in status");
+        }
+        finally
+        {
+            var started = await Broker.CtlAsync("start_app");
+            Assert.True(started.ExitCode == 0, started.Output);
+        }
+        Assert.Equal(ImportState.Running, troubled.State);
+        Assert.Matches("^consumer [01]: ", troubled.Error);
+        Assert.Contains("connecting again", troubled.Error);
+        await Poll.UntilAsync(async () =>
+        {
+            try { await Broker.DepthAsync(queue); return true; }
+            catch (Exception) { return false; }
+        }, TimeSpan.FromSeconds(60), "the queue back");
+        await Broker.PublishAsync(queue, Enumerable.Range(1001, 1000).Select(i => (Encoding.UTF8.GetBytes(Result(i)), (string?)$"p{i}")));
+        var status = await db.WaitForAsync(id, TimeSpan.FromMinutes(3));
+
+        Assert.True(status.State == ImportState.Completed, await db.DescribeAsync(id));
+        Assert.Null(status.Error);
+        Assert.Equal(2000, status.Messages!.Consumed);
+        Assert.Equal(2000, await db.ScalarAsync<long>("SELECT count(*) FROM results"));
+        Assert.Equal(2000, await db.ScalarAsync<long>("SELECT count(DISTINCT task_id) FROM results"));
+        Assert.Equal(0u, await Broker.DepthAsync(queue));
+    }
+
     private static async Task<long> ConsumedAsync(TestDatabase db, long id) => (await db.StatusAsync(id)).Messages?.Consumed ?? 0;
 }

@@ -19,6 +19,7 @@ public sealed class QueueConsumer : IAsyncDisposable
     private readonly Channel<ReceivedMessage> _inbox = Channel.CreateUnbounded<ReceivedMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly RabbitMqSpec _spec;
     private volatile int _generation;
+    private volatile bool _cancelledByBroker;
 
     private QueueConsumer(IConnection connection, IChannel channel, RabbitMqSpec spec)
     {
@@ -43,6 +44,12 @@ public sealed class QueueConsumer : IAsyncDisposable
             };
             await channel.BasicQosAsync(0, (ushort)spec.Prefetch, global: false, cancellationToken);
             var deliveries = new AsyncEventingBasicConsumer(channel);
+            // Only the broker cancels this consumer (its queue deleted, say): it closes its channel instead.
+            deliveries.UnregisteredAsync += (_, _) =>
+            {
+                consumer._cancelledByBroker = true;
+                return Task.CompletedTask;
+            };
             deliveries.ReceivedAsync += (_, delivery) =>
             {
                 // The body's memory is the client's again once this returns: From copies it.
@@ -64,8 +71,14 @@ public sealed class QueueConsumer : IAsyncDisposable
     /// none came), then takes more until <see cref="RabbitMqSpec.BatchMessages"/> or until the first
     /// waited <see cref="RabbitMqSpec.BatchMaxMilliseconds"/>. Messages of a lost channel are dropped.
     /// </summary>
+    /// <exception cref="SourceDataException">The broker cancelled the consumer, or closed its channel, which the client does not recover (transient: a new consumer may start).</exception>
     public async Task<IReadOnlyList<ReceivedMessage>> NextAsync(TimeSpan idle, CancellationToken cancellationToken = default)
     {
+        if (_cancelledByBroker)
+            throw new SourceDataException($"the broker cancelled the consumer of queue '{_spec.Queue}' (was the queue deleted?)", kind: ErrorKind.Transient);
+        // A channel the broker closed while the connection lives is not recovered; one of a lost connection is.
+        if (!_channel.IsOpen && _connection.IsOpen && _channel.CloseReason is { Initiator: ShutdownInitiator.Peer } closed)
+            throw new SourceDataException($"the broker closed the channel of queue '{_spec.Queue}': {closed.ReplyCode} {closed.ReplyText}", kind: ErrorKind.Transient);
         var batch = new List<ReceivedMessage>();
         using (var first = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {

@@ -30,7 +30,7 @@ public static class QueueDeclaration
         }
         catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
         {
-            throw new SourceDataException($"queue '{spec.Queue}' does not exist (declare it, or give source.declare)", e, ErrorKind.Import);
+            throw NotFound(spec.Queue, e);
         }
         catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 406)
         {
@@ -39,9 +39,20 @@ public static class QueueDeclaration
     }
 
     /// <summary>The queue's depth (messages ready), by a passive declare.</summary>
+    /// <exception cref="SourceDataException">The queue does not exist.</exception>
     public static async Task<uint> DepthAsync(IConnection connection, string queue, CancellationToken cancellationToken = default)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-        return (await channel.QueueDeclarePassiveAsync(queue, cancellationToken)).MessageCount;
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue, cancellationToken)).MessageCount;
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
+        {
+            throw NotFound(queue, e);
+        }
     }
+
+    private static SourceDataException NotFound(string queue, Exception e) =>
+        new($"queue '{queue}' does not exist (declare it, or give source.declare)", e, ErrorKind.Import);
 }

@@ -184,28 +184,55 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
         return true;
     }
 
+    // Message by message: those that load are acked; those that fail alone go back to the queue. When
+    // every message fails alone, as the batch did, the target is at fault (a table gone, a permission
+    // revoked), not they: the consumer holds them and tries again, as in an outage, rather than return
+    // them all towards their delivery limit.
     private async Task<bool> ConsumeOneByOneAsync(ImportSpec spec, UnitLoader loader, UnitClaim claim, string dispatch, QueueConsumer consumer, MessageBatch batch, CancellationToken cancellationToken)
     {
-        var limit = spec.Source.RabbitMq!.Declare?.DeliveryLimit;
-        for (var i = 0; i < batch.Count; i++)
+        var outage = new Outage(options.Value.QueueOutage);
+        while (true)
         {
-            var one = batch.One(i);
-            var message = one.Entries[0].Message;
-            try
+            var failed = new List<(int Index, Exception Error)>();
+            for (var i = 0; i < batch.Count; i++)
             {
-                if (await CommitAsync(spec, loader, claim, dispatch, one, cancellationToken) is null) return false;
-                await consumer.AckAsync(message.DeliveryTag, message.Generation, multiple: false, cancellationToken);
+                var message = batch.Entries[i].Message;
+                try
+                {
+                    if (await CommitAsync(spec, loader, claim, dispatch, batch.One(i), cancellationToken) is null) return false;
+                    await consumer.AckAsync(message.DeliveryTag, message.Generation, multiple: false, cancellationToken);
+                }
+                catch (Exception e) when (!ErrorClassifier.IsTransient(e) && e is not OperationCanceledException)
+                {
+                    failed.Add((i, e));
+                }
             }
-            catch (Exception e) when (!ErrorClassifier.IsTransient(e) && e is not OperationCanceledException)
+            if (failed.Count < batch.Count || batch.Count == 1)
             {
-                // Back to the queue, which counts the delivery: past its limit the broker dead-letters it.
-                var last = limit is { } l && message.DeliveryCount + 1 > l;
-                if (last && !await ConsumerFence.CountAsync(dataSource, claim, new MessageCounts(0, 0, 0, 0, 1), cancellationToken)) return false;
-                await consumer.ReturnAsync(message.DeliveryTag, message.Generation, cancellationToken);
-                logger.LogWarning("consumer {ImportId}/{UnitNo}: message {MessageId} failed alone (delivery {Delivery}{Limit}){DeadLettered}: {Error}",
-                    claim.ImportId, claim.UnitNo, one.Entries[0].Id, message.DeliveryCount + 1, limit is null ? "" : $" of {limit}",
-                    last ? ", dead-lettered" : ", returned to the queue", ErrorClassifier.Describe(e));
+                if (outage.End()) await ShowTroubleAsync(claim, null);
+                return await ReturnAsync(spec, claim, consumer, batch, failed, cancellationToken);
             }
+            var trouble = $"each of the {batch.Count} messages of a batch failed alone as the batch did: {ErrorClassifier.Describe(failed[0].Error)}";
+            if (!outage.Begin()) throw new SourceDataException(trouble, failed[0].Error, ErrorKind.Attempt);
+            logger.LogWarning("consumer {ImportId}/{UnitNo}: {Trouble}; holding them to try again in {Pause}", claim.ImportId, claim.UnitNo, trouble, outage.Pause);
+            await ShowTroubleAsync(claim, $"{trouble} (since {outage.Since:HH:mm:ss} UTC; trying again)");
+            await Task.Delay(outage.Pause!.Value, cancellationToken);
+        }
+    }
+
+    // Returns messages that failed alone to the queue, which counts their deliveries: past its limit the broker dead-letters one.
+    private async Task<bool> ReturnAsync(ImportSpec spec, UnitClaim claim, QueueConsumer consumer, MessageBatch batch, List<(int Index, Exception Error)> failed, CancellationToken cancellationToken)
+    {
+        var limit = spec.Source.RabbitMq!.Declare?.DeliveryLimit;
+        foreach (var (index, e) in failed)
+        {
+            var entry = batch.Entries[index];
+            var last = limit is { } l && entry.Message.DeliveryCount + 1 > l;
+            if (last && !await ConsumerFence.CountAsync(dataSource, claim, new MessageCounts(0, 0, 0, 0, 1), cancellationToken)) return false;
+            await consumer.ReturnAsync(entry.Message.DeliveryTag, entry.Message.Generation, cancellationToken);
+            logger.LogWarning("consumer {ImportId}/{UnitNo}: message {MessageId} failed alone (delivery {Delivery}{Limit}){DeadLettered}: {Error}",
+                claim.ImportId, claim.UnitNo, entry.Id, entry.Message.DeliveryCount + 1, limit is null ? "" : $" of {limit}",
+                last ? ", dead-lettered" : ", returned to the queue", ErrorClassifier.Describe(e));
         }
         return true;
     }

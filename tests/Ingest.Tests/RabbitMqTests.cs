@@ -251,6 +251,37 @@ public class RabbitMqTests(RabbitMqFixture fixture)
     }
 
     [Fact]
+    public async Task A_target_that_refuses_every_message_holds_them_saying_why_dead_letters_none_and_loads_them_once_it_takes_them()
+    {
+        var queue = Queue();
+        await using var db = await TestDatabase.CreateAsync();
+        // The target refuses everything, as a table gone or a permission revoked would.
+        await db.ExecuteAsync("""
+            CREATE TABLE results (task_id bigint, sku text, price numeric, version bigint, message_id text, redelivered boolean);
+            CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the target is down'; END $$;
+            CREATE TRIGGER refuse BEFORE INSERT ON results FOR EACH STATEMENT EXECUTE FUNCTION refuse();
+            """);
+        await Broker.DeclareAsync(queue, deliveryLimit: 2, deadLetterQueue: $"{queue}.dead");
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 100).Select(i => Result(i)));
+        db.StartSilo();
+        var id = await db.SubmitAsync(Spec(queue, parallelism: 1, batch: 50, idle: 3).Replace("\"parallelism\":", "\"retry\": { \"attempts\": 1 }, \"parallelism\":"));
+
+        var held = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Error is not null, TimeSpan.FromSeconds(60), "the consumer to say why it holds its batch");
+        Assert.Equal(ImportState.Running, held.State);
+        Assert.Contains("each of the 50 messages of a batch failed alone as the batch did", held.Error);
+        Assert.Contains("the target is down", held.Error);
+        await db.ExecuteAsync("DROP TRIGGER refuse ON results");
+        var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(90));
+
+        Assert.True(status.State == ImportState.Completed, await db.DescribeAsync(id));
+        Assert.Null(status.Error);
+        Assert.Equal((100, 0), (status.Messages!.Consumed, status.Messages.DeadLettered));
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(DISTINCT task_id) FROM results"));
+        Assert.Equal(0u, await Broker.DepthAsync($"{queue}.dead"));
+        Assert.Equal(0u, await Broker.DepthAsync(queue));
+    }
+
+    [Fact]
     public async Task With_a_versionColumn_an_older_message_after_a_newer_one_leaves_the_newer_row()
     {
         var queue = Queue();

@@ -84,6 +84,35 @@ public class RabbitMqOutboxTests(RabbitMqFixture fixture)
         Assert.Equal(["paused", "completed"], timeline.Select(e => e.Kind).Where(k => k is "paused" or "completed"));
     }
 
+    [Fact]
+    public async Task Unit_end_events_of_one_import_commit_in_the_order_of_their_ids()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        // No silo: an import whose notify target takes unit ends, and two of its units running.
+        var spec = Specs.Files("/nowhere", name: "ordered").TrimEnd().TrimEnd('}') + """, "notify": [ { "kind": "webhook", "url": "http://127.0.0.1:9/hook", "units": true } ] }""";
+        var id = await db.StoreAsync(spec);
+        await db.ExecuteAsync($"INSERT INTO ingest.units (import_id, unit_no, key, state) VALUES ({id}, 1, 'a', 'running'), ({id}, 2, 'b', 'running')");
+        await using var first = await db.DataSource.OpenConnectionAsync();
+        await using var second = await db.DataSource.OpenConnectionAsync();
+        await using var firstEnds = await first.BeginTransactionAsync();
+        await using (var end = new Npgsql.NpgsqlCommand($"UPDATE ingest.units SET state = 'done' WHERE import_id = {id} AND unit_no = 1", first, firstEnds))
+            await end.ExecuteNonQueryAsync();
+
+        // The second unit's end waits for the first's to commit, so its event, with the greater id, cannot commit before it.
+        var secondEnds = Task.Run(async () =>
+        {
+            await using var end = new Npgsql.NpgsqlCommand($"UPDATE ingest.units SET state = 'done' WHERE import_id = {id} AND unit_no = 2", second);
+            await end.ExecuteNonQueryAsync();
+        });
+        await Poll.UntilAsync(() => db.ScalarAsync<bool>($"SELECT coalesce((SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = {second.ProcessID}), false)"),
+            TimeSpan.FromSeconds(30), "the second unit's end to wait for the first's");
+        await firstEnds.CommitAsync();
+        await secondEnds;
+
+        Assert.Equal("unit.done 1,unit.done 2", await db.ScalarAsync<string>(
+            $"SELECT string_agg(kind || ' ' || unit_no, ',' ORDER BY id) FROM ingest.events WHERE import_id = {id} AND unit_no IS NOT NULL AND payload IS NOT NULL"));
+    }
+
     private readonly Dictionary<string, List<string>> _received = [];
 
     // What the queue held so far, added to what was taken from it before (a republish after a crash may repeat an id).

@@ -98,7 +98,8 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
                 // Broker and catalog answer: whatever kept this consumer away is over.
                 if (outage.End()) await ShowTroubleAsync(claim, null);
             }
-            if (claim.UnitNo == 1 && (prunedAt == 0 || Stopwatch.GetElapsedTime(prunedAt) >= PruneEvery))
+            // Every consumer prunes (as it starts, then now and then): whichever runs, the ledger stays within dedupHours.
+            if (prunedAt == 0 || Stopwatch.GetElapsedTime(prunedAt) >= PruneEvery)
             {
                 prunedAt = Stopwatch.GetTimestamp();
                 var pruned = await MessageLedger.PruneAsync(dataSource, spec.Name, queue.Queue, queue.DedupHours, abandon);
@@ -170,7 +171,7 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
         MessageCounts? counts;
         try
         {
-            counts = await CommitAsync(spec, loader, claim, dispatch, batch, cancellationToken);
+            counts = await CommitAsync(spec, loader, claim, dispatch, consumer, batch, cancellationToken);
         }
         catch (Exception e) when (!ErrorClassifier.IsTransient(e) && e is not OperationCanceledException)
         {
@@ -199,7 +200,7 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
                 var message = batch.Entries[i].Message;
                 try
                 {
-                    if (await CommitAsync(spec, loader, claim, dispatch, batch.One(i), cancellationToken) is null) return false;
+                    if (await CommitAsync(spec, loader, claim, dispatch, consumer, batch.One(i), cancellationToken) is null) return false;
                     await consumer.AckAsync(message.DeliveryTag, message.Generation, multiple: false, cancellationToken);
                 }
                 catch (Exception e) when (!ErrorClassifier.IsTransient(e) && e is not OperationCanceledException)
@@ -238,22 +239,25 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
     }
 
     // The batch's rows, rejects and new message ids in one transaction, fenced by the claim's token;
-    // its counts, or null when fenced off (rolled back).
-    private async Task<MessageCounts?> CommitAsync(ImportSpec spec, UnitLoader loader, UnitClaim claim, string dispatch, MessageBatch batch, CancellationToken cancellationToken) =>
+    // its counts (none when its channel was lost: rolled back, the broker brings it back), or null
+    // when fenced off (rolled back).
+    private async Task<MessageCounts?> CommitAsync(ImportSpec spec, UnitLoader loader, UnitClaim claim, string dispatch, QueueConsumer consumer, MessageBatch batch,
+        CancellationToken cancellationToken) =>
         await TransientErrors.Pipeline.ExecuteAsync(async ct =>
         {
             try
             {
-                return await CommitOnceAsync(spec, loader, claim, dispatch, batch, ct);
+                return await CommitOnceAsync(spec, loader, claim, dispatch, consumer, batch, ct);
             }
             catch (DirectCopyConflictException)
             {
                 // A key that exists already: rolled back, and the loader stages this import's rows from now on.
-                return await CommitOnceAsync(spec, loader, claim, dispatch, batch, ct);
+                return await CommitOnceAsync(spec, loader, claim, dispatch, consumer, batch, ct);
             }
         }, cancellationToken);
 
-    private async Task<MessageCounts?> CommitOnceAsync(ImportSpec spec, UnitLoader loader, UnitClaim claim, string dispatch, MessageBatch batch, CancellationToken cancellationToken)
+    private async Task<MessageCounts?> CommitOnceAsync(ImportSpec spec, UnitLoader loader, UnitClaim claim, string dispatch, QueueConsumer consumer, MessageBatch batch,
+        CancellationToken cancellationToken)
     {
         var queue = spec.Source.RabbitMq!;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -274,6 +278,14 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
         {
             await tx.RollbackAsync(CancellationToken.None);
             return null;
+        }
+        if (!consumer.Current(batch.Generation))
+        {
+            // Its channel was lost: it cannot be acked, and the broker delivers it again, to load then.
+            await tx.RollbackAsync(CancellationToken.None);
+            logger.LogInformation("consumer {ImportId}/{UnitNo}: the channel of a batch of {Count} was lost; rolled back for the broker to bring it back",
+                claim.ImportId, claim.UnitNo, batch.Count);
+            return default(MessageCounts);
         }
         // Past the fence the batch is ours: commit even if the consumer is stopping (its ack then waits for a redelivery, which the ledger skips).
         await tx.CommitAsync(CancellationToken.None);

@@ -381,5 +381,76 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         Assert.Equal(0u, await Broker.DepthAsync(queue));
     }
 
+    [Fact]
+    public async Task Message_ids_committed_longer_ago_than_dedupHours_are_forgotten_and_load_again()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 10).Select(i => Result(i)));
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var first = await db.WaitForAsync(await db.SubmitAsync(Spec(queue, parallelism: 1, idle: 2)), TimeSpan.FromSeconds(60));
+        Assert.Equal((ImportState.Completed, 10L), (first.State, first.Messages!.Consumed));
+        // Ids 1 to 5 committed 200 hours ago, past the default 168.
+        await db.ExecuteAsync("UPDATE ingest.message_ledger SET committed_at = now() - interval '200 hours' WHERE message_id ~ '^[1-5]$'");
+
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 10).Select(i => Result(i)));
+        var second = await db.WaitForAsync(await db.SubmitAsync(Spec(queue, parallelism: 1, idle: 2)), TimeSpan.FromSeconds(60));
+
+        Assert.Equal((ImportState.Completed, 5L, 5L), (second.State, second.Messages!.Consumed, second.Messages.Duplicate));
+        Assert.Equal(15, await db.ScalarAsync<long>("SELECT count(*) FROM results"));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM ingest.message_ledger WHERE committed_at < now() - interval '168 hours'"));
+    }
+
+    [Fact]
+    public async Task A_batch_whose_channel_is_lost_while_it_commits_rolls_back_and_loads_when_the_broker_brings_it_back()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await using var db = await TestDatabase.CreateAsync();
+        // The first batch's insert sleeps long enough for its connection to be closed under it.
+        await db.ExecuteAsync("""
+            CREATE TABLE test_delay (seconds double precision NOT NULL); INSERT INTO test_delay VALUES (8);
+            CREATE TABLE results (task_id bigint, sku text, price numeric, version bigint, message_id text, redelivered boolean);
+            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep((SELECT seconds FROM test_delay)); RETURN NULL; END $$;
+            CREATE TRIGGER slow BEFORE INSERT ON results FOR EACH STATEMENT EXECUTE FUNCTION slow();
+            """);
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 100).Select(i => (Encoding.UTF8.GetBytes(Result(i)), (string?)$"p{i}")));
+        db.StartSilo();
+        var id = await db.SubmitAsync(Spec(queue, parallelism: 1, batch: 100, idle: 3));
+        await Poll.UntilAsync(() => db.ScalarAsync<bool>("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event = 'PgSleep')"), TimeSpan.FromSeconds(60),
+            "the batch's insert sleeping");
+
+        var closed = await Broker.CtlAsync("close_all_connections", "test: a lost connection");
+        Assert.True(closed.ExitCode == 0, closed.Output);
+        await db.ExecuteAsync("UPDATE test_delay SET seconds = 0");
+        var status = await db.WaitForAsync(id, TimeSpan.FromSeconds(90));
+
+        // Rolled back rather than committed unacked: the broker's redelivery loads it, counted consumed, not redelivered.
+        Assert.True(status.State == ImportState.Completed, await db.DescribeAsync(id));
+        Assert.Equal((100, 0, 0), (status.Messages!.Consumed, status.Messages.Redelivered, status.Messages.Duplicate));
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(DISTINCT task_id) FROM results"));
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM results WHERE redelivered"));
+    }
+
+    [Fact]
+    public async Task A_record_that_does_not_map_is_rejected_with_its_message_raw_and_the_rest_loads()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        await Broker.PublishAsync(queue, Enumerable.Range(1, 10).Select(i => i == 7 ? Result(i).Replace("9.99", "\"nine\"") : Result(i)));
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(Spec(queue, parallelism: 1, idle: 2)), TimeSpan.FromSeconds(60));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal((10, 1), (status.Messages!.Consumed, status.Messages.Rejected));
+        Assert.Equal((10, 9, 1), (status.Rows.Read, status.Rows.Inserted, status.Rows.Rejected));
+        Assert.Equal(9, await db.ScalarAsync<long>("SELECT count(*) FROM results"));
+        Assert.Equal(Result(7).Replace("9.99", "\"nine\""), await db.ScalarAsync<string>($"SELECT raw FROM ingest.rejects WHERE import_id = {status.Id}"));
+        Assert.Equal("price", await db.ScalarAsync<string>($"SELECT column_name FROM ingest.rejects WHERE import_id = {status.Id}"));
+    }
+
     private static async Task<long> ConsumedAsync(TestDatabase db, long id) => (await db.StatusAsync(id)).Messages?.Consumed ?? 0;
 }

@@ -81,6 +81,14 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         await lockName.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    // The name's advisory lock for the import's name (none when there is no such import).
+    private static async Task LockNameOfAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var name = new NpgsqlCommand("SELECT name FROM ingest.imports WHERE id = $1", connection);
+        name.Parameters.AddWithValue(id);
+        if (await name.ExecuteScalarAsync(cancellationToken) is string importName) await LockNameAsync(connection, importName, cancellationToken);
+    }
+
     // The oldest import of the name that has not ended. Read committed: this statement's snapshot,
     // taken after the name's lock, sees every import of the name stored by a submit that held it before.
     private static async Task<(long Id, ImportState State)?> UnfinishedAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
@@ -123,15 +131,32 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// or those still open when an error every unit would meet stopped it) are pending again with
     /// fresh attempts, from their checkpoints; the import is <c>running</c> again, or
     /// <c>pending</c> to be planned again when its listing had not ended. The totals lose what those
-    /// units counted as ended, so they end exact.
+    /// units counted as ended, so they end exact. Not while another import of its name has not ended
+    /// (<see cref="ChangeResult.Why"/> names it): one import per name runs at a time.
     /// </summary>
-    public Task<ChangeResult> RetryAsync(long id, CancellationToken cancellationToken = default) => ChangeAsync(id, "retried",
+    public async Task<ChangeResult> RetryAsync(long id, CancellationToken cancellationToken = default)
+    {
+        var result = await ChangeAsync(id, "retried", RetrySql, cancellationToken, LockNameOfAsync);
+        if (result.Applied || result.State is not (ImportState.Failed or ImportState.CompletedWithErrors)) return result;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var name = new NpgsqlCommand("SELECT name FROM ingest.imports WHERE id = $1", connection);
+        name.Parameters.AddWithValue(id);
+        if (await name.ExecuteScalarAsync(cancellationToken) is not string importName
+            || await UnfinishedAsync(connection, importName, cancellationToken) is not { } other) return result;
+        return result with
+        {
+            Why = $"import {other.Id} named '{importName}' is {other.State.Name()}, and one import per name runs at a time: wait for it to end or cancel it, then retry",
+        };
+    }
+
+    private static readonly string RetrySql =
         $"""
         WITH i AS (
           UPDATE ingest.imports n
           SET state = CASE WHEN n.planned_at IS NULL THEN {StateSql.Import.Pending} ELSE {StateSql.Import.Running} END, error = NULL, finished_at = NULL
           FROM ingest.imports o
           WHERE n.id = $1 AND o.id = n.id AND n.state IN ({StateSql.Import.CompletedWithErrors}, {StateSql.Import.Failed})
+            AND NOT EXISTS (SELECT FROM ingest.imports b WHERE b.name = n.name AND b.id <> n.id AND b.state IN {StateSql.Import.Unfinished})
           RETURNING n.id, n.state, o.state = {StateSql.Import.Failed} AS failed),
         was AS (
           SELECT u.import_id, u.unit_no, u.state, u.size_bytes FROM ingest.units u JOIN i ON i.id = u.import_id
@@ -149,7 +174,7 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
           SELECT import_id, 'bytes', 'ended', 0, -sum(coalesce(size_bytes, 0))::bigint FROM was WHERE state = {StateSql.Unit.Failed} GROUP BY import_id
           {ImportCounters.AddOnConflict})
         SELECT state FROM i
-        """, cancellationToken);
+        """;
 
     // CTEs that cancel the open units of the imports in CTE <paramref name="imports"/>, and count them.
     private static string CancelUnits(string imports) =>
@@ -163,10 +188,12 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
           {ImportCounters.AddOnConflict})
         """;
 
-    private async Task<ChangeResult> ChangeAsync(long id, string eventKind, string sql, CancellationToken cancellationToken)
+    private async Task<ChangeResult> ChangeAsync(long id, string eventKind, string sql, CancellationToken cancellationToken,
+        Func<NpgsqlConnection, long, CancellationToken, Task>? first = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        if (first is not null) await first(connection, id, cancellationToken);
         await using var cmd = new NpgsqlCommand(sql, connection);
         cmd.Parameters.AddWithValue(id);
         var state = (string?)await cmd.ExecuteScalarAsync(cancellationToken);

@@ -21,7 +21,7 @@ public static class ControlCommand
             }
             if (!outcome.Applied)
             {
-                await context.Error.WriteLineAsync($"import {importId} is {outcome.State.Value.Name()}: cannot {verb} it");
+                await context.Error.WriteLineAsync(outcome.Why ?? $"import {importId} is {outcome.State.Value.Name()}: cannot {verb} it");
                 return ExitCodes.Usage;
             }
             await context.Out.WriteLineAsync($"import {importId} {outcome.State.Value.Name()}");

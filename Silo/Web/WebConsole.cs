@@ -66,7 +66,7 @@ public static class WebConsole
             });
             return result.Applied
                 ? Json(new { applied = true, state = result.State })
-                : Results.Json(new { applied = false, state = result.State, error = $"import {id} is {result.State?.Name()}: cannot {action} it" }, ImportSpecJson.Options, statusCode: 409);
+                : Results.Json(new { applied = false, state = result.State, error = result.Why ?? $"import {id} is {result.State?.Name()}: cannot {action} it" }, ImportSpecJson.Options, statusCode: 409);
         });
     }
 

@@ -241,6 +241,26 @@ public class ControlTests
     }
 
     [Fact]
+    public async Task Retry_waits_for_another_import_of_the_name_to_end_and_says_which()
+    {
+        using var data = new TempFolder().WithPages(files: 1, perFile: 2);
+        await using var db = await TestDatabase.CreateAsync();
+        // No silo: one import of the name failed, a newer one waits.
+        var failed = await db.StoreAsync(Specs.Files(data.Path));
+        await db.ExecuteAsync($"UPDATE ingest.imports SET state = 'failed', error = 'test', finished_at = now() WHERE id = {failed}");
+        var newer = await db.StoreAsync(Specs.Files(data.Path));
+
+        var refused = await CliProcess.RunAsync(db.ConnectionString, "retry", failed.ToString());
+        Assert.Equal(ExitCodes.Usage, refused.ExitCode);
+        Assert.Contains($"import {newer} named 'test-import' is pending, and one import per name runs at a time", refused.Stderr);
+        Assert.Equal(ImportState.Failed, (await db.StatusAsync(failed)).State);
+
+        Assert.True((await db.Catalog.CancelAsync(newer)).Applied);
+        var retried = await db.Catalog.RetryAsync(failed);
+        Assert.Equal((true, ImportState.Pending), (retried.Applied, retried.State));
+    }
+
+    [Fact]
     public async Task Retry_plans_again_an_import_that_failed_at_planning()
     {
         using var data = new TempFolder();

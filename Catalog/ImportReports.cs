@@ -139,7 +139,29 @@ public sealed class ImportReports(NpgsqlDataSource dataSource, ImportCatalog cat
         var elapsed = status.StartedAt is { } started ? ((status.FinishedAt ?? DateTimeOffset.UtcNow) - started).TotalSeconds : 0;
         var unitsPerHour = elapsed > 0 ? (status.Units.Done + status.Units.Failed) * 3600 / elapsed : 0;
         var archiveFailures = status.Archive is { Errors: > 0 } ? await ArchiveRegistry.FailuresAsync(connection, id, Listed, cancellationToken) : [];
-        return new ImportReport(status, status.RowsPerSecond, unitsPerHour, spec, timeline, errors, rejects, archiveFailures);
+        return new ImportReport(status, status.RowsPerSecond, unitsPerHour, spec, timeline, errors, rejects, archiveFailures,
+            await ThroughputAsync(connection, id, cancellationToken));
+    }
+
+    // The run cut into (up to) 60 steps of whole seconds; each step's rate is the rows of the units that ended done in it.
+    private static async Task<IReadOnlyList<RatePoint>> ThroughputAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"""
+            WITH run AS (SELECT started_at AS s, floor(extract(epoch FROM coalesce(finished_at, now()) - started_at) / 60)::int + 1 AS step
+                         FROM ingest.imports WHERE id = $1 AND started_at IS NOT NULL),
+            steps AS (SELECT run.s + make_interval(secs => run.step * n) AS at, run.step
+                      FROM run, generate_series(0, 59) n WHERE run.s + make_interval(secs => run.step * n) <= (SELECT coalesce(finished_at, now()) FROM ingest.imports WHERE id = $1))
+            SELECT steps.at, coalesce(sum(u.rows_read), 0)::float8 / steps.step
+            FROM steps LEFT JOIN ingest.units u
+              ON u.import_id = $1 AND u.state = {StateSql.Unit.Done} AND u.finished_at >= steps.at AND u.finished_at < steps.at + make_interval(secs => steps.step)
+            GROUP BY steps.at, steps.step ORDER BY steps.at
+            """, connection);
+        cmd.Parameters.AddWithValue(id);
+        var points = new List<RatePoint>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken)) points.Add(new RatePoint(r.GetFieldValue<DateTimeOffset>(0), r.GetDouble(1)));
+        return points;
     }
 
     private static async Task<Dictionary<long, ImportCatalog.Reject>> RejectsAsync(NpgsqlConnection connection, long importId, long[] ids, CancellationToken cancellationToken)

@@ -19,6 +19,9 @@ public sealed record OverviewReport(DateTimeOffset Since, IReadOnlyDictionary<Im
 /// <summary>An event of an import's timeline.</summary>
 public sealed record TimelineEvent(DateTimeOffset At, string Kind, int? UnitNo, string? Silo, string? Message);
 
+/// <summary>Rows read per second in one step of an import's run, from the units that ended in it.</summary>
+public sealed record RatePoint(DateTimeOffset At, double RowsPerSecond);
+
 /// <summary>Failed units that share a cause (their error without the file's name), with the first few.</summary>
 public sealed record ErrorGroup(string Cause, int Units, IReadOnlyList<string> Examples);
 
@@ -31,8 +34,9 @@ public sealed record ArchiveFailure(int UnitNo, string File, string? Bucket, str
 /// <summary>
 /// One import in depth (<c>ingest report ID</c>): its status (with each file's counts), throughput,
 /// the spec it ran (placeholders as written), its timeline, its errors by cause, its rejects by
-/// reason, and the files that were not archived.
+/// reason, the files that were not archived, and its rows per second over its run (<see cref="Throughput"/>:
+/// up to 60 steps from its start to its end or now, each counting the rows of the units that ended done in it).
 /// </summary>
 public sealed record ImportReport(ImportStatus Status, double RowsPerSecond, double UnitsPerHour, JsonElement Spec,
     IReadOnlyList<TimelineEvent> Timeline, IReadOnlyList<ErrorGroup> Errors, IReadOnlyList<RejectGroup> Rejects,
-    IReadOnlyList<ArchiveFailure> ArchiveFailures);
+    IReadOnlyList<ArchiveFailure> ArchiveFailures, IReadOnlyList<RatePoint> Throughput);

@@ -60,6 +60,12 @@ public class ReportTests
         Assert.EndsWith("at 'rating': \"…\" is not a number", reject.GetProperty("reason").GetString());
         Assert.Equal(3, reject.GetProperty("examples").GetArrayLength());
         Assert.Equal("bad", r.GetProperty("spec").GetProperty("name").GetString());
+        // Its rows per second over its run: steps of equal length, adding up to the rows it read.
+        var steps = r.GetProperty("throughput").EnumerateArray().Select(p => (At: p.GetProperty("at").GetDateTimeOffset(), Rate: p.GetProperty("rowsPerSecond").GetDouble())).ToList();
+        Assert.NotEmpty(steps);
+        var step = steps.Count > 1 ? (steps[1].At - steps[0].At).TotalSeconds : 1;
+        Assert.All(steps.Skip(1), (p, i) => Assert.Equal(step, (p.At - steps[i].At).TotalSeconds, 3));
+        Assert.Equal(errorsStatus.Rows.Read, steps.Sum(p => p.Rate * step), 3);
         Assert.Equal(["submitted", "planned", "completed_with_errors"],
             r.GetProperty("timeline").EnumerateArray().Select(e => e.GetProperty("kind").GetString()).Where(k => k is "submitted" or "planned" or "completed_with_errors"));
         Assert.True(text.ExitCode == 0, text.ToString());

@@ -158,17 +158,19 @@ const Ingest = (() => {
       fill(document.querySelector('#events tbody'), report.timeline.slice(-200).map((e) =>
         el('tr', {}, el('td', {}, e.at), el('td', {}, e.kind), el('td', {}, e.unitNo ?? ''), el('td', {}, e.message ?? ''))));
       document.getElementById('spec').textContent = JSON.stringify(report.spec, null, 2);
+      // The run's steps, from its units' ends; a queue's consumers never end, so its rate is sampled as the page polls.
       samples.push({ at: Date.now(), rows: s.rows.read });
-      chart(samples.slice(-120));
+      const live = samples.slice(-120);
+      chart(s.messages ? live.slice(1).map((p, i) => Math.max(0, (p.rows - live[i].rows) / Math.max(0.001, (p.at - live[i].at) / 1000)))
+                       : report.throughput.map((p) => p.rowsPerSecond));
     }));
   }
 
-  // Rows per second between successive polls, as a line.
-  function chart(samples) {
+  // Rows per second, as a line.
+  function chart(rates) {
     const canvas = document.getElementById('chart');
     const g = canvas.getContext('2d');
     g.clearRect(0, 0, canvas.width, canvas.height);
-    const rates = samples.slice(1).map((p, i) => Math.max(0, (p.rows - samples[i].rows) / Math.max(0.001, (p.at - samples[i].at) / 1000)));
     if (rates.length < 2) return;
     const top = Math.max(...rates, 1);
     g.strokeStyle = '#2f6fd6';

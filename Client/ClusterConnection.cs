@@ -24,7 +24,8 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.Logging.ClearProviders();
         // The console's own output is for people; Orleans' warnings go to stderr, as JSON when asked.
         if (Environment.GetEnvironmentVariable("INGEST_LOG_FORMAT") is { } format && format.Trim().Equals("json", StringComparison.OrdinalIgnoreCase))
-            builder.Logging.AddJsonConsole(o => (o.UseUtcTimestamp, o.TimestampFormat) = (true, "yyyy-MM-ddTHH:mm:ss.fffZ"))
+            builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId)
+                .AddJsonConsole(o => (o.UseUtcTimestamp, o.TimestampFormat, o.IncludeScopes) = (true, "yyyy-MM-ddTHH:mm:ss.fffZ", true))
                 .AddFilter(level => level >= LogLevel.Warning)
                 .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.UseOrleansClient(client =>

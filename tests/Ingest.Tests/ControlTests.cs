@@ -282,13 +282,16 @@ public class ControlTests
     }
 
     [Fact]
-    public async Task A_higher_priority_import_submitted_later_takes_the_next_free_slots_ahead_of_a_long_one()
+    public async Task A_higher_priority_import_submitted_later_takes_the_next_free_slots_across_the_cluster_ahead_of_a_long_one()
     {
         using var low = new TempFolder().WithPages(files: 24, perFile: 2);
         using var high = new TempFolder().WithPages(files: 4, perFile: 2);
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.5);
-        await db.StartSilo(slots: 2, batches: false).StartedAsync();
+        // Two silos of one slot each: the cluster's two slots.
+        var first = db.StartSilo(slots: 1, batches: false);
+        await db.StartSilo(slots: 1, batches: false).StartedAsync();
+        await first.StartedAsync();
         var lowId = await db.SubmitAsync(Specs.Files(low.Path, parallelism: 12, name: "low"));
         await Poll.UntilAsync(async () => await db.UnitsAsync(lowId, UnitState.Running) >= 2, TimeSpan.FromSeconds(30), "the long import filling the slots");
 

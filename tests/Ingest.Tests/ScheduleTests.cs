@@ -87,6 +87,27 @@ public class ScheduleTests
     }
 
     [Fact]
+    public async Task A_one_minute_cron_submits_its_import_at_the_next_minute()
+    {
+        using var data = new TempFolder().WithPages(files: 1, perFile: 2);
+        using var specs = new TempFolder();
+        var spec = specs.Write("minutely.json", Scheduled(data.Path, "minutely", "* * * * *"));
+        await using var db = await TestDatabase.CreateAsync();
+        await db.StartSilo(env: Fast).StartedAsync();
+
+        var added = await CliProcess.RunAsync(db.ConnectionString, "schedule", "add", spec);
+        Assert.True(added.ExitCode == 0, added.ToString());
+        var next = await db.ScalarAsync<DateTime>("SELECT next_at FROM ingest.schedules WHERE name = 'minutely'");
+        Assert.Equal(0, next.Second);
+        Assert.InRange(next - DateTime.UtcNow, TimeSpan.Zero, TimeSpan.FromMinutes(1));
+
+        await Poll.UntilAsync(async () => await db.ScalarAsync<long>("SELECT count(*) FROM ingest.imports WHERE name = 'minutely' AND state = 'completed'") == 1,
+            TimeSpan.FromSeconds(90), () => $"the run at {next:HH:mm:ss}; silo output:\n{db.SiloOutput}");
+        Assert.True(await db.ScalarAsync<DateTime>("SELECT submitted_at FROM ingest.imports WHERE name = 'minutely'") >= next);
+        Assert.Equal(next.AddMinutes(1), await db.ScalarAsync<DateTime>("SELECT next_at FROM ingest.schedules WHERE name = 'minutely'"));
+    }
+
+    [Fact]
     public void A_bad_cron_or_time_zone_is_named_in_the_spec()
     {
         var cron = Assert.Throws<SpecException>(() => ImportSpecParser.ParseJson(Scheduled("/d", "x", "61 * * * *")));

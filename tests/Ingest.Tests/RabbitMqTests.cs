@@ -167,6 +167,9 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         Assert.True((await db.Control.ResumeAsync(id)).Applied);
         await Poll.UntilAsync(() => ConsumedAsync(db, id), n => n == 500, TimeSpan.FromSeconds(60), "the messages published while paused");
         Assert.Equal(ImportState.Running, (await db.StatusAsync(id)).State);
+        // The queue's depth as the consumers read it, and the rate so far.
+        var drained = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Messages!.Backlog == 0, TimeSpan.FromSeconds(30), "the backlog read as 0");
+        Assert.True(drained.Messages!.MessagesPerSecond > 0, drained.Messages.ToString());
 
         Assert.True((await db.Control.CancelAsync(id)).Applied);
         await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Messages!.Consumers.Count == 0, TimeSpan.FromSeconds(30), "the consumers to stop");
@@ -329,11 +332,19 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         db.StartSilo();
 
         var missing = await db.WaitForAsync(await db.SubmitAsync(Spec(queue, name: "missing")), TimeSpan.FromSeconds(60));
+        // A queue that exists with other arguments than the spec declares.
+        var classic = Queue();
+        await using (var connection = await Broker.ConnectAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+            await channel.QueueDeclareAsync(classic, durable: true, exclusive: false, autoDelete: false);
+        var otherwise = await db.WaitForAsync(await db.SubmitAsync(Spec(classic, name: "otherwise", declare: """{ "type": "quorum" }""")), TimeSpan.FromSeconds(60));
         var declared = await db.SubmitAsync(Spec(queue, name: "declared", idle: 1, declare: """{ "type": "quorum", "deliveryLimit": 3 }"""));
         var status = await db.WaitForAsync(declared, TimeSpan.FromSeconds(60));
 
         Assert.Equal(ImportState.Failed, missing.State);
         Assert.Contains($"queue '{queue}' does not exist (declare it, or give source.declare)", missing.Error);
+        Assert.Equal(ImportState.Failed, otherwise.State);
+        Assert.Contains($"queue '{classic}' exists with other arguments than source.declare", otherwise.Error);
         Assert.Equal(ImportState.Completed, status.State);
         Assert.Equal(0u, await Broker.DepthAsync(queue));
     }

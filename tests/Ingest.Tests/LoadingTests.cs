@@ -35,6 +35,32 @@ public class LoadingTests
         ];
 
     [Fact]
+    public async Task With_a_versionColumn_a_file_with_an_older_version_of_a_row_leaves_the_newer_one()
+    {
+        using var first = new TempFolder();
+        using var second = new TempFolder();
+        first.Write("a.json", """{"results": [{"id": 1, "name": "v2", "version": 2}, {"id": 2, "name": "v1", "version": 1}]}""");
+        second.Write("b.json", """{"results": [{"id": 1, "name": "v1 late", "version": 1}, {"id": 2, "name": "v3", "version": 3}]}""");
+        static string Spec(string folder) => $$"""
+            {
+              "name": "versions",
+              "source": { "kind": "files", "path": {{System.Text.Json.JsonSerializer.Serialize(folder)}}, "pattern": "*.json", "records": "results" },
+              "target": { "table": "items", "key": ["id"], "create": true, "versionColumn": "version",
+                          "columns": { "id": { "path": "id", "type": "bigint" }, "name": { "path": "name", "type": "text" }, "version": { "path": "version", "type": "bigint" } } }
+            }
+            """;
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+
+        Assert.Equal(ImportState.Completed, (await db.WaitForAsync(await db.SubmitAsync(Spec(first.Path)))).State);
+        var later = await db.WaitForAsync(await db.SubmitAsync(Spec(second.Path)));
+
+        Assert.Equal(ImportState.Completed, later.State);
+        Assert.Equal((2L, 0L, 1L, 1L), (later.Rows.Read, later.Rows.Inserted, later.Rows.Updated, later.Rows.Unchanged));
+        Assert.Equal("1|v2|2;2|v3|3", await db.ScalarAsync<string>("SELECT string_agg(id || '|' || name || '|' || version, ';' ORDER BY id) FROM items"));
+    }
+
+    [Fact]
     public async Task A_binary_COPY_writes_every_column_type_as_PostgreSQL_reads_it_back()
     {
         var records = EveryTypeRecords;

@@ -85,6 +85,35 @@ public class RabbitMqOutboxTests(RabbitMqFixture fixture)
     }
 
     [Fact]
+    public async Task An_import_that_fails_one_cancelled_and_one_that_completes_with_errors_each_publish_their_end()
+    {
+        using var hook = new WebhookReceiver(failuresPerKey: 0);
+        using var data = new TempFolder();
+        data.Write("good.json", """{"results": [{"id": 1, "name": "one"}]}""");
+        data.Write("bad.json", "{ not json");
+        await using var db = await TestDatabase.CreateAsync();
+        string Notified(string path, string name) =>
+            Specs.Files(path, name: name, attempts: 1).TrimEnd().TrimEnd('}') + $$""", "notify": [ { "kind": "webhook", "url": "{{hook.Url}}" } ] }""";
+        // Stored before any silo runs: the cancelled one never starts.
+        var cancelled = await db.StoreAsync(Notified(data.Path, "cancelled"));
+        Assert.True((await db.Catalog.CancelAsync(cancelled)).Applied);
+        db.StartSilo();
+        var failed = await db.WaitForAsync(await db.SubmitAsync(Notified(Path.Combine(data.Path, "missing"), "failed")));
+        var withErrors = await db.WaitForAsync(await db.SubmitAsync(Notified(data.Path, "with-errors")));
+        Assert.Equal((ImportState.Failed, ImportState.CompletedWithErrors), (failed.State, withErrors.State));
+
+        await Poll.UntilAsync(() => db.ScalarAsync<long>("SELECT count(*) FROM ingest.events WHERE payload IS NOT NULL AND sent_at IS NULL"),
+            unsent => unsent == 0, TimeSpan.FromSeconds(30), "every event sent");
+        var ends = hook.Accepted.Select(a => JsonDocument.Parse(a.Body).RootElement)
+            .Select(e => (Id: e.GetProperty("importId").GetInt64(), State: e.GetProperty("state").GetString(), Previous: e.GetProperty("previousState").GetString()))
+            .Where(e => e.State is "cancelled" or "failed" or "completed_with_errors").ToHashSet();
+        Assert.Equal([(cancelled, "cancelled", "pending"), (failed.Id, "failed", "pending"), (withErrors.Id, "completed_with_errors", "running")],
+            ends.OrderBy(e => e.Id));
+        var error = hook.Accepted.Select(a => JsonDocument.Parse(a.Body).RootElement).First(e => e.GetProperty("state").GetString() == "failed").GetProperty("error").GetString();
+        Assert.Contains("missing", error);
+    }
+
+    [Fact]
     public async Task Unit_end_events_of_one_import_commit_in_the_order_of_their_ids()
     {
         await using var db = await TestDatabase.CreateAsync();

@@ -34,7 +34,6 @@ public static class IngestGrainsSiloBuilderExtensions
         silo.Services.AddSingleton<ArchiveRegistry>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ArchiveUploader>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, CatalogRetention>();
-        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, HttpClientWarmup>();
         return silo;
     }
 }

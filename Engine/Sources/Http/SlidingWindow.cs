@@ -27,13 +27,13 @@ public sealed class SlidingWindow
     }
 
     /// <summary>
-    /// The margin kept per window: 2% of it and 20 ms, for network and scheduling jitter between a
+    /// The margin kept per window: 3% of it and 30 ms, for network and scheduling jitter between a
     /// grant and the request's arrival.
     /// </summary>
     public TimeSpan Margin => MarginFor(Limit.PerSeconds);
 
     /// <summary>The margin of a window of <paramref name="perSeconds"/>.</summary>
-    public static TimeSpan MarginFor(double perSeconds) => TimeSpan.FromSeconds(0.02 * perSeconds + 0.02);
+    public static TimeSpan MarginFor(double perSeconds) => TimeSpan.FromSeconds(0.03 * perSeconds + 0.03);
 
     /// <summary>No grant before <paramref name="until"/> (a timestamp).</summary>
     public void PauseUntil(long until) => _pausedUntil = Math.Max(_pausedUntil, until);

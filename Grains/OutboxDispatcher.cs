@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using Ingest.Catalog;
 using Ingest.Engine;
@@ -11,7 +12,9 @@ namespace Ingest.Grains;
 /// <summary>
 /// Publishes the outbox's events (<see cref="Outbox"/>) to each import's notify targets, then marks
 /// them sent. Every silo runs one; an import's events go through one dispatcher at a time, in id
-/// order, and an event that cannot be published holds back the import's later ones until it is. A
+/// order, and an event that cannot be published holds back the import's later ones until it is.
+/// A few imports are dispatched at once, each on a session of its own, so that a target that does
+/// not answer holds back its import's events, not every import's. A
 /// crash between a publish and its mark publishes the same event (same id) again: receivers dedupe
 /// by <c>eventId</c> (the webhook's <c>Idempotency-Key</c>, the message's <c>message_id</c>).
 /// </summary>
@@ -19,6 +22,9 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
 {
     private static readonly TimeSpan Every = TimeSpan.FromMilliseconds(500);
     private const int EventsPerRound = 100;
+    private const int ImportsAtOnce = 4;
+    private readonly ConcurrentDictionary<long, byte> _dispatching = new();
+    private readonly List<Task> _workers = [];
     private readonly RabbitMqNotifier _rabbitMq = new();
     private readonly WebhookNotifier _webhooks = new(new HttpClient { Timeout = TimeSpan.FromSeconds(10) });
 
@@ -31,7 +37,7 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
             while (true)
             {
                 try { await RoundAsync(cancellationToken); }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
                 {
                     logger.LogWarning("outbox: {Error}; trying again shortly", ErrorClassifier.Describe(e));
                 }
@@ -39,24 +45,39 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
+        finally
+        {
+            await Task.WhenAll(_workers).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
     }
 
+    // Starts dispatching the imports with unsent events that no worker of this silo has yet, up to a few at once.
     private async Task RoundAsync(CancellationToken cancellationToken)
     {
-        var imports = await Outbox.PendingImportsAsync(dataSource, cancellationToken);
-        if (imports.Count == 0) return;
-        // The session holds the imports' locks: if this silo dies, they go with it.
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        foreach (var importId in imports)
+        _workers.RemoveAll(w => w.IsCompleted);
+        foreach (var importId in await Outbox.PendingImportsAsync(dataSource, cancellationToken))
         {
-            if (!await Outbox.TryLockAsync(connection, importId, cancellationToken)) continue;
+            if (_workers.Count >= ImportsAtOnce) break;
+            if (_dispatching.TryAdd(importId, 0)) _workers.Add(DispatchAsync(importId, cancellationToken));
+        }
+    }
+
+    private async Task DispatchAsync(long importId, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        try
+        {
+            // The session holds the import's lock: if this silo dies, it goes with it.
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            if (!await Outbox.TryLockAsync(connection, importId, cancellationToken)) return;
             try
             {
                 foreach (var e in await Outbox.UnsentAsync(connection, importId, EventsPerRound, cancellationToken))
                 {
                     try { await PublishAsync(e, cancellationToken); }
-                    catch (Exception error) when (error is not OperationCanceledException)
+                    catch (Exception error) when (!cancellationToken.IsCancellationRequested)
                     {
+                        // A target that timed out too: not the silo stopping.
                         logger.LogWarning("outbox: event {EventId} of import {ImportId} not published ({Error}); it and the import's later events wait",
                             e.Id, importId, ErrorClassifier.Describe(error));
                         break;
@@ -68,6 +89,15 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
             {
                 await Outbox.UnlockAsync(connection, importId, CancellationToken.None);
             }
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning("outbox: import {ImportId}: {Error}; trying again shortly", importId, ErrorClassifier.Describe(e));
+        }
+        catch (OperationCanceledException) { }
+        finally
+        {
+            _dispatching.TryRemove(importId, out _);
         }
     }
 

@@ -114,6 +114,27 @@ public class RabbitMqOutboxTests(RabbitMqFixture fixture)
     }
 
     [Fact]
+    public async Task A_webhook_that_never_answers_holds_back_its_imports_events_and_not_the_others()
+    {
+        // It takes connections and never answers: each try waits for its timeout.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        using var hook = new WebhookReceiver(failuresPerKey: 0);
+        using var data = new TempFolder().WithPages(files: 1, perFile: 2);
+        await using var db = await TestDatabase.CreateAsync();
+        string Notified(string name, string url) =>
+            Specs.Files(data.Path, name: name, table: name).TrimEnd().TrimEnd('}') + $$""", "notify": [ { "kind": "webhook", "url": "{{url}}" } ] }""";
+        db.StartSilo();
+        var stuck = await db.WaitForAsync(await db.SubmitAsync(Notified("stuck", $"http://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}/hook")));
+        var fine = await db.WaitForAsync(await db.SubmitAsync(Notified("fine", hook.Url)));
+
+        await Poll.UntilAsync(() => Task.FromResult(hook.Accepted.Select(a => JsonDocument.Parse(a.Body).RootElement)
+                .Any(e => e.GetProperty("importId").GetInt64() == fine.Id && e.GetProperty("state").GetString() == "completed")),
+            TimeSpan.FromSeconds(20), "the other import's events while one webhook hangs");
+        Assert.True(await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id = {stuck.Id} AND payload IS NOT NULL AND sent_at IS NULL") > 0);
+    }
+
+    [Fact]
     public async Task Unit_end_events_of_one_import_commit_in_the_order_of_their_ids()
     {
         await using var db = await TestDatabase.CreateAsync();

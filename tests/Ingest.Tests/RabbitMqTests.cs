@@ -463,5 +463,27 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         Assert.Equal("price", await db.ScalarAsync<string>($"SELECT column_name FROM ingest.rejects WHERE import_id = {status.Id}"));
     }
 
+    [Fact]
+    public async Task Validation_and_dedup_work_on_messages_as_on_files()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        // In order, a batch each: a new row, one without its SKU, the first again unchanged, then changed.
+        await Broker.PublishAsync(queue, new[] { Result(1), Result(2).Replace("\"SKU-2\"", "null"), Result(1), Result(1, price: 5.00m) }
+            .Select((body, i) => (Encoding.UTF8.GetBytes(body), (string?)$"p{i}")));
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var spec = Spec(queue, keyed: true, parallelism: 1, batch: 1, idle: 2, messageId: null)
+            .Replace("\"create\": true,", "\"create\": true, \"dedup\": { \"hash\": [\"sku\", \"price\"], \"column\": \"content_hash\" }, \"validate\": { \"required\": [\"sku\"] },");
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(spec), TimeSpan.FromSeconds(60));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        Assert.Equal((4L, 1L, 1L, 1L, 1L), (status.Rows.Read, status.Rows.Inserted, status.Rows.Updated, status.Rows.Unchanged, status.Rows.Rejected));
+        Assert.Equal(1, status.Rows.Duplicates);
+        Assert.Equal("1|5.00", await db.ScalarAsync<string>("SELECT string_agg(task_id || '|' || price, ';') FROM results"));
+        Assert.Equal("sku", await db.ScalarAsync<string>($"SELECT column_name FROM ingest.rejects WHERE import_id = {status.Id}"));
+    }
+
     private static async Task<long> ConsumedAsync(TestDatabase db, long id) => (await db.StatusAsync(id)).Messages?.Consumed ?? 0;
 }

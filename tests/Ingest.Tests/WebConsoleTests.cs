@@ -31,7 +31,10 @@ public class WebConsoleTests(ITestOutputHelper output)
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.4);
         var port = ExternalCommand.FreePort();
-        await db.StartSilo(env: new Dictionary<string, string> { ["INGEST_WEB_PORT"] = port.ToString(), ["INGEST_WEB_TOKEN"] = Token }, batches: false).StartedAsync();
+        await db.StartSilo(env: new Dictionary<string, string>
+        {
+            ["INGEST_WEB_PORT"] = port.ToString(), ["INGEST_WEB_TOKEN"] = Token, ["INGEST_TRACE_URL"] = "http://jaeger.example:16686/trace/{traceId}",
+        }, batches: false).StartedAsync();
         var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1, name: Hostile));
         var site = $"http://127.0.0.1:{port}";
 
@@ -76,6 +79,12 @@ public class WebConsoleTests(ITestOutputHelper output)
         Assert.Contains("<img src=x onerror=alert('reject')>", await TextAsync("#rejects tbody"));
         await Poll.UntilAsync(async () => (await TextAsync("#files tbody")).Contains("<b>bold<img src=x onerror=alert('file')>.json"), TimeSpan.FromSeconds(10), "the files table");
         Assert.Contains(Hostile, await TextAsync("#spec"));
+        // The trace's link, from INGEST_TRACE_URL; the pause and resume among the events.
+        var traceId = (await db.StatusAsync(id)).TraceId;
+        Assert.Equal($"http://jaeger.example:16686/trace/{traceId}", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#actions a')?.href ?? ''"));
+        var events = await TextAsync("#events tbody");
+        Assert.Contains("paused", events);
+        Assert.Contains("resumed", events);
         await ScreenshotAsync(page, "console-import.png");
         await page.GoToAsync(site + "/silos");
         await page.WaitForSelectorAsync("#silos tbody tr");

@@ -43,13 +43,7 @@ public sealed class QueueConsumer : IAsyncDisposable
                 return Task.CompletedTask;
             };
             await channel.BasicQosAsync(0, (ushort)spec.Prefetch, global: false, cancellationToken);
-            var deliveries = new AsyncEventingBasicConsumer(channel);
-            // Only the broker cancels this consumer (its queue deleted, say): it closes its channel instead.
-            deliveries.UnregisteredAsync += (_, _) =>
-            {
-                consumer._cancelledByBroker = true;
-                return Task.CompletedTask;
-            };
+            var deliveries = new Deliveries(channel, consumer);
             deliveries.ReceivedAsync += (_, delivery) =>
             {
                 // The body's memory is the client's again once this returns: From copies it.
@@ -76,8 +70,8 @@ public sealed class QueueConsumer : IAsyncDisposable
     {
         if (_cancelledByBroker)
             throw new SourceDataException($"the broker cancelled the consumer of queue '{_spec.Queue}' (was the queue deleted?)", kind: ErrorKind.Transient);
-        // A channel the broker closed while the connection lives is not recovered; one of a lost connection is.
-        if (!_channel.IsOpen && _connection.IsOpen && _channel.CloseReason is { Initiator: ShutdownInitiator.Peer } closed)
+        // A channel the broker closed while the connection lives is not recovered; one of a lost or closed connection (320) is.
+        if (!_channel.IsOpen && _connection.IsOpen && _channel.CloseReason is { Initiator: ShutdownInitiator.Peer, ReplyCode: not Constants.ConnectionForced } closed)
             throw new SourceDataException($"the broker closed the channel of queue '{_spec.Queue}': {closed.ReplyCode} {closed.ReplyText}", kind: ErrorKind.Transient);
         var batch = new List<ReceivedMessage>();
         using (var first = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
@@ -130,7 +124,19 @@ public sealed class QueueConsumer : IAsyncDisposable
     }
 
     /// <summary>The queue's depth now.</summary>
-    public Task<uint> DepthAsync(CancellationToken cancellationToken = default) => QueueDeclaration.DepthAsync(_connection, _spec.Queue, cancellationToken);
+    /// <exception cref="SourceDataException">The queue does not exist (transient when the spec declares it: a new consumer declares it again).</exception>
+    public Task<uint> DepthAsync(CancellationToken cancellationToken = default) =>
+        QueueDeclaration.DepthAsync(_connection, _spec.Queue, _spec.Declare is null ? ErrorKind.Import : ErrorKind.Transient, cancellationToken);
+
+    // The deliveries, and the broker's cancel of this consumer (its queue deleted, say), which the client does not recover.
+    private sealed class Deliveries(IChannel channel, QueueConsumer consumer) : AsyncEventingBasicConsumer(channel)
+    {
+        public override Task HandleBasicCancelAsync(string consumerTag, CancellationToken cancellationToken = default)
+        {
+            consumer._cancelledByBroker = true;
+            return base.HandleBasicCancelAsync(consumerTag, cancellationToken);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -39,8 +39,8 @@ public static class QueueDeclaration
     }
 
     /// <summary>The queue's depth (messages ready), by a passive declare.</summary>
-    /// <exception cref="SourceDataException">The queue does not exist.</exception>
-    public static async Task<uint> DepthAsync(IConnection connection, string queue, CancellationToken cancellationToken = default)
+    /// <exception cref="SourceDataException">The queue does not exist (of <paramref name="missing"/>).</exception>
+    public static async Task<uint> DepthAsync(IConnection connection, string queue, ErrorKind missing = ErrorKind.Import, CancellationToken cancellationToken = default)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         try
@@ -49,10 +49,10 @@ public static class QueueDeclaration
         }
         catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
         {
-            throw NotFound(queue, e);
+            throw NotFound(queue, e, missing);
         }
     }
 
-    private static SourceDataException NotFound(string queue, Exception e) =>
-        new($"queue '{queue}' does not exist (declare it, or give source.declare)", e, ErrorKind.Import);
+    private static SourceDataException NotFound(string queue, Exception e, ErrorKind kind = ErrorKind.Import) =>
+        new($"queue '{queue}' does not exist (declare it, or give source.declare)", e, kind);
 }

@@ -51,21 +51,24 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
                 // The channel closes first: the broker puts back what was not acked.
                 if (consumer is not null) await consumer.DisposeAsync();
                 consumer = null;
+                await ShowTroubleAsync(claim, null);
                 using var handBack = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 var handedBack = await UnitFence.HandBackAsync(dataSource, claim, handBack.Token);
                 logger.LogInformation("consumer {Consumer} end: stopped, unacked messages back in the queue{HandedBack}", name, handedBack ? ", handed back" : "");
                 return new UnitReport(claim.UnitNo, dispatch, handedBack ? UnitEnd.HandedBack : UnitEnd.Abandoned);
             }
-            catch (Exception e) when (ErrorClassifier.IsTransient(e) && outage.Begin())
-            {
-                var trouble = $"{ErrorClassifier.Describe(e)} (since {outage.Since:HH:mm:ss} UTC; connecting again)";
-                logger.LogWarning("consumer {Consumer}: {Trouble}", name, trouble);
-                await ShowTroubleAsync(claim, trouble);
-            }
             catch (Exception e)
             {
                 if (consumer is not null) await consumer.DisposeAsync();
                 consumer = null;
+                if (ErrorClassifier.IsTransient(e) && outage.Begin())
+                {
+                    var trouble = $"{ErrorClassifier.Describe(e)} (since {outage.Since:HH:mm:ss} UTC; connecting again)";
+                    logger.LogWarning("consumer {Consumer}: {Trouble}", name, trouble);
+                    await ShowTroubleAsync(claim, trouble);
+                    continue;
+                }
+                await ShowTroubleAsync(claim, null);
                 var terminal = ErrorClassifier.IsBadInput(e);
                 var error = $"{claim.Key}: {ErrorClassifier.Describe(e)}";
                 var (end, notBefore) = await TransientErrors.Pipeline.ExecuteAsync(
@@ -95,8 +98,6 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
             {
                 backlogAt = Stopwatch.GetTimestamp();
                 await ConsumerFence.SetBacklogAsync(dataSource, claim.ImportId, await consumer.DepthAsync(abandon), abandon);
-                // Broker and catalog answer: whatever kept this consumer away is over.
-                if (outage.End()) await ShowTroubleAsync(claim, null);
             }
             // Every consumer prunes (as it starts, then now and then): whichever runs, the ledger stays within dedupHours.
             if (prunedAt == 0 || Stopwatch.GetElapsedTime(prunedAt) >= PruneEvery)
@@ -110,6 +111,7 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
             var messages = await consumer.NextAsync(wait, abandon);
             if (messages.Count == 0)
             {
+                if (outage.End()) await ShowTroubleAsync(claim, null);
                 if (idle is null || Stopwatch.GetElapsedTime(lastMessage) < idle) continue;
                 var completed = await ConsumerFence.CompleteAsync(dataSource, claim, CancellationToken.None);
                 logger.LogInformation("consumer {Consumer} end: {End} after {Seconds} s without a message", name, completed ? "done" : "fenced off", queue.StopWhenIdleSeconds);
@@ -122,27 +124,31 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
                 logger.LogWarning("consumer {Consumer} end: fenced off (another attempt holds it, or the import was cancelled); its batch rolled back", name);
                 return new UnitReport(claim.UnitNo, dispatch, UnitEnd.Superseded);
             }
+            if (outage.End()) await ShowTroubleAsync(claim, null);
         }
     }
 
-    // Best effort: the catalog may be what cannot be reached.
+    // Best effort, and brief: the catalog may be what cannot be reached.
     private async Task ShowTroubleAsync(UnitClaim claim, string? trouble)
     {
         try
         {
-            await ConsumerFence.ShowTroubleAsync(dataSource, claim.ImportId, claim.UnitNo, trouble);
+            using var brief = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await ConsumerFence.ShowTroubleAsync(dataSource, claim.ImportId, claim.UnitNo, trouble, brief.Token);
         }
-        catch (Exception e) when (ErrorClassifier.IsTransient(e))
+        catch (Exception e)
         {
             logger.LogDebug("consumer {ImportId}/{UnitNo}: the catalog did not take its trouble ({Error})", claim.ImportId, claim.UnitNo, ErrorClassifier.Describe(e));
         }
     }
 
     // A consumer's time away from its broker or catalog: when it began, and the pause before the next try.
+    // It ends when a batch commits or the consumer waits for messages without a fault.
     private sealed class Outage(TimeSpan limit)
     {
         private static readonly TimeSpan Longest = TimeSpan.FromSeconds(30);
         private long _began;
+        private bool _ended;
 
         public DateTimeOffset Since { get; private set; }
 
@@ -156,12 +162,12 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
             return Stopwatch.GetElapsedTime(_began) < limit;
         }
 
-        // True when there was one.
+        // True when there was one, or the first time (an earlier attempt's may still show).
         public bool End()
         {
-            if (_began == 0) return false;
-            (_began, Pause) = (0, null);
-            return true;
+            var was = _began != 0 || !_ended;
+            (_began, Pause, _ended) = (0, null, true);
+            return was;
         }
     }
 
@@ -208,17 +214,36 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
                     failed.Add((i, e));
                 }
             }
-            if (failed.Count < batch.Count || batch.Count == 1)
+            if (!TargetAtFault(batch, failed))
             {
                 if (outage.End()) await ShowTroubleAsync(claim, null);
                 return await ReturnAsync(spec, claim, consumer, batch, failed, cancellationToken);
             }
+            // Held on a lost channel, they could not be acked: the broker brings them back.
+            if (!consumer.Current(batch.Generation)) return true;
             var trouble = $"each of the {batch.Count} messages of a batch failed alone as the batch did: {ErrorClassifier.Describe(failed[0].Error)}";
             if (!outage.Begin()) throw new SourceDataException(trouble, failed[0].Error, ErrorKind.Attempt);
             logger.LogWarning("consumer {ImportId}/{UnitNo}: {Trouble}; holding them to try again in {Pause}", claim.ImportId, claim.UnitNo, trouble, outage.Pause);
             await ShowTroubleAsync(claim, $"{trouble} (since {outage.Since:HH:mm:ss} UTC; trying again)");
             await Task.Delay(outage.Pause!.Value, cancellationToken);
         }
+    }
+
+    // Whether the messages that failed alone failed for the target's sake: a table or column gone, a
+    // permission revoked, a server refusing work (SQLSTATE classes 42, 53, 57, 25) for any of them;
+    // or every message of a batch of several, none for its data (classes 22 and 23: those are poison).
+    private static bool TargetAtFault(MessageBatch batch, List<(int Index, Exception Error)> failed)
+    {
+        static string? State(Exception? e)
+        {
+            for (; e is not null; e = e.InnerException)
+                if (e is PostgresException pg) return pg.SqlState;
+            return null;
+        }
+        if (failed.Count < batch.Count) return false;
+        var states = failed.Select(f => State(f.Error)).ToList();
+        if (states.Any(s => s is not null && (s.StartsWith("22", StringComparison.Ordinal) || s.StartsWith("23", StringComparison.Ordinal)))) return false;
+        return batch.Count > 1 || states.Any(s => s is not null && (s[..2] is "42" or "53" or "57" or "25"));
     }
 
     // Returns messages that failed alone to the queue, which counts their deliveries: past its limit the broker dead-letters one.
@@ -285,7 +310,7 @@ public sealed class QueueConsumerRunner(NpgsqlDataSource dataSource, IOptions<In
             await tx.RollbackAsync(CancellationToken.None);
             logger.LogInformation("consumer {ImportId}/{UnitNo}: the channel of a batch of {Count} was lost; rolled back for the broker to bring it back",
                 claim.ImportId, claim.UnitNo, batch.Count);
-            return default(MessageCounts);
+            return MessageCounts.None;
         }
         // Past the fence the batch is ours: commit even if the consumer is stopping (its ack then waits for a redelivery, which the ledger skips).
         await tx.CommitAsync(CancellationToken.None);

@@ -6,4 +6,8 @@ namespace Ingest.Engine.Sources.RabbitMq;
 /// <param name="Redelivered">Messages delivered again after they were committed (a crash between commit and ack): skipped.</param>
 /// <param name="Rejected">Consumed messages with a body that is not JSON, or a record that was rejected.</param>
 /// <param name="DeadLettered">Messages returned to the queue for the last time its delivery limit allows.</param>
-public readonly record struct MessageCounts(long Consumed, long Duplicate, long Redelivered, long Rejected, long DeadLettered);
+public readonly record struct MessageCounts(long Consumed, long Duplicate, long Redelivered, long Rejected, long DeadLettered)
+{
+    /// <summary>Nothing counted.</summary>
+    public static MessageCounts None => default;
+}

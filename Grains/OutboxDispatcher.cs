@@ -23,8 +23,11 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
     private static readonly TimeSpan Every = TimeSpan.FromMilliseconds(500);
     private const int EventsPerRound = 100;
     private const int ImportsAtOnce = 4;
-    private readonly ConcurrentDictionary<long, byte> _dispatching = new();
-    private readonly List<Task> _workers = [];
+    private static readonly TimeSpan LongestBackoff = TimeSpan.FromMinutes(1);
+    // Touched only by the loop: the imports being dispatched.
+    private readonly Dictionary<long, Task> _workers = [];
+    // Imports whose last event could not be published, and when to try again.
+    private readonly ConcurrentDictionary<long, (DateTimeOffset At, TimeSpan Pause)> _backoff = new();
     private readonly RabbitMqNotifier _rabbitMq = new();
     private readonly WebhookNotifier _webhooks = new(new HttpClient { Timeout = TimeSpan.FromSeconds(10) });
 
@@ -47,18 +50,22 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
         finally
         {
-            await Task.WhenAll(_workers).ContinueWith(_ => { }, TaskScheduler.Default);
+            await Task.WhenAll(_workers.Values).ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
 
-    // Starts dispatching the imports with unsent events that no worker of this silo has yet, up to a few at once.
+    // Starts dispatching imports with unsent events that no worker of this silo has, up to a few at once,
+    // in a new order each round and without those backing off after a failure: none starves the others.
     private async Task RoundAsync(CancellationToken cancellationToken)
     {
-        _workers.RemoveAll(w => w.IsCompleted);
-        foreach (var importId in await Outbox.PendingImportsAsync(dataSource, cancellationToken))
+        foreach (var done in _workers.Where(w => w.Value.IsCompleted).Select(w => w.Key).ToList()) _workers.Remove(done);
+        var pending = (await Outbox.PendingImportsAsync(dataSource, cancellationToken)).ToArray();
+        Random.Shared.Shuffle(pending);
+        foreach (var importId in pending)
         {
             if (_workers.Count >= ImportsAtOnce) break;
-            if (_dispatching.TryAdd(importId, 0)) _workers.Add(DispatchAsync(importId, cancellationToken));
+            if (_workers.ContainsKey(importId) || _backoff.TryGetValue(importId, out var b) && b.At > DateTimeOffset.UtcNow) continue;
+            _workers[importId] = DispatchAsync(importId, cancellationToken);
         }
     }
 
@@ -78,10 +85,13 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
                     catch (Exception error) when (!cancellationToken.IsCancellationRequested)
                     {
                         // A target that timed out too: not the silo stopping.
-                        logger.LogWarning("outbox: event {EventId} of import {ImportId} not published ({Error}); it and the import's later events wait",
-                            e.Id, importId, ErrorClassifier.Describe(error));
+                        var pause = _backoff.TryGetValue(importId, out var b) ? TimeSpan.FromTicks(Math.Min(b.Pause.Ticks * 2, LongestBackoff.Ticks)) : TimeSpan.FromSeconds(1);
+                        _backoff[importId] = (DateTimeOffset.UtcNow + pause, pause);
+                        logger.LogWarning("outbox: event {EventId} of import {ImportId} not published ({Error}); it and the import's later events wait {Pause}",
+                            e.Id, importId, ErrorClassifier.Describe(error), pause);
                         break;
                     }
+                    _backoff.TryRemove(importId, out _);
                     await Outbox.MarkSentAsync(connection, e.Id, cancellationToken);
                 }
             }
@@ -95,10 +105,6 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
             logger.LogWarning("outbox: import {ImportId}: {Error}; trying again shortly", importId, ErrorClassifier.Describe(e));
         }
         catch (OperationCanceledException) { }
-        finally
-        {
-            _dispatching.TryRemove(importId, out _);
-        }
     }
 
     private async Task PublishAsync(Outbox.Event e, CancellationToken cancellationToken)

@@ -79,10 +79,12 @@ public static class MessageLedger
     /// <summary>Forgets the ids committed, and the duplicates skipped, more than <paramref name="hours"/> ago; returns how many ids.</summary>
     public static async Task<int> PruneAsync(NpgsqlDataSource dataSource, string importName, string queue, double hours, CancellationToken cancellationToken = default)
     {
+        // One consumer of the queue prunes at a time; the others, starting together, leave it to that one.
         await using var cmd = dataSource.CreateCommand(
             """
-            WITH skips AS (DELETE FROM ingest.message_skips WHERE import_name = $1 AND queue = $2 AND committed_at < now() - make_interval(secs => $3 * 3600))
-            DELETE FROM ingest.message_ledger WHERE import_name = $1 AND queue = $2 AND committed_at < now() - make_interval(secs => $3 * 3600)
+            WITH ours AS (SELECT pg_try_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0)) AS got),
+            skips AS (DELETE FROM ingest.message_skips WHERE (SELECT got FROM ours) AND import_name = $1 AND queue = $2 AND committed_at < now() - make_interval(secs => $3 * 3600))
+            DELETE FROM ingest.message_ledger WHERE (SELECT got FROM ours) AND import_name = $1 AND queue = $2 AND committed_at < now() - make_interval(secs => $3 * 3600)
             """);
         cmd.Parameters.AddWithValue(importName);
         cmd.Parameters.AddWithValue(queue);

@@ -34,16 +34,16 @@ public sealed class ScheduleGrain(Schedules schedules, ImportCatalog catalog, IO
             var schedule = CronSchedule.Parse(due.Spec.Schedule!, due.Spec.TimeZone, out _);
             var next = schedule?.NextAfter(now) ?? DateTimeOffset.MaxValue;
             if (!await schedules.ClaimAsync(due, next)) continue;
+            long id;
             try
             {
-                var id = await catalog.SubmitAsync(due.Spec, IngestTracing.NewTraceParent());
-                await schedules.RecordRunAsync(due.Name, id);
-                logger.LogInformation("schedule {Name}: import {ImportId} submitted (due {Due:O}; next {Next:O})", due.Name, id, due.NextAt, next);
+                id = await catalog.SubmitAsync(due.Spec, IngestTracing.NewTraceParent());
             }
             catch (ImportNameInUseException e)
             {
                 await RecordSkipAsync(due.Name, $"run due {due.NextAt:O} skipped: import {e.ImportId} of this name is still {e.State.Name()}");
                 logger.LogInformation("schedule {Name}: run due {Due:O} skipped, import {ImportId} still {State}", due.Name, due.NextAt, e.ImportId, e.State.Name());
+                continue;
             }
             catch (Exception e)
             {
@@ -51,6 +51,16 @@ public sealed class ScheduleGrain(Schedules schedules, ImportCatalog catalog, IO
                 var why = e is WatermarkScopeChangedException ? $"{e.Message} (`ingest reset {due.Name}` clears its state)" : ErrorClassifier.Describe(e);
                 logger.LogWarning("schedule {Name}: run due {Due:O} not submitted: {Error}", due.Name, due.NextAt, why);
                 await RecordSkipAsync(due.Name, $"run due {due.NextAt:O} not submitted: {why}");
+                continue;
+            }
+            logger.LogInformation("schedule {Name}: import {ImportId} submitted (due {Due:O}; next {Next:O})", due.Name, id, due.NextAt, next);
+            try
+            {
+                await schedules.RecordRunAsync(due.Name, id);
+            }
+            catch (Exception e) when (ErrorClassifier.IsTransient(e))
+            {
+                logger.LogWarning("schedule {Name}: import {ImportId} submitted, but its run not counted: {Error}", due.Name, id, ErrorClassifier.Describe(e));
             }
         }
     }

@@ -419,11 +419,12 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         var queue = Queue();
         await Broker.DeclareAsync(queue);
         await using var db = await TestDatabase.CreateAsync();
-        // The first batch's insert sleeps long enough for its connection to be closed under it.
+        // The first batch's insert waits until the test lets it go on, once its connection is closed.
         await db.ExecuteAsync("""
-            CREATE TABLE test_delay (seconds double precision NOT NULL); INSERT INTO test_delay VALUES (8);
+            CREATE TABLE test_delay (seconds double precision NOT NULL); INSERT INTO test_delay VALUES (1);
             CREATE TABLE results (task_id bigint, sku text, price numeric, version bigint, message_id text, redelivered boolean);
-            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep((SELECT seconds FROM test_delay)); RETURN NULL; END $$;
+            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN WHILE (SELECT seconds FROM test_delay) > 0 LOOP PERFORM pg_sleep(0.05); END LOOP; RETURN NULL; END $$;
             CREATE TRIGGER slow BEFORE INSERT ON results FOR EACH STATEMENT EXECUTE FUNCTION slow();
             """);
         await Broker.PublishAsync(queue, Enumerable.Range(1, 100).Select(i => (Encoding.UTF8.GetBytes(Result(i)), (string?)$"p{i}")));

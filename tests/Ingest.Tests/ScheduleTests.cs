@@ -94,6 +94,8 @@ public class ScheduleTests
         var spec = specs.Write("minutely.json", Scheduled(data.Path, "minutely", "* * * * *"));
         await using var db = await TestDatabase.CreateAsync();
         await db.StartSilo(env: Fast).StartedAsync();
+        // Not in a minute's last seconds: the run must not come before the test reads its time.
+        await Poll.UntilAsync(() => Task.FromResult(DateTime.UtcNow.Second < 45), TimeSpan.FromSeconds(20), "a minute's first 45 seconds");
 
         var added = await CliProcess.RunAsync(db.ConnectionString, "schedule", "add", spec);
         Assert.True(added.ExitCode == 0, added.ToString());

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Ingest.Catalog;
 using Ingest.GrainInterfaces;
 using Microsoft.AspNetCore.Builder;
@@ -47,7 +48,11 @@ public static class WebConsole
             if (Refused(http, options.ReadToken, options.Token) is { } refused) return refused;
             if (await reports.ImportAsync(id, ct) is not { } report) return Results.NotFound(new { error = $"no import with id {id}" });
             var traceUrl = options.TraceUrl is { } url && report.Status.TraceId is { } traceId ? url.Replace("{traceId}", traceId) : null;
-            return Json(new { report, traceUrl });
+            // The shape of status --json, with the report and the trace's link beside its fields.
+            var body = JsonSerializer.SerializeToNode(report.Status, ImportSpecJson.Options)!.AsObject();
+            body["report"] = JsonSerializer.SerializeToNode(report, ImportSpecJson.Options);
+            body["traceUrl"] = traceUrl;
+            return Json(body);
         });
         app.MapGet("/api/silos", async (HttpContext http, ImportCatalog catalog, CancellationToken ct) =>
             Refused(http, options.ReadToken, options.Token) ?? Json(await catalog.ListSilosAsync(clusterId, cancellationToken: ct)));

@@ -118,6 +118,10 @@ public class WebConsoleTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.OK, withToken.StatusCode);
         var body = JsonDocument.Parse(await withToken.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal("completed", body.GetProperty("report").GetProperty("status").GetProperty("state").GetString());
+        // The shape of status --json at the top.
+        var status = JsonDocument.Parse((await CliProcess.RunAsync(db.ConnectionString, "status", id.ToString(), "--json")).Stdout).RootElement;
+        foreach (var field in new[] { "id", "name", "state", "units", "rows", "traceId", "submittedAt" })
+            Assert.True(JsonElement.DeepEquals(status.GetProperty(field), body.GetProperty(field)), $"{field}: {status.GetProperty(field)} vs {body.GetProperty(field)}");
         Assert.Equal(HttpStatusCode.Forbidden, action.StatusCode);
         Assert.Contains("read-only", await action.Content.ReadAsStringAsync());
 

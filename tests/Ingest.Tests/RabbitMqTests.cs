@@ -486,5 +486,38 @@ public class RabbitMqTests(RabbitMqFixture fixture)
         Assert.Equal("sku", await db.ScalarAsync<string>($"SELECT column_name FROM ingest.rejects WHERE import_id = {status.Id}"));
     }
 
+    [Fact]
+    public async Task Messages_load_into_a_relational_target_as_files_do()
+    {
+        var queue = Queue();
+        await Broker.DeclareAsync(queue);
+        // In order, a batch each: two orders with their lines, then the second with a line changed.
+        await Broker.PublishAsync(queue, new[]
+        {
+            """{"id": 1, "customer": "al", "lines": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}]}""",
+            """{"id": 2, "customer": "bo", "lines": [{"sku": "c", "qty": 3}]}""",
+            """{"id": 2, "customer": "bo", "lines": [{"sku": "c", "qty": 4}]}""",
+        }.Select((body, i) => (Encoding.UTF8.GetBytes(body), (string?)$"p{i}")));
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var spec = $$"""
+            { "name": "orders",
+              "source": { "kind": "rabbitmq", "uri": "{{Broker.Uri}}", "queue": "{{queue}}", "batch": { "messages": 1, "maxMilliseconds": 200 }, "stopWhenIdleSeconds": 2 },
+              "target": { "table": "orders", "key": ["id"], "create": true,
+                          "columns": { "id": { "path": "id", "type": "bigint" }, "customer": { "path": "customer", "type": "text" } },
+                          "children": [ { "table": "order_lines", "path": "lines", "key": ["sku"],
+                                          "columns": { "sku": { "path": "sku", "type": "text" }, "qty": { "path": "qty", "type": "int" } } } ] },
+              "parallelism": 1 }
+            """;
+
+        var status = await db.WaitForAsync(await db.SubmitAsync(spec), TimeSpan.FromSeconds(60));
+
+        Assert.Equal(ImportState.Completed, status.State);
+        // The order row itself is unchanged; its line is updated.
+        Assert.Equal(new RowCounts(3, 2, 0, 1, 0), status.Rows);
+        Assert.Equal(1, status.Tables!["order_lines"].Updated);
+        Assert.Equal(["1|a|1", "1|b|2", "2|c|4"], await RelationalTests.RowsAsync(db, "order_lines", "orders_id", "sku", "qty"));
+    }
+
     private static async Task<long> ConsumedAsync(TestDatabase db, long id) => (await db.StatusAsync(id)).Messages?.Consumed ?? 0;
 }

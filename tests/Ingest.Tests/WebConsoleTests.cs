@@ -53,24 +53,28 @@ public class WebConsoleTests(ITestOutputHelper output)
 
         // The rows read advance without a reload.
         async Task<string> TextAsync(string selector) => await page.EvaluateFunctionAsync<string>("s => document.querySelector(s)?.textContent ?? ''", selector);
+        // Found and clicked in one step: the page redraws its rows as it polls, which detaches a handle held across two.
+        Task ClickAsync(string selector) => Poll.UntilAsync(
+            () => page.EvaluateFunctionAsync<bool>("s => { const b = document.querySelector(s); if (!b) return false; b.click(); return true; }", selector),
+            TimeSpan.FromSeconds(10), $"{selector} clicked");
         var first = await TextAsync(row + " .rows");
         await Poll.UntilAsync(async () => await TextAsync(row + " .rows") != first, TimeSpan.FromSeconds(30), () => $"rows read past {first}");
         Assert.Equal(Hostile, await TextAsync(row + " .name"));
         await ScreenshotAsync(page, "console-home.png");
 
         // Without the token (the prompt dismissed), then with a wrong one: refused; the import runs on.
-        await page.ClickAsync(row + " button[data-action=pause]");
+        await ClickAsync(row + " button[data-action=pause]");
         answer = "not-the-token";
-        await page.ClickAsync(row + " button[data-action=pause]");
+        await ClickAsync(row + " button[data-action=pause]");
         await Poll.UntilAsync(async () => (await TextAsync("#message")).Contains("refused"), TimeSpan.FromSeconds(10), "the refusal shown");
         Assert.Equal(ImportState.Running, (await db.StatusAsync(id)).State);
         // With the token: paused.
         await page.EvaluateFunctionAsync("() => sessionStorage.removeItem('ingest.token')");
         answer = Token;
-        await page.ClickAsync(row + " button[data-action=pause]");
+        await ClickAsync(row + " button[data-action=pause]");
         await Poll.UntilAsync(async () => (await db.StatusAsync(id)).State == ImportState.Paused, TimeSpan.FromSeconds(10), "the import paused from the page");
         await Poll.UntilAsync(async () => await TextAsync(row + " .state") == "paused", TimeSpan.FromSeconds(10), "the page showing it paused");
-        await page.ClickAsync(row + " button[data-action=resume]");
+        await ClickAsync(row + " button[data-action=resume]");
         await db.WaitForAsync(id, TimeSpan.FromSeconds(90));
 
         await page.GoToAsync($"{site}/imports/{id}");

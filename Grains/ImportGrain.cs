@@ -177,6 +177,10 @@ public sealed class ImportGrain(
                     foreach (var other in _inFlight.AllDispatches.ToList()) _ = AbandonAsync(other.Key);
                     reload = true;
                     break;
+                case UnitEnd.Abandoned when _import is { State: ImportState.Running, Continuous: false }:
+                    // Told to roll back (a cancel or failure), yet running again (a retry came first): its unit is open again.
+                    reload = true;
+                    break;
             }
         }
         if (reload)

@@ -134,19 +134,18 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
     /// units counted as ended, so they end exact. Not while another import of its name has not ended
     /// (<see cref="ChangeResult.Why"/> names it): one import per name runs at a time.
     /// </summary>
-    public async Task<ChangeResult> RetryAsync(long id, CancellationToken cancellationToken = default)
+    public Task<ChangeResult> RetryAsync(long id, CancellationToken cancellationToken = default) =>
+        ChangeAsync(id, "retried", RetrySql, cancellationToken, LockNameOfAsync, WhyRetryIsRefusedAsync);
+
+    // Read under the name's lock, in the retry's transaction: the import named is one that blocked it.
+    private static async Task<string?> WhyRetryIsRefusedAsync(NpgsqlConnection connection, long id, ImportState? state, CancellationToken cancellationToken)
     {
-        var result = await ChangeAsync(id, "retried", RetrySql, cancellationToken, LockNameOfAsync);
-        if (result.Applied || result.State is not (ImportState.Failed or ImportState.CompletedWithErrors)) return result;
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        if (state is not (ImportState.Failed or ImportState.CompletedWithErrors)) return null;
         await using var name = new NpgsqlCommand("SELECT name FROM ingest.imports WHERE id = $1", connection);
         name.Parameters.AddWithValue(id);
         if (await name.ExecuteScalarAsync(cancellationToken) is not string importName
-            || await UnfinishedAsync(connection, importName, cancellationToken) is not { } other) return result;
-        return result with
-        {
-            Why = $"import {other.Id} named '{importName}' is {other.State.Name()}, and one import per name runs at a time: wait for it to end or cancel it, then retry",
-        };
+            || await UnfinishedAsync(connection, importName, cancellationToken) is not { } other) return null;
+        return $"import {other.Id} named '{importName}' is {other.State.Name()}, and one import per name runs at a time: wait for it to end or cancel it, then retry";
     }
 
     private static readonly string RetrySql =
@@ -189,22 +188,29 @@ public sealed partial class ImportCatalog(NpgsqlDataSource dataSource)
         """;
 
     private async Task<ChangeResult> ChangeAsync(long id, string eventKind, string sql, CancellationToken cancellationToken,
-        Func<NpgsqlConnection, long, CancellationToken, Task>? first = null)
+        Func<NpgsqlConnection, long, CancellationToken, Task>? first = null,
+        Func<NpgsqlConnection, long, ImportState?, CancellationToken, Task<string?>>? whyRefused = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
         if (first is not null) await first(connection, id, cancellationToken);
         await using var cmd = new NpgsqlCommand(sql, connection);
         cmd.Parameters.AddWithValue(id);
-        var state = (string?)await cmd.ExecuteScalarAsync(cancellationToken);
-        if (state is not null)
+        ChangeResult result;
+        if ((string?)await cmd.ExecuteScalarAsync(cancellationToken) is { } changed)
+        {
             await Events.WriteAsync(connection, id, null, null, eventKind, null, cancellationToken);
+            result = new ChangeResult(true, StateNames.ToImportState(changed));
+        }
+        else
+        {
+            await using var current = new NpgsqlCommand("SELECT state FROM ingest.imports WHERE id = $1", connection);
+            current.Parameters.AddWithValue(id);
+            var now = await current.ExecuteScalarAsync(cancellationToken) is string s ? StateNames.ToImportState(s) : (ImportState?)null;
+            result = new ChangeResult(false, now, whyRefused is null ? null : await whyRefused(connection, id, now, cancellationToken));
+        }
         await tx.CommitAsync(cancellationToken);
-        if (state is not null) return new ChangeResult(true, StateNames.ToImportState(state));
-
-        await using var current = dataSource.CreateCommand("SELECT state FROM ingest.imports WHERE id = $1");
-        current.Parameters.AddWithValue(id);
-        return new ChangeResult(false, await current.ExecuteScalarAsync(cancellationToken) is string now ? StateNames.ToImportState(now) : null);
+        return result;
     }
 
     /// <summary>

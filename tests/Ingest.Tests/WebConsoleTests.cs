@@ -28,14 +28,17 @@ public class WebConsoleTests(ITestOutputHelper output)
         data.Write("<b>bold<img src=x onerror=alert('file')>.json", """
             {"results": [{"id": 9001, "name": "<script>alert('row')</script>", "rating": "<img src=x onerror=alert('reject')>"}]}
             """);
+        data.Write("<i>broken<i>.json", "{ not json");
         await using var db = await TestDatabase.CreateAsync();
         await SlowTarget.CreateAsync(db, seconds: 0.4);
         var port = ExternalCommand.FreePort();
+        // The folder is a reference the silo resolves: the page shows the reference, never the value.
         await db.StartSilo(env: new Dictionary<string, string>
         {
             ["INGEST_WEB_PORT"] = port.ToString(), ["INGEST_WEB_TOKEN"] = Token, ["INGEST_TRACE_URL"] = "http://jaeger.example:16686/trace/{traceId}",
+            ["CONSOLE_TEST_FOLDER"] = data.Path,
         }, batches: false).StartedAsync();
-        var id = await db.SubmitAsync(Specs.Files(data.Path, parallelism: 1, name: Hostile));
+        var id = await db.SubmitAsync(Specs.Files("${CONSOLE_TEST_FOLDER}", parallelism: 1, attempts: 2, name: Hostile));
         var site = $"http://127.0.0.1:{port}";
 
         await using var browser = await LaunchAsync();
@@ -82,7 +85,15 @@ public class WebConsoleTests(ITestOutputHelper output)
         Assert.Equal(Hostile, await TextAsync("#title .name"));
         Assert.Contains("<img src=x onerror=alert('reject')>", await TextAsync("#rejects tbody"));
         await Poll.UntilAsync(async () => (await TextAsync("#files tbody")).Contains("<b>bold<img src=x onerror=alert('file')>.json"), TimeSpan.FromSeconds(10), "the files table");
-        Assert.Contains(Hostile, await TextAsync("#spec"));
+        var spec = await TextAsync("#spec");
+        Assert.Contains(Hostile, spec);
+        Assert.Contains("${CONSOLE_TEST_FOLDER}", spec);
+        Assert.DoesNotContain(data.Path, await page.GetContentAsync());
+        Assert.Equal("games 100 0 0 0", await page.EvaluateFunctionAsync<string>("() => [...document.querySelectorAll('#tables tbody td')].map(c => c.textContent).join(' ')"));
+        // The unit that cannot be read, with its attempts and error.
+        var failed = await TextAsync("#failed tbody");
+        Assert.Contains("<i>broken<i>.json", failed);
+        Assert.Contains("JSON", failed);
         // The trace's link, from INGEST_TRACE_URL; the pause and resume among the events.
         var traceId = (await db.StatusAsync(id)).TraceId;
         Assert.Equal($"http://jaeger.example:16686/trace/{traceId}", await page.EvaluateFunctionAsync<string>("() => document.querySelector('#actions a')?.href ?? ''"));
@@ -97,7 +108,7 @@ public class WebConsoleTests(ITestOutputHelper output)
 
         // No markup from the data ran: no alert, no image made of it; the only dialogs were the token prompts.
         Assert.All(dialogs, d => Assert.Contains("Token", d));
-        Assert.Equal(0, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('img, b').length"));
+        Assert.Equal(0, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('img, b, i').length"));
     }
 
     [Fact]

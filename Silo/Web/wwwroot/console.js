@@ -142,7 +142,9 @@ const Ingest = (() => {
         row('error', s.error ?? ''),
         row('trace id', s.traceId ?? ''),
       ]);
-      fill(document.querySelector('#tables tbody'), Object.entries(s.tables ?? {}).map(([table, c]) =>
+      // A flat target is one table: the import's rows are its counts.
+      const tables = s.tables ?? { [report.spec.target.table]: { ...s.rows, deleted: 0 } };
+      fill(document.querySelector('#tables tbody'), Object.entries(tables).map(([table, c]) =>
         el('tr', {}, el('td', {}, table), el('td', { class: 'n' }, n(c.inserted)), el('td', { class: 'n' }, n(c.updated)), el('td', { class: 'n' }, n(c.unchanged)), el('td', { class: 'n' }, n(c.deleted)))));
       fill(document.querySelector('#failed tbody'), s.failedUnits.map((f) =>
         el('tr', {}, el('td', {}, String(f.unitNo)), el('td', {}, f.key), el('td', { class: 'n' }, String(f.attempts)), el('td', {}, f.error ?? ''))));

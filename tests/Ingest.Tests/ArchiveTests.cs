@@ -225,6 +225,41 @@ public class ArchiveTests
     }
 
     [Fact]
+    public async Task Uploads_that_meet_an_S3_outage_wait_and_retry_and_once_it_ends_each_file_is_archived_once()
+    {
+        const string bucket = "archive-outage";
+        const int files = 3;
+        var (s3, client) = await BucketAsync(bucket);
+        using var _ = client;
+        using var data = new TempFolder();
+        for (var f = 0; f < files; f++)
+            data.Write($"part-{f}.ndjson", string.Concat(Enumerable.Range(0, 100).Select(i => $$"""{"id": {{f * 100 + i}}, "reclamo": "R{{f}}"}""" + "\n")));
+        // S3 is down (every connection reset) from before the import starts.
+        await using var proxy = new SlowProxy(s3.Endpoint, bytesPerSecond: 64 << 20) { Refusing = true };
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo(env: Env(s3, proxy.Endpoint));
+
+        var id = await db.SubmitAsync(Spec(data.Path, bucket, "{record:reclamo}/{file}", pattern: "*.ndjson"));
+        // The load does not wait for the archive; the uploads are under way, retrying.
+        Assert.Equal(ImportState.Completed, (await db.WaitForAsync(id, Patience)).State);
+        await Poll.UntilAsync(() => Task.FromResult(proxy.Refused >= 6), Patience, () => $"uploads retried ({proxy.Refused} connections refused)");
+        var during = await db.StatusAsync(id);
+        Assert.Equal(0, during.Archive!.Archived + during.Archive.Errors);
+        Assert.True(during.Archive.Pending > 0, $"{during.Archive}");
+        Assert.Empty(await KeysAsync(client, bucket));
+
+        proxy.Refusing = false;
+        var status = await ArchivedAsync(db, id, files);
+        Assert.Equal(new ArchiveCounts(files, 0, 0, 0), status.Archive);
+        var expected = Enumerable.Range(0, files).Select(f => $"R{f}/part-{f}.ndjson").ToList();
+        Assert.Equal(expected, await KeysAsync(client, bucket));
+        Assert.Equal(expected.Select(k => $"{k} uploaded"), (await ReadAsync(db, "SELECT key || ' ' || status FROM ingest.archive ORDER BY key")).Select(r => r[0]));
+        for (var f = 0; f < files; f++)
+            Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(data.Path, $"part-{f}.ndjson")), await GetAsync(client, bucket, expected[f]));
+        Assert.Equal(files * 100, await db.ScalarAsync<long>("SELECT count(*) FROM reclamos"));
+    }
+
+    [Fact]
     public async Task Claims_left_pending_by_a_dead_silo_are_taken_over_and_an_object_it_had_put_is_kept_as_its_upload()
     {
         const string bucket = "archive-stale";

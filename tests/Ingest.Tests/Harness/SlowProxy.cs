@@ -7,6 +7,7 @@ namespace Ingest.Tests.Harness;
 /// A TCP proxy on 127.0.0.1 in front of a server (s3rver) that forwards what its clients send at a
 /// bounded rate, so that an upload through it lasts long enough to kill its silo in the middle,
 /// without touching the product. Answers pass at full speed. It counts the bytes it forwarded.
+/// While <see cref="Refusing"/>, it closes every connection as it comes, as a server that is down.
 /// </summary>
 public sealed class SlowProxy : IAsyncDisposable
 {
@@ -17,6 +18,8 @@ public sealed class SlowProxy : IAsyncDisposable
     private readonly int _bytesPerSecond;
     private readonly Task _accepting;
     private long _sent;
+    private long _refused;
+    private volatile bool _refusing;
 
     public SlowProxy(string targetEndpoint, int bytesPerSecond)
     {
@@ -31,6 +34,12 @@ public sealed class SlowProxy : IAsyncDisposable
     /// <summary>Bytes forwarded from clients to the server so far.</summary>
     public long BytesSent => Interlocked.Read(ref _sent);
 
+    /// <summary>Whether connections are closed as they come rather than forwarded.</summary>
+    public bool Refusing { get => _refusing; set => _refusing = value; }
+
+    /// <summary>Connections closed while <see cref="Refusing"/>.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
+
     private async Task AcceptAsync(CancellationToken cancellationToken)
     {
         try
@@ -38,6 +47,13 @@ public sealed class SlowProxy : IAsyncDisposable
             while (true)
             {
                 var client = await _listener.AcceptTcpClientAsync(cancellationToken);
+                if (_refusing)
+                {
+                    Interlocked.Increment(ref _refused);
+                    client.Client.LingerState = new LingerOption(true, 0); // a reset, not a polite close
+                    client.Dispose();
+                    continue;
+                }
                 _ = ForwardAsync(client, cancellationToken);
             }
         }

@@ -9,16 +9,20 @@ namespace Ingest.Grains;
 /// <summary>
 /// A silo's gate for rate-limited HTTP requests: the turns of each key are leased from its
 /// <see cref="IRateLimitGrain"/> in blocks as large as the requests waiting here, then used at their
-/// times. A turn is used at its time or not at all (one missed by more than a quarter of the
-/// window's margin, waiting for it or woken late, is dropped), and a lease answered slower than half the margin is dropped whole:
-/// its times are that uncertain. A pause (a 429) drops the turns held, here and on every silo told.
+/// times. A turn is waited for from the lease's answer (never before the grain's time for it) and
+/// must leave by its time counted from the lease's request plus the window's lateness budget
+/// (<see cref="SlidingWindow.LatenessFor"/>): the lease's way back and the request's way from here
+/// to the socket share that budget, and a turn that overruns it is dropped, here or at the socket
+/// (<see cref="RequestTurn"/>). A pause (a 429) drops the turns held, here and on every silo told.
 /// Imports without a rate limit never come here.
 /// </summary>
 public sealed class ClusterRequestGate(IGrainFactory grains, ILogger<ClusterRequestGate> logger) : IRequestGate, IRateLimitObserver
 {
+    private readonly record struct Turn(long At, long LeaveBy);
+
     private sealed class Key
     {
-        public readonly Queue<long> Turns = new();
+        public readonly Queue<Turn> Turns = new();
         public readonly SemaphoreSlim Leasing = new(1, 1);
         public int Waiting;
         public long PausedUntil;
@@ -28,25 +32,24 @@ public sealed class ClusterRequestGate(IGrainFactory grains, ILogger<ClusterRequ
     private IRateLimitObserver? _self;
     private bool _selfTried;
 
-    public async ValueTask WaitAsync(RateLimitSpec limit, CancellationToken cancellationToken = default)
+    public async ValueTask<long> WaitAsync(RateLimitSpec limit, CancellationToken cancellationToken = default)
     {
         var key = _keys.GetOrAdd(limit.Key, _ => new Key());
-        var margin = SlidingWindow.MarginFor(limit.PerSeconds);
-        var late = (long)(margin.TotalSeconds / 4 * Stopwatch.Frequency);
+        var late = SlidingWindow.LatenessFor(limit.PerSeconds);
         Interlocked.Increment(ref key.Waiting);
         try
         {
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (Take(key, late) is { } at)
+                if (Take(key) is { } turn)
                 {
-                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
+                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), turn.At);
                     if (wait > TimeSpan.Zero) await Task.Delay(wait, cancellationToken);
                     var now = Stopwatch.GetTimestamp();
                     if (Volatile.Read(ref key.PausedUntil) > now) continue; // paused meanwhile: the turn is void
-                    if (now - at > late) continue; // woken too late (a busy machine): sent now, it could crowd the next window
-                    return;
+                    if (now > turn.LeaveBy) continue; // woken too late (a busy machine): sent now, it could crowd the next window
+                    return turn.LeaveBy;
                 }
                 await key.Leasing.WaitAsync(cancellationToken);
                 try
@@ -56,14 +59,18 @@ public sealed class ClusterRequestGate(IGrainFactory grains, ILogger<ClusterRequ
                     var sent = Stopwatch.GetTimestamp();
                     var lease = await grains.GetGrain<IRateLimitGrain>(limit.Key).LeaseAsync(limit.Requests, limit.PerSeconds, Math.Max(1, Volatile.Read(ref key.Waiting)), self);
                     var received = Stopwatch.GetTimestamp();
-                    if (Stopwatch.GetElapsedTime(sent, received) > margin / 2)
-                    {
-                        logger.LogDebug("rate limit {Key}: a lease took {Ms:F0} ms; its {Turns} turns are dropped", limit.Key, Stopwatch.GetElapsedTime(sent, received).TotalMilliseconds, lease.Delays.Length);
-                        continue;
-                    }
-                    // Timed from the answer: a turn is never used before the grain's time for it.
+                    // The grain's time for a turn lies between the two ends of the call: waited for from the later, due from the earlier.
+                    var dropped = 0;
                     lock (key.Turns)
-                        foreach (var delay in lease.Delays) key.Turns.Enqueue(received + (long)(delay.TotalSeconds * Stopwatch.Frequency));
+                        foreach (var delay in lease.Delays)
+                        {
+                            var ticks = (long)(delay.TotalSeconds * Stopwatch.Frequency);
+                            var leased = new Turn(received + ticks, sent + ticks + late);
+                            if (leased.LeaveBy > leased.At) key.Turns.Enqueue(leased);
+                            else dropped++;
+                        }
+                    if (dropped > 0)
+                        logger.LogDebug("rate limit {Key}: a lease took {Ms:F0} ms; {Turns} turns are dropped", limit.Key, Stopwatch.GetElapsedTime(sent, received).TotalMilliseconds, dropped);
                 }
                 finally
                 {
@@ -99,14 +106,14 @@ public sealed class ClusterRequestGate(IGrainFactory grains, ILogger<ClusterRequ
         lock (key.Turns) key.Turns.Clear();
     }
 
-    // The next turn still usable; turns whose time passed by more than `late` are dropped.
-    private static long? Take(Key key, long late)
+    // The next turn still usable; turns already due to have left are dropped.
+    private static Turn? Take(Key key)
     {
         var now = Stopwatch.GetTimestamp();
         lock (key.Turns)
         {
-            while (key.Turns.TryDequeue(out var at))
-                if (at >= now - late) return at;
+            while (key.Turns.TryDequeue(out var turn))
+                if (turn.LeaveBy >= now) return turn;
         }
         return null;
     }

@@ -1,10 +1,13 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Ingest.Engine.Quality;
 using Ingest.Engine.Sources;
+using Ingest.Engine.Sources.Http;
 using Ingest.GrainInterfaces;
 using Ingest.Tests.Harness;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -357,13 +360,55 @@ public class HttpSourceTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public async Task Validate_fetches_the_first_page_only_and_other_paginations_read_their_pages()
+    // An API of five pages, for a source read in this process (which resolves its key from this process's environment).
+    private static async Task<FakeApi> InProcessApiAsync()
     {
-        await using var api = await FakeApi.StartAsync();
+        var api = await FakeApi.StartAsync();
         api.Pages = 5;
         api.Key = Key;
         Environment.SetEnvironmentVariable("TMDB_KEY", Key);
+        return api;
+    }
+
+    [Fact]
+    public async Task A_request_that_would_leave_after_its_turn_is_not_sent_and_takes_a_new_turn_and_one_that_always_would_fails_saying_why()
+    {
+        await using var api = await InProcessApiAsync();
+        var spec = ImportSpecParser.ParseJson(Spec(Tmdb(""", "rateLimit": { "key": "late", "requests": 10, "perSeconds": 1 }""")).Replace("${API}", api.BaseUrl));
+
+        // The first turn has passed by the time the request would leave: the socket refuses it, the second turn sends it.
+        var once = new PassedTurns(1);
+        var report = await SampleCheck.RunAsync(spec, Sources(once), recordsPerFile: 1000, files: 1);
+        Assert.Equal((1, 20L), (report.Files, report.Records));
+        Assert.Equal(2, once.Turns);
+        Assert.Single(api.Requests);
+
+        // Every turn passes: nothing is ever sent, and the error says why.
+        var always = new PassedTurns(int.MaxValue);
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => SampleCheck.RunAsync(spec, Sources(always), recordsPerFile: 1000, files: 1));
+        Assert.Contains("the silo is too busy to keep the limit", e.ToString());
+        Assert.Single(api.Requests);
+
+        static SourceRegistry Sources(IRequestGate gate) =>
+            new ServiceCollection().AddSingleton(gate).AddIngestSources().BuildServiceProvider().GetRequiredService<SourceRegistry>();
+    }
+
+    // A gate whose first turns have already passed when it gives them (a silo stalled between the gate and the socket).
+    private sealed class PassedTurns(int passed) : IRequestGate
+    {
+        private int _turns;
+        public int Turns => _turns;
+
+        public ValueTask<long> WaitAsync(RateLimitSpec limit, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Interlocked.Increment(ref _turns) <= passed ? Stopwatch.GetTimestamp() - 1 : Stopwatch.GetTimestamp() + Stopwatch.Frequency);
+
+        public ValueTask PauseAsync(RateLimitSpec limit, TimeSpan duration, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Validate_fetches_the_first_page_only_and_other_paginations_read_their_pages()
+    {
+        await using var api = await InProcessApiAsync();
         var sources = SourceServiceCollectionExtensions.CreateDefault();
 
         var report = await SampleCheck.RunAsync(ImportSpecParser.ParseJson(Spec(Tmdb()).Replace("${API}", api.BaseUrl)), sources, recordsPerFile: 1000, files: 10);

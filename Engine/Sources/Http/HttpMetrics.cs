@@ -12,4 +12,7 @@ public static class HttpMetrics
 
     /// <summary>Requests of HTTP sources that were retried (a timeout, a 5xx, a 429, a lost connection).</summary>
     public static readonly Counter<long> Retries = Meter.CreateCounter<long>("ingest.http.retries");
+
+    /// <summary>Rate-limited requests not sent because they would have left after their turn (a busy silo); each took a new turn.</summary>
+    public static readonly Counter<long> MissedTurns = Meter.CreateCounter<long>("ingest.http.missed_turns");
 }

@@ -8,8 +8,12 @@ namespace Ingest.Engine.Sources.Http;
 /// </summary>
 public interface IRequestGate
 {
-    /// <summary>Waits until a request may be sent under <paramref name="limit"/>.</summary>
-    ValueTask WaitAsync(RateLimitSpec limit, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Waits until a request may be sent under <paramref name="limit"/>; returns the latest
+    /// <see cref="System.Diagnostics.Stopwatch"/> timestamp at which it may still start to leave
+    /// (<see cref="RequestTurn"/>).
+    /// </summary>
+    ValueTask<long> WaitAsync(RateLimitSpec limit, CancellationToken cancellationToken = default);
 
     /// <summary>Holds every sender of <paramref name="limit"/>'s key for <paramref name="duration"/> (a 429's <c>Retry-After</c>).</summary>
     ValueTask PauseAsync(RateLimitSpec limit, TimeSpan duration, CancellationToken cancellationToken = default);

@@ -12,7 +12,7 @@ public sealed class LocalRequestGate : IRequestGate
 {
     private readonly ConcurrentDictionary<string, SlidingWindow> _windows = new(StringComparer.Ordinal);
 
-    public async ValueTask WaitAsync(RateLimitSpec limit, CancellationToken cancellationToken = default)
+    public async ValueTask<long> WaitAsync(RateLimitSpec limit, CancellationToken cancellationToken = default)
     {
         var window = _windows.GetOrAdd(limit.Key, _ => new SlidingWindow());
         long at;
@@ -23,6 +23,7 @@ public sealed class LocalRequestGate : IRequestGate
         }
         var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
         if (wait > TimeSpan.Zero) await Task.Delay(wait, cancellationToken);
+        return at + SlidingWindow.LatenessFor(limit.PerSeconds);
     }
 
     public ValueTask PauseAsync(RateLimitSpec limit, TimeSpan duration, CancellationToken cancellationToken = default)

@@ -22,6 +22,7 @@ namespace Ingest.Engine.Sources.Http;
 public sealed class PageFetcher(HttpClient client, IRequestGate gate, OAuth2Tokens tokens)
 {
     private const int ExcerptChars = 300;
+    private const int MaxMissedTurns = 20;
 
     /// <summary>One try's response, read whole.</summary>
     private sealed record Response(HttpStatusCode Status, byte[] Body, string? ContentType, string? Link, TimeSpan? RetryAfter, DateTimeOffset At);
@@ -29,6 +30,7 @@ public sealed class PageFetcher(HttpClient client, IRequestGate gate, OAuth2Toke
     /// <summary>The client HTTP sources share: no timeout of its own (each try has one), connections renewed every few minutes.</summary>
     public static HttpClient CreateClient() => new(new SocketsHttpHandler
     {
+        ConnectCallback = TurnKeepingStream.ConnectAsync,
         PooledConnectionLifetime = TimeSpan.FromMinutes(2),
         AutomaticDecompression = DecompressionMethods.All,
         ConnectTimeout = TimeSpan.FromSeconds(15),
@@ -105,8 +107,21 @@ public sealed class PageFetcher(HttpClient client, IRequestGate gate, OAuth2Toke
         {
             return await pipeline.ExecuteAsync(async ct =>
             {
-                if (http.RateLimit is { } limit) await gate.WaitAsync(limit, ct);
-                return await tryTimeout.ExecuteAsync(async t => await TryOnceAsync(request, bearer, page, t), ct);
+                for (var missed = 0; ; missed++)
+                {
+                    // A turn missed at the socket was not sent: not a try, but a new turn. A silo that keeps missing
+                    // them is too busy to keep the limit, and its try fails (and is retried) saying so.
+                    var turn = http.RateLimit is { } limit ? new RequestTurn(await gate.WaitAsync(limit, ct)) : null;
+                    RequestTurn.Current = turn;
+                    try { return await tryTimeout.ExecuteAsync(async t => await TryOnceAsync(request, bearer, page, t), ct); }
+                    catch (Exception e) when (turn is { Missed: true } && !ct.IsCancellationRequested)
+                    {
+                        HttpMetrics.MissedTurns.Add(1);
+                        if (missed == MaxMissedTurns)
+                            throw new HttpRequestException($"{MaxMissedTurns} rate limit turns in a row passed before the request could leave: the silo is too busy to keep the limit", e);
+                    }
+                    finally { RequestTurn.Current = null; }
+                }
             }, cancellationToken);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is HttpRequestException or IOException or SocketException or TimeoutRejectedException or OperationCanceledException)

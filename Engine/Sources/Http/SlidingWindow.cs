@@ -27,13 +27,20 @@ public sealed class SlidingWindow
     }
 
     /// <summary>
-    /// The margin kept per window: 3% of it and 30 ms, for network and scheduling jitter between a
-    /// grant and the request's arrival.
+    /// The margin kept per window: 2% of it and 20 ms, for the time between a grant and the request's
+    /// arrival (a request that would arrive later is not sent: <see cref="LatenessFor"/>).
     /// </summary>
     public TimeSpan Margin => MarginFor(Limit.PerSeconds);
 
     /// <summary>The margin of a window of <paramref name="perSeconds"/>.</summary>
-    public static TimeSpan MarginFor(double perSeconds) => TimeSpan.FromSeconds(0.03 * perSeconds + 0.03);
+    public static TimeSpan MarginFor(double perSeconds) => TimeSpan.FromSeconds(0.02 * perSeconds + 0.02);
+
+    /// <summary>
+    /// How long (in <see cref="Stopwatch"/> ticks) after its grant a request may still start to
+    /// leave: half the margin, shared by the grant's way to its silo and the request's way to the
+    /// socket; the other half is for the request's way to the server.
+    /// </summary>
+    public static long LatenessFor(double perSeconds) => (long)(MarginFor(perSeconds).TotalSeconds / 2 * Stopwatch.Frequency);
 
     /// <summary>No grant before <paramref name="until"/> (a timestamp).</summary>
     public void PauseUntil(long until) => _pausedUntil = Math.Max(_pausedUntil, until);

@@ -46,7 +46,8 @@ public sealed partial class ImportCatalog
                    (SELECT count(*) FROM ingest.units u WHERE u.import_id = i.id AND u.state = {StateSql.Unit.Running})::int,
                    i.spec->'source'->>'kind' = '{ContinuousKind}', i.backlog, i.since::text,
                    jsonb_typeof(i.spec->'archive') = 'object',
-                   (SELECT count(*) FROM ingest.archived_files a WHERE a.import_id = i.id AND a.outcome = '{ArchiveStatus.Pending}')
+                   (SELECT count(*) FROM ingest.archived_files a WHERE a.import_id = i.id AND a.outcome = '{ArchiveStatus.Pending}'),
+                   jsonb_typeof(i.spec->'notify') = 'array' AND jsonb_array_length(i.spec->'notify') > 0
             FROM ingest.imports i
             WHERE i.id = $1
             """, connection);
@@ -54,7 +55,7 @@ public sealed partial class ImportCatalog
         ImportStatus status;
         ImportState state;
         double elapsed;
-        bool dedup, keep, archives;
+        bool dedup, keep, archives, notifies;
         int running;
         bool queue;
         long? backlog;
@@ -66,7 +67,7 @@ public sealed partial class ImportCatalog
             elapsed = r.IsDBNull(6) ? 0 : r.GetDouble(6);
             (dedup, keep, running) = (r.GetBoolean(8), r.GetBoolean(9), r.GetInt32(10));
             (queue, backlog) = (r.GetBoolean(11), r.IsDBNull(12) ? null : r.GetInt64(12));
-            (archives, archiving) = (r.GetBoolean(14), r.GetInt64(15));
+            (archives, archiving, notifies) = (r.GetBoolean(14), r.GetInt64(15), !r.IsDBNull(16) && r.GetBoolean(16));
             status = new ImportStatus(
                 id, r.GetString(0), state, new UnitCounts(0, 0, 0, running, 0, 0), Rows(0, 0, 0, 0, 0, dedup, keep), 0, 0, 0, null,
                 r.IsDBNull(2) ? null : r.GetString(2),
@@ -123,6 +124,7 @@ public sealed partial class ImportCatalog
                 Archive = new ArchiveCounts(Total(ArchiveRegistry.CounterScope, ArchiveStatus.Uploaded), Total(ArchiveRegistry.CounterScope, ArchiveStatus.PreExisting),
                     Total(ArchiveRegistry.CounterScope, ArchiveStatus.Error), archiving),
             };
+        if (notifies) status = status with { Notify = await NotifyAsync(connection, id, cancellationToken) };
         if (status.Units.Failed == 0) return status;
 
         await using var failedUnits = new NpgsqlCommand(
@@ -133,6 +135,21 @@ public sealed partial class ImportCatalog
             while (await r.ReadAsync(cancellationToken))
                 list.Add(new FailedUnit(r.GetInt32(0), r.GetString(1), r.GetInt32(2), r.IsDBNull(3) ? null : r.GetString(3)));
         return status with { FailedUnits = list };
+    }
+
+    // The import's events by what the outbox did with them, and the latest error of one not sent.
+    private static async Task<NotifyStatus> NotifyAsync(NpgsqlConnection connection, long id, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"""
+            SELECT count(*) FILTER (WHERE e.sent_at IS NOT NULL), count(*) FILTER (WHERE {Outbox.Unsent}), count(*) FILTER (WHERE e.given_up_at IS NOT NULL),
+                   (array_agg(e.publish_error ORDER BY e.id DESC) FILTER (WHERE e.sent_at IS NULL AND e.publish_error IS NOT NULL))[1]
+            FROM ingest.events e WHERE e.import_id = $1 AND e.payload IS NOT NULL
+            """, connection);
+        cmd.Parameters.AddWithValue(id);
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        await r.ReadAsync(cancellationToken);
+        return new NotifyStatus(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3));
     }
 
     // A queue's consumers running, by silo: its running units, bounded by its parallelism.

@@ -13,7 +13,8 @@ public sealed record CleanupResult(IReadOnlyList<long> Imports, long Units, long
 /// units, rejects, events and totals (and an incremental import's skipped files). Never a target
 /// table's rows, and nothing that is kept by import name rather than by import: the watermark
 /// store (<see cref="Watermarks"/>) holds no reference to an import row and outlives them. An
-/// import whose events the outbox has yet to send is kept until they are.
+/// import whose events the outbox has yet to send is kept until they are sent or given up
+/// (<c>INGEST_EVENT_MAX_AGE_SECONDS</c>).
 /// </summary>
 public sealed class ImportCleanup(NpgsqlDataSource dataSource)
 {
@@ -32,8 +33,8 @@ public sealed class ImportCleanup(NpgsqlDataSource dataSource)
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
         var (ids, unsent) = (new List<long>(), new List<long>());
         await using (var old = new NpgsqlCommand(
-            """
-            SELECT i.id, EXISTS (SELECT FROM ingest.events e WHERE e.import_id = i.id AND e.payload IS NOT NULL AND e.sent_at IS NULL)
+            $"""
+            SELECT i.id, EXISTS (SELECT FROM ingest.events e WHERE e.import_id = i.id AND {Outbox.Unsent})
             FROM ingest.imports i WHERE i.state = ANY($1) AND i.finished_at < now() - $2 ORDER BY i.id FOR UPDATE OF i
             """, connection))
         {

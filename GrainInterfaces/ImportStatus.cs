@@ -26,6 +26,7 @@ namespace Ingest.GrainInterfaces;
 /// <param name="Quality">Rule violations and filled defaults of done units; null when there were none.</param>
 /// <param name="Messages">For a queue: its messages, consumers, backlog and rate; null for other sources.</param>
 /// <param name="Archive">What archiving the loaded files to S3 did; null when the import archives nothing.</param>
+/// <param name="Notify">What the outbox did with the import's events (<c>notify</c>); null when it notifies nothing.</param>
 public sealed record ImportStatus(
     long Id,
     string Name,
@@ -46,7 +47,8 @@ public sealed record ImportStatus(
     FileTotals? Files = null,
     QualityCounts? Quality = null,
     MessageStatus? Messages = null,
-    ArchiveCounts? Archive = null)
+    ArchiveCounts? Archive = null,
+    NotifyStatus? Notify = null)
 {
     /// <summary>Files skipped by an incremental import and, when asked for, each file's counts.</summary>
     public FileTotals Files { get; init; } = Files ?? FileTotals.None;
@@ -85,6 +87,13 @@ public sealed record SkippedFile(string Key, string? Version, long? SizeBytes, l
 /// <param name="Errors">Not archived: another object at the key, or an error retries did not get past (the load stands).</param>
 /// <param name="Pending">Being archived now.</param>
 public sealed record ArchiveCounts(long Archived, long PreExisting, long Errors, long Pending);
+
+/// <summary>An import's events (its spec's <c>notify</c>) by what the outbox did with them.</summary>
+/// <param name="Sent">Published to every target.</param>
+/// <param name="Waiting">Not published yet: the next is tried again with a growing pause while its target fails.</param>
+/// <param name="GivenUp">Never published: their target still failed once they were older than the silos' <c>INGEST_EVENT_MAX_AGE_SECONDS</c>.</param>
+/// <param name="LastError">Why the latest event not sent was not, if one failed.</param>
+public sealed record NotifyStatus(long Sent, long Waiting, long GivenUp, string? LastError);
 
 /// <summary>What validation did across an import's done units.</summary>
 /// <param name="Violations">Records that broke each rule, by <c>rule.column</c> (e.g. <c>required.name</c>, <c>range.rating</c>).</param>

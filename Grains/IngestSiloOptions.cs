@@ -77,6 +77,13 @@ public sealed class IngestSiloOptions
     /// </summary>
     public TimeSpan QueueOutage { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How long an import's event (<c>notify</c>) is tried while its target fails, counted from the
+    /// event; then it is given up (kept with its error, never sent) and the import's later events go
+    /// on. Default: 24 hours. From <c>INGEST_EVENT_MAX_AGE_SECONDS</c>.
+    /// </summary>
+    public TimeSpan EventMaxAge { get; set; } = TimeSpan.FromHours(24);
+
     /// <summary>How often the scheduler looks for scheduled imports that are due. Default: 5 seconds. From <c>INGEST_SCHEDULE_SECONDS</c>.</summary>
     public TimeSpan ScheduleTick { get; set; } = TimeSpan.FromSeconds(5);
 

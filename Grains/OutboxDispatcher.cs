@@ -5,6 +5,7 @@ using Ingest.Engine;
 using Ingest.Engine.Notify;
 using Ingest.GrainInterfaces;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Ingest.Grains;
@@ -17,8 +18,10 @@ namespace Ingest.Grains;
 /// not answer holds back its import's events, not every import's. A
 /// crash between a publish and its mark publishes the same event (same id) again: receivers dedupe
 /// by <c>eventId</c> (the webhook's <c>Idempotency-Key</c>, the message's <c>message_id</c>).
+/// An event that fails keeps its error (status shows it); one still failing once older than
+/// <see cref="IngestSiloOptions.EventMaxAge"/> is given up, and the import's next events go on.
 /// </summary>
-public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<OutboxDispatcher> logger) : SiloLoop
+public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, IOptions<IngestSiloOptions> options, ILogger<OutboxDispatcher> logger) : SiloLoop
 {
     private static readonly TimeSpan Every = TimeSpan.FromMilliseconds(500);
     private const int EventsPerRound = 100;
@@ -85,10 +88,19 @@ public sealed class OutboxDispatcher(NpgsqlDataSource dataSource, ILogger<Outbox
                     catch (Exception error) when (!cancellationToken.IsCancellationRequested)
                     {
                         // A target that timed out too: not the silo stopping.
+                        var why = ErrorClassifier.Describe(error);
+                        if (DateTimeOffset.UtcNow - e.At > options.Value.EventMaxAge)
+                        {
+                            await Outbox.FailedAsync(connection, e.Id, why, giveUp: true, cancellationToken);
+                            logger.LogError("outbox: event {EventId} of import {ImportId} given up, unpublished since {At:u} ({Error}); the import's later events go on",
+                                e.Id, importId, e.At, why);
+                            continue;
+                        }
+                        await Outbox.FailedAsync(connection, e.Id, why, giveUp: false, cancellationToken);
                         var pause = _backoff.TryGetValue(importId, out var b) ? TimeSpan.FromTicks(Math.Min(b.Pause.Ticks * 2, LongestBackoff.Ticks)) : TimeSpan.FromSeconds(1);
                         _backoff[importId] = (DateTimeOffset.UtcNow + pause, pause);
                         logger.LogWarning("outbox: event {EventId} of import {ImportId} not published ({Error}); it and the import's later events wait {Pause}",
-                            e.Id, importId, ErrorClassifier.Describe(error), pause);
+                            e.Id, importId, why, pause);
                         break;
                     }
                     _backoff.TryRemove(importId, out _);

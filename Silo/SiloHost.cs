@@ -128,6 +128,7 @@ public static class SiloHost
                 o.RetentionDays = settings.Grains.RetentionDays;
                 o.ScheduleTick = settings.Grains.ScheduleTick;
                 o.QueueOutage = settings.Grains.QueueOutage;
+                o.EventMaxAge = settings.Grains.EventMaxAge;
                 o.ArchiveInterval = settings.Grains.ArchiveInterval;
                 o.ArchiveLease = settings.Grains.ArchiveLease;
                 o.DefunctSiloExpiration = settings.DefunctSiloExpiration;

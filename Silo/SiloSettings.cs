@@ -85,6 +85,7 @@ public sealed class SiloSettings
             KillAfterBatches = Environment.GetEnvironmentVariable("INGEST_FAULT_KILL_AFTER_BATCHES") is null ? null : env.Int("INGEST_FAULT_KILL_AFTER_BATCHES", 0, min: 1),
             ScheduleTick = env.Seconds("INGEST_SCHEDULE_SECONDS", defaults.ScheduleTick),
             QueueOutage = env.Seconds("INGEST_QUEUE_OUTAGE_SECONDS", defaults.QueueOutage),
+            EventMaxAge = env.Seconds("INGEST_EVENT_MAX_AGE_SECONDS", defaults.EventMaxAge),
             ArchiveInterval = env.Seconds("INGEST_ARCHIVE_SECONDS", defaults.ArchiveInterval),
             ArchiveLease = env.Seconds("INGEST_ARCHIVE_LEASE_SECONDS", defaults.ArchiveLease),
             RetentionDays = env.Int("INGEST_RETENTION_DAYS", 0, min: 1, optional: true) is var days and > 0 ? days : null,

@@ -44,6 +44,10 @@ public static class StatusView
         }
         if (s.Archive is { } a)
             table.AddRow("archive", ArchiveMarkup(a));
+        if (s.Notify is { } events)
+            table.AddRow("events", $"{events.Sent:N0} sent, " + (events.Waiting > 0 ? $"[yellow]{events.Waiting:N0} waiting[/]" : "0 waiting")
+                + (events.GivenUp > 0 ? $", [red]{events.GivenUp:N0} given up[/]" : "")
+                + (events.LastError is { } why && (events.Waiting > 0 || events.GivenUp > 0) ? $" (last error: {Markup.Escape(why)})" : ""));
         if (s.Error is not null) table.AddRow("error", $"[red]{Markup.Escape(s.Error)}[/]");
         console.Write(table);
 

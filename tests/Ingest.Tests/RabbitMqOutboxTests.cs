@@ -135,6 +135,37 @@ public class RabbitMqOutboxTests(RabbitMqFixture fixture)
     }
 
     [Fact]
+    public async Task Events_a_target_refuses_wait_with_their_error_shown_and_past_their_maximum_age_are_given_up_and_no_longer_keep_the_import()
+    {
+        // Nothing listens on the webhook's port: every try is refused.
+        var port = ExternalCommand.FreePort();
+        using var data = new TempFolder().WithPages(files: 1, perFile: 2);
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo(env: new Dictionary<string, string> { ["INGEST_EVENT_MAX_AGE_SECONDS"] = "5" });
+        var spec = Specs.Files(data.Path, name: "refused").TrimEnd().TrimEnd('}') + $$""", "notify": [ { "kind": "webhook", "url": "http://127.0.0.1:{{port}}/hook" } ] }""";
+        var id = (await db.WaitForAsync(await db.SubmitAsync(spec))).Id;
+        var events = await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id = {id} AND payload IS NOT NULL");
+        var cleanup = new ImportCleanup(db.DataSource);
+
+        // Waiting, saying why; the import is kept from cleanup meanwhile.
+        var waiting = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Notify is { LastError: not null }, TimeSpan.FromSeconds(30), "the first failure recorded");
+        Assert.Equal((0, events, 0), (waiting.Notify!.Sent, waiting.Notify.Waiting, waiting.Notify.GivenUp));
+        Assert.Contains("refused", waiting.Notify.LastError, StringComparison.OrdinalIgnoreCase);
+        var status = await CliProcess.RunAsync(db.ConnectionString, "status", id.ToString());
+        Assert.Contains($"0 sent, {events} waiting (last error:", status.Stdout);
+        Assert.Equal([id], (await cleanup.RunAsync(ImportCleanup.Ended, TimeSpan.Zero, dryRun: true)).Unsent);
+
+        // Past their maximum age, given up one after the other, each keeping its error; then cleanup may remove the import.
+        var givenUp = await Poll.UntilAsync(() => db.StatusAsync(id), s => s.Notify is { Waiting: 0 }, TimeSpan.FromSeconds(60), () => $"events given up; silo output:\n{db.SiloOutput}");
+        Assert.Equal((0, 0, events), (givenUp.Notify!.Sent, givenUp.Notify.Waiting, givenUp.Notify.GivenUp));
+        Assert.Equal(events, await db.ScalarAsync<long>($"SELECT count(*) FROM ingest.events WHERE import_id = {id} AND given_up_at IS NOT NULL AND publish_error LIKE '%refused%'"));
+        Assert.Contains("given up", db.SiloOutput);
+        var dry = await cleanup.RunAsync(ImportCleanup.Ended, TimeSpan.Zero, dryRun: true);
+        Assert.Equal([id], dry.Imports);
+        Assert.Empty(dry.Unsent);
+    }
+
+    [Fact]
     public async Task Unit_end_events_of_one_import_commit_in_the_order_of_their_ids()
     {
         await using var db = await TestDatabase.CreateAsync();

@@ -139,6 +139,8 @@ const Ingest = (() => {
         row('eta', final(s.state) ? '' : duration(s.etaSeconds)),
         row('archive', s.archive ? `${n(s.archive.archived)} uploaded, ${n(s.archive.preExisting)} already there, ${n(s.archive.errors)} failed` +
           (s.archive.pending > 0 ? `, ${n(s.archive.pending)} under way` : '') : ''),
+        ...(s.notify ? [row('events', `${n(s.notify.sent)} sent, ${n(s.notify.waiting)} waiting` + (s.notify.givenUp > 0 ? `, ${n(s.notify.givenUp)} given up` : '') +
+          (s.notify.lastError && (s.notify.waiting > 0 || s.notify.givenUp > 0) ? ` (last error: ${s.notify.lastError})` : ''))] : []),
         row('error', s.error ?? ''),
         row('trace id', s.traceId ?? ''),
       ]);

@@ -95,6 +95,10 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
         {
             if (!handingBack())
             {
+                // Its claim goes too: a cancelled unit stays cancelled, but one a retry reopened meanwhile is pending again, not held by this attempt.
+                using var release = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                try { await UnitFence.HandBackAsync(dataSource, claim, release.Token); }
+                catch (Exception e) { logger.LogWarning("unit {ImportId}/{UnitNo}: its claim could not be released ({Error})", importId, unitNo, ErrorClassifier.Describe(e)); }
                 logger.LogInformation("unit {ImportId}/{UnitNo} end: abandoned and rolled back", importId, unitNo);
                 return new UnitReport(unitNo, dispatch, UnitEnd.Abandoned);
             }
@@ -204,7 +208,8 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
             if (!handingBack())
             {
                 logger.LogInformation("units {ImportId}/{Range} end: batch of {Count} abandoned and rolled back", importId, range, mark.Units.Count);
-                reports.AddRange(mark.Units.Select(u => Report(u.UnitNo, UnitEnd.Abandoned)));
+                // Released as for a single unit's abandon: what a retry reopened meanwhile is not left held by this attempt.
+                reports.AddRange(await ReleaseAsync(importId, dispatch, mark.Units, UnitEnd.Abandoned, range));
                 return [.. reports];
             }
             logger.LogInformation("units {ImportId}/{Range} end: batch of {Count} rolled back and handed back (silo stopping)", importId, range, mark.Units.Count);

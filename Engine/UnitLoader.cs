@@ -33,7 +33,6 @@ public sealed class UnitLoader
     private readonly ConcurrentBag<RowSink[]> _sinks = [];
 
     // Keys of direct loads, reused like the row buffers.
-    private readonly ConcurrentBag<RepeatedKeys> _repeats = [];
 
     // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit (or batch) of only new keys.
     private volatile bool _tryDirect = true;
@@ -311,13 +310,11 @@ public sealed class UnitLoader
 
     // Repeated keys are taken on the fast path of an upsert: a direct load of a keyed target (or root).
     private RepeatedKeys? TakeRepeats() =>
-        !(_plan?.Root.Target ?? _table).IsKeyed ? null : _repeats.TryTake(out var reused) ? reused : new RepeatedKeys();
+        !(_plan?.Root.Target ?? _table).IsKeyed ? null : RepeatedKeys.Rent();
 
-    private void Return(RepeatedKeys? repeats)
+    private static void Return(RepeatedKeys? repeats)
     {
-        if (repeats is null) return;
-        repeats.Clear();
-        _repeats.Add(repeats);
+        if (repeats is not null) RepeatedKeys.Return(repeats);
     }
 
     private async Task<SharedRelationalLoad> BeginRelationalAsync(NpgsqlConnection connection, LoadPlan plan, bool staged, RepeatedKeys? repeats, bool replaces, CancellationToken cancellationToken)

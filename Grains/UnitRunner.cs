@@ -25,7 +25,17 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
     /// <summary>An import's spec and its loader, kept while the silo runs its units.</summary>
     private sealed record LoadedImport(ImportSpec Spec, UnitLoader Loader);
 
-    private readonly ConcurrentDictionary<long, Task<LoadedImport>> _imports = new();
+    private readonly ConcurrentDictionary<long, CachedImport> _imports = new();
+
+    // A loaded spec and loader, forgotten once no attempt asked for it for a while (its import ended,
+    // or runs elsewhere): a loader keeps pools sized by its loads.
+    private sealed class CachedImport(Task<LoadedImport> loading)
+    {
+        public Task<LoadedImport> Loading { get; } = loading;
+        public long UsedAt = Environment.TickCount64;
+    }
+
+    private const long ForgetAfterMs = 10_000;
 
     /// <summary>
     /// Runs the attempt at <paramref name="units"/> (one unit, or a batch) until it ends; one report
@@ -443,13 +453,15 @@ public sealed class UnitRunner(NpgsqlDataSource dataSource, ImportCatalog catalo
 
     private async Task<LoadedImport> GetImportAsync(long importId)
     {
-        // Loaders of ended imports are not told apart here: a silo that served many imports starts afresh.
-        if (_imports.Count > 64) _imports.Clear();
-        var loading = _imports.GetOrAdd(importId, LoadSpecAsync);
-        try { return await loading; }
+        var now = Environment.TickCount64;
+        foreach (var entry in _imports)
+            if (now - Volatile.Read(ref entry.Value.UsedAt) > ForgetAfterMs) _imports.TryRemove(entry);
+        var cached = _imports.GetOrAdd(importId, id => new CachedImport(LoadSpecAsync(id)));
+        Volatile.Write(ref cached.UsedAt, now);
+        try { return await cached.Loading; }
         catch
         {
-            _imports.TryRemove(KeyValuePair.Create(importId, loading)); // retry the load next time
+            _imports.TryRemove(KeyValuePair.Create(importId, cached)); // retry the load next time
             throw;
         }
     }

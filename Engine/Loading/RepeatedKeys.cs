@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Ingest.Engine.Mapping;
 
 namespace Ingest.Engine.Loading;
@@ -17,6 +18,12 @@ public sealed class RepeatedKeys
 {
     /// <summary>Bytes of records set aside in one load before repeats make the load stage whole.</summary>
     public const int MaxBytes = 16 * 1024 * 1024;
+
+    // Shared by every import's loads, as many as a silo runs at once: kept per import, the tables of
+    // imports that ended stayed with their loaders and a warm silo's memory grew with each import.
+    private static readonly ConcurrentBag<RepeatedKeys> Pool = [];
+    private static readonly int MostPooled = 2 * Environment.ProcessorCount;
+    private static int _pooled;
 
     private readonly SeenKeys _keys = new();
     private readonly List<Entry> _entries = [];
@@ -75,6 +82,22 @@ public sealed class RepeatedKeys
                 .Select(e => new SetAsideRecord(e.RecordIndex, _bytes.AsMemory(e.Start, e.Length))).ToList();
             if (records.Count > 0) yield return (replaces, records);
         }
+    }
+
+    /// <summary>An empty instance, pooled if one is free.</summary>
+    public static RepeatedKeys Rent()
+    {
+        if (!Pool.TryTake(out var pooled)) return new RepeatedKeys();
+        Interlocked.Decrement(ref _pooled);
+        return pooled;
+    }
+
+    /// <summary>Gives back an instance that is no longer used: cleared, and pooled unless the pool is full.</summary>
+    public static void Return(RepeatedKeys repeats)
+    {
+        repeats.Clear();
+        if (Interlocked.Increment(ref _pooled) <= MostPooled) Pool.Add(repeats);
+        else Interlocked.Decrement(ref _pooled);
     }
 
     public void Clear()

@@ -24,13 +24,17 @@ namespace Ingest.Engine.Relational;
 public sealed class RelationalLoad
 {
     /// <summary>
-    /// Rows buffered across all tables before they are written (about 16 MB of nested games, most of
-    /// them encoded for COPY in a few dozen bytes each). Each COPY costs PostgreSQL a fixed part that
-    /// grows with its first thousand rows (a tuple slot each, pinned in a resource owner that
-    /// PostgreSQL 15 searches linearly), about a millisecond: a table's COPY should hold thousands of
-    /// rows, and a batch of pages should not need more than one flush.
+    /// Rows are written once those encoded for COPY reach <see cref="FlushBytes"/> across all tables,
+    /// or those held as mapped rows (dimensions, rows waiting for their surrogates) reach
+    /// <see cref="FlushHeldRows"/>: a load holds about that much, whatever its batch's size. Each COPY
+    /// costs PostgreSQL a fixed part that grows with its first thousand rows (a tuple slot each,
+    /// pinned in a resource owner that PostgreSQL 15 searches linearly), about a millisecond: a
+    /// table's COPY should hold thousands of rows, and a batch of pages should not need more than one flush.
     /// </summary>
-    public const int BatchRows = 262_144;
+    public const long FlushBytes = 4 * 1024 * 1024;
+
+    /// <inheritdoc cref="FlushBytes"/>
+    public const int FlushHeldRows = 8_192;
 
     private readonly NpgsqlConnection _connection;
     private readonly LoadPlan _plan;
@@ -89,7 +93,11 @@ public sealed class RelationalLoad
 
     /// <summary>Writes the buffered rows when the batch is full.</summary>
     public Task FlushIfFullAsync(CancellationToken cancellationToken = default) =>
-        Mapper.Buffered >= BatchRows ? FlushAsync(cancellationToken) : Task.CompletedTask;
+        IsFull(Mapper) ? FlushAsync(cancellationToken) : Task.CompletedTask;
+
+    /// <summary>Whether the rows waiting in <paramref name="mapper"/>'s sinks are to be written now.</summary>
+    public static bool IsFull(RelationalMapper mapper) =>
+        mapper.Waiting is var (bytes, held) && (bytes >= FlushBytes || held >= FlushHeldRows);
 
     // Sinks are in plan order: dimensions, the root, then children after their parents.
     private async Task FlushAsync(CancellationToken cancellationToken)

@@ -87,6 +87,21 @@ public sealed class RelationalMapper : INestedMapper
         }
     }
 
+    /// <summary>What waits in all sinks: the bytes of the rows encoded, and the rows held.</summary>
+    public (long EncodedBytes, int Held) Waiting
+    {
+        get
+        {
+            var (bytes, held) = (0L, 0);
+            foreach (var sink in _sinks)
+            {
+                bytes += sink.Encoded?.Bytes ?? 0;
+                held += sink.Held;
+            }
+            return (bytes, held);
+        }
+    }
+
     /// <summary>
     /// Starts the next unit (of a batch that may share this mapper): its rows order after every earlier
     /// unit's (a dimension key met in both keeps the later attributes), and the checks of its root

@@ -179,7 +179,7 @@ public static class Benchmark
                 await foreach (var record in new JsonRecordReader(file, spec.Source.Records, ndjson: false).ReadAsync(stream))
                 {
                     mapper.TryMap(record.Span, facts, records++, out _);
-                    if (mapper.Buffered < RelationalLoad.BatchRows) continue;
+                    if (!RelationalLoad.IsFull(mapper)) continue;
                     rows += mapper.Buffered;
                     foreach (var sink in mapper.Sinks) sink.Clear();
                 }

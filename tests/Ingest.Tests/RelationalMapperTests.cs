@@ -119,9 +119,12 @@ public class RelationalMapperTests
         byte[] line = [0, 4, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 7, 0, 0, 0, 1, (byte)'a', 0, 0, 0, 4, 0, 0, 0, 2];
         Assert.Equal(line, lines.Encoded.Chunks.Single().ToArray());
         Assert.Equal(4, mapper.Buffered); // a customer, an order, a line, a product
+        Assert.Equal((sinks.Sum(s => s.Encoded?.Chunks.Sum(c => (long)c.Length) ?? 0), 1), mapper.Waiting); // the product held
+        Assert.True(mapper.Waiting.EncodedBytes > line.Length);
 
         foreach (var sink in sinks) sink.Clear();
         Assert.Equal(0, mapper.Buffered);
+        Assert.Equal((0L, 0), mapper.Waiting);
         Assert.Empty(lines.Encoded.Chunks);
     }
 }

@@ -87,6 +87,40 @@ public class RelationalTests
     }
 
     [Fact]
+    public async Task A_unit_larger_than_what_a_load_holds_is_written_in_several_flushes_exactly()
+    {
+        using var data = new TempFolder();
+        RawgSample.WriteNested(data.Path, files: 1, perFile: 12_000);
+        var spec = RawgSample.NestedSpec("nested-big", data.Path);
+
+        // The file holds more rows than a load keeps waiting (RelationalLoad.FlushBytes, FlushHeldRows): its unit flushes along the way.
+        var plan = new LoadPlan(ImportSpecParser.ParseJson(spec).Target);
+        var mapper = new RelationalMapper(plan);
+        foreach (var sink in mapper.Sinks) sink.EncodeRecords(RelationalLoad.Encoding(sink.Table, direct: true));
+        var file = Directory.GetFiles(data.Path).Single();
+        var (flushes, records) = (0, 0L);
+        await using (var stream = File.OpenRead(file))
+            await foreach (var record in new Engine.Json.JsonRecordReader(file, "results", ndjson: false).ReadAsync(stream))
+            {
+                Assert.True(mapper.TryMap(record.Span, new Engine.Mapping.UnitFacts(1, new Engine.Sources.SourceObject(file, 0)), records++, out _));
+                if (!RelationalLoad.IsFull(mapper)) continue;
+                flushes++;
+                foreach (var sink in mapper.Sinks) sink.Clear();
+            }
+        Assert.True(flushes >= 2, $"{flushes} flushes");
+
+        await using var db = await TestDatabase.CreateAsync();
+        db.StartSilo();
+        var import = await db.WaitForAsync(await db.SubmitAsync(spec));
+        Assert.Equal(ImportState.Completed, import.State);
+        Assert.Equal(new RowCounts(12_000, 12_000, 0, 0, 0), import.Rows);
+        var expected = Expected(data.Path);
+        await AssertTablesAsync(db, expected);
+        foreach (var table in NestedTables)
+            Assert.Equal(new TableCounts(expected[table].Count, 0, 0, 0), import.Tables![table] with { Unchanged = 0 });
+    }
+
+    [Fact]
     public async Task One_record_files_load_in_batches_and_an_identical_reload_counts_every_row_of_every_table_unchanged_once()
     {
         using var data = new TempFolder();

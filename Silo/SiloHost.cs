@@ -95,6 +95,9 @@ public static class SiloHost
             silo.AddAdoNetGrainStorage("imports", o => (o.Invariant, o.ConnectionString) = (AdoNetInvariant, settings.ConnectionString));
             silo.UseAdoNetReminderService(o => (o.Invariant, o.ConnectionString) = (AdoNetInvariant, settings.ConnectionString));
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1));
+            // Every attempt is a grain of its own, used once: with Orleans' default of a million
+            // cached locations a long-lived silo's cache grew with every batch it ever ran.
+            silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 10_000);
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 // Fast, safe failure detection: a killed silo refuses connections at once and is

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Ingest.Engine;
 using Npgsql;
 using NpgsqlTypes;
@@ -36,10 +37,11 @@ public static class ImportCounters
         yield return new("bytes", "read", added.BytesRead);
         foreach (var (table, counts) in added.Tables ?? new Dictionary<string, Engine.Loading.LoadCounts>())
         {
-            yield return new($"table:{table}", "inserted", counts.Inserted);
-            yield return new($"table:{table}", "updated", counts.Updated);
-            yield return new($"table:{table}", "unchanged", counts.Unchanged);
-            yield return new($"table:{table}", "deleted", counts.Deleted);
+            var scope = $"table:{table}";
+            yield return new(scope, "inserted", counts.Inserted);
+            yield return new(scope, "updated", counts.Updated);
+            yield return new(scope, "unchanged", counts.Unchanged);
+            yield return new(scope, "deleted", counts.Deleted);
         }
         if (added.Quality is { } q)
         {
@@ -51,8 +53,13 @@ public static class ImportCounters
     /// <summary>Adds <paramref name="changes"/> (summed by counter) to the shard of unit <paramref name="unitNo"/>, inside the caller's transaction.</summary>
     public static async Task AddAsync(NpgsqlConnection connection, long importId, int unitNo, IEnumerable<Change> changes, CancellationToken cancellationToken = default)
     {
-        var summed = changes.GroupBy(c => (c.Scope, c.Counter)).Select(g => new Change(g.Key.Scope, g.Key.Counter, g.Sum(c => c.Value)))
-            .Where(c => c.Value != 0).OrderBy(c => c.Scope, StringComparer.Ordinal).ThenBy(c => c.Counter, StringComparer.Ordinal).ToList();
+        // A batch adds thousands of changes (each unit's, per table) to a few dozen counters. In one
+        // order, so that batches adding to the same shards wait for each other rather than deadlock.
+        var sums = new Dictionary<(string Scope, string Counter), long>();
+        foreach (var c in changes)
+            if (c.Value != 0) CollectionsMarshal.GetValueRefOrAddDefault(sums, (c.Scope, c.Counter), out _) += c.Value;
+        var summed = sums.Where(kv => kv.Value != 0).Select(kv => new Change(kv.Key.Scope, kv.Key.Counter, kv.Value))
+            .OrderBy(c => c.Scope, StringComparer.Ordinal).ThenBy(c => c.Counter, StringComparer.Ordinal).ToList();
         if (summed.Count == 0) return;
         await using var cmd = new NpgsqlCommand(
             $"""

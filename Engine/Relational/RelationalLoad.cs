@@ -91,7 +91,7 @@ public sealed class RelationalLoad
         return new RelationalLoad(connection, plan, mapper, direct, replaces);
     }
 
-    /// <summary>Writes the buffered rows when the batch is full.</summary>
+    /// <summary>Writes the rows waiting when they are as many as a load holds (<see cref="IsFull"/>).</summary>
     public Task FlushIfFullAsync(CancellationToken cancellationToken = default) =>
         IsFull(Mapper) ? FlushAsync(cancellationToken) : Task.CompletedTask;
 

@@ -29,12 +29,12 @@ public sealed class RelationalLoad
     /// <see cref="FlushHeldRows"/>: a load holds about that much, whatever its batch's size. Each COPY
     /// costs PostgreSQL a fixed part that grows with its first thousand rows (a tuple slot each,
     /// pinned in a resource owner that PostgreSQL 15 searches linearly), about a millisecond: a
-    /// table's COPY should hold thousands of rows, and a batch of pages should not need more than one flush.
+    /// table's COPY should still hold thousands of rows.
     /// </summary>
-    public const long FlushBytes = 4 * 1024 * 1024;
+    public const long FlushBytes = 2 * 1024 * 1024;
 
     /// <inheritdoc cref="FlushBytes"/>
-    public const int FlushHeldRows = 8_192;
+    public const int FlushHeldRows = 4_096;
 
     private readonly NpgsqlConnection _connection;
     private readonly LoadPlan _plan;

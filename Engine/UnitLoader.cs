@@ -32,8 +32,6 @@ public sealed class UnitLoader
     // enough for the GC to promote them, so new ones per unit cost the silo more collecting than mapping.
     private readonly ConcurrentBag<RowSink[]> _sinks = [];
 
-    // Keys of direct loads, reused like the row buffers.
-
     // Whether this import's upserts try the direct COPY: cleared by a conflict, set again by a staged unit (or batch) of only new keys.
     private volatile bool _tryDirect = true;
 
